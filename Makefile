@@ -1,0 +1,41 @@
+# Everything runs inside .venv, created on first use from the machine's python3 (3.11+).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DIGEST := $(BIN)/digest
+DEMO_DB := sqlite:///var/demo.sqlite
+
+.PHONY: venv install install-test demo test lint clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+venv: $(BIN)/python
+
+install: venv
+	$(BIN)/pip install --quiet -e .
+
+install-test: venv
+	$(BIN)/pip install --quiet -e '.[test]'
+
+demo: install
+	mkdir -p var
+	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) init
+	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) poll --all
+	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) items import examples/catalogue/new-in-the-library.ris --newsletter new-in-the-library
+	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) feeds list
+	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) items list --limit 15
+
+test: install-test
+	$(BIN)/ruff check digest tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: install-test
+	$(BIN)/ruff check digest tests benchmarks
+
+bench: install-test
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

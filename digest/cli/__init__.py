@@ -1,0 +1,174 @@
+"""The `digest` command: a thin shell over the pipeline stages.
+
+Exit status: 0 when the command did its job (a poll where some feeds failed still did), 1 for a
+refused action, 2 for a config or database problem.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property, wraps
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.config import ConfigError, DigestConfig, load_config, sync_config
+from digest.db import (
+    DEFAULT_DATABASE_URL,
+    make_engine,
+    schema_revision,
+    session_factory,
+    transaction,
+    upgrade_schema,
+)
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageProblem(click.ClickException):
+    """A config or database problem: reported plainly, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        errors.print(f"[bold red]Error:[/] {self.format_message()}", markup=True)
+
+
+@dataclass
+class App:
+    config_path: str
+    database_url: str
+    _config: DigestConfig | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> DigestConfig:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as exc:
+                count = len(exc.problems)
+                raise UsageProblem(
+                    f"{self.config_path} has {count} "
+                    f"problem{'s' if count > 1 else ''}; nothing was written.\n"
+                    + "\n".join(f"  {p}" for p in exc.problems)
+                ) from None
+        return self._config
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.engine)
+
+    def require_schema(self) -> sessionmaker[Session]:
+        """Sessions for a database that `digest init` has prepared."""
+        if schema_revision(self.engine) is None:
+            raise UsageProblem(
+                f"the database {self.engine.url.render_as_string()} has no Digest "
+                "schema yet: run `digest init` first"
+            )
+        return self.sessions
+
+    def init(self) -> str:
+        config = self.config  # validate before touching the database
+        upgrade_schema(self.engine)
+        with transaction(self.sessions) as session:
+            return sync_config(session, config).summary()
+
+
+def database_errors(command: F) -> F:
+    """Report an unreachable or broken database as exit status 2, not a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (OperationalError, ProgrammingError) as exc:
+            raise UsageProblem(f"database error: {exc.orig or exc}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="DIGEST_CONFIG",
+    default="feeds.yaml",
+    show_default=True,
+    help="The config file (env DIGEST_CONFIG).",
+)
+@click.option(
+    "--db",
+    "database_url",
+    envvar="DIGEST_DATABASE_URL",
+    default=DEFAULT_DATABASE_URL,
+    show_default=True,
+    help="SQLAlchemy database URL (env DIGEST_DATABASE_URL).",
+)
+@click.version_option(package_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, database_url: str) -> None:
+    """Digest: feeds in, curated weekly editions out."""
+    ctx.obj = App(config_path, database_url)
+
+
+@cli.command()
+@pass_app
+@database_errors
+def init(app: App) -> None:
+    """Create or upgrade the database schema and load the config into it."""
+    summary = app.init()
+    console.print(f"Database ready at {app.engine.url.render_as_string()}. {summary}.")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """The config file."""
+
+
+@config_group.command("sync")
+@pass_app
+@database_errors
+def config_sync(app: App) -> None:
+    """Load the config file into the database (newsletters, topics, feeds by slug or name)."""
+    config = app.config
+    with transaction(app.require_schema()) as session:
+        summary = sync_config(session, config).summary()
+    console.print(f"Synced {app.config_path}. {summary}.")
+
+
+@config_group.command("check")
+@pass_app
+def config_check(app: App) -> None:
+    """Validate the config file without touching the database."""
+    config = app.config
+    console.print(
+        f"{app.config_path} is valid: {len(config.newsletters)} newsletters, "
+        f"{len(config.topics)} topics, {len(config.feeds)} feeds."
+    )
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="digest")
+    except KeyboardInterrupt:
+        errors.print("Interrupted.")
+        sys.exit(130)
+
+
+from digest.cli import feeds as _feeds  # noqa: E402,F401  (registers commands)
+from digest.cli import items as _items  # noqa: E402,F401

@@ -1,0 +1,266 @@
+"""`digest poll` and `digest feeds …`: polling and looking after feeds."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from digest.cli import App, UsageProblem, cli, console, database_errors, pass_app
+from digest.db import transaction
+from digest.ingest import health
+from digest.ingest.fetch import Fetcher, FetchRequest, FetchStatus
+from digest.ingest.opml import OpmlError, export_opml, import_opml
+from digest.ingest.parse import parse_feed
+from digest.ingest.poll import PollReport, PollStatus, poll_feeds
+from digest.models import Feed, FeedKind, ItemSource
+from digest.timeutil import utcnow
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+@cli.command()
+@click.option(
+    "--feed", "names", multiple=True, help="Poll only this feed (repeatable), due or not."
+)
+@click.option(
+    "--all",
+    "include_not_due",
+    is_flag=True,
+    help="Poll every enabled feed now, "
+    "not only those due (a server's Retry-After is still respected).",
+)
+@pass_app
+@database_errors
+def poll(app: App, names: tuple[str, ...], include_not_due: bool) -> None:
+    """Fetch due feeds, store their new items, and report on each feed."""
+    factory = app.require_schema()
+    with Progress(
+        TextColumn("Polling feeds"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("poll", total=None)
+        try:
+            report = poll_feeds(
+                factory,
+                names,
+                include_not_due,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except LookupError as exc:
+            raise UsageProblem(str(exc)) from None
+    print_poll_report(report)
+
+
+def print_poll_report(report: PollReport) -> None:
+    table = Table(title="Poll results", title_justify="left")
+    for column in ("Feed", "Result", "New", "Duplicate", "Unchanged", "Note"):
+        table.add_column(
+            column, justify="right" if column in ("New", "Duplicate", "Unchanged") else "left"
+        )
+    for outcome in report.outcomes:
+        note = outcome.problem.message if outcome.problem else ""
+        if outcome.paused:
+            note = f"PAUSED. {note}"
+        style = "red" if outcome.status is PollStatus.FAILED else None
+        table.add_row(
+            outcome.name,
+            outcome.status.value,
+            str(outcome.counts.new),
+            str(outcome.counts.duplicate),
+            str(outcome.counts.unchanged),
+            note,
+            style=style,
+        )
+    console.print(table)
+    failed = len(report.failed)
+    console.print(
+        f"{len(report.outcomes)} feeds polled: {report.total('new')} new items, "
+        f"{report.total('duplicate')} duplicates, {failed} failed."
+        + (
+            f" {report.not_due} feeds not due yet (use --all to poll them now)."
+            if report.not_due
+            else ""
+        )
+    )
+
+
+@cli.group()
+def feeds() -> None:
+    """Feeds and their health."""
+
+
+@feeds.command("list")
+@click.option("--attention", is_flag=True, help="Only feeds that are failing or paused.")
+@pass_app
+@database_errors
+def feeds_list(app: App, attention: bool) -> None:
+    """Every feed with its health in plain words."""
+    with app.require_schema()() as session:
+        counts = dict(
+            session.execute(
+                select(ItemSource.feed_id, func.count()).group_by(ItemSource.feed_id)
+            ).tuples()
+        )
+        rows = list(session.scalars(select(Feed).order_by(Feed.name)))
+        table = Table(title="Feeds", title_justify="left")
+        for column in (
+            "Feed",
+            "Newsletter / section",
+            "Items",
+            "Last success",
+            "Next poll",
+            "Health",
+        ):
+            table.add_column(column)
+        for feed in rows:
+            if attention and not health.needs_attention(feed):
+                continue
+            where = (
+                f"{feed.newsletter.slug if feed.newsletter else '—'} / "
+                f"{feed.section.name if feed.section else '—'}"
+            )
+            style = "red" if health.needs_attention(feed) else None
+            next_poll = (
+                "—" if feed.kind is FeedKind.CATALOGUE or feed.paused else when(feed.next_poll_at)
+            )
+            table.add_row(
+                feed.name,
+                where,
+                str(counts.get(feed.id, 0)),
+                when(feed.last_success_at),
+                next_poll,
+                health.describe_health(feed),
+                style=style,
+            )
+        console.print(table)
+        needing = [f for f in rows if health.needs_attention(f)]
+        if needing:
+            console.print(f"{len(needing)} feeds need attention.")
+
+
+@feeds.command("check")
+@click.option("--feed", "names", multiple=True, help="Check only this feed (repeatable).")
+@pass_app
+@database_errors
+def feeds_check(app: App, names: tuple[str, ...]) -> None:
+    """Fetch and parse feeds now without storing anything: is each one readable?"""
+    with app.require_schema()() as session:
+        query = select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)
+        if names:
+            query = query.where(Feed.name.in_(names))
+        requests = [
+            (f.name, FetchRequest(f.id, f.url, allow_private_network=f.allow_private_network))
+            for f in session.scalars(query)
+        ]
+
+    async def check_all() -> list[tuple[str, str, str]]:
+        async with Fetcher() as fetcher:
+            results = await asyncio.gather(*(fetcher.fetch(r) for _, r in requests))
+        rows = []
+        for (name, _), result in zip(requests, results, strict=True):
+            if result.status is FetchStatus.FAILED:
+                assert result.problem is not None
+                rows.append((name, "failed", result.problem.message))
+                continue
+            parsed = parse_feed(result.body, result.headers, result.final_url)
+            if parsed.problem and not parsed.entries:
+                rows.append((name, "failed", parsed.problem.message))
+            else:
+                note = parsed.problem.message if parsed.problem else ""
+                if result.moved_to:
+                    note = f"Moved permanently to {result.moved_to}. {note}"
+                rows.append((name, f"ok, {len(parsed.entries)} entries", note))
+        return rows
+
+    table = Table(title="Feed check", title_justify="left")
+    for column in ("Feed", "Result", "Note"):
+        table.add_column(column)
+    for name, result_text, note in asyncio.run(check_all()):
+        table.add_row(name, result_text, note, style="red" if result_text == "failed" else None)
+    console.print(table)
+
+
+@feeds.command("import-opml")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--newsletter", required=True, help="Newsletter slug the feeds feed.")
+@click.option("--section", required=True, help="Section of that newsletter.")
+@click.option("--topic", "topics", multiple=True, help="Default topic slug (repeatable).")
+@pass_app
+@database_errors
+def feeds_import_opml(
+    app: App, file: Path, newsletter: str, section: str, topics: tuple[str, ...]
+) -> None:
+    """Add the feeds of an OPML file (a feed reader's export)."""
+    try:
+        with transaction(app.require_schema()) as session:
+            report = import_opml(session, file.read_bytes(), newsletter, section, topics)
+    except OpmlError as exc:
+        raise UsageProblem(f"{file}: {exc}") from None
+    console.print(
+        f"{len(report.added)} feeds added, {len(report.updated)} updated, "
+        f"{len(report.skipped)} skipped."
+    )
+    for reason in report.skipped:
+        console.print(f"  skipped {reason}")
+
+
+@feeds.command("export-opml")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@pass_app
+@database_errors
+def feeds_export_opml(app: App, out: Path | None) -> None:
+    """Write every feed as OPML 2.0, for a feed reader or another Digest."""
+    with app.require_schema()() as session:
+        data = export_opml(session)
+    if out:
+        out.write_bytes(data)
+    else:
+        click.echo(data.decode("utf-8"), nl=False)
+
+
+def _set_paused(app: App, name: str, paused: bool, reason: str) -> None:
+    with transaction(app.require_schema()) as session:
+        feed = session.scalar(select(Feed).where(Feed.name == name))
+        if feed is None:
+            raise UsageProblem(f"no feed named {name!r}")
+        if paused:
+            health.pause(feed, reason)
+        else:
+            health.resume(feed, utcnow())
+
+
+@feeds.command("pause")
+@click.argument("name")
+@click.option("--reason", default="Paused by hand.", show_default=True)
+@pass_app
+@database_errors
+def feeds_pause(app: App, name: str, reason: str) -> None:
+    """Stop polling a feed until it is resumed."""
+    _set_paused(app, name, True, reason)
+    console.print(f"Paused {name}.")
+
+
+@feeds.command("resume")
+@click.argument("name")
+@pass_app
+@database_errors
+def feeds_resume(app: App, name: str) -> None:
+    """Poll a paused feed again (its failure count starts from zero)."""
+    _set_paused(app, name, False, "")
+    console.print(f"Resumed {name}; it will be polled at the next poll.")

@@ -1,0 +1,148 @@
+"""`digest items …`: listing, importing, exporting and deciding on items."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from digest.catalogue.importer import import_catalogue
+from digest.catalogue.records import CatalogueFormatError
+from digest.cli import App, UsageProblem, cli, console, database_errors, pass_app
+from digest.curation import items as curation
+from digest.db import transaction
+from digest.models import ItemStatus
+
+STATUS = click.Choice([s.value for s in ItemStatus])
+
+
+def _since(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+
+@cli.group()
+def items() -> None:
+    """Items found in feeds and catalogues."""
+
+
+@items.command("list")
+@click.option("--status", type=STATUS, help="Only items in this state.")
+@click.option("--feed", "feed_name", help="Only items found in this feed.")
+@click.option("--since", type=click.DateTime(), help="Only items first seen since (UTC).")
+@click.option("--limit", type=int, default=50, show_default=True)
+@pass_app
+@database_errors
+def items_list(
+    app: App, status: str | None, feed_name: str | None, since: datetime | None, limit: int
+) -> None:
+    """Items, newest first."""
+    query = curation.item_query(ItemStatus(status) if status else None, feed_name, _since(since))
+    with app.require_schema()() as session:
+        rows = session.scalars(query.limit(limit)).all()
+        table = Table(title=f"Items (newest {len(rows)})", title_justify="left")
+        for column in ("ID", "Published", "Status", "Title", "Feeds", "Topics"):
+            table.add_column(column)
+        for item in rows:
+            published = item.published.strftime("%Y-%m-%d") + (
+                "?" if item.published_estimated else ""
+            )
+            table.add_row(
+                str(item.id),
+                published,
+                item.status.value,
+                item.title,
+                ", ".join(s.feed.name for s in item.sources),
+                ", ".join(t.topic.slug for t in item.topic_links),
+            )
+    console.print(table)
+
+
+@items.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--newsletter", required=True, help="Newsletter slug the records belong to.")
+@click.option("--section", help="Section of the newsletter (default: its first).")
+@pass_app
+@database_errors
+def items_import(app: App, file: Path, newsletter: str, section: str | None) -> None:
+    """Import catalogue records from a RIS or CSV file; bad records are reported and skipped."""
+    try:
+        with transaction(app.require_schema()) as session:
+            report = import_catalogue(session, file, newsletter, section)
+    except (CatalogueFormatError, LookupError) as exc:
+        raise UsageProblem(str(exc)) from None
+    for error in report.errors:
+        console.print(f"[red]{file}: {error}[/] (skipped)")
+    counts = report.counts
+    console.print(
+        f"Imported {file} into {report.feed_name}: {counts.new} new, "
+        f"{counts.duplicate} already known from feeds, {counts.unchanged} already "
+        f"imported, {len(report.errors)} skipped."
+    )
+
+
+@items.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("--status", type=STATUS, help="Only items in this state.")
+@click.option("--since", type=click.DateTime(), help="Only items first seen since (UTC).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@pass_app
+@database_errors
+def items_export(
+    app: App, fmt: str, status: str | None, since: datetime | None, out: Path | None
+) -> None:
+    """Export items, one JSON object per line."""
+    query = curation.item_query(ItemStatus(status) if status else None, None, _since(since))
+    handle = out.open("w", encoding="utf-8") if out else sys.stdout
+    try:
+        with app.require_schema()() as session:
+            for item in curation.iter_items(session, query):
+                handle.write(json.dumps(curation.export_record(item), ensure_ascii=False) + "\n")
+    finally:
+        if out:
+            handle.close()
+
+
+def _decide(app: App, item_id: int, action: str) -> str:
+    try:
+        with transaction(app.require_schema()) as session:
+            if action == "delete":
+                return curation.delete(session, item_id).title
+            status = ItemStatus.ACCEPTED if action == "accept" else ItemStatus.REJECTED
+            return curation.set_status(session, item_id, status).title
+    except LookupError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+@items.command("accept")
+@click.argument("item_id", type=int)
+@pass_app
+@database_errors
+def items_accept(app: App, item_id: int) -> None:
+    """Accept an item for its newsletter."""
+    console.print(f"Accepted: {_decide(app, item_id, 'accept')}")
+
+
+@items.command("reject")
+@click.argument("item_id", type=int)
+@pass_app
+@database_errors
+def items_reject(app: App, item_id: int) -> None:
+    """Reject an item; it stays rejected however often its feeds list it."""
+    console.print(f"Rejected: {_decide(app, item_id, 'reject')}")
+
+
+@items.command("delete")
+@click.argument("item_id", type=int)
+@pass_app
+@database_errors
+def items_delete(app: App, item_id: int) -> None:
+    """Delete an item for good; a tombstone keeps later polls from bringing it back."""
+    console.print(f"Deleted: {_decide(app, item_id, 'delete')}")

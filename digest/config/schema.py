@@ -1,0 +1,132 @@
+"""The shape of `feeds.yaml`: newsletters, topics and feeds, checked field by field."""
+
+from __future__ import annotations
+
+import re
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[str, ...] = get_args(Weekday)
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
+_MINUTES_PER_UNIT = {"m": 1, "h": 60, "d": 1440}
+
+
+def parse_duration_minutes(value: object) -> int:
+    """`30m`, `2h`, `1d` or a bare number of minutes, as minutes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30m, 2h or 1d")
+    if isinstance(value, int):
+        minutes = value
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration such as 30m, 2h or 1d")
+        minutes = int(match[1]) * _MINUTES_PER_UNIT[match[2]]
+    if not 5 <= minutes <= 7 * 1440:
+        raise ValueError("a poll interval must be between 5 minutes and 7 days")
+    return minutes
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA timezone such as Europe/London") from None
+    return name
+
+
+def _check_feed_url(value: str) -> str:
+    """An http(s) URL with a host, or a local file path (checked when the feed is polled)."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", value):
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("http", "https", "file"):
+            raise ValueError(f"{value!r}: only http, https or a local file path can be polled")
+        if scheme.lower() != "file" and not rest.split("/")[0].strip():
+            raise ValueError(f"{value!r} has no host name")
+    elif not value.strip():
+        raise ValueError("the URL is empty")
+    return value
+
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
+Minutes = Annotated[int, BeforeValidator(parse_duration_minutes)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Schedule(Strict):
+    weekday: Weekday = "tuesday"
+    time: dt.time = dt.time(9, 0)
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "Europe/London"
+
+    @field_validator("weekday", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class NewsletterConfig(Strict):
+    slug: Slug
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    sections: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1)
+    schedule: Schedule = Schedule()
+    from_address: str = Field(pattern=r"^(.*<)?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?$")
+    reply_to: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+    @field_validator("sections")
+    @classmethod
+    def _unique_sections(cls, sections: list[str]) -> list[str]:
+        seen = {s.casefold() for s in sections}
+        if len(seen) != len(sections):
+            raise ValueError("section names must be unique")
+        return sections
+
+
+class TopicConfig(Strict):
+    slug: Slug
+    label: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    keywords: list[str] = []
+    parent: Slug | None = None
+
+
+class FeedConfig(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    url: Annotated[str, AfterValidator(_check_feed_url)]
+    newsletter: Slug
+    section: str
+    topics: list[Slug] = []
+    poll_interval: Minutes = 60
+    enabled: bool = True
+    allow_private_network: bool = False
+
+
+class DigestConfig(Strict):
+    """The whole file. `extends` names another file whose newsletters and topics are used."""
+
+    extends: str | None = None
+    newsletters: list[NewsletterConfig] = []
+    topics: list[TopicConfig] = []
+    feeds: list[FeedConfig] = []
+
+    def resolve_local_paths(self, base_dir: Path) -> None:
+        """Make feed file paths absolute, relative to the file that names them."""
+        for feed in self.feeds:
+            if "://" not in feed.url:
+                feed.url = str((base_dir / feed.url).resolve())

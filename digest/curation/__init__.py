@@ -1,0 +1,1 @@
+"""Curation: finding, reviewing and deciding on items."""

@@ -1,0 +1,47 @@
+"""Identity keys for items: within a feed, across feeds, and for tombstones."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+TITLE_KEY_LENGTH = 200
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def title_key(title: str) -> str:
+    """A title folded for comparison: case, accents, punctuation and spacing ignored."""
+    decomposed = unicodedata.normalize("NFKD", title.casefold())
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _NOT_WORD.sub(" ", stripped).strip()[:TITLE_KEY_LENGTH]
+
+
+def content_hash(title: str, text: str) -> str:
+    """The same words under the same title give the same hash, whatever the markup."""
+    return sha256_hex(title_key(title) + "\n" + " ".join(text.split()).casefold())
+
+
+def entry_key(guid: str | None, canonical_url: str | None, content: str) -> str:
+    """An entry's identity inside its feed: guid, else canonical URL, else content hash."""
+    if guid and guid.strip():
+        return sha256_hex("guid:" + guid.strip())
+    if canonical_url:
+        return sha256_hex("url:" + canonical_url)
+    return sha256_hex("hash:" + content)
+
+
+def url_key(canonical_url: str | None) -> str | None:
+    return sha256_hex(canonical_url) if canonical_url else None
+
+
+def source_tombstone(feed_id: int, key: str) -> str:
+    return f"entry:{feed_id}:{key}"
+
+
+def url_tombstone(key: str) -> str:
+    return f"url:{key}"

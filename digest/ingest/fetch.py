@@ -1,0 +1,248 @@
+"""Fetching feeds over HTTP (or from local files) safely: limits, conditional GET, redirects."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from digest import __version__
+from digest.ingest.errors import ErrorKind, FeedProblem, classify_exception, status_problem
+from digest.ingest.netguard import PublicOnlyTransport
+
+USER_AGENT = f"Digest/{__version__} (current-awareness feed reader)"
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
+    "application/feed+json;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
+)
+PERMANENT_REDIRECTS = frozenset({301, 308})
+MAX_RETRY_AFTER_SECONDS = 7 * 86400
+_MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    connect_timeout: float = 10.0
+    total_timeout: float = 20.0
+    max_body_bytes: int = 15 * 1024 * 1024
+    max_redirects: int = 5
+    max_concurrency: int = 32
+    per_host_concurrency: int = 6
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    feed_id: int
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    allow_private_network: bool = False
+
+
+class FetchStatus(StrEnum):
+    FETCHED = "fetched"
+    NOT_MODIFIED = "not_modified"
+    FAILED = "failed"
+
+
+@dataclass
+class FetchResult:
+    request: FetchRequest
+    status: FetchStatus
+    final_url: str
+    body: bytes = b""
+    body_hash: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+    moved_to: str | None = None  # the new address after a permanent redirect
+    problem: FeedProblem | None = None
+    retry_after_seconds: int | None = None
+    max_age_seconds: int | None = None
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def parse_retry_after(value: str | None, now: datetime) -> int | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(int(value), MAX_RETRY_AFTER_SECONDS)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0, min(int((when - now).total_seconds()), MAX_RETRY_AFTER_SECONDS))
+
+
+def parse_max_age(cache_control: str | None) -> int | None:
+    match = _MAX_AGE.search(cache_control or "")
+    return int(match[1]) if match else None
+
+
+def permanent_target(response: httpx.Response) -> str | None:
+    """Where the leading run of permanent redirects in `response.history` ends, if any."""
+    target = None
+    hops = [*response.history, response]
+    for hop, following in itertools.pairwise(hops):
+        if hop.status_code not in PERMANENT_REDIRECTS:
+            break
+        target = str(following.url)
+    return target
+
+
+def is_local_path(url: str) -> bool:
+    return "://" not in url or url.startswith("file://")
+
+
+class Fetcher:
+    """Fetches many feeds concurrently, within a global and a per-host limit."""
+
+    def __init__(self, settings: FetchSettings | None = None) -> None:
+        self.settings = settings or FetchSettings()
+        s = self.settings
+        limits = httpx.Limits(
+            max_connections=s.max_concurrency, max_keepalive_connections=s.max_concurrency
+        )
+        common = {
+            "timeout": httpx.Timeout(s.total_timeout, connect=s.connect_timeout),
+            "follow_redirects": True,
+            "max_redirects": s.max_redirects,
+            "headers": {"User-Agent": USER_AGENT, "Accept": ACCEPT},
+            "trust_env": False,
+        }
+        self._public = httpx.AsyncClient(transport=PublicOnlyTransport(limits=limits), **common)
+        self._any = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(limits=limits), **common)
+        self._all = asyncio.Semaphore(s.max_concurrency)
+        self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(s.per_host_concurrency)
+        )
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._public.aclose()
+        await self._any.aclose()
+
+    async def fetch(self, request: FetchRequest) -> FetchResult:
+        if is_local_path(request.url):
+            return await asyncio.to_thread(self._read_file, request)
+        host = urlsplit(request.url).hostname or request.url
+        async with self._all, self._per_host[host]:
+            try:
+                async with asyncio.timeout(self.settings.total_timeout):
+                    return await self._get(request)
+            except BodyTooLarge:
+                return self._failed(
+                    request,
+                    FeedProblem(
+                        ErrorKind.TOO_LARGE,
+                        f"The feed is larger than {self.settings.max_body_bytes // 2**20} MiB "
+                        "once decompressed, so it was not read. Ask the publisher for a shorter "
+                        "feed.",
+                    ),
+                )
+            except (httpx.HTTPError, OSError, TimeoutError) as exc:
+                problem = classify_exception(exc, host, self.settings.total_timeout)
+                return self._failed(request, problem)
+
+    async def _get(self, request: FetchRequest) -> FetchResult:
+        headers = {}
+        if request.etag:
+            headers["If-None-Match"] = request.etag
+        if request.last_modified:
+            headers["If-Modified-Since"] = request.last_modified
+        client = self._any if request.allow_private_network else self._public
+        async with client.stream("GET", request.url, headers=headers) as response:
+            result = FetchResult(
+                request=request,
+                status=FetchStatus.FETCHED,
+                final_url=str(response.url),
+                headers={k.lower(): v for k, v in response.headers.items()},
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+                moved_to=permanent_target(response),
+                max_age_seconds=parse_max_age(response.headers.get("cache-control")),
+            )
+            if response.status_code == 304:
+                result.status = FetchStatus.NOT_MODIFIED
+                result.etag = result.etag or request.etag
+                result.last_modified = result.last_modified or request.last_modified
+                return result
+            if response.status_code >= 300:
+                result.status = FetchStatus.FAILED
+                result.problem = status_problem(response.status_code, response.reason_phrase)
+                if response.status_code in (429, 503):
+                    result.retry_after_seconds = parse_retry_after(
+                        response.headers.get("retry-after"), datetime.now(UTC)
+                    )
+                return result
+            result.body = await self._read_capped(response)
+            result.body_hash = hashlib.sha256(result.body).hexdigest()
+            return result
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = response.headers.get("content-length", "")
+        if (
+            declared.isdigit()
+            and "content-encoding" not in response.headers
+            and int(declared) > limit
+        ):
+            raise BodyTooLarge
+        body = bytearray()
+        async for chunk in response.aiter_bytes():  # decompressed as it arrives
+            body += chunk
+            if len(body) > limit:
+                raise BodyTooLarge
+        return bytes(body)
+
+    def _read_file(self, request: FetchRequest) -> FetchResult:
+        path = Path(request.url.removeprefix("file://"))
+        try:
+            size = path.stat().st_size
+            if size > self.settings.max_body_bytes:
+                raise BodyTooLarge
+            body = path.read_bytes()
+        except BodyTooLarge:
+            return self._failed(
+                request,
+                FeedProblem(ErrorKind.TOO_LARGE, f"The file {path} is larger than the limit."),
+            )
+        except OSError as exc:
+            return self._failed(
+                request,
+                FeedProblem(
+                    ErrorKind.FILE, f"The file {path} could not be read: {exc.strerror or exc}."
+                ),
+            )
+        return FetchResult(
+            request=request,
+            status=FetchStatus.FETCHED,
+            final_url=path.as_uri(),
+            body=body,
+            body_hash=hashlib.sha256(body).hexdigest(),
+        )
+
+    @staticmethod
+    def _failed(request: FetchRequest, problem: FeedProblem) -> FetchResult:
+        return FetchResult(
+            request=request, status=FetchStatus.FAILED, final_url=request.url, problem=problem
+        )

@@ -1,0 +1,213 @@
+"""Parsing a fetched feed into clean entries. Pure and picklable: it runs in worker processes."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from digest.ingest import dedup
+from digest.ingest.errors import ErrorKind, FeedProblem
+from digest.ingest.sanitize import html_to_text, sanitize_html
+from digest.ingest.urls import canonicalize_url
+
+_HTML_START = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL
+)
+_FEED_LINK = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
+_ATTR = re.compile(r'([a-z-]+)\s*=\s*["\']([^"\']*)["\']', re.IGNORECASE)
+FEED_TYPES = (
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/feed+json",
+)
+
+
+@dataclass
+class ParsedEntry:
+    entry_key: str
+    guid: str | None
+    link: str | None
+    canonical_url: str | None
+    url_key: str | None
+    title: str
+    title_key: str
+    authors: list[str]
+    published: datetime | None
+    summary_html: str
+    summary_text: str
+    content_hash: str
+    # Bibliographic details, for catalogue records.
+    citation: str | None = None
+    publisher: str | None = None
+    place: str | None = None
+    isbn: str | None = None
+
+
+@dataclass
+class ParsedFeed:
+    title: str | None = None
+    site_url: str | None = None
+    entries: list[ParsedEntry] = field(default_factory=list)
+    problem: FeedProblem | None = None  # FAILED parse when there are no entries, else a warning
+    repeated_entries: int = 0
+
+
+def _to_datetime(parsed: Any) -> datetime | None:
+    if not parsed:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _authors(entry: Any) -> list[str]:
+    names = [a.get("name", "").strip() for a in entry.get("authors", []) if a.get("name")]
+    if not names and entry.get("author"):
+        names = [entry["author"].strip()]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def _summary(entry: Any) -> tuple[str, str | None]:
+    """The entry's summary, else its first HTML or text content, with the base URL it carries."""
+    for detail in [entry.get("summary_detail"), *entry.get("content", [])]:
+        if detail and detail.get("value", "").strip():
+            value = detail["value"]
+            if detail.get("type") == "text/plain":
+                value = "<p>" + value.replace("&", "&amp;").replace("<", "&lt;") + "</p>"
+            return value, detail.get("base") or None
+    return "", None
+
+
+def _web_base(candidate: str | None, fallback: str | None) -> str | None:
+    """An http(s) base for relative links; a local file's feed falls back to its site link."""
+    if candidate and urlsplit(candidate).scheme in ("http", "https"):
+        return candidate
+    return fallback
+
+
+def discover_feed_links(body: bytes, base_url: str) -> list[str]:
+    """Feed addresses an HTML page advertises with `<link rel="alternate" type="...">`."""
+    head = body[:200_000].decode("utf-8", "replace")
+    links = []
+    for tag in _FEED_LINK.findall(head):
+        attrs = {k.lower(): v for k, v in _ATTR.findall(tag)}
+        if (
+            "alternate" in attrs.get("rel", "").lower()
+            and attrs.get("type") in FEED_TYPES
+            and attrs.get("href")
+        ):
+            links.append(urljoin(base_url, attrs["href"]))
+    return links
+
+
+def _not_a_feed(body: bytes, base_url: str) -> FeedProblem:
+    links = discover_feed_links(body, base_url)
+    hint = (
+        f" The page links to a feed at {links[0]}: use that address instead."
+        if links
+        else " Look on the site for an RSS or Atom link."
+    )
+    return FeedProblem(ErrorKind.NOT_A_FEED, "The address returned a web page, not a feed." + hint)
+
+
+def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
+    """Entries of a feed, sanitized and keyed, or the reason there are none."""
+    try:
+        return _parse(body, headers, url)
+    except Exception as exc:  # a worker must hand back a result, never die on one bad feed
+        return ParsedFeed(
+            problem=FeedProblem(ErrorKind.PARSE_ERROR, f"The feed could not be read: {exc}")
+        )
+
+
+def _parse(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
+    # A local file's path is no base for links: the feed's own site link serves instead.
+    response_headers = {"content-type": headers.get("content-type") or "application/xml"}
+    if urlsplit(url).scheme in ("http", "https"):
+        response_headers["content-location"] = url
+    result = feedparser.parse(
+        body, response_headers=response_headers, sanitize_html=False, resolve_relative_uris=False
+    )
+    if (
+        not result.entries
+        and not result.version
+        and (_HTML_START.match(body) or "html" in headers.get("content-type", "").lower())
+    ):
+        return ParsedFeed(problem=_not_a_feed(body, url))
+    site_url = result.feed.get("link") or None
+    parsed = ParsedFeed(title=html_to_text(result.feed.get("title", "")) or None, site_url=site_url)
+    seen: set[str] = set()
+    for raw in result.entries:
+        entry = _entry(raw, base=_web_base(url, site_url))
+        if entry is None:
+            continue
+        if entry.entry_key in seen:
+            parsed.repeated_entries += 1
+            continue
+        seen.add(entry.entry_key)
+        parsed.entries.append(entry)
+    if not parsed.entries and result.bozo:
+        parsed.problem = FeedProblem(
+            ErrorKind.PARSE_ERROR,
+            "The feed is not well-formed XML "
+            f"and no entry could be read from it: {_describe(result)}.",
+        )
+    elif not parsed.entries and not result.version:
+        parsed.problem = FeedProblem(
+            ErrorKind.NOT_A_FEED, "The address did not return an RSS, Atom, RDF or JSON feed."
+        )
+    elif result.bozo:
+        parsed.problem = FeedProblem(
+            ErrorKind.WARNING,
+            "The feed has errors "
+            f"({_describe(result)}); {len(parsed.entries)} entries "
+            "could still be read.",
+        )
+    return parsed
+
+
+def _describe(result: Any) -> str:
+    exc = result.get("bozo_exception")
+    line = getattr(exc, "getLineNumber", lambda: None)()
+    text = getattr(exc, "getMessage", lambda: str(exc))()
+    return f"{text} at line {line}" if line else str(text)
+
+
+def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
+    link = raw.get("link") or None
+    if link:
+        link = urljoin(base, link.strip()) if base else link.strip()
+    summary_raw, summary_base = _summary(raw)
+    entry_base = _web_base(summary_base, base)
+    summary_html = sanitize_html(summary_raw, entry_base)
+    summary_text = html_to_text(summary_html)
+    title = html_to_text(raw.get("title", "")) or summary_text[:120]
+    if not title and not link:
+        return None
+    canonical = canonicalize_url(link) if link else None
+    content = dedup.content_hash(title, summary_text)
+    guid = (raw.get("id") or "").strip() or None
+    return ParsedEntry(
+        entry_key=dedup.entry_key(guid, canonical, content),
+        guid=guid,
+        link=link,
+        canonical_url=canonical,
+        url_key=dedup.url_key(canonical),
+        title=title or link or "",
+        title_key=dedup.title_key(title),
+        authors=_authors(raw),
+        published=_to_datetime(
+            raw.get("published_parsed") or raw.get("updated_parsed") or raw.get("created_parsed")
+        ),
+        summary_html=summary_html,
+        summary_text=summary_text,
+        content_hash=content,
+    )

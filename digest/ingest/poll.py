@@ -1,0 +1,254 @@
+"""Polling: fetch every due feed concurrently, parse what changed, store it, record health.
+
+Fetching is asynchronous; parsing (the CPU-heavy part) runs in worker processes when there is
+much of it; one writer stores results in batches from a thread, so the event loop keeps fetching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from digest.db import transaction
+from digest.ingest import health
+from digest.ingest.errors import ErrorKind, FeedProblem
+from digest.ingest.fetch import Fetcher, FetchRequest, FetchResult, FetchSettings, FetchStatus
+from digest.ingest.parse import ParsedFeed, parse_feed
+from digest.ingest.store import EntryCounts, FeedEntries, feed_entries, store_entries
+from digest.models import Feed, FeedKind
+from digest.timeutil import utcnow
+
+PARALLEL_PARSE_MIN_FEEDS = 8
+WRITE_BATCH_FEEDS = 50
+
+
+class PollStatus(StrEnum):
+    UPDATED = "updated"
+    NOT_MODIFIED = "not modified"
+    SAME_CONTENT = "same content"
+    FAILED = "failed"
+
+
+@dataclass
+class FeedOutcome:
+    feed_id: int
+    name: str
+    status: PollStatus
+    counts: EntryCounts = field(default_factory=EntryCounts)
+    problem: FeedProblem | None = None
+    paused: bool = False
+
+
+@dataclass
+class PollReport:
+    outcomes: list[FeedOutcome] = field(default_factory=list)
+    not_due: int = 0
+
+    def total(self, attribute: str) -> int:
+        return sum(getattr(o.counts, attribute) for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[FeedOutcome]:
+        return [o for o in self.outcomes if o.status is PollStatus.FAILED]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What polling one feed needs to know, detached from the database session."""
+
+    name: str
+    request: FetchRequest
+    body_hash: str | None
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def _is_held_back(feed: Feed, now: datetime) -> bool:
+    """The server asked us to wait (429/503 Retry-After): even a forced poll respects that."""
+    return (
+        feed.last_error_kind == ErrorKind.RATE_LIMITED.value
+        and feed.next_poll_at is not None
+        and feed.next_poll_at > now
+    )
+
+
+def feeds_to_poll(
+    session: Session,
+    names: Sequence[str] = (),
+    include_not_due: bool = False,
+    now: datetime | None = None,
+) -> tuple[list[Feed], int]:
+    """The feeds a poll should fetch, and how many others are enabled but not yet due."""
+    now = now or utcnow()
+    query = select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)
+    if names:
+        feeds = list(session.scalars(query.where(Feed.name.in_(names))))
+        missing = set(names) - {f.name for f in feeds}
+        if missing:
+            raise LookupError(f"no feed named {', '.join(sorted(missing))}")
+        return feeds, 0
+    active = list(session.scalars(query.where(Feed.enabled, ~Feed.paused)))
+    due = [
+        f
+        for f in active
+        if (include_not_due and not _is_held_back(f, now))
+        or f.next_poll_at is None
+        or f.next_poll_at <= now
+    ]
+    return due, len(active) - len(due)
+
+
+def poll_feeds(
+    factory: sessionmaker[Session],
+    names: Sequence[str] = (),
+    include_not_due: bool = False,
+    settings: FetchSettings | None = None,
+    progress: ProgressCallback | None = None,
+) -> PollReport:
+    """Poll the due feeds (or the named ones); one failing feed never stops the others."""
+    with factory() as session:
+        feeds, not_due = feeds_to_poll(session, names, include_not_due)
+        plans = [
+            _Plan(
+                f.name,
+                FetchRequest(f.id, f.url, f.etag, f.last_modified, f.allow_private_network),
+                f.body_hash,
+            )
+            for f in feeds
+        ]
+    report = PollReport(not_due=not_due)
+    if plans:
+        report.outcomes = asyncio.run(_poll(factory, plans, settings or FetchSettings(), progress))
+    report.outcomes.sort(key=lambda o: o.name.casefold())
+    return report
+
+
+def _parse_pool() -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["digest.ingest.parse"])
+    return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context)
+
+
+async def _poll(
+    factory: sessionmaker[Session],
+    plans: list[_Plan],
+    settings: FetchSettings,
+    progress: ProgressCallback | None,
+) -> list[FeedOutcome]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[_Plan, FetchResult, ParsedFeed | None] | None] = asyncio.Queue()
+    pool: Executor | None = _parse_pool() if len(plans) >= PARALLEL_PARSE_MIN_FEEDS else None
+    outcomes: list[FeedOutcome] = []
+
+    async def poll_one(plan: _Plan) -> None:
+        result = await fetcher.fetch(plan.request)
+        parsed = None
+        if result.status is FetchStatus.FETCHED and result.body_hash != plan.body_hash:
+            if pool is not None:
+                parsed = await loop.run_in_executor(
+                    pool, parse_feed, result.body, result.headers, result.final_url
+                )
+            else:
+                parsed = parse_feed(result.body, result.headers, result.final_url)
+        result.body = b""  # parsed or unchanged: the bytes are no longer needed
+        await queue.put((plan, result, parsed))
+
+    async def write() -> None:
+        while True:
+            first = await queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < WRITE_BATCH_FEEDS and not queue.empty():
+                following = queue.get_nowait()
+                if following is None:
+                    queue.put_nowait(None)
+                    break
+                batch.append(following)
+            outcomes.extend(await asyncio.to_thread(_store, factory, batch))
+            if progress:
+                progress(len(outcomes), len(plans))
+
+    try:
+        async with Fetcher(settings) as fetcher:
+            writer = asyncio.create_task(write())
+            await asyncio.gather(*(poll_one(plan) for plan in plans))
+            await queue.put(None)
+            await writer
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return outcomes
+
+
+def _store(
+    factory: sessionmaker[Session], batch: list[tuple[_Plan, FetchResult, ParsedFeed | None]]
+) -> list[FeedOutcome]:
+    now = utcnow()
+    with transaction(factory) as session:
+        ids = [plan.request.feed_id for plan, _, _ in batch]
+        feeds = {
+            f.id: f
+            for f in session.scalars(
+                select(Feed).where(Feed.id.in_(ids)).options(selectinload(Feed.topics))
+            )
+        }
+        outcomes: list[FeedOutcome] = []
+        to_store: list[FeedEntries] = []
+        for plan, result, parsed in batch:
+            feed = feeds[plan.request.feed_id]
+            outcome = _record(feed, result, parsed, now)
+            outcomes.append(outcome)
+            if parsed is not None and outcome.status is PollStatus.UPDATED:
+                to_store.append(feed_entries(feed, parsed.entries))
+        counts = store_entries(session, to_store, now)
+        for outcome in outcomes:
+            outcome.counts = counts.get(outcome.feed_id, outcome.counts)
+    return outcomes
+
+
+def _record(
+    feed: Feed, result: FetchResult, parsed: ParsedFeed | None, now: datetime
+) -> FeedOutcome:
+    """Update the feed's health from one poll and say what happened."""
+    outcome = FeedOutcome(feed.id, feed.name, PollStatus.UPDATED)
+    problem = result.problem or (parsed.problem if parsed else None)
+    if result.status is FetchStatus.FAILED or (
+        problem is not None and problem.kind is not ErrorKind.WARNING
+    ):
+        assert problem is not None
+        health.record_failure(feed, problem, now, result.retry_after_seconds)
+        outcome.status, outcome.problem, outcome.paused = PollStatus.FAILED, problem, feed.paused
+        return outcome
+    if result.moved_to:
+        feed.url = result.moved_to
+    if result.status is FetchStatus.NOT_MODIFIED:
+        outcome.status = PollStatus.NOT_MODIFIED
+    elif parsed is None:
+        outcome.status = PollStatus.SAME_CONTENT
+    else:
+        feed.title = parsed.title or feed.title
+        feed.site_url = parsed.site_url or feed.site_url
+        outcome.problem = problem
+    feed.etag, feed.last_modified = result.etag, result.last_modified
+    feed.body_hash = result.body_hash or feed.body_hash
+    warning = problem if parsed is not None else _kept_warning(feed)
+    health.record_success(feed, now, warning, result.max_age_seconds)
+    return outcome
+
+
+def _kept_warning(feed: Feed) -> FeedProblem | None:
+    """An unchanged feed still has the warning its content earned when last parsed."""
+    if feed.last_error_kind == ErrorKind.WARNING.value and feed.last_error:
+        return FeedProblem(ErrorKind.WARNING, feed.last_error)
+    return None

@@ -1,0 +1,263 @@
+"""The database schema: newsletters, topics, feeds and the items found in them.
+
+The database is the record. `feeds.yaml` is loaded into it by `digest config sync`; after that the
+CLI and the web app change these rows directly. Every schema change ships an Alembic migration.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, time
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from digest.timeutil import UTCDateTime, utcnow
+
+# Stable constraint names so that migrations are the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint, storing the values."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class ItemStatus(enum.StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class TopicSource(enum.StrEnum):
+    """How a topic came to be on an item."""
+
+    MANUAL = "manual"  # a librarian chose it
+    SUGGESTED = "suggested"  # proposed by the suggester, not yet confirmed
+    FEED = "feed"  # one of the feed's default topics
+
+
+class FeedKind(enum.StrEnum):
+    FEED = "feed"  # RSS/Atom/RDF/JSON feed polled on a schedule
+    CATALOGUE = "catalogue"  # records imported from the library catalogue (RIS/CSV)
+
+
+class Newsletter(Base):
+    __tablename__ = "newsletters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    send_weekday: Mapped[int] = mapped_column(Integer, default=1)  # Monday is 0
+    send_time: Mapped[time] = mapped_column(Time, default=time(9, 0))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    from_address: Mapped[str] = mapped_column(String(320))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+
+    sections: Mapped[list[Section]] = relationship(
+        back_populates="newsletter", order_by="Section.position", cascade="all, delete-orphan"
+    )
+
+
+class Section(Base):
+    __tablename__ = "sections"
+    __table_args__ = (UniqueConstraint("newsletter_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    newsletter_id: Mapped[int] = mapped_column(ForeignKey("newsletters.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    newsletter: Mapped[Newsletter] = relationship(back_populates="sections")
+
+
+class Topic(Base):
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="SET NULL"))
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    parent: Mapped[Topic | None] = relationship(remote_side=[id])
+
+
+class FeedTopic(Base):
+    """A feed's default topics: every item found in the feed gets them."""
+
+    __tablename__ = "feed_topics"
+
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic_id: Mapped[int] = mapped_column(
+        ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Feed(Base):
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[FeedKind] = mapped_column(_enum(FeedKind, "feed_kind"), default=FeedKind.FEED)
+    url: Mapped[str] = mapped_column(Text)
+    newsletter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("newsletters.id", ondelete="SET NULL")
+    )
+    section_id: Mapped[int | None] = mapped_column(ForeignKey("sections.id", ondelete="SET NULL"))
+    poll_interval_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    allow_private_network: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # What the feed says about itself.
+    title: Mapped[str | None] = mapped_column(Text)
+    site_url: Mapped[str | None] = mapped_column(Text)
+
+    # Health: what the last polls found.
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error_kind: Mapped[str | None] = mapped_column(String(40))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+
+    newsletter: Mapped[Newsletter | None] = relationship()
+    section: Mapped[Section | None] = relationship()
+    topics: Mapped[list[Topic]] = relationship(secondary="feed_topics", order_by=Topic.slug)
+
+
+class Item(Base):
+    """One publication, however many feeds it was found in."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        Index("ix_items_status_published", "status", "published"),
+        Index("ix_items_title_key_published", "title_key", "published"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    guid: Mapped[str | None] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(Text)
+    canonical_url: Mapped[str | None] = mapped_column(Text)
+    url_key: Mapped[str | None] = mapped_column(String(64), index=True)  # hash of canonical_url
+    title: Mapped[str] = mapped_column(Text)
+    title_key: Mapped[str] = mapped_column(String(200))
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    published: Mapped[datetime] = mapped_column(UTCDateTime)
+    # True when the feed gave no date and `published` is the time Digest first saw the item.
+    published_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    summary_html: Mapped[str] = mapped_column(Text, default="")
+    summary_text: Mapped[str] = mapped_column(Text, default="")
+    # The feed's own wording, kept when a librarian rewrites title or summary.
+    original_title: Mapped[str] = mapped_column(Text)
+    original_summary_html: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[ItemStatus] = mapped_column(
+        _enum(ItemStatus, "item_status"), default=ItemStatus.NEW
+    )
+    newsletter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("newsletters.id", ondelete="SET NULL")
+    )
+    section_id: Mapped[int | None] = mapped_column(ForeignKey("sections.id", ondelete="SET NULL"))
+    # Bibliographic details, filled for catalogue records.
+    citation: Mapped[str | None] = mapped_column(Text)
+    publisher: Mapped[str | None] = mapped_column(Text)
+    place: Mapped[str | None] = mapped_column(Text)
+    isbn: Mapped[str | None] = mapped_column(String(20))
+
+    newsletter: Mapped[Newsletter | None] = relationship()
+    section: Mapped[Section | None] = relationship()
+    sources: Mapped[list[ItemSource]] = relationship(
+        back_populates="item", cascade="all, delete-orphan"
+    )
+    topic_links: Mapped[list[ItemTopic]] = relationship(
+        back_populates="item", cascade="all, delete-orphan"
+    )
+
+
+class ItemSource(Base):
+    """Provenance: this item was found in this feed, under this entry identity."""
+
+    __tablename__ = "item_sources"
+    __table_args__ = (UniqueConstraint("feed_id", "entry_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    # The entry's identity inside the feed: guid, else canonical URL, else content hash.
+    entry_key: Mapped[str] = mapped_column(String(64))
+    guid: Mapped[str | None] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="sources")
+    feed: Mapped[Feed] = relationship()
+
+
+class ItemTopic(Base):
+    __tablename__ = "item_topics"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic_id: Mapped[int] = mapped_column(
+        ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    source: Mapped[TopicSource] = mapped_column(_enum(TopicSource, "topic_source"))
+    added_by: Mapped[str | None] = mapped_column(String(320))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="topic_links")
+    topic: Mapped[Topic] = relationship()
+
+
+class Tombstone(Base):
+    """A key of a deleted item, so that the next poll does not bring it back."""
+
+    __tablename__ = "tombstones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
