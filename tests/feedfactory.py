@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from sqlalchemy import select
@@ -26,8 +26,12 @@ class Entry:
     author: str | None = None
 
 
-def rss(entries: list[Entry], title: str = "Test feed", link: str = "https://example.org/",
-        encoding: str = "utf-8") -> bytes:
+def rss(
+    entries: list[Entry],
+    title: str = "Test feed",
+    link: str = "https://example.org/",
+    encoding: str = "utf-8",
+) -> bytes:
     """An RSS 2.0 document; summaries are HTML, escaped as RSS requires."""
     items = []
     for e in entries:
@@ -53,19 +57,34 @@ def rss(entries: list[Entry], title: str = "Test feed", link: str = "https://exa
 
 def sample_entries(prefix: str = "item", count: int = 3) -> list[Entry]:
     return [
-        Entry(title=f"Report {prefix} {n}: safeguarding children online",
-              link=f"https://example.org/{prefix}/{n}", guid=f"{prefix}-{n}",
-              summary=f"<p>Summary of report {n}.</p>")
+        Entry(
+            title=f"Report {prefix} {n}: safeguarding children online",
+            link=f"https://example.org/{prefix}/{n}",
+            guid=f"{prefix}-{n}",
+            summary=f"<p>Summary of report {n}.</p>",
+        )
         for n in range(1, count + 1)
     ]
 
 
-def add_feed(factory: sessionmaker[Session], name: str, url: str, topics: list[str] = (),
-             allow_private_network: bool = True, section: str = "News",
-             newsletter: str = "caspar") -> int:
+def add_feed(
+    factory: sessionmaker[Session],
+    name: str,
+    url: str,
+    topics: list[str] = (),
+    allow_private_network: bool = True,
+    section: str = "News",
+    newsletter: str = "caspar",
+) -> int:
     """Create a feed the way the config does; returns its id."""
-    spec = FeedConfig(name=name, url=url, newsletter=newsletter, section=section,
-                      topics=list(topics), allow_private_network=allow_private_network)
+    spec = FeedConfig(
+        name=name,
+        url=url,
+        newsletter=newsletter,
+        section=section,
+        topics=list(topics),
+        allow_private_network=allow_private_network,
+    )
     with transaction(factory) as session:
         feed = Feed(name=name, url=url)
         session.add(feed)

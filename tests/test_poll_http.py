@@ -48,7 +48,8 @@ def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_new_items_are_stored_with_feed_topics(httpserver: HTTPServer, factory) -> None:
     httpserver.expect_request("/feed.xml").respond_with_data(
-        rss(sample_entries(count=3)), content_type="application/rss+xml")
+        rss(sample_entries(count=3)), content_type="application/rss+xml"
+    )
     add_feed(factory, "Policy feed", httpserver.url_for("/feed.xml"), topics=["neglect"])
 
     outcome = only_outcome(poll_feeds(factory, settings=FAST))
@@ -57,22 +58,29 @@ def test_new_items_are_stored_with_feed_topics(httpserver: HTTPServer, factory) 
     assert outcome.counts.new == 3
     with factory() as session:
         items = session.scalars(select(Item).order_by(Item.id)).all()
-        assert [i.title for i in items] == [f"Report item {n}: safeguarding children online"
-                                           for n in (1, 2, 3)]
+        assert [i.title for i in items] == [
+            f"Report item {n}: safeguarding children online" for n in (1, 2, 3)
+        ]
         assert all([link.topic.slug for link in i.topic_links] == ["neglect"] for i in items)
         assert all(i.newsletter.slug == "caspar" and i.section.name == "News" for i in items)
 
 
-def test_conditional_get_round_trip_costs_no_parsing(httpserver: HTTPServer, sqlite_factory,
-                                                     parse_calls) -> None:
+def test_conditional_get_round_trip_costs_no_parsing(
+    httpserver: HTTPServer, sqlite_factory, parse_calls
+) -> None:
     body = rss(sample_entries())
 
     def handler(request: Request) -> Response:
-        if request.headers.get("If-None-Match") == '"v1"' and \
-                request.headers.get("If-Modified-Since") == "Mon, 16 Nov 2026 09:00:00 GMT":
+        if (
+            request.headers.get("If-None-Match") == '"v1"'
+            and request.headers.get("If-Modified-Since") == "Mon, 16 Nov 2026 09:00:00 GMT"
+        ):
             return Response(status=304, headers={"ETag": '"v1"'})
-        return Response(body, content_type="application/rss+xml",
-                        headers={"ETag": '"v1"', "Last-Modified": "Mon, 16 Nov 2026 09:00:00 GMT"})
+        return Response(
+            body,
+            content_type="application/rss+xml",
+            headers={"ETag": '"v1"', "Last-Modified": "Mon, 16 Nov 2026 09:00:00 GMT"},
+        )
 
     httpserver.expect_request("/feed.xml").respond_with_handler(handler)
     feed_id = add_feed(sqlite_factory, "Conditional", httpserver.url_for("/feed.xml"))
@@ -80,7 +88,10 @@ def test_conditional_get_round_trip_costs_no_parsing(httpserver: HTTPServer, sql
     first = only_outcome(poll_feeds(sqlite_factory, include_not_due=True, settings=FAST))
     feed = get_feed(sqlite_factory, feed_id)
     assert (first.status, feed.etag, feed.last_modified) == (
-        PollStatus.UPDATED, '"v1"', "Mon, 16 Nov 2026 09:00:00 GMT")
+        PollStatus.UPDATED,
+        '"v1"',
+        "Mon, 16 Nov 2026 09:00:00 GMT",
+    )
 
     second = only_outcome(poll_feeds(sqlite_factory, include_not_due=True, settings=FAST))
     assert second.status is PollStatus.NOT_MODIFIED
@@ -89,8 +100,9 @@ def test_conditional_get_round_trip_costs_no_parsing(httpserver: HTTPServer, sql
     assert get_feed(sqlite_factory, feed_id).last_success_at > feed.last_success_at
 
 
-def test_same_body_without_conditional_get_costs_no_parsing(httpserver: HTTPServer,
-                                                            sqlite_factory, parse_calls) -> None:
+def test_same_body_without_conditional_get_costs_no_parsing(
+    httpserver: HTTPServer, sqlite_factory, parse_calls
+) -> None:
     httpserver.expect_request("/feed.xml").respond_with_data(rss(sample_entries()))
     add_feed(sqlite_factory, "Ignores validators", httpserver.url_for("/feed.xml"))
     poll_feeds(sqlite_factory, settings=FAST)
@@ -101,15 +113,18 @@ def test_same_body_without_conditional_get_costs_no_parsing(httpserver: HTTPServ
 
 def test_gzip_encoded_feed(httpserver: HTTPServer, sqlite_factory) -> None:
     httpserver.expect_request("/feed.xml").respond_with_data(
-        gzip.compress(rss(sample_entries(count=2))), headers={"Content-Encoding": "gzip"},
-        content_type="application/rss+xml")
+        gzip.compress(rss(sample_entries(count=2))),
+        headers={"Content-Encoding": "gzip"},
+        content_type="application/rss+xml",
+    )
     add_feed(sqlite_factory, "Gzipped", httpserver.url_for("/feed.xml"))
     assert only_outcome(poll_feeds(sqlite_factory, settings=FAST)).counts.new == 2
 
 
 def test_permanent_redirect_updates_the_stored_url(httpserver: HTTPServer, sqlite_factory) -> None:
     httpserver.expect_request("/old.xml").respond_with_data(
-        "", status=301, headers={"Location": httpserver.url_for("/new.xml")})
+        "", status=301, headers={"Location": httpserver.url_for("/new.xml")}
+    )
     httpserver.expect_request("/new.xml").respond_with_data(rss(sample_entries()))
     feed_id = add_feed(sqlite_factory, "Moved", httpserver.url_for("/old.xml"))
     assert only_outcome(poll_feeds(sqlite_factory, settings=FAST)).counts.new == 3
@@ -118,7 +133,8 @@ def test_permanent_redirect_updates_the_stored_url(httpserver: HTTPServer, sqlit
 
 def test_temporary_redirect_keeps_the_stored_url(httpserver: HTTPServer, sqlite_factory) -> None:
     httpserver.expect_request("/feed.xml").respond_with_data(
-        "", status=302, headers={"Location": httpserver.url_for("/today.xml")})
+        "", status=302, headers={"Location": httpserver.url_for("/today.xml")}
+    )
     httpserver.expect_request("/today.xml").respond_with_data(rss(sample_entries()))
     feed_id = add_feed(sqlite_factory, "Temporary", httpserver.url_for("/feed.xml"))
     poll_feeds(sqlite_factory, settings=FAST)
@@ -127,9 +143,11 @@ def test_temporary_redirect_keeps_the_stored_url(httpserver: HTTPServer, sqlite_
 
 def test_redirect_loop_is_capped(httpserver: HTTPServer, sqlite_factory) -> None:
     httpserver.expect_request("/a").respond_with_data(
-        "", status=302, headers={"Location": httpserver.url_for("/b")})
+        "", status=302, headers={"Location": httpserver.url_for("/b")}
+    )
     httpserver.expect_request("/b").respond_with_data(
-        "", status=302, headers={"Location": httpserver.url_for("/a")})
+        "", status=302, headers={"Location": httpserver.url_for("/a")}
+    )
     feed_id = add_feed(sqlite_factory, "Loop", httpserver.url_for("/a"))
     outcome = only_outcome(poll_feeds(sqlite_factory, settings=FAST))
     assert outcome.problem.kind is ErrorKind.TOO_MANY_REDIRECTS
@@ -137,13 +155,17 @@ def test_redirect_loop_is_capped(httpserver: HTTPServer, sqlite_factory) -> None
     assert "redirects too many times" in get_feed(sqlite_factory, feed_id).last_error
 
 
-@pytest.mark.parametrize(("status", "words"), [
-    (404, "The feed was not found (404 Not Found)"),
-    (500, "The server had an internal problem (500 INTERNAL SERVER ERROR)"),
-    (403, "refused access"),
-])
-def test_http_errors_are_stored_in_words(httpserver: HTTPServer, sqlite_factory, status: int,
-                                         words: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        (404, "The feed was not found (404 Not Found)"),
+        (500, "The server had an internal problem (500 INTERNAL SERVER ERROR)"),
+        (403, "refused access"),
+    ],
+)
+def test_http_errors_are_stored_in_words(
+    httpserver: HTTPServer, sqlite_factory, status: int, words: str
+) -> None:
     httpserver.expect_request("/feed.xml").respond_with_data("nope", status=status)
     feed_id = add_feed(sqlite_factory, "Broken", httpserver.url_for("/feed.xml"))
     outcome = only_outcome(poll_feeds(sqlite_factory, settings=FAST))
@@ -168,7 +190,8 @@ def test_gone_pauses_the_feed_with_the_reason(httpserver: HTTPServer, sqlite_fac
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_is_honoured(httpserver: HTTPServer, sqlite_factory, status: int) -> None:
     httpserver.expect_request("/feed.xml").respond_with_data(
-        "slow down", status=status, headers={"Retry-After": "7200"})
+        "slow down", status=status, headers={"Retry-After": "7200"}
+    )
     feed_id = add_feed(sqlite_factory, "Busy", httpserver.url_for("/feed.xml"))
     before = utcnow()
     poll_feeds(sqlite_factory, settings=FAST)
@@ -192,13 +215,14 @@ def test_slow_server_times_out(httpserver: HTTPServer, sqlite_factory) -> None:
     outcome = only_outcome(poll_feeds(sqlite_factory, settings=FAST))
     assert time.monotonic() - started < 1.9
     assert outcome.problem.kind is ErrorKind.TIMEOUT
-    assert "did not send the feed within 1 seconds" in get_feed(sqlite_factory,
-                                                                feed_id).last_error
+    assert "did not send the feed within 1 seconds" in get_feed(sqlite_factory, feed_id).last_error
 
 
 def test_oversized_body_is_refused(httpserver: HTTPServer, sqlite_factory) -> None:
-    entries = [Entry(title=f"Item {n}", link=f"https://example.org/{n}", summary="x" * 2000)
-               for n in range(100)]
+    entries = [
+        Entry(title=f"Item {n}", link=f"https://example.org/{n}", summary="x" * 2000)
+        for n in range(100)
+    ]
     httpserver.expect_request("/feed.xml").respond_with_data(rss(entries))
     add_feed(sqlite_factory, "Huge", httpserver.url_for("/feed.xml"))
     small_cap = FetchSettings(connect_timeout=1, total_timeout=2, max_body_bytes=100_000)
@@ -211,7 +235,8 @@ def test_gzip_bomb_is_refused_after_decompression(httpserver: HTTPServer, sqlite
     bomb = gzip.compress(b"<rss>" + b" " * (40 * 1024 * 1024), compresslevel=9)
     assert len(bomb) < 100_000
     httpserver.expect_request("/feed.xml").respond_with_data(
-        bomb, headers={"Content-Encoding": "gzip"}, content_type="application/rss+xml")
+        bomb, headers={"Content-Encoding": "gzip"}, content_type="application/rss+xml"
+    )
     feed_id = add_feed(sqlite_factory, "Bomb", httpserver.url_for("/feed.xml"))
     outcome = only_outcome(poll_feeds(sqlite_factory, settings=FetchSettings(total_timeout=10)))
     assert outcome.problem.kind is ErrorKind.TOO_LARGE
@@ -219,15 +244,18 @@ def test_gzip_bomb_is_refused_after_decompression(httpserver: HTTPServer, sqlite
 
 
 def test_html_page_instead_of_a_feed(httpserver: HTTPServer, sqlite_factory) -> None:
-    page = ('<!DOCTYPE html><html><head><title>News</title><link rel="alternate" '
-            'type="application/atom+xml" href="/news.atom"></head><body>Hi</body></html>')
+    page = (
+        '<!DOCTYPE html><html><head><title>News</title><link rel="alternate" '
+        'type="application/atom+xml" href="/news.atom"></head><body>Hi</body></html>'
+    )
     httpserver.expect_request("/news").respond_with_data(page, content_type="text/html")
     feed_id = add_feed(sqlite_factory, "Web page", httpserver.url_for("/news"))
     outcome = only_outcome(poll_feeds(sqlite_factory, settings=FAST))
     assert outcome.problem.kind is ErrorKind.NOT_A_FEED
     assert get_feed(sqlite_factory, feed_id).last_error == (
         "The address returned a web page, not a feed. The page links to a feed at "
-        f"{httpserver.url_for('/news.atom')}: use that address instead.")
+        f"{httpserver.url_for('/news.atom')}: use that address instead."
+    )
 
 
 def test_truncated_xml_keeps_the_complete_entries(httpserver: HTTPServer, sqlite_factory) -> None:
@@ -243,23 +271,29 @@ def test_truncated_xml_keeps_the_complete_entries(httpserver: HTTPServer, sqlite
     assert feed.last_error.startswith("The feed has errors")
 
 
-def test_xml_with_no_readable_entry_is_a_parse_error(httpserver: HTTPServer,
-                                                      sqlite_factory) -> None:
+def test_xml_with_no_readable_entry_is_a_parse_error(
+    httpserver: HTTPServer, sqlite_factory
+) -> None:
     httpserver.expect_request("/feed.xml").respond_with_data(
         b"<?xml version='1.0'?><rss version='2.0'><channel><item><title>Bro",
-        content_type="application/rss+xml")
+        content_type="application/rss+xml",
+    )
     feed_id = add_feed(sqlite_factory, "Garbled", httpserver.url_for("/feed.xml"))
     outcome = only_outcome(poll_feeds(sqlite_factory, settings=FAST))
     assert outcome.problem.kind is ErrorKind.PARSE_ERROR
     assert "not well-formed XML" in get_feed(sqlite_factory, feed_id).last_error
 
 
-def test_wrong_encoding_declaration_is_read_correctly(httpserver: HTTPServer,
-                                                      sqlite_factory) -> None:
-    body = rss([Entry(title="Père, mère et enfant: la protection", link="https://ex.org/1")],
-               encoding="windows-1252").replace(b'encoding="windows-1252"', b'encoding="utf-8"')
-    httpserver.expect_request("/feed.xml").respond_with_data(body,
-                                                             content_type="application/rss+xml")
+def test_wrong_encoding_declaration_is_read_correctly(
+    httpserver: HTTPServer, sqlite_factory
+) -> None:
+    body = rss(
+        [Entry(title="Père, mère et enfant: la protection", link="https://ex.org/1")],
+        encoding="windows-1252",
+    ).replace(b'encoding="windows-1252"', b'encoding="utf-8"')
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        body, content_type="application/rss+xml"
+    )
     add_feed(sqlite_factory, "Mislabelled", httpserver.url_for("/feed.xml"))
     assert only_outcome(poll_feeds(sqlite_factory, settings=FAST)).counts.new == 1
     with sqlite_factory() as session:

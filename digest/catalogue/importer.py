@@ -44,6 +44,7 @@ def record_entry(record: CatalogueRecord) -> ParsedEntry:
         authors=record.authors,
         # Catalogues give a year; the item is dated 1 January of it and marked as estimated.
         published=datetime(record.year, 1, 1, tzinfo=UTC) if record.year else None,
+        published_estimated=True,
         summary_html=summary_html,
         summary_text=record.abstract,
         content_hash=content,

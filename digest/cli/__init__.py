@@ -6,6 +6,7 @@ refused action, 2 for a config or database problem.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,8 +29,10 @@ from digest.db import (
     upgrade_schema,
 )
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+# Piped output (logs, CI) gets wide tables instead of rows wrapped at 80 columns.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 250
+console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -111,7 +111,7 @@ def feeds_list(app: App, attention: bool) -> None:
         counts = dict(
             session.execute(
                 select(ItemSource.feed_id, func.count()).group_by(ItemSource.feed_id)
-            ).tuples()
+            ).all()
         )
         rows = list(session.scalars(select(Feed).order_by(Feed.name)))
         table = Table(title="Feeds", title_justify="left")

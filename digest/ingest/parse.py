@@ -43,6 +43,7 @@ class ParsedEntry:
     summary_html: str
     summary_text: str
     content_hash: str
+    published_estimated: bool = False  # a year alone (catalogues), not a real date
     # Bibliographic details, for catalogue records.
     citation: str | None = None
     publisher: str | None = None

@@ -85,7 +85,7 @@ class _Index:
                     select(ItemSource.feed_id, ItemSource.entry_key).where(
                         tuple_(ItemSource.feed_id, ItemSource.entry_key).in_(chunk)
                     )
-                ).tuples()
+                ).all()
             )
         for chunk in _chunks(url_keys):
             for item_id, key in session.execute(
@@ -106,7 +106,7 @@ class _Index:
                     select(ItemSource.item_id, ItemSource.feed_id).where(
                         ItemSource.item_id.in_(chunk)
                     )
-                ).tuples()
+                ).all()
             )
         for chunk in _chunks(list(set(tombstone_keys))):
             self.tombstones.update(
@@ -200,7 +200,7 @@ def store_entries(
                 select(ItemTopic.item_id, ItemTopic.topic_id).where(
                     tuple_(ItemTopic.item_id, ItemTopic.topic_id).in_(extra_topics)
                 )
-            ).tuples()
+            ).all()
         )
         topic_rows -= existing
     if topic_rows:
@@ -236,7 +236,7 @@ def _item_row(entry: ParsedEntry, fe: FeedEntries, now: datetime) -> dict[str, A
         "title_key": entry.title_key,
         "authors": entry.authors,
         "published": entry.published or now,
-        "published_estimated": entry.published is None,
+        "published_estimated": entry.published is None or entry.published_estimated,
         "summary_html": entry.summary_html,
         "summary_text": entry.summary_text,
         "original_title": entry.title,
