@@ -16,14 +16,20 @@ def sha256_hex(text: str) -> str:
 
 def title_key(title: str) -> str:
     """A title folded for comparison: case, accents, punctuation and spacing ignored."""
-    decomposed = unicodedata.normalize("NFKD", title.casefold())
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _NOT_WORD.sub(" ", stripped).strip()[:TITLE_KEY_LENGTH]
+    folded = title.casefold()
+    if not folded.isascii():  # only non-ASCII text can carry accents to strip
+        decomposed = unicodedata.normalize("NFKD", folded)
+        folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _NOT_WORD.sub(" ", folded).strip()[:TITLE_KEY_LENGTH]
 
 
-def content_hash(title: str, text: str) -> str:
-    """The same words under the same title give the same hash, whatever the markup."""
-    return sha256_hex(title_key(title) + "\n" + " ".join(text.split()).casefold())
+def content_hash(title: str, text: str, folded_title: str | None = None) -> str:
+    """The same words under the same title give the same hash, whatever the markup.
+
+    `folded_title` is `title_key(title)` when the caller already has it.
+    """
+    key = title_key(title) if folded_title is None else folded_title
+    return sha256_hex(key + "\n" + " ".join(text.split()).casefold())
 
 
 def entry_key(guid: str | None, canonical_url: str | None, content: str) -> str:

@@ -134,6 +134,8 @@ def html_to_text(fragment: str) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed."""
     if not fragment:
         return ""
+    if "<" not in fragment and "&" not in fragment:  # already plain text
+        return _WHITESPACE.sub(" ", fragment).strip()
     spaced = _BLOCK_END.sub(" ", fragment)
     text = nh3.clean(spaced, tags=set(), strip_comments=True)
     return _WHITESPACE.sub(" ", html.unescape(text)).strip()

@@ -173,11 +173,7 @@ def store_entries(
             sources.append((item, fe.feed_id, entry))
 
     if pending:
-        ids = session.scalars(
-            insert(Item).returning(Item.id, sort_by_parameter_order=True), [p.row for p in pending]
-        ).all()
-        for item, item_id in zip(pending, ids, strict=True):
-            item.item_id = item_id
+        _insert_items(session, pending)
     if sources:
         session.execute(
             insert(ItemSource),
@@ -217,6 +213,30 @@ def store_entries(
             ],
         )
     return counts
+
+
+def _insert_items(session: Session, pending: list[_Pending]) -> None:
+    """Insert new items in batches and learn their ids.
+
+    RETURNING may give rows in any order, and asking SQLAlchemy to sort them makes SQLite insert
+    row by row. So rows are matched back by their keys, which de-duplication has already made
+    unique within a batch; should two coincide anyway, the sorted insert is used instead.
+    """
+    keys = [(p.row["url_key"], p.row["title_key"], p.row["content_hash"]) for p in pending]
+    if len(set(keys)) < len(keys):
+        ids = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True),
+                              [p.row for p in pending]).all()
+        for item, item_id in zip(pending, ids, strict=True):
+            item.item_id = item_id
+        return
+    returned = session.execute(
+        insert(Item).returning(Item.id, Item.url_key, Item.title_key, Item.content_hash),
+        [p.row for p in pending],
+    )
+    by_key = {(url_key, title_key, digest): item_id
+              for item_id, url_key, title_key, digest in returned}
+    for item, key in zip(pending, keys, strict=True):
+        item.item_id = by_key[key]
 
 
 def _id(item: int | _Pending) -> int:
