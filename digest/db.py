@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +44,31 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits when the block ends normally and rolls back otherwise."""
     with factory() as session, session.begin():
+        yield session
+
+
+# Any fixed number: the PostgreSQL advisory lock that writers of items take (it spells "dgst").
+WRITE_LOCK_KEY = 0x64677374
+
+
+def lock_for_writing(session: Session) -> None:
+    """Wait until no other process is storing items, and hold that until the transaction ends.
+
+    De-duplication reads and then writes; without this, two processes could both find an item
+    missing and both insert it. PostgreSQL gets an advisory lock; SQLite its single write lock,
+    taken by a write that changes nothing (a read first would make a later upgrade fail).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+    else:
+        session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 0"))
+
+
+@contextmanager
+def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """`transaction`, holding the item writers' lock from its start."""
+    with transaction(factory) as session:
+        lock_for_writing(session)
         yield session
 
 

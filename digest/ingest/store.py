@@ -224,8 +224,9 @@ def _insert_items(session: Session, pending: list[_Pending]) -> None:
     """
     keys = [(p.row["url_key"], p.row["title_key"], p.row["content_hash"]) for p in pending]
     if len(set(keys)) < len(keys):
-        ids = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True),
-                              [p.row for p in pending]).all()
+        ids = session.scalars(
+            insert(Item).returning(Item.id, sort_by_parameter_order=True), [p.row for p in pending]
+        ).all()
         for item, item_id in zip(pending, ids, strict=True):
             item.item_id = item_id
         return
@@ -233,8 +234,9 @@ def _insert_items(session: Session, pending: list[_Pending]) -> None:
         insert(Item).returning(Item.id, Item.url_key, Item.title_key, Item.content_hash),
         [p.row for p in pending],
     )
-    by_key = {(url_key, title_key, digest): item_id
-              for item_id, url_key, title_key, digest in returned}
+    by_key = {
+        (url_key, title_key, digest): item_id for item_id, url_key, title_key, digest in returned
+    }
     for item, key in zip(pending, keys, strict=True):
         item.item_id = by_key[key]
 
