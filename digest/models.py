@@ -220,7 +220,8 @@ class ItemSource(Base):
     """Provenance: this item was found in this feed, under this entry identity."""
 
     __tablename__ = "item_sources"
-    __table_args__ = (UniqueConstraint("feed_id", "entry_key"),)
+    # Entry key first: de-duplication looks entries up by key.
+    __table_args__ = (UniqueConstraint("entry_key", "feed_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)

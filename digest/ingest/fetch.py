@@ -75,6 +75,16 @@ class BodyTooLarge(Exception):
     pass
 
 
+async def _discard_body(response: httpx.Response, limit: int = 64 * 1024) -> None:
+    """Read a short unwanted body (a 304's empty one, an error page) to its end, so that the
+    connection can be reused; a long one is cut off and its connection closed."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > limit:
+            return
+
+
 def parse_retry_after(value: str | None, now: datetime) -> int | None:
     """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
     if not value:
@@ -181,6 +191,8 @@ class Fetcher:
                 moved_to=permanent_target(response),
                 max_age_seconds=parse_max_age(response.headers.get("cache-control")),
             )
+            if response.status_code >= 300:
+                await _discard_body(response)
             if response.status_code == 304:
                 result.status = FetchStatus.NOT_MODIFIED
                 result.etag = result.etag or request.etag

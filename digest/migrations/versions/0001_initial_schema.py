@@ -227,7 +227,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_item_sources")),
-        sa.UniqueConstraint("feed_id", "entry_key", name=op.f("uq_item_sources_feed_id")),
+        sa.UniqueConstraint("entry_key", "feed_id", name=op.f("uq_item_sources_entry_key")),
     )
     with op.batch_alter_table("item_sources", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_item_sources_item_id"), ["item_id"], unique=False)
