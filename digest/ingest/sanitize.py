@@ -89,6 +89,7 @@ _BLOCK_END = re.compile(
     re.IGNORECASE,
 )
 _WHITESPACE = re.compile(r"\s+")
+_TAG = re.compile(r'<(?:[^>"]|"[^"]*")*>')
 
 
 def _absolute_url_filter(base_url: str | None):
@@ -126,7 +127,10 @@ def sanitize_html(fragment: str, base_url: str | None = None) -> str:
         strip_comments=True,
     )
     # nh3 serialises uniformly (lower-case names, double quotes), so this pattern is reliable.
-    cleaned = _IMG_TAG.sub(lambda m: "" if _is_tracking_pixel(m.group(0)) else m.group(0), cleaned)
+    if "<img" in cleaned:
+        cleaned = _IMG_TAG.sub(
+            lambda m: "" if _is_tracking_pixel(m.group(0)) else m.group(0), cleaned
+        )
     return cleaned.strip()
 
 
@@ -138,4 +142,16 @@ def html_to_text(fragment: str) -> str:
         return _WHITESPACE.sub(" ", fragment).strip()
     spaced = _BLOCK_END.sub(" ", fragment)
     text = nh3.clean(spaced, tags=set(), strip_comments=True)
+    return _WHITESPACE.sub(" ", html.unescape(text)).strip()
+
+
+def sanitized_html_to_text(cleaned: str) -> str:
+    """`html_to_text` for the output of `sanitize_html`, several times faster.
+
+    That output is serialised uniformly by nh3 (double-quoted attributes, no comments or
+    scripts), so a pattern can drop its tags without a second HTML parse.
+    """
+    if "<" not in cleaned and "&" not in cleaned:
+        return _WHITESPACE.sub(" ", cleaned).strip()
+    text = _TAG.sub("", _BLOCK_END.sub(" ", cleaned))
     return _WHITESPACE.sub(" ", html.unescape(text)).strip()
