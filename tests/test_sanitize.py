@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from digest.ingest.sanitize import html_to_text, sanitize_html
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digest.ingest.sanitize import html_to_text, sanitize_html, sanitized_html_to_text
 
 BASE = "https://www.gov.uk/government/publications/feed"
 
@@ -58,3 +61,34 @@ def test_plain_text_keeps_word_boundaries() -> None:
         "<p>First&nbsp;paragraph.</p><p>Second &amp; last.</p><ul><li>One</li><li>Two</li></ul>"
     )
     assert text == "First paragraph. Second & last. One Two"
+
+
+html_fragments = st.lists(
+    st.one_of(
+        st.text(alphabet='ab <>&"=/\n', max_size=12),
+        st.sampled_from(
+            [
+                "<p>",
+                "</p>",
+                '<a href="/x?a=1&amp;b=2" title="a>b">',
+                "</a>",
+                "<br>",
+                "<li>",
+                "</li>",
+                "<script>x</script>",
+                "&nbsp;",
+                "&lt;b&gt;",
+                '<img src="p.png" alt="a &quot;b&quot;">',
+                "<!-- c -->",
+                "<h2>",
+            ]
+        ),
+    ),
+    max_size=12,
+).map("".join)
+
+
+@given(html_fragments)
+def test_fast_text_of_sanitized_html_matches_the_careful_one(fragment: str) -> None:
+    cleaned = sanitize_html(fragment, BASE)
+    assert sanitized_html_to_text(cleaned) == html_to_text(cleaned)
