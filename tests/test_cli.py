@@ -134,3 +134,18 @@ def test_list_filters_and_decisions(run) -> None:
     deleted = run("items", "delete", str(second))
     assert deleted.exit_code == 0 and deleted.output.startswith("Deleted: ")
     assert run("items", "delete", "99999").exit_code == 2
+
+
+def test_feeds_check_reads_without_storing(run) -> None:
+    result = run("feeds", "check")
+    assert result.exit_code == 0
+    assert "ok, 3 entries" in result.output
+    assert "The feed was not found (404 Not Found)" in result.output
+    assert "Items (newest 0)" in run("items", "list").output
+
+
+def test_config_check_and_opml_export(run, tmp_path: Path) -> None:
+    assert "is valid: 1 newsletters, 1 topics, 2 feeds." in run("config", "check").output
+    out = tmp_path / "feeds.opml"
+    assert run("feeds", "export-opml", "--out", str(out)).exit_code == 0
+    assert out.read_text().count('type="rss"') == 2

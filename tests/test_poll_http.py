@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import ssl
 import time
 from datetime import timedelta
 
 import pytest
+import trustme
 from feedfactory import Entry, add_feed, get_feed, rss, sample_entries
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
@@ -309,6 +311,25 @@ def test_private_addresses_are_refused(httpserver: HTTPServer, sqlite_factory, h
     assert outcome.problem.kind is ErrorKind.BLOCKED_ADDRESS
     assert len(httpserver.log) == 0
     assert "a private or local network address" in get_feed(sqlite_factory, feed_id).last_error
+
+
+def test_untrusted_certificate_is_a_tls_error(sqlite_factory) -> None:
+    authority = trustme.CA()  # a certificate authority Digest has never heard of
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("localhost").configure_cert(context)
+    server = HTTPServer(host="localhost", port=0, ssl_context=context)
+    server.expect_request("/feed.xml").respond_with_data(rss(sample_entries()))
+    server.start()
+    try:
+        feed_id = add_feed(sqlite_factory, "Self-signed", server.url_for("/feed.xml"))
+        outcome = only_outcome(poll_feeds(sqlite_factory, settings=FAST))
+    finally:
+        server.stop()
+    assert server.url_for("/feed.xml").startswith("https://")
+    assert outcome.problem.kind is ErrorKind.TLS
+    assert (
+        "certificate may be expired or not trusted" in get_feed(sqlite_factory, feed_id).last_error
+    )
 
 
 def test_one_failing_feed_does_not_stop_the_others(httpserver: HTTPServer, factory) -> None:

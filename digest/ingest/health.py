@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from digest.ingest.errors import ErrorKind, FeedProblem
-from digest.models import Feed
+from digest.models import Feed, FeedKind
 
 MAX_CONSECUTIVE_FAILURES = 5
 MAX_BACKOFF = timedelta(hours=24)
@@ -75,6 +75,8 @@ def feed_time(moment: datetime) -> str:
 
 def describe_health(feed: Feed) -> str:
     """The feed's state in one plain sentence."""
+    if feed.kind is FeedKind.CATALOGUE:
+        return "Catalogue records, added with `digest items import`."
     if feed.paused:
         return feed.paused_reason or "Paused."
     if not feed.enabled:
