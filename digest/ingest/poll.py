@@ -166,8 +166,12 @@ async def _poll(
     queue: asyncio.Queue[tuple[_Plan, FetchResult, ParsedFeed | None] | None] = asyncio.Queue()
     pool: Executor | None = _parse_pool() if len(plans) >= PARALLEL_PARSE_MIN_FEEDS else None
     outcomes: list[FeedOutcome] = []
+    # Feeds between the start of their fetch and the end of their storing: bounding them bounds
+    # memory, as fetching outruns parsing and storing.
+    in_flight = asyncio.Semaphore(settings.max_concurrency + 2 * WRITE_BATCH_FEEDS)
 
     async def poll_one(plan: _Plan) -> None:
+        await in_flight.acquire()
         result = await fetcher.fetch(plan.request)
         parsed = None
         if result.status is FetchStatus.FETCHED and result.body_hash != plan.body_hash:
@@ -193,6 +197,8 @@ async def _poll(
                     break
                 batch.append(following)
             outcomes.extend(await asyncio.to_thread(_store, factory, batch))
+            for _ in batch:
+                in_flight.release()
             if progress:
                 progress(len(outcomes), len(plans))
 
