@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -103,6 +104,11 @@ def database_errors(command: F) -> F:
 
 
 pass_app = click.make_pass_decorator(App)
+out_option = click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

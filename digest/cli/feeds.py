@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
-from digest.cli import App, UsageProblem, cli, console, database_errors, pass_app
+from digest.cli import App, UsageProblem, cli, console, database_errors, out_option, pass_app
 from digest.db import transaction
 from digest.ingest import health
 from digest.ingest.fetch import Fetcher, FetchRequest, FetchStatus
@@ -217,11 +217,7 @@ def feeds_import_opml(
 
 
 @feeds.command("export-opml")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of standard output.",
-)
+@out_option
 @pass_app
 @database_errors
 def feeds_export_opml(app: App, out: Path | None) -> None:

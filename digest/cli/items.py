@@ -12,7 +12,7 @@ from rich.table import Table
 
 from digest.catalogue.importer import import_catalogue
 from digest.catalogue.records import CatalogueFormatError
-from digest.cli import App, UsageProblem, cli, console, database_errors, pass_app
+from digest.cli import App, UsageProblem, cli, console, database_errors, out_option, pass_app
 from digest.curation import items as curation
 from digest.db import transaction
 from digest.models import ItemStatus
@@ -88,11 +88,7 @@ def items_import(app: App, file: Path, newsletter: str, section: str | None) -> 
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
 @click.option("--status", type=STATUS, help="Only items in this state.")
 @click.option("--since", type=click.DateTime(), help="Only items first seen since (UTC).")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of standard output.",
-)
+@out_option
 @pass_app
 @database_errors
 def items_export(
