@@ -338,8 +338,10 @@ def test_one_failing_feed_does_not_stop_the_others(httpserver: HTTPServer, facto
     add_feed(factory, "Good", httpserver.url_for("/good.xml"))
     add_feed(factory, "Bad", httpserver.url_for("/bad.xml"))
     add_feed(factory, "Unresolvable", "https://no-such-host.invalid/feed.xml")
+    add_feed(factory, "Mistyped", "https://exa mple.org:99999/feed.xml")
     report = poll_feeds(factory, settings=FAST)
     by_name = {o.name: o for o in report.outcomes}
+    assert by_name["Mistyped"].status is PollStatus.FAILED
     assert by_name["Good"].counts.new == 3
     assert by_name["Bad"].status is PollStatus.FAILED
     assert by_name["Unresolvable"].problem.kind is ErrorKind.DNS

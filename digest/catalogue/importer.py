@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from digest.catalogue.citation import harvard_citation
 from digest.catalogue.records import CatalogueRecord, RecordError, read_catalogue
+from digest.db import lock_for_writing
 from digest.ingest import dedup
 from digest.ingest.parse import ParsedEntry
 from digest.ingest.store import EntryCounts, feed_entries, store_entries
@@ -79,6 +80,7 @@ def import_catalogue(
     session: Session, path: Path, newsletter_slug: str, section_name: str | None = None
 ) -> ImportReport:
     """Import a RIS or CSV file; bad records are reported and the others imported."""
+    lock_for_writing(session)  # de-duplicates against items that polls may be storing now
     newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == newsletter_slug))
     if newsletter is None:
         raise LookupError(f"no newsletter {newsletter_slug!r}; run `digest config sync` first")

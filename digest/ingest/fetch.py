@@ -169,9 +169,16 @@ class Fetcher:
                         "feed.",
                     ),
                 )
-            except (httpx.HTTPError, OSError, TimeoutError) as exc:
+            except (httpx.HTTPError, httpx.InvalidURL, OSError, TimeoutError) as exc:
                 problem = classify_exception(exc, host, self.settings.total_timeout)
                 return self._failed(request, problem)
+            except Exception as exc:  # one strange feed must not stop the poll of the others
+                return self._failed(
+                    request,
+                    FeedProblem(
+                        ErrorKind.CONNECT, f"Fetching from {host} failed unexpectedly: {exc!r}"
+                    ),
+                )
 
     async def _get(self, request: FetchRequest) -> FetchResult:
         headers = {}
