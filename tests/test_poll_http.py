@@ -371,3 +371,16 @@ def test_five_failures_pause_and_a_success_resets(httpserver: HTTPServer, sqlite
     feed = get_feed(sqlite_factory, feed_id)
     assert feed.paused
     assert feed.paused_reason.startswith("Paused after 5 failed polls in a row. Last error:")
+
+
+def test_cache_control_max_age_delays_the_next_poll(httpserver: HTTPServer, sqlite_factory) -> None:
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss(sample_entries()), headers={"Cache-Control": "public, max-age=7200"}
+    )
+    feed_id = add_feed(sqlite_factory, "Cached", httpserver.url_for("/feed.xml"))
+    before = utcnow()
+    poll_feeds(sqlite_factory, settings=FAST)
+    feed = get_feed(sqlite_factory, feed_id)
+    assert feed.poll_interval_minutes == 60
+    assert timedelta(seconds=7190) < feed.next_poll_at - before < timedelta(seconds=7300)
+    assert poll_feeds(sqlite_factory, settings=FAST).not_due == 1
