@@ -72,6 +72,14 @@ def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def is_managed_by_hand(name: str | None) -> bool:
+    """Schema objects the migrations create by hand, which the models do not describe:
+    the full-text search index (FTS5 tables on SQLite, a tsvector column on PostgreSQL)."""
+    return bool(name) and (
+        name.startswith("items_fts") or name in ("search_vector", "ix_items_search_vector")
+    )
+
+
 def _alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 

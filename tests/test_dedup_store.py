@@ -8,7 +8,8 @@ from feedfactory import Entry, add_feed, rss
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select, update
 
-from digest.curation import items as curation
+from digest.curation import decisions
+from digest.curation.items import item_query, with_details
 from digest.db import transaction
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import poll_feeds
@@ -32,7 +33,7 @@ def serve(httpserver: HTTPServer, path: str, entries: list[Entry]) -> str:
 
 def all_items(factory) -> list[Item]:
     with factory() as session:
-        return list(session.scalars(curation.item_query()))
+        return list(session.scalars(with_details(item_query())))
 
 
 def test_same_item_through_two_feeds_is_stored_once(httpserver: HTTPServer, factory) -> None:
@@ -136,7 +137,7 @@ def test_rejected_item_stays_rejected(httpserver: HTTPServer, factory) -> None:
     poll_feeds(factory, settings=FAST)
     (item,) = all_items(factory)
     with transaction(factory) as session:
-        curation.set_status(session, item.id, ItemStatus.REJECTED)
+        decisions.set_status(session, [item.id], ItemStatus.REJECTED, "test")
     add_feed(factory, "Mirror", serve(httpserver, "/b.xml", [REPORT]))
     poll_feeds(factory, include_not_due=True, settings=FAST)
     (item,) = all_items(factory)
@@ -148,7 +149,7 @@ def test_deleted_item_is_not_resurrected(httpserver: HTTPServer, factory) -> Non
     poll_feeds(factory, settings=FAST)
     (item,) = all_items(factory)
     with transaction(factory) as session:
-        curation.delete(session, item.id)
+        decisions.delete(session, item.id, "test")
 
     # The same feed again (its body changed, so it is re-read), and another feed with the link.
     httpserver.clear()

@@ -9,7 +9,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
 from digest.config import load_config, sync_config
-from digest.curation import items as curation
+from digest.curation.items import item_query, with_details
 from digest.db import transaction
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import PARALLEL_PARSE_MIN_FEEDS, poll_feeds
@@ -72,7 +72,7 @@ def test_demo_feeds(sqlite_factory) -> None:
     assert len(report.outcomes) == len(config.feeds)
     assert all(o.counts.new > 0 for o in report.outcomes)
     with sqlite_factory() as session:
-        items = list(session.scalars(curation.item_query()))
+        items = list(session.scalars(with_details(item_query())))
     assert all(i.link and i.link.startswith("https://") for i in items)
     for item in items:
         for forbidden in ("<script", "onclick", "javascript:", "<iframe", "pixel.example.com"):

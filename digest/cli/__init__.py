@@ -6,6 +6,7 @@ refused action, 2 for a config or database problem.
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 from collections.abc import Callable
@@ -104,6 +105,13 @@ def database_errors(command: F) -> F:
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def cli_actor() -> str:
+    """Who the audit log names for a change made from the command line."""
+    return f"cli:{getpass.getuser()}"
+
+
 out_option = click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -12,8 +12,18 @@ from rich.table import Table
 
 from digest.catalogue.importer import import_catalogue
 from digest.catalogue.records import CatalogueFormatError
-from digest.cli import App, UsageProblem, cli, console, database_errors, out_option, pass_app
-from digest.curation import items as curation
+from digest.cli import (
+    App,
+    UsageProblem,
+    cli,
+    cli_actor,
+    console,
+    database_errors,
+    out_option,
+    pass_app,
+)
+from digest.curation import decisions
+from digest.curation.items import ItemFilter, export_record, item_query, iter_items, with_details
 from digest.db import transaction
 from digest.models import ItemStatus
 
@@ -40,9 +50,12 @@ def items_list(
     app: App, status: str | None, feed_name: str | None, since: datetime | None, limit: int
 ) -> None:
     """Items, newest first."""
-    query = curation.item_query(ItemStatus(status) if status else None, feed_name, _since(since))
+    filters = ItemFilter(
+        status=ItemStatus(status) if status else None, feed_name=feed_name, since=_since(since)
+    )
     with app.require_schema()() as session:
-        rows = session.scalars(query.limit(limit)).all()
+        query = item_query(filters, session.get_bind().dialect.name)
+        rows = session.scalars(with_details(query).limit(limit)).all()
         table = Table(title=f"Items (newest {len(rows)})", title_justify="left")
         for column in ("ID", "Published", "Status", "Title", "Feeds", "Topics"):
             table.add_column(column)
@@ -95,12 +108,14 @@ def items_export(
     app: App, fmt: str, status: str | None, since: datetime | None, out: Path | None
 ) -> None:
     """Export items, one JSON object per line."""
-    query = curation.item_query(ItemStatus(status) if status else None, None, _since(since))
+    query = item_query(
+        ItemFilter(status=ItemStatus(status) if status else None, since=_since(since))
+    )
     handle = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
         with app.require_schema()() as session:
-            for item in curation.iter_items(session, query):
-                handle.write(json.dumps(curation.export_record(item), ensure_ascii=False) + "\n")
+            for item in iter_items(session, query):
+                handle.write(json.dumps(export_record(item), ensure_ascii=False) + "\n")
     finally:
         if out:
             handle.close()
@@ -110,9 +125,9 @@ def _decide(app: App, item_id: int, action: str) -> str:
     try:
         with transaction(app.require_schema()) as session:
             if action == "delete":
-                return curation.delete(session, item_id).title
+                return decisions.delete(session, item_id, cli_actor()).title
             status = ItemStatus.ACCEPTED if action == "accept" else ItemStatus.REJECTED
-            return curation.set_status(session, item_id, status).title
+            return decisions.set_status(session, [item_id], status, cli_actor())[0].title
     except LookupError as exc:
         raise UsageProblem(str(exc)) from None
 

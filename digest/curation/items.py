@@ -1,37 +1,94 @@
-"""Queries and decisions on items, shared by the CLI and (later) the web app."""
+"""Finding items: the triage list's filters, search and paging, and the export format."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from digest.ingest.store import delete_item
+from digest.curation.search import matches
 from digest.models import Feed, Item, ItemSource, ItemStatus, ItemTopic
 
 
+@dataclass(frozen=True)
+class ItemFilter:
+    status: ItemStatus | None = None
+    feed_id: int | None = None
+    feed_name: str | None = None
+    newsletter_id: int | None = None
+    section_id: int | None = None
+    topic_id: int | None = None
+    since: datetime | None = None  # first seen at or after
+    until: datetime | None = None  # first seen before
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    total: int
+    number: int
+    size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+
 def item_query(
-    status: ItemStatus | None = None, feed_name: str | None = None, since: datetime | None = None
+    filters: ItemFilter = ItemFilter(),
+    dialect: str = "sqlite",
 ) -> Select[tuple[Item]]:
-    """Items newest first, filtered by status, source feed and first-seen time."""
+    """Items newest first, narrowed by `filters`."""
     query = select(Item).order_by(Item.published.desc(), Item.id.desc())
-    if status is not None:
-        query = query.where(Item.status == status)
-    if feed_name is not None:
+    if filters.status is not None:
+        query = query.where(Item.status == filters.status)
+    if filters.feed_id is not None:
         query = query.where(
-            Item.id.in_(select(ItemSource.item_id).join(Feed).where(Feed.name == feed_name))
+            Item.id.in_(select(ItemSource.item_id).where(ItemSource.feed_id == filters.feed_id))
         )
-    if since is not None:
-        query = query.where(Item.first_seen_at >= since)
+    if filters.feed_name is not None:
+        query = query.where(
+            Item.id.in_(select(ItemSource.item_id).join(Feed).where(Feed.name == filters.feed_name))
+        )
+    if filters.newsletter_id is not None:
+        query = query.where(Item.newsletter_id == filters.newsletter_id)
+    if filters.section_id is not None:
+        query = query.where(Item.section_id == filters.section_id)
+    if filters.topic_id is not None:
+        query = query.where(
+            Item.id.in_(select(ItemTopic.item_id).where(ItemTopic.topic_id == filters.topic_id))
+        )
+    if filters.since is not None:
+        query = query.where(Item.first_seen_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(Item.first_seen_at < filters.until)
+    condition = matches(dialect, filters.text) if filters.text else None
+    if condition is not None:
+        query = query.where(condition)
+    return query
+
+
+def with_details(query: Select[tuple[Item]]) -> Select[tuple[Item]]:
+    """Load what an item's row shows (feeds, topics, newsletter, section) in a few queries."""
     return query.options(
         selectinload(Item.sources).selectinload(ItemSource.feed),
         selectinload(Item.topic_links).selectinload(ItemTopic.topic),
         selectinload(Item.newsletter),
         selectinload(Item.section),
     )
+
+
+def page_of_items(session: Session, filters: ItemFilter, number: int = 1, size: int = 50) -> Page:
+    query = item_query(filters, session.get_bind().dialect.name)
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    number = max(1, number)
+    items = session.scalars(with_details(query).limit(size).offset((number - 1) * size)).all()
+    return Page(list(items), total or 0, number, size)
 
 
 def iter_items(
@@ -41,6 +98,7 @@ def iter_items(
 ) -> Iterator[Item]:
     """Every item of `query`, loaded a chunk at a time so exports of any size stay small."""
     offset = 0
+    query = with_details(query)
     while True:
         page = session.scalars(query.limit(chunk).offset(offset)).all()
         yield from page
@@ -48,6 +106,13 @@ def iter_items(
             return
         offset += chunk
         session.expunge_all()
+
+
+def get_item(session: Session, item_id: int) -> Item:
+    item = session.get(Item, item_id)
+    if item is None:
+        raise LookupError(f"no item with id {item_id}")
+    return item
 
 
 def export_record(item: Item) -> dict[str, Any]:
@@ -73,23 +138,3 @@ def export_record(item: Item) -> dict[str, Any]:
         "place": item.place,
         "isbn": item.isbn,
     }
-
-
-def get_item(session: Session, item_id: int) -> Item:
-    item = session.get(Item, item_id)
-    if item is None:
-        raise LookupError(f"no item with id {item_id}")
-    return item
-
-
-def set_status(session: Session, item_id: int, status: ItemStatus) -> Item:
-    item = get_item(session, item_id)
-    item.status = status
-    return item
-
-
-def delete(session: Session, item_id: int) -> Item:
-    """Delete for good: tombstones keep later polls from bringing the item back."""
-    item = get_item(session, item_id)
-    delete_item(session, item)
-    return item

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from digest.db import is_managed_by_hand
 from digest.models import Base
 
 config = context.config
@@ -13,5 +14,6 @@ with engine.begin() as connection:
         target_metadata=Base.metadata,
         render_as_batch=True,  # SQLite can only ALTER through table copies
         compare_type=True,
+        include_name=lambda name, type_, parent_names: not is_managed_by_hand(name),
     )
     context.run_migrations()
