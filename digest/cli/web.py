@@ -1,0 +1,126 @@
+"""`digest serve` and `digest users …`: the staff web app and its accounts."""
+
+from __future__ import annotations
+
+import secrets
+
+import click
+from rich.table import Table
+
+from digest import accounts
+from digest.cli import App, UsageProblem, cli, cli_actor, console, database_errors, pass_app
+from digest.db import transaction
+from digest.models import Role
+
+ROLE = click.Choice([r.value for r in Role])
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@pass_app
+@database_errors
+def serve(app: App, host: str, port: int, threads: int) -> None:
+    """Run the staff web app under a production WSGI server (waitress)."""
+    from waitress import serve as waitress_serve
+
+    from digest.web import create_app
+
+    app.require_schema()
+    console.print(f"Digest is serving on http://{host}:{port}/ (Ctrl+C stops it).")
+    waitress_serve(
+        create_app(app.database_url), host=host, port=port, threads=threads, ident="Digest"
+    )
+
+
+@cli.group()
+def users() -> None:
+    """Staff accounts for the web app."""
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", type=ROLE, required=True)
+@click.option(
+    "--password", help="Set this password (otherwise asked for, or made up with --generate)."
+)
+@click.option("--generate", is_flag=True, help="Make up a one-time password and print it.")
+@pass_app
+@database_errors
+def users_add(app: App, email: str, role: str, password: str | None, generate: bool) -> None:
+    """Add a staff account."""
+    if generate:
+        password = secrets.token_urlsafe(12)
+    elif password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with transaction(app.require_schema()) as session:
+            user = accounts.create_user(session, email, Role(role), password, cli_actor())
+            address = user.email
+    except accounts.AccountError as exc:
+        raise UsageProblem(str(exc)) from None
+    console.print(f"Added {address} as {role}.")
+    if generate:
+        console.print(f"One-time password: {password}  (ask them to change it after signing in)")
+
+
+@users.command("list")
+@pass_app
+@database_errors
+def users_list(app: App) -> None:
+    """Every staff account."""
+    table = Table(title="Staff accounts", title_justify="left")
+    for column in ("Email", "Role", "State", "Last sign-in"):
+        table.add_column(column)
+    with app.require_schema()() as session:
+        for user in accounts.list_users(session):
+            table.add_row(
+                user.email,
+                user.role.value,
+                "active" if user.active else "disabled",
+                user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "never",
+            )
+    console.print(table)
+
+
+def _change(app: App, email: str, change: str, value: object) -> None:
+    try:
+        with transaction(app.require_schema()) as session:
+            if change == "role":
+                accounts.set_role(session, email, Role(str(value)), cli_actor())
+            else:
+                accounts.set_active(session, email, bool(value), cli_actor())
+    except accounts.AccountError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=ROLE)
+@pass_app
+@database_errors
+def users_set_role(app: App, email: str, role: str) -> None:
+    """Change what an account may do."""
+    _change(app, email, "role", role)
+    console.print(f"{email} is now {role}.")
+
+
+@users.command("disable")
+@click.argument("email")
+@pass_app
+@database_errors
+def users_disable(app: App, email: str) -> None:
+    """Stop an account from signing in; its open sessions end at once."""
+    _change(app, email, "active", False)
+    console.print(f"{email} is disabled.")
+
+
+@users.command("enable")
+@click.argument("email")
+@pass_app
+@database_errors
+def users_enable(app: App, email: str) -> None:
+    """Let a disabled account sign in again."""
+    _change(app, email, "active", True)
+    console.print(f"{email} is enabled.")

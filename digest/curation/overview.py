@@ -1,0 +1,54 @@
+"""The figures on the staff dashboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from digest.editions.schedule import next_send_time
+from digest.ingest.health import needs_attention
+from digest.models import Feed, FeedKind, Item, ItemStatus, Newsletter
+
+
+@dataclass(frozen=True)
+class NewsletterWeek:
+    newsletter: Newsletter
+    accepted_this_week: int
+    next_send: datetime
+
+
+@dataclass(frozen=True)
+class Overview:
+    waiting: int
+    newsletters: list[NewsletterWeek]
+    feeds_needing_attention: list[Feed]
+
+
+def overview(session: Session, now: datetime) -> Overview:
+    week_start = now - timedelta(days=7)
+    waiting = (
+        session.scalar(select(func.count()).select_from(Item).where(Item.status == ItemStatus.NEW))
+        or 0
+    )
+    accepted = dict(
+        session.execute(
+            select(Item.newsletter_id, func.count())
+            .where(Item.status == ItemStatus.ACCEPTED, Item.first_seen_at >= week_start)
+            .group_by(Item.newsletter_id)
+        ).all()
+    )
+    weeks = [
+        NewsletterWeek(
+            n, accepted.get(n.id, 0), next_send_time(n.send_weekday, n.send_time, n.timezone, now)
+        )
+        for n in session.scalars(select(Newsletter).order_by(Newsletter.title))
+    ]
+    feeds = [
+        f
+        for f in session.scalars(select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name))
+        if needs_attention(f)
+    ]
+    return Overview(waiting, weeks, feeds)

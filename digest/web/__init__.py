@@ -1,0 +1,112 @@
+"""The staff web app: Flask, server-rendered pages, htmx for in-place actions.
+
+Views stay thin: they read the request, call the pipeline stages and render a template.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import HTTPException
+
+from digest.db import make_engine, session_factory
+from digest.web import security
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
+
+
+def create_app(
+    database_url: str,
+    *,
+    secret_key: str | None = None,
+    secure_cookies: bool | None = None,
+    config: dict[str, Any] | None = None,
+) -> Flask:
+    app = Flask(__name__, template_folder=str(TEMPLATES))
+    app.config.update(
+        SECRET_KEY=secret_key or security.secret_key(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=(
+            os.environ.get("DIGEST_HTTPS") == "1" if secure_cookies is None else secure_cookies
+        ),
+        SESSION_COOKIE_NAME="digest_session",
+        WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life; the session itself expires
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        DATABASE_URL=database_url,
+    )
+    app.config.update(config or {})
+    CSRFProtect(app)
+    sessions = session_factory(make_engine(database_url))
+    app.extensions["digest.sessions"] = sessions
+    _wire_requests(app, sessions)
+
+    from digest.web import admin, auth, dashboard, triage
+
+    for blueprint in (auth.blueprint, dashboard.blueprint, triage.blueprint, admin.blueprint):
+        app.register_blueprint(blueprint)
+
+    @app.get("/healthz")
+    @security.public
+    def healthz() -> tuple[str, int]:
+        """200 when the database answers, 503 when it does not."""
+        try:
+            g.db.execute(text("SELECT 1"))
+        except Exception:  # any failure to reach the database is "unhealthy"
+            return "database unreachable\n", 503
+        return "ok\n", 200
+
+    return app
+
+
+def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:
+    @app.before_request
+    def open_session() -> Response | None:
+        g.db = sessions()
+        try:
+            security.load_user()
+        except Exception:
+            g.user = None  # the database is down: /healthz says so, other pages fail below
+        return security.check_access(app)
+
+    @app.teardown_request
+    def close_session(_exc: BaseException | None) -> None:
+        db = g.pop("db", None)
+        if db is not None:
+            db.close()
+
+    app.after_request(security.add_security_headers)
+
+    @app.errorhandler(CSRFError)
+    def csrf_refused(error: CSRFError) -> tuple[str, int]:
+        return render_template(
+            "error.html",
+            code=400,
+            message="This form has expired or did "
+            "not come from Digest. Reload the page and try again.",
+        ), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[str, int]:
+        messages = {
+            401: "Please sign in.",
+            403: "Your role does not allow this.",
+            404: "There is nothing here.",
+            405: "That action is not allowed here.",
+        }
+        code = error.code or 500
+        return render_template(
+            "error.html", code=code, message=messages.get(code, error.description)
+        ), code
+
+    @app.context_processor
+    def template_globals() -> dict[str, Any]:
+        from digest.models import Role
+
+        return {"current_user": g.get("user"), "Role": Role}

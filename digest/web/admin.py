@@ -1,0 +1,166 @@
+"""Admin pages: feed health, staff accounts, the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import func, select
+
+from digest import accounts, audit
+from digest.ingest import health
+from digest.ingest.poll import poll_feeds
+from digest.models import Feed, FeedKind, ItemSource, Role
+from digest.timeutil import utcnow
+from digest.web.security import requires
+
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+AUDIT_PAGE = 100
+
+
+@blueprint.get("/feeds")
+@requires(Role.ADMIN)
+def feeds() -> str:
+    counts = dict(
+        g.db.execute(select(ItemSource.feed_id, func.count()).group_by(ItemSource.feed_id)).all()
+    )
+    rows = g.db.scalars(select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)).all()
+    return render_template("feeds.html", feeds=rows, counts=counts, health=health)
+
+
+def _feed(feed_id: int) -> Feed:
+    feed = g.db.get(Feed, feed_id)
+    if feed is None or feed.kind is not FeedKind.FEED:
+        abort(404)
+    return feed
+
+
+def _audit_feed(action: str, feed: Feed, before: dict[str, object]) -> None:
+    audit.record(
+        g.db,
+        g.user.email,
+        action,
+        "feed",
+        feed.id,
+        feed.name,
+        before=before,
+        after={"paused": feed.paused, "paused_reason": feed.paused_reason},
+    )
+
+
+@blueprint.post("/feeds/<int:feed_id>/pause")
+@requires(Role.ADMIN)
+def pause(feed_id: int) -> Response:
+    feed = _feed(feed_id)
+    before = {"paused": feed.paused, "paused_reason": feed.paused_reason}
+    health.pause(feed, f"Paused by {g.user.email}.")
+    _audit_feed("feed.pause", feed, before)
+    g.db.commit()
+    flash(f"Paused {feed.name}.")
+    return redirect(url_for("admin.feeds"))
+
+
+@blueprint.post("/feeds/<int:feed_id>/resume")
+@requires(Role.ADMIN)
+def resume(feed_id: int) -> Response:
+    feed = _feed(feed_id)
+    before = {"paused": feed.paused, "paused_reason": feed.paused_reason}
+    health.resume(feed, utcnow())
+    _audit_feed("feed.resume", feed, before)
+    g.db.commit()
+    flash(f"Resumed {feed.name}.")
+    return redirect(url_for("admin.feeds"))
+
+
+@blueprint.post("/feeds/<int:feed_id>/poll")
+@requires(Role.ADMIN)
+def poll_now(feed_id: int) -> Response:
+    feed = _feed(feed_id)
+    name = feed.name
+    g.db.rollback()  # the poll writes through its own sessions
+    (outcome,) = poll_feeds(current_app.extensions["digest.sessions"], [name]).outcomes
+    audit.record(
+        g.db,
+        g.user.email,
+        "feed.poll",
+        "feed",
+        feed_id,
+        name,
+        after={"result": outcome.status.value, "new": outcome.counts.new},
+    )
+    g.db.commit()
+    note = f" {outcome.problem.message}" if outcome.problem else ""
+    flash(f"Polled {name}: {outcome.status.value}, {outcome.counts.new} new.{note}")
+    return redirect(url_for("admin.feeds"))
+
+
+@blueprint.route("/users", methods=["GET", "POST"])
+@requires(Role.ADMIN)
+def users() -> str | Response | tuple[str, int]:
+    error = None
+    if request.method == "POST":
+        try:
+            accounts.create_user(
+                g.db,
+                request.form.get("email", ""),
+                Role(request.form.get("role", "librarian")),
+                request.form.get("password", ""),
+                g.user.email,
+            )
+        except (accounts.AccountError, ValueError) as exc:
+            error = f"Not added: {exc}."
+        else:
+            g.db.commit()
+            flash(f"Added {request.form.get('email')}.")
+            return redirect(url_for("admin.users"))
+    page = render_template(
+        "users.html", users=accounts.list_users(g.db), roles=list(Role), error=error
+    )
+    return (page, 400) if error else page
+
+
+@blueprint.post("/users/<int:user_id>")
+@requires(Role.ADMIN)
+def update_user(user_id: int) -> Response:
+    user = next((u for u in accounts.list_users(g.db) if u.id == user_id), None)
+    if user is None:
+        abort(404)
+    if user.id == g.user.id:
+        flash("You cannot change your own role or lock yourself out.")
+        return redirect(url_for("admin.users"))
+    if role := request.form.get("role"):
+        accounts.set_role(g.db, user.email, Role(role), g.user.email)
+    if (active := request.form.get("active")) in ("0", "1"):
+        accounts.set_active(g.db, user.email, active == "1", g.user.email)
+    g.db.commit()
+    flash(f"Updated {user.email}.")
+    return redirect(url_for("admin.users"))
+
+
+@blueprint.get("/audit")
+@requires(Role.ADMIN)
+def audit_log() -> str:
+    since = request.args.get("since", "").strip()
+    try:
+        since_at = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
+    except ValueError:
+        since_at = None
+    filters = audit.AuditFilter(
+        actor=request.args.get("actor") or None,
+        action=request.args.get("action") or None,
+        object_type=request.args.get("object") or None,
+        since=since_at,
+    )
+    entries = g.db.scalars(audit.audit_query(filters).limit(AUDIT_PAGE)).all()
+    return render_template("audit.html", entries=entries, args=request.args)

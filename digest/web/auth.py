@@ -1,0 +1,68 @@
+"""Signing in and out, and changing one's password."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+
+from digest import accounts
+from digest.models import Role
+from digest.web.security import (
+    client_ip,
+    end_other_sessions,
+    end_session,
+    local_path,
+    public,
+    requires,
+)
+from digest.web.security import start_session as begin
+
+blueprint = Blueprint("auth", __name__)
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+@public
+def login() -> str | Response | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("login.html", next=request.args.get("next", ""))
+    email = request.form.get("email", "")
+    result = accounts.sign_in(g.db, email, request.form.get("password", ""), client_ip())
+    if result.user is None:
+        g.db.commit()
+        message = (
+            "Too many failed attempts. Wait 15 minutes and try again."
+            if result.throttled
+            else "That email address and password do not match."
+        )
+        return render_template(
+            "login.html", next=request.form.get("next", ""), email=email, error=message
+        ), 429 if result.throttled else 401
+    begin(result.user)
+    g.db.commit()
+    return redirect(local_path(request.form.get("next"), url_for("dashboard.home")))
+
+
+@blueprint.post("/logout")
+@requires(Role.LIBRARIAN)
+def logout() -> Response:
+    end_session()
+    g.db.commit()
+    flash("You are signed out.")
+    return redirect(url_for("auth.login"))
+
+
+@blueprint.route("/account/password", methods=["GET", "POST"])
+@requires(Role.LIBRARIAN)
+def change_password() -> str | Response | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("password.html")
+    new = request.form.get("new_password", "")
+    if new != request.form.get("confirm_password", ""):
+        return render_template("password.html", error="The two new passwords differ."), 400
+    try:
+        accounts.change_password(g.db, g.user, request.form.get("current_password", ""), new)
+    except accounts.AccountError as exc:
+        return render_template("password.html", error=f"Not changed: {exc}."), 400
+    end_other_sessions(g.user)
+    g.db.commit()
+    flash("Your password is changed; other signed-in browsers were signed out.")
+    return redirect(url_for("dashboard.home"))

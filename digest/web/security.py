@@ -1,0 +1,168 @@
+"""Who may do what: route access declared on every view, sessions, secret key, headers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, g, redirect, request, session, url_for
+from sqlalchemy import delete
+
+from digest.models import Role, User, WebSession
+from digest.timeutil import utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+PUBLIC = "public"
+SESSION_KEY = "sid"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def public(view: F) -> F:
+    """Anyone may open this route."""
+    view._access = PUBLIC  # type: ignore[attr-defined]
+    return view
+
+
+def requires(role: Role) -> Callable[[F], F]:
+    """Only signed-in staff with at least `role` may open this route."""
+
+    def mark(view: F) -> F:
+        view._access = role  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def access_of(app: Flask, endpoint: str | None) -> str | Role | None:
+    """The access a route declares; None for a route that forgot to (it is then refused)."""
+    if endpoint == "static":
+        return PUBLIC
+    view = app.view_functions.get(endpoint or "")
+    return getattr(view, "_access", None)
+
+
+def check_access(app: Flask) -> Response | None:
+    """Run before every request: fail closed on undeclared routes, check the role."""
+    if request.endpoint is None:
+        return None  # 404 or 405 follow
+    needed = access_of(app, request.endpoint)
+    if needed is None:
+        abort(403)
+    if needed == PUBLIC:
+        return None
+    user: User | None = g.user
+    if user is None:
+        if request.method == "GET":
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(401)
+    assert isinstance(needed, Role)
+    if not user.role.allows(needed):
+        abort(403)
+    return None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_user() -> None:
+    """Find the signed-in user from the session cookie's token, if it is still valid."""
+    g.user = None
+    token = session.get(SESSION_KEY)
+    if not token:
+        return
+    row = g.db.get(WebSession, _token_hash(token))
+    if row is None or not row.user.active:
+        session.pop(SESSION_KEY, None)
+        return
+    now = utcnow()
+    if (now - row.last_seen_at).total_seconds() > 60:  # cheap enough to keep roughly current
+        row.last_seen_at = now
+        g.db.commit()
+    g.user = row.user
+
+
+def start_session(user: User) -> None:
+    """A fresh token for a fresh sign-in: whatever the browser held before is worthless."""
+    session.clear()
+    token = secrets.token_urlsafe(32)
+    g.db.add(
+        WebSession(
+            token_hash=_token_hash(token),
+            user_id=user.id,
+            ip=client_ip(),
+            user_agent=request.user_agent.string[:500],
+        )
+    )
+    session[SESSION_KEY] = token
+    g.user = user
+
+
+def end_session() -> None:
+    token = session.get(SESSION_KEY)
+    if token:
+        g.db.execute(delete(WebSession).where(WebSession.token_hash == _token_hash(token)))
+    session.clear()
+
+
+def end_other_sessions(user: User) -> None:
+    """After a password change, sign the user out everywhere else."""
+    keep = _token_hash(session.get(SESSION_KEY, ""))
+    g.db.execute(
+        delete(WebSession).where(WebSession.user_id == user.id, WebSession.token_hash != keep)
+    )
+
+
+def local_path(target: str | None, default: str) -> str:
+    """`target` if it is a path on this site, else `default`: never bounce to another host."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and not urlsplit(target).netloc
+    ):
+        return target
+    return default
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def secret_key() -> str:
+    """The key that signs cookies and CSRF tokens: from DIGEST_SECRET_KEY, else from a file
+    outside the project (DIGEST_SECRET_KEY_FILE, by default in the user's config folder),
+    made on first use. There is never a default key in the code."""
+    if key := os.environ.get("DIGEST_SECRET_KEY"):
+        return key
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    path = Path(os.environ.get("DIGEST_SECRET_KEY_FILE", config_home / "digest" / "secret_key"))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

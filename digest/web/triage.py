@@ -1,0 +1,189 @@
+"""The triage inbox: list, filter and search items; accept, reject, place, tag and edit them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from digest.curation import decisions
+from digest.curation.items import ItemFilter, get_item, page_of_items
+from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role, Topic
+from digest.web.security import local_path, requires
+
+blueprint = Blueprint("triage", __name__)
+PAGE_SIZE = 50
+
+
+def _int(name: str) -> int | None:
+    value = request.values.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _date(name: str) -> datetime | None:
+    value = request.args.get(name, "").strip()
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+    except ValueError:
+        return None
+
+
+def _filters() -> ItemFilter:
+    status = request.args.get("status", "new")
+    return ItemFilter(
+        status=ItemStatus(status) if status in ItemStatus._value2member_map_ else None,
+        feed_id=_int("feed"),
+        newsletter_id=_int("newsletter"),
+        section_id=_int("section"),
+        topic_id=_int("topic"),
+        since=_date("since"),
+        until=_date("until"),
+        text=request.args.get("q", "").strip()[:200],
+    )
+
+
+def _choices() -> dict[str, object]:
+    """What the filter and edit controls offer."""
+    return {
+        "feeds": g.db.scalars(
+            select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)
+        ).all()
+        + g.db.scalars(select(Feed).where(Feed.kind == FeedKind.CATALOGUE)).all(),
+        "newsletters": g.db.scalars(
+            select(Newsletter).options(selectinload(Newsletter.sections)).order_by(Newsletter.title)
+        ).all(),
+        "topics": g.db.scalars(select(Topic).where(~Topic.retired).order_by(Topic.label)).all(),
+    }
+
+
+@blueprint.get("/items")
+@requires(Role.LIBRARIAN)
+def inbox() -> str:
+    filters = _filters()
+    page = page_of_items(g.db, filters, _int("page") or 1, PAGE_SIZE)
+    return render_template(
+        "items.html",
+        page=page,
+        filters=filters,
+        args=request.args,
+        statuses=list(ItemStatus),
+        **_choices(),
+    )
+
+
+@blueprint.get("/items/<int:item_id>")
+@requires(Role.LIBRARIAN)
+def item(item_id: int) -> str:
+    try:
+        found = get_item(g.db, item_id)
+    except LookupError:
+        abort(404)
+    return render_template("item.html", item=found, **_choices())
+
+
+def _after_change(item_id: int) -> str | Response:
+    """htmx gets the item's refreshed row; a plain form post goes back where it came from."""
+    g.db.commit()
+    if request.headers.get("HX-Request"):
+        return render_template("_item_row.html", item=get_item(g.db, item_id), **_choices())
+    return redirect(local_path(request.form.get("back"), url_for("triage.item", item_id=item_id)))
+
+
+def _apply(item_id: int, change: object) -> str | Response:
+    try:
+        change()  # type: ignore[operator]
+    except LookupError:
+        abort(404)
+    except decisions.DecisionError as exc:
+        flash(f"Not changed: {exc}.")
+    return _after_change(item_id)
+
+
+@blueprint.post("/items/<int:item_id>/status")
+@requires(Role.LIBRARIAN)
+def set_status(item_id: int) -> str | Response:
+    status = request.form.get("status", "")
+    if status not in ItemStatus._value2member_map_:
+        abort(400)
+    return _apply(
+        item_id, lambda: decisions.set_status(g.db, [item_id], ItemStatus(status), g.user.email)
+    )
+
+
+@blueprint.post("/items/<int:item_id>/place")
+@requires(Role.LIBRARIAN)
+def place(item_id: int) -> str | Response:
+    section_id = _int("section")
+    if section_id is None:
+        abort(400)
+    return _apply(item_id, lambda: decisions.place(g.db, item_id, section_id, g.user.email))
+
+
+@blueprint.post("/items/<int:item_id>/topics")
+@requires(Role.LIBRARIAN)
+def set_topics(item_id: int) -> str | Response:
+    """The whole set of topics, from the item page's checkboxes."""
+    chosen = [int(v) for v in request.form.getlist("topic") if v.isdigit()]
+    return _apply(item_id, lambda: decisions.set_topics(g.db, [item_id], chosen, g.user.email))
+
+
+@blueprint.post("/items/<int:item_id>/tag")
+@requires(Role.LIBRARIAN)
+def add_topic(item_id: int) -> str | Response:
+    """One more topic, typed into the row's type-ahead box (by label or slug)."""
+    wanted = request.form.get("topic", "").strip().casefold()
+    topic = next(
+        (
+            t
+            for t in _choices()["topics"]  # type: ignore[union-attr]
+            if wanted in (t.slug, t.label.casefold())
+        ),
+        None,
+    )
+    if topic is None:
+        flash(f"There is no topic {request.form.get('topic', '')!r}.")
+        return _after_change(item_id)
+    return _apply(
+        item_id,
+        lambda: decisions.set_topics(g.db, [item_id], [topic.id], g.user.email, replace=False),
+    )
+
+
+@blueprint.post("/items/<int:item_id>/edit")
+@requires(Role.LIBRARIAN)
+def edit(item_id: int) -> str | Response:
+    return _apply(
+        item_id,
+        lambda: decisions.edit_text(
+            g.db,
+            item_id,
+            request.form.get("title", ""),
+            request.form.get("summary_html", ""),
+            g.user.email,
+        ),
+    )
+
+
+@blueprint.post("/items/bulk")
+@requires(Role.LIBRARIAN)
+def bulk() -> Response:
+    ids = [int(v) for v in request.form.getlist("item") if v.isdigit()]
+    action = request.form.get("action", "")
+    if not ids:
+        flash("Select some items first.")
+    elif action in ("accepted", "rejected"):
+        decisions.set_status(g.db, ids, ItemStatus(action), g.user.email)
+        flash(f"{len(ids)} items {action}.")
+    elif action == "tag" and (topic_id := _int("topic")) is not None:
+        try:
+            decisions.set_topics(g.db, ids, [topic_id], g.user.email, replace=False)
+        except decisions.DecisionError as exc:
+            flash(f"Not changed: {exc}.")
+        else:
+            flash(f"{len(ids)} items tagged.")
+    else:
+        abort(400)
+    g.db.commit()
+    return redirect(local_path(request.form.get("back"), url_for("triage.inbox")))
