@@ -1,0 +1,109 @@
+"""Helpers for web tests: a migrated database with staff of every role and some items."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest import accounts
+from digest.db import transaction
+from digest.ingest.parse import ParsedEntry
+from digest.ingest.store import feed_entries, store_entries
+from digest.models import Feed, Item, Role
+from digest.timeutil import utcnow
+from digest.web import create_app
+
+PASSWORD = "a long enough password"
+STAFF = {role: f"{role.value}@staff.example.org" for role in Role}
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class Site:
+    app: Flask
+    factory: sessionmaker[Session]
+
+    def client(self, role: Role | None = None) -> FlaskClient:
+        """A browser, signed in as the member of staff with `role` (or anonymous)."""
+        client = self.app.test_client()
+        if role is not None:
+            response = sign_in(client, STAFF[role], PASSWORD)
+            assert response.status_code == 302, response.text
+        return client
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    match = _CSRF.search(client.get(path).text)
+    assert match, f"no CSRF token on {path}"
+    return match[1]
+
+
+def sign_in(client: FlaskClient, email: str, password: str):
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)}
+    )
+
+
+def entry(title: str, link: str, summary: str = "<p>Summary.</p>") -> ParsedEntry:
+    from digest.ingest import dedup
+    from digest.ingest.sanitize import html_to_text, sanitize_html
+    from digest.ingest.urls import canonicalize_url
+
+    canonical = canonicalize_url(link)
+    clean = sanitize_html(summary, link)
+    text = html_to_text(clean)
+    content = dedup.content_hash(title, text)
+    return ParsedEntry(
+        entry_key=dedup.entry_key(None, canonical, content),
+        guid=None,
+        link=link,
+        canonical_url=canonical,
+        url_key=dedup.url_key(canonical),
+        title=title,
+        title_key=dedup.title_key(title),
+        authors=[],
+        published=utcnow(),
+        summary_html=clean,
+        summary_text=text,
+        content_hash=content,
+    )
+
+
+def add_items(
+    factory: sessionmaker[Session], entries: list[ParsedEntry], feed_name: str = "Test feed"
+) -> list[int]:
+    """Store entries as if a feed had delivered them; returns their item ids."""
+    with transaction(factory) as session:
+        feed = session.scalar(select(Feed).where(Feed.name == feed_name))
+        if feed is None:
+            from digest.models import Newsletter
+
+            newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
+            feed = Feed(
+                name=feed_name,
+                url="https://example.org/feed.xml",
+                newsletter=newsletter,
+                section=newsletter.sections[0],
+            )
+            session.add(feed)
+            session.flush()
+        store_entries(session, [feed_entries(feed, entries)], utcnow())
+    with factory() as session:
+        keys = [e.url_key for e in entries]
+        return list(
+            session.scalars(select(Item.id).where(Item.url_key.in_(keys)).order_by(Item.id))
+        )
+
+
+def make_site(factory: sessionmaker[Session]) -> Site:
+    with transaction(factory) as session:
+        for role, email in STAFF.items():
+            accounts.create_user(session, email, role, PASSWORD, "test")
+    url = factory.kw["bind"].url.render_as_string(hide_password=False)
+    app = create_app(url, secret_key="test-secret-key")
+    return Site(app, factory)
