@@ -1,0 +1,192 @@
+"""Triage through the web app: the list and its filters, and every decision, audited."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from webapp import STAFF, Site, add_items, csrf_token, entry, make_site
+
+from digest.models import AuditEntry, Item, ItemStatus, Role, Section, Topic, TopicSource
+
+
+@pytest.fixture
+def site(factory) -> Site:
+    site = make_site(factory)
+    add_items(
+        factory,
+        [
+            entry(
+                "Sextortion of teenage boys: what schools should know",
+                "https://example.org/sextortion",
+                "<p>Online coercion and blackmail.</p>",
+            ),
+            entry(
+                "Neglect in adolescence",
+                "https://example.org/neglect",
+                "<p>Older children and neglect.</p>",
+            ),
+            entry(
+                "Working together to safeguard children",
+                "https://example.org/wt",
+                "<p>Statutory guidance.</p>",
+            ),
+        ],
+    )
+    return site
+
+
+def ids_by_title(site: Site) -> dict[str, int]:
+    with site.factory() as session:
+        return {
+            title.split(":")[0].split(" ")[0]: item_id
+            for item_id, title in session.execute(select(Item.id, Item.title))
+        }
+
+
+def audit_actions(site: Site) -> list[tuple[str, str]]:
+    with site.factory() as session:
+        return [
+            (e.actor, e.action)
+            for e in session.scalars(
+                select(AuditEntry).where(AuditEntry.object_type == "item").order_by(AuditEntry.id)
+            )
+        ]
+
+
+def test_inbox_lists_new_items_with_search_and_filters(site: Site) -> None:
+    client = site.client(Role.LIBRARIAN)
+    page = client.get("/items").text
+    assert "3 items" in page
+    assert page.index("Working together") < page.index("Sextortion") or "Sextortion" in page
+    found = client.get("/items?q=blackmail").text
+    assert "1 items" in found and "Sextortion of teenage boys" in found
+    prefix = client.get("/items?q=neglec").text
+    assert "1 items" in prefix, prefix[prefix.index('class="count"') :][:80]  # a prefix
+    assert "0 items" in client.get("/items?status=accepted").text
+    with site.factory() as session:
+        section = session.scalar(select(Section).where(Section.name == "Policy"))
+    assert "3 items" in client.get(f"/items?section={section.id}").text
+    assert "0 items" in client.get("/items?since=2099-01-01").text
+
+
+def test_accept_with_htmx_returns_the_new_row(site: Site) -> None:
+    client = site.client(Role.LIBRARIAN)
+    item_id = ids_by_title(site)["Neglect"]
+    response = client.post(
+        f"/items/{item_id}/status",
+        data={"status": "accepted", "csrf_token": csrf_token(client, "/")},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith(f'<tr id="item-{item_id}"')
+    assert "status-accepted" in response.text
+    with site.factory() as session:
+        assert session.get(Item, item_id).status is ItemStatus.ACCEPTED
+    assert audit_actions(site) == [(STAFF[Role.LIBRARIAN], "item.accepted")]
+
+
+def test_tag_place_and_edit_keep_the_original(site: Site) -> None:
+    client = site.client(Role.LIBRARIAN)
+    token = csrf_token(client, "/")
+    item_id = ids_by_title(site)["Sextortion"]
+    with site.factory() as session:
+        topics = {t.slug: t.id for t in session.scalars(select(Topic))}
+        research = session.scalar(select(Section.id).where(Section.name == "Research"))
+    client.post(f"/items/{item_id}/tag", data={"topic": "Online grooming", "csrf_token": token})
+    client.post(
+        f"/items/{item_id}/topics",
+        data={"topic": [topics["online-grooming"], topics["online-abuse"]], "csrf_token": token},
+    )
+    client.post(f"/items/{item_id}/place", data={"section": research, "csrf_token": token})
+    client.post(
+        f"/items/{item_id}/edit",
+        data={
+            "title": "Sextortion: advice for schools",
+            "summary_html": '<p>Rewritten <a href="javascript:alert(1)">by us</a>.</p>',
+            "csrf_token": token,
+        },
+    )
+    with site.factory() as session:
+        item = session.get(Item, item_id)
+        assert sorted(
+            (link.topic.slug, link.source, link.added_by) for link in item.topic_links
+        ) == [
+            ("online-abuse", TopicSource.MANUAL, STAFF[Role.LIBRARIAN]),
+            ("online-grooming", TopicSource.MANUAL, STAFF[Role.LIBRARIAN]),
+        ]
+        assert item.section.name == "Research"
+        assert item.title == "Sextortion: advice for schools"
+        assert item.summary_html == (
+            '<p>Rewritten <a rel="noopener noreferrer nofollow">by us</a>.</p>'
+        )
+        assert item.original_title == "Sextortion of teenage boys: what schools should know"
+    page = client.get(f"/items/{item_id}").text
+    assert "The feed&#39;s original wording" in page or "original wording" in page
+    assert "Sextortion of teenage boys: what schools should know" in page
+    assert [action for _, action in audit_actions(site)] == [
+        "item.tag",
+        "item.tag",
+        "item.place",
+        "item.edit",
+    ]
+
+
+def test_unknown_topic_in_the_type_ahead_is_explained(site: Site) -> None:
+    client = site.client(Role.LIBRARIAN)
+    item_id = ids_by_title(site)["Neglect"]
+    response = client.post(
+        f"/items/{item_id}/tag",
+        data={"topic": "Gardening", "csrf_token": csrf_token(client, "/")},
+        follow_redirects=True,
+    )
+    assert "There is no topic &#39;Gardening&#39;." in response.text
+    assert audit_actions(site) == []
+
+
+def test_bulk_accept_and_tag(site: Site) -> None:
+    client = site.client(Role.EDITOR)
+    token = csrf_token(client, "/")
+    ids = list(ids_by_title(site).values())
+    with site.factory() as session:
+        neglect = session.scalar(select(Topic.id).where(Topic.slug == "neglect"))
+    client.post("/items/bulk", data={"item": ids[:2], "action": "accepted", "csrf_token": token})
+    client.post(
+        "/items/bulk", data={"item": ids, "action": "tag", "topic": neglect, "csrf_token": token}
+    )
+    with site.factory() as session:
+        statuses = sorted(s.value for s in session.scalars(select(Item.status)))
+        tagged = [
+            [link.topic.slug for link in item.topic_links] for item in session.scalars(select(Item))
+        ]
+    assert statuses == ["accepted", "accepted", "new"]
+    assert all("neglect" in slugs for slugs in tagged)
+
+
+def test_dashboard_counts(site: Site) -> None:
+    client = site.client(Role.LIBRARIAN)
+    item_id = ids_by_title(site)["Neglect"]
+    client.post(
+        f"/items/{item_id}/status",
+        data={"status": "accepted", "csrf_token": csrf_token(client, "/")},
+    )
+    page = client.get("/").text
+    assert "<strong>2</strong> new items waiting" in page
+    assert "<strong>1</strong> items accepted this week" in page
+    assert "Next edition goes out Tuesday" in page
+
+
+def test_admin_pauses_and_resumes_a_feed_and_sees_it_in_the_audit_log(site: Site) -> None:
+    client = site.client(Role.ADMIN)
+    token = csrf_token(client, "/")
+    page = client.get("/admin/feeds").text
+    assert "Test feed" in page and "Not polled yet." in page
+    with site.factory() as session:
+        from digest.models import Feed
+
+        feed_id = session.scalar(select(Feed.id).where(Feed.name == "Test feed"))
+    client.post(f"/admin/feeds/{feed_id}/pause", data={"csrf_token": token})
+    assert f"Paused by {STAFF[Role.ADMIN]}." in client.get("/admin/feeds").text
+    client.post(f"/admin/feeds/{feed_id}/resume", data={"csrf_token": token})
+    audit = client.get("/admin/audit?object=feed").text
+    assert "feed.pause" in audit and "feed.resume" in audit
+    assert "<td>item." not in client.get("/admin/audit?action=feed.").text
