@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DIGEST := $(BIN)/digest
 DEMO_DB := sqlite:///var/demo.sqlite
 
-.PHONY: venv install install-test demo test lint clean bench
+.PHONY: venv install install-test browser demo test lint clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ demo: install
 	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) feeds list
 	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) items list --limit 15
 
-test: install-test
+# Browser tests drive Debian's Chromium (never a downloaded one); install it when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "Chromium is missing: run 'sudo apt-get install chromium' for the browser tests"; fi; }
+
+test: install-test browser
 	$(BIN)/ruff check digest tests benchmarks
 	$(BIN)/python -m pytest
 

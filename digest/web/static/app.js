@@ -23,19 +23,23 @@
     if (event.key === "j") { move(1); event.preventDefault(); }
     else if (event.key === "k") { move(-1); event.preventDefault(); }
     else if (row && (event.key === "a" || event.key === "r")) {
-      var id = row.dataset.item;
       row.querySelector("button[data-key='" + event.key + "']").click();
       event.preventDefault();
-      // The row is replaced by the server's answer; keep the focus on the new one.
-      document.body.addEventListener("htmx:afterSwap", function refocus() {
-        document.body.removeEventListener("htmx:afterSwap", refocus);
-        var fresh = document.getElementById("item-" + id);
-        if (fresh) { fresh.focus(); }
-      });
     } else if (row && event.key === "t") {
       row.querySelector(".tag-input").focus();
       event.preventDefault();
     }
+  });
+  // A row is replaced by the server's answer to an action in it: keep the focus on the new row.
+  var refocus = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var row = event.target.closest ? event.target.closest("tr.item-row") : null;
+    refocus = row && row.contains(document.activeElement) ? row.id : null;
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    var fresh = refocus && document.getElementById(refocus);
+    if (fresh) { fresh.focus(); }
+    refocus = null;
   });
   document.addEventListener("keydown", function (event) {
     // Escape leaves the tag box and returns to the item.
