@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -206,6 +207,8 @@ class Item(Base):
     publisher: Mapped[str | None] = mapped_column(Text)
     place: Mapped[str | None] = mapped_column(Text)
     isbn: Mapped[str | None] = mapped_column(String(20))
+    # When topics were last suggested for the item (None: not yet).
+    suggested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     newsletter: Mapped[Newsletter | None] = relationship()
     section: Mapped[Section | None] = relationship()
@@ -249,6 +252,9 @@ class ItemTopic(Base):
     source: Mapped[TopicSource] = mapped_column(_enum(TopicSource, "topic_source"))
     added_by: Mapped[str | None] = mapped_column(String(320))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # For suggestions: why the topic was proposed, in words, and how sure the suggester was.
+    reason: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
 
     item: Mapped[Item] = relationship(back_populates="topic_links")
     topic: Mapped[Topic] = relationship()

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from webapp import PASSWORD, STAFF, Site, add_items, csrf_token, entry, make_site, sign_in
 
-from digest.models import AuditEntry, Feed, Item, ItemStatus, Role, User
+from digest.models import AuditEntry, Feed, Item, ItemStatus, Role, Topic, User
 from digest.web import create_app
 
 PUBLIC = "public"
@@ -26,6 +26,8 @@ EXPECTED = {
     "triage.set_topics": Role.LIBRARIAN,
     "triage.add_topic": Role.LIBRARIAN,
     "triage.edit": Role.LIBRARIAN,
+    "triage.confirm_suggestion": Role.LIBRARIAN,
+    "triage.dismiss_suggestion": Role.LIBRARIAN,
     "triage.bulk": Role.LIBRARIAN,
     "admin.feeds": Role.ADMIN,
     "admin.pause": Role.ADMIN,
@@ -55,6 +57,7 @@ def _arguments(site: Site) -> dict[str, object]:
             "feed_id": session.scalar(select(Feed.id)),
             "user_id": session.scalar(select(User.id).where(User.email == STAFF[Role.LIBRARIAN])),
             "filename": "app.css",
+            "topic_id": session.scalar(select(Topic.id)),
         }
 
 

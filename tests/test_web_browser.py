@@ -13,13 +13,22 @@ from sqlalchemy import select
 from waitress.server import create_server
 from webapp import PASSWORD, STAFF, Site, add_items, entry, make_site
 
+from digest.curation.suggest import suggest_new_items
+from digest.db import transaction
 from digest.models import Feed, Item, ItemStatus, Role
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def require_chromium() -> None:
@@ -34,11 +43,16 @@ def require_chromium() -> None:
 @pytest.fixture
 def served(sqlite_factory) -> Iterator[tuple[Site, str]]:
     site = make_site(sqlite_factory)
-    add_items(sqlite_factory, [
-        entry("Online grooming: what practitioners need to know", "https://example.org/1"),
-        entry("Neglect in adolescence: a practice briefing", "https://example.org/2"),
-        entry("Spam about gardening", "https://example.org/3"),
-    ])
+    add_items(
+        sqlite_factory,
+        [
+            entry("Online grooming: what practitioners need to know", "https://example.org/1"),
+            entry("Neglect in adolescence: a practice briefing", "https://example.org/2"),
+            entry("Spam about gardening", "https://example.org/3"),
+        ],
+    )
+    with transaction(sqlite_factory) as session:
+        suggest_new_items(session)
     server = create_server(site.app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -107,7 +121,17 @@ def test_librarian_triages_with_the_keyboard(served, browser) -> None:
     assert status_of(site, titles[0][:20]) is ItemStatus.ACCEPTED
     assert status_of(site, titles[1][:20]) is ItemStatus.REJECTED
 
+    page.goto(f"{base}/items?status=all")
+    # One click confirms a suggested topic; its reason was shown beside it.
+    grooming = page.locator("tr.item-row", has_text="Online grooming: what practitioners")
+    assert "keyword “online grooming” in the title" in grooming.inner_text()
+    grooming.locator("button.confirm[title='Confirm Online grooming']").click()
+    page.locator("tr.item-row", has_text="Online grooming: what practitioners").locator(
+        ".topic-manual", has_text="Online grooming"
+    ).wait_for()
+
     # Edit a summary on the item's page; the feed's wording stays viewable.
+    third = page.locator("tr.item-row", has_text=titles[2][:20])
     third.locator("a.title").click()
     page.fill("textarea[name=summary_html]", "<p>A briefing for practitioners.</p>")
     page.click("text=Save text")

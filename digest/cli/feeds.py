@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from digest.cli import App, UsageProblem, cli, console, database_errors, out_option, pass_app
+from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
 from digest.ingest import health
 from digest.ingest.fetch import Fetcher, FetchRequest, FetchStatus
@@ -61,6 +62,10 @@ def poll(app: App, names: tuple[str, ...], include_not_due: bool) -> None:
         except LookupError as exc:
             raise UsageProblem(str(exc)) from None
     print_poll_report(report)
+    if report.total("new"):
+        with transaction(factory) as session:
+            suggested = suggest_new_items(session)
+        console.print(f"Topics suggested for {suggested} new items.")
 
 
 def print_poll_report(report: PollReport) -> None:

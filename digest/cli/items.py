@@ -24,6 +24,7 @@ from digest.cli import (
 )
 from digest.curation import decisions
 from digest.curation.items import ItemFilter, export_record, item_query, iter_items, with_details
+from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
 from digest.models import ItemStatus
 
@@ -157,3 +158,13 @@ def items_reject(app: App, item_id: int) -> None:
 def items_delete(app: App, item_id: int) -> None:
     """Delete an item for good; a tombstone keeps later polls from bringing it back."""
     console.print(f"Deleted: {_decide(app, item_id, 'delete')}")
+
+
+@items.command("suggest")
+@pass_app
+@database_errors
+def items_suggest(app: App) -> None:
+    """Suggest topics for new items that have none yet (a poll does this by itself)."""
+    with transaction(app.require_schema()) as session:
+        count = suggest_new_items(session)
+    console.print(f"Topics suggested for {count} items.")

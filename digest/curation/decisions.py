@@ -116,6 +116,43 @@ def set_topics(
             )
 
 
+def confirm_suggestion(session: Session, item_id: int, topic_id: int, actor: str) -> Item:
+    """Make a suggested topic the librarian's own; the reason it was suggested is kept."""
+    item = get_item(session, item_id)
+    link = next((k for k in item.topic_links if k.topic_id == topic_id), None)
+    if link is None or link.source is not TopicSource.SUGGESTED:
+        raise DecisionError("that topic is not suggested for this item")
+    link.source, link.added_by, link.added_at = TopicSource.MANUAL, actor, utcnow()
+    audit.record(
+        session,
+        actor,
+        "item.confirm_topic",
+        "item",
+        item.id,
+        item.title,
+        after={"topic": link.topic.slug, "suggested_because": link.reason},
+    )
+    return item
+
+
+def dismiss_suggestion(session: Session, item_id: int, topic_id: int, actor: str) -> Item:
+    item = get_item(session, item_id)
+    link = next((k for k in item.topic_links if k.topic_id == topic_id), None)
+    if link is None or link.source is not TopicSource.SUGGESTED:
+        raise DecisionError("that topic is not suggested for this item")
+    item.topic_links.remove(link)
+    audit.record(
+        session,
+        actor,
+        "item.dismiss_topic",
+        "item",
+        item.id,
+        item.title,
+        before={"topic": link.topic.slug, "suggested_because": link.reason},
+    )
+    return item
+
+
 def edit_text(session: Session, item_id: int, title: str, summary_html: str, actor: str) -> Item:
     """Rewrite title and summary; the feed's own wording stays in the original fields."""
     item = get_item(session, item_id)

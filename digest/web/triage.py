@@ -151,6 +151,22 @@ def add_topic(item_id: int) -> str | Response:
     )
 
 
+@blueprint.post("/items/<int:item_id>/suggestions/<int:topic_id>/confirm")
+@requires(Role.LIBRARIAN)
+def confirm_suggestion(item_id: int, topic_id: int) -> str | Response:
+    return _apply(
+        item_id, lambda: decisions.confirm_suggestion(g.db, item_id, topic_id, g.user.email)
+    )
+
+
+@blueprint.post("/items/<int:item_id>/suggestions/<int:topic_id>/dismiss")
+@requires(Role.LIBRARIAN)
+def dismiss_suggestion(item_id: int, topic_id: int) -> str | Response:
+    return _apply(
+        item_id, lambda: decisions.dismiss_suggestion(g.db, item_id, topic_id, g.user.email)
+    )
+
+
 @blueprint.post("/items/<int:item_id>/edit")
 @requires(Role.LIBRARIAN)
 def edit(item_id: int) -> str | Response:

@@ -168,6 +168,7 @@ def upgrade() -> None:
         sa.Column("publisher", sa.Text(), nullable=True),
         sa.Column("place", sa.Text(), nullable=True),
         sa.Column("isbn", sa.String(length=20), nullable=True),
+        sa.Column("suggested_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["newsletter_id"],
             ["newsletters.id"],
@@ -250,6 +251,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("added_by", sa.String(length=320), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("score", sa.Float(), nullable=True),
         sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["item_id"], ["items.id"], name=op.f("fk_item_topics_item_id_items"), ondelete="CASCADE"
