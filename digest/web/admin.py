@@ -19,9 +19,12 @@ from flask import (
 from sqlalchemy import func, select
 
 from digest import accounts, audit
+from digest.config.edit import FeedFormError, feed_values, save_feed
+from digest.curation.topics import TopicError, add_topic, all_topics, merge, rename, set_retired
 from digest.ingest import health
+from digest.ingest.opml import OpmlError, import_opml
 from digest.ingest.poll import poll_feeds
-from digest.models import Feed, FeedKind, ItemSource, Role
+from digest.models import Feed, FeedKind, ItemSource, Newsletter, Role
 from digest.timeutil import utcnow
 from digest.web.security import requires
 
@@ -36,7 +39,13 @@ def feeds() -> str:
         g.db.execute(select(ItemSource.feed_id, func.count()).group_by(ItemSource.feed_id)).all()
     )
     rows = g.db.scalars(select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)).all()
-    return render_template("feeds.html", feeds=rows, counts=counts, health=health)
+    return render_template(
+        "feeds.html",
+        feeds=rows,
+        counts=counts,
+        health=health,
+        newsletters=g.db.scalars(select(Newsletter)).all(),
+    )
 
 
 def _feed(feed_id: int) -> Feed:
@@ -103,6 +112,139 @@ def poll_now(feed_id: int) -> Response:
     note = f" {outcome.problem.message}" if outcome.problem else ""
     flash(f"Polled {name}: {outcome.status.value}, {outcome.counts.new} new.{note}")
     return redirect(url_for("admin.feeds"))
+
+
+def _feed_form_values() -> dict[str, object]:
+    form = request.form
+    return {
+        "name": form.get("name", ""),
+        "url": form.get("url", ""),
+        "newsletter": form.get("newsletter", ""),
+        "section": form.get("section", ""),
+        "topics": form.getlist("topics"),
+        "poll_interval": form.get("poll_interval") or "1h",
+        "enabled": form.get("enabled") == "on",
+        "allow_private_network": form.get("allow_private_network") == "on",
+    }
+
+
+def _feed_form(feed: Feed | None) -> str | Response | tuple[str, int]:
+    values = feed_values(feed) if feed else {"poll_interval": "1h", "enabled": True, "topics": []}
+    problems: dict[str, str] = {}
+    if request.method == "POST":
+        values = _feed_form_values()
+        try:
+            saved = save_feed(g.db, values, g.user.email, feed)
+        except FeedFormError as exc:
+            problems = exc.problems
+            g.db.rollback()
+        else:
+            g.db.commit()
+            flash(f"Saved {saved.name}; it will be polled at the next poll.")
+            return redirect(url_for("admin.feeds"))
+    page = render_template(
+        "feed_form.html",
+        feed=feed,
+        values=values,
+        problems=problems,
+        newsletters=g.db.scalars(select(Newsletter)).all(),
+        topics=all_topics(g.db),
+    )
+    return (page, 400) if problems else page
+
+
+@blueprint.route("/feeds/new", methods=["GET", "POST"])
+@requires(Role.ADMIN)
+def add_feed() -> str | Response | tuple[str, int]:
+    return _feed_form(None)
+
+
+@blueprint.route("/feeds/<int:feed_id>/edit", methods=["GET", "POST"])
+@requires(Role.ADMIN)
+def edit_feed(feed_id: int) -> str | Response | tuple[str, int]:
+    return _feed_form(_feed(feed_id))
+
+
+@blueprint.post("/feeds/import-opml")
+@requires(Role.ADMIN)
+def import_feeds() -> Response:
+    upload = request.files.get("opml")
+    if upload is None or not upload.filename:
+        flash("Choose an OPML file to import.")
+        return redirect(url_for("admin.feeds"))
+    try:
+        report = import_opml(
+            g.db, upload.read(), request.form.get("newsletter", ""), request.form.get("section", "")
+        )
+    except OpmlError as exc:
+        g.db.rollback()
+        flash(f"Not imported: {exc}.")
+        return redirect(url_for("admin.feeds"))
+    audit.record(
+        g.db,
+        g.user.email,
+        "feed.import_opml",
+        "feed",
+        None,
+        upload.filename,
+        after={"added": report.added, "updated": report.updated},
+    )
+    g.db.commit()
+    skipped = "".join(f" Skipped {reason}." for reason in report.skipped)
+    flash(
+        f"Imported {upload.filename}: {len(report.added)} feeds added, "
+        f"{len(report.updated)} updated.{skipped}"
+    )
+    return redirect(url_for("admin.feeds"))
+
+
+@blueprint.route("/topics", methods=["GET", "POST"])
+@requires(Role.ADMIN)
+def topics() -> str | Response | tuple[str, int]:
+    error = None
+    if request.method == "POST":
+        try:
+            keywords = [k.strip() for k in request.form.get("keywords", "").split(",") if k.strip()]
+            parent = request.form.get("parent", "")
+            add_topic(
+                g.db,
+                request.form.get("slug", ""),
+                request.form.get("label", ""),
+                g.user.email,
+                keywords,
+                int(parent) if parent.isdigit() else None,
+            )
+        except TopicError as exc:
+            g.db.rollback()
+            error = f"Not added: {exc}."
+        else:
+            g.db.commit()
+            flash(f"Added the topic {request.form.get('label')}.")
+            return redirect(url_for("admin.topics"))
+    page = render_template("topics.html", topics=all_topics(g.db), error=error)
+    return (page, 400) if error else page
+
+
+@blueprint.post("/topics/<int:topic_id>")
+@requires(Role.ADMIN)
+def update_topic(topic_id: int) -> Response:
+    action = request.form.get("action", "")
+    try:
+        if action == "rename":
+            rename(g.db, topic_id, request.form.get("label", ""), g.user.email)
+        elif action in ("retire", "restore"):
+            set_retired(g.db, topic_id, action == "retire", g.user.email)
+        elif action == "merge" and request.form.get("into", "").isdigit():
+            survivor = merge(g.db, topic_id, int(request.form["into"]), g.user.email)
+            flash(f"Merged into {survivor.label}: its items and feeds now carry that topic.")
+        else:
+            abort(400)
+    except TopicError as exc:
+        g.db.rollback()
+        flash(f"Not changed: {exc}.")
+        return redirect(url_for("admin.topics"))
+    g.db.commit()
+    return redirect(url_for("admin.topics"))
 
 
 @blueprint.route("/users", methods=["GET", "POST"])
