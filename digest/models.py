@@ -71,6 +71,7 @@ class TopicSource(enum.StrEnum):
 class FeedKind(enum.StrEnum):
     FEED = "feed"  # RSS/Atom/RDF/JSON feed polled on a schedule
     CATALOGUE = "catalogue"  # records imported from the library catalogue (RIS/CSV)
+    MANUAL = "manual"  # items librarians added by hand
 
 
 class Newsletter(Base):

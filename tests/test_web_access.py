@@ -21,6 +21,7 @@ EXPECTED = {
     "dashboard.home": Role.LIBRARIAN,
     "triage.inbox": Role.LIBRARIAN,
     "triage.item": Role.LIBRARIAN,
+    "triage.add_item": Role.LIBRARIAN,
     "triage.set_status": Role.LIBRARIAN,
     "triage.place": Role.LIBRARIAN,
     "triage.set_topics": Role.LIBRARIAN,

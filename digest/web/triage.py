@@ -8,8 +8,9 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from digest.curation import decisions
+from digest.curation import decisions, manual
 from digest.curation.items import ItemFilter, get_item, page_of_items
+from digest.curation.manual import ManualItemError, fetch_description
 from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role, Topic
 from digest.web.security import local_path, requires
 
@@ -71,6 +72,53 @@ def inbox() -> str:
         statuses=list(ItemStatus),
         **_choices(),
     )
+
+
+@blueprint.route("/items/new", methods=["GET", "POST"])
+@requires(Role.LIBRARIAN)
+def add_item() -> str | Response | tuple[str, int]:
+    """Add an item by hand: fetch a page's own description of itself, check it, save it."""
+    form = request.form
+    values = {
+        "url": form.get("url", "").strip(),
+        "title": form.get("title", ""),
+        "summary": form.get("summary", ""),
+        "authors": form.get("authors", ""),
+        "section": form.get("section", ""),
+    }
+    error = None
+    if request.method == "POST" and form.get("action") == "fetch":
+        try:
+            page = fetch_description(values["url"])
+        except ManualItemError as exc:
+            error = f"Could not read that page: {exc}"
+        else:
+            values.update(
+                url=page.url,
+                title=page.title,
+                summary=page.summary,
+                authors="; ".join(page.authors),
+            )
+    elif request.method == "POST":
+        try:
+            added = manual.add_item(
+                g.db,
+                values["title"],
+                values["url"],
+                values["summary"],
+                _int("section") or 0,
+                g.user.email,
+                [a.strip() for a in values["authors"].split(";") if a.strip()],
+            )
+        except ManualItemError as exc:
+            g.db.rollback()
+            error = f"Not added: {exc}."
+        else:
+            g.db.commit()
+            flash("Added. Check its topics and accept it when ready.")
+            return redirect(url_for("triage.item", item_id=added.id))
+    page = render_template("add_item.html", values=values, error=error, **_choices())
+    return (page, 400) if error else page
 
 
 @blueprint.get("/items/<int:item_id>")

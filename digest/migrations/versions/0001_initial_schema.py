@@ -86,6 +86,7 @@ def upgrade() -> None:
             sa.Enum(
                 "feed",
                 "catalogue",
+                "manual",
                 name="feed_kind",
                 native_enum=False,
                 create_constraint=True,

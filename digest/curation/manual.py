@@ -1,0 +1,200 @@
+"""Items added by hand: from a web page's own description of itself, or typed in."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from dataclasses import dataclass, field
+from datetime import datetime
+from html.parser import HTMLParser
+from urllib.parse import urljoin
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest import audit
+from digest.db import lock_for_writing
+from digest.ingest import dedup
+from digest.ingest.fetch import Fetcher, FetchRequest, FetchStatus
+from digest.ingest.parse import ParsedEntry
+from digest.ingest.sanitize import html_to_text, sanitize_html
+from digest.ingest.store import feed_entries, store_entries
+from digest.ingest.urls import canonicalize_url
+from digest.models import Feed, FeedKind, Item, Section
+from digest.timeutil import utcnow
+
+MANUAL_FEED = "Added by hand"
+
+
+class ManualItemError(ValueError):
+    """The item cannot be added; the message says why."""
+
+
+@dataclass
+class PageDescription:
+    """What a web page says about itself in its metadata."""
+
+    url: str
+    title: str = ""
+    summary: str = ""
+    authors: list[str] = field(default_factory=list)
+    published: datetime | None = None
+
+
+class _MetadataParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.meta: dict[str, str] = {}
+        self.canonical: str | None = None
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k.lower(): v or "" for k, v in attrs}
+        if tag == "meta":
+            key = (values.get("property") or values.get("name") or "").lower()
+            if key and values.get("content") and key not in self.meta:
+                self.meta[key] = values["content"]
+        elif tag == "link" and "canonical" in values.get("rel", "").lower():
+            self.canonical = values.get("href") or None
+        elif tag == "title":
+            self._in_title = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def describe_page(body: bytes, url: str) -> PageDescription:
+    """Title, description, authors and date from Open Graph, Twitter and plain meta tags."""
+    parser = _MetadataParser()
+    parser.feed(body[:500_000].decode("utf-8", "replace"))
+    meta = parser.meta
+    first = next
+    title = first(
+        (meta[k] for k in ("og:title", "twitter:title", "citation_title") if meta.get(k)),
+        parser.title,
+    )
+    summary = first(
+        (meta[k] for k in ("og:description", "description", "twitter:description") if meta.get(k)),
+        "",
+    )
+    authors = [meta[k] for k in ("citation_author", "author", "article:author") if meta.get(k)]
+    published = None
+    for key in ("article:published_time", "citation_publication_date", "dc.date"):
+        if meta.get(key):
+            try:
+                published = datetime.fromisoformat(meta[key].replace("Z", "+00:00"))
+                break
+            except ValueError:
+                continue
+    canonical = urljoin(url, parser.canonical) if parser.canonical else url
+    return PageDescription(
+        url=canonical,
+        title=" ".join(html.unescape(title).split()),
+        summary=" ".join(summary.split()),
+        authors=authors[:5],
+        published=published if published and published.tzinfo else None,
+    )
+
+
+def fetch_description(url: str, allow_private_network: bool = False) -> PageDescription:
+    """Fetch a page through the same guarded fetcher as feeds, and read its metadata."""
+    if not url.startswith(("http://", "https://")):
+        raise ManualItemError("the address must start with http:// or https://")
+
+    async def fetch() -> PageDescription:
+        async with Fetcher() as fetcher:
+            result = await fetcher.fetch(
+                FetchRequest(0, url, allow_private_network=allow_private_network)
+            )
+        if result.status is not FetchStatus.FETCHED:
+            assert result.problem is not None
+            raise ManualItemError(result.problem.message)
+        return describe_page(result.body, result.final_url)
+
+    return asyncio.run(fetch())
+
+
+def _manual_feed(session: Session, section: Section) -> Feed:
+    feed = session.scalar(select(Feed).where(Feed.name == MANUAL_FEED))
+    if feed is None:
+        feed = Feed(
+            name=MANUAL_FEED,
+            kind=FeedKind.MANUAL,
+            url="manual:",
+            enabled=False,
+            newsletter_id=section.newsletter_id,
+            section_id=section.id,
+        )
+        session.add(feed)
+        session.flush()
+    return feed
+
+
+def add_item(
+    session: Session,
+    title: str,
+    url: str,
+    summary: str,
+    section_id: int,
+    actor: str,
+    authors: list[str] | None = None,
+    published: datetime | None = None,
+) -> Item:
+    """Add an item as a librarian typed or fetched it; an item already known is refused."""
+    lock_for_writing(session)
+    title = " ".join(title.split())
+    if not title:
+        raise ManualItemError("an item needs a title")
+    section = session.get(Section, section_id)
+    if section is None:
+        raise ManualItemError("choose a newsletter section")
+    canonical = canonicalize_url(url) if url.strip() else None
+    if canonical and not canonical.startswith(("http://", "https://")):
+        raise ManualItemError("the address must start with http:// or https://")
+    key = dedup.url_key(canonical)
+    if key and (known := session.scalar(select(Item).where(Item.url_key == key))):
+        raise ManualItemError(f"this page is already in Digest as item {known.id}, “{known.title}”")
+    summary_html = sanitize_html(
+        summary if "<" in summary else f"<p>{html.escape(summary)}</p>" if summary.strip() else "",
+        canonical,
+    )
+    text = html_to_text(summary_html)
+    content = dedup.content_hash(title, text)
+    entry = ParsedEntry(
+        entry_key=dedup.entry_key(None, canonical, content),
+        guid=None,
+        link=canonical,
+        canonical_url=canonical,
+        url_key=key,
+        title=title,
+        title_key=dedup.title_key(title),
+        authors=authors or [],
+        published=published,
+        summary_html=summary_html,
+        summary_text=text,
+        content_hash=content,
+    )
+    feed = _manual_feed(session, section)
+    fe = feed_entries(feed, [entry])
+    fe.newsletter_id, fe.section_id = section.newsletter_id, section.id
+    counts = store_entries(session, [fe], utcnow())[feed.id]
+    if not counts.new:
+        raise ManualItemError("an item with this title was added in the last two weeks")
+    item = session.scalar(select(Item).where(Item.content_hash == content).order_by(Item.id.desc()))
+    assert item is not None
+    audit.record(
+        session,
+        actor,
+        "item.add",
+        "item",
+        item.id,
+        title,
+        after={"url": canonical, "section": section.name},
+    )
+    return item
