@@ -257,3 +257,42 @@ def test_librarian_cannot_change_items_status_to_nonsense(site: Site) -> None:
     assert response.status_code == 400
     with site.factory() as session:
         assert session.get(Item, item_id).status is ItemStatus.NEW
+
+
+def test_change_password_signs_out_other_browsers(site: Site) -> None:
+    first, second = site.client(Role.EDITOR), site.client(Role.EDITOR)
+    new = "another long password"
+    mismatch = first.post(
+        "/account/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": new,
+            "confirm_password": "different",
+            "csrf_token": csrf_token(first, "/"),
+        },
+    )
+    assert mismatch.status_code == 400 and "The two new passwords differ." in mismatch.text
+    short = first.post(
+        "/account/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "short",
+            "confirm_password": "short",
+            "csrf_token": csrf_token(first, "/"),
+        },
+    )
+    assert "at least 12 characters" in short.text
+    changed = first.post(
+        "/account/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": new,
+            "confirm_password": new,
+            "csrf_token": csrf_token(first, "/"),
+        },
+    )
+    assert changed.status_code == 302
+    assert first.get("/").status_code == 200
+    assert second.get("/").status_code == 302
+    assert sign_in(site.app.test_client(), STAFF[Role.EDITOR], PASSWORD).status_code == 401
+    assert sign_in(site.app.test_client(), STAFF[Role.EDITOR], new).status_code == 302

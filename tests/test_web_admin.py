@@ -161,3 +161,11 @@ def test_topics_add_rename_retire_and_merge(site: Site) -> None:
     audit = client.get("/admin/audit?object=topic").text
     for action in ("topic.add", "topic.rename", "topic.retire", "topic.merge"):
         assert action in audit
+
+
+def test_feed_health_shows_items_this_week(site: Site) -> None:
+    add_items(
+        site.factory, [entry("One", "https://example.org/1"), entry("Two", "https://example.org/2")]
+    )
+    page = site.client(Role.ADMIN).get("/admin/feeds").text
+    assert "<td>2 (2)</td>" in page

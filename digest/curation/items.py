@@ -30,13 +30,19 @@ class ItemFilter:
 @dataclass(frozen=True)
 class Page:
     items: list[Item]
-    total: int
+    total: int  # exact up to COUNT_LIMIT; `more` says when there are more than that
     number: int
     size: int
+    more: bool = False
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.size))
+
+
+# Counting every match of a broad search costs more than showing a page of them; past this
+# many, the list says "more than" instead.
+COUNT_LIMIT = 2000
 
 
 def item_query(
@@ -85,10 +91,11 @@ def with_details(query: Select[tuple[Item]]) -> Select[tuple[Item]]:
 
 def page_of_items(session: Session, filters: ItemFilter, number: int = 1, size: int = 50) -> Page:
     query = item_query(filters, session.get_bind().dialect.name)
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    matching = query.order_by(None).with_only_columns(Item.id).limit(COUNT_LIMIT + 1)
+    total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
     number = max(1, number)
     items = session.scalars(with_details(query).limit(size).offset((number - 1) * size)).all()
-    return Page(list(items), total or 0, number, size)
+    return Page(list(items), min(total, COUNT_LIMIT), number, size, total > COUNT_LIMIT)
 
 
 def iter_items(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import (
     Blueprint,
@@ -38,11 +38,19 @@ def feeds() -> str:
     counts = dict(
         g.db.execute(select(ItemSource.feed_id, func.count()).group_by(ItemSource.feed_id)).all()
     )
+    this_week = dict(
+        g.db.execute(
+            select(ItemSource.feed_id, func.count())
+            .where(ItemSource.first_seen_at >= utcnow() - timedelta(days=7))
+            .group_by(ItemSource.feed_id)
+        ).all()
+    )
     rows = g.db.scalars(select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)).all()
     return render_template(
         "feeds.html",
         feeds=rows,
         counts=counts,
+        this_week=this_week,
         health=health,
         newsletters=g.db.scalars(select(Newsletter)).all(),
     )
