@@ -68,7 +68,13 @@ WORDS = [
 def fill(database_url: str, count: int) -> None:
     from digest import accounts
     from digest.config import load_config, sync_config
-    from digest.db import make_engine, session_factory, transaction, upgrade_schema
+    from digest.db import (
+        index_new_items,
+        make_engine,
+        session_factory,
+        transaction,
+        upgrade_schema,
+    )
     from digest.ingest import dedup
     from digest.models import (
         Feed,
@@ -122,8 +128,8 @@ def fill(database_url: str, count: int) -> None:
                     "published_estimated": False,
                     "summary_html": f"<p>{summary}</p>",
                     "summary_text": summary,
-                    "original_title": title,
-                    "original_summary_html": f"<p>{summary}</p>",
+                    "original_title": None,
+                    "original_summary_html": None,
                     "content_hash": dedup.content_hash(title, summary),
                     "first_seen_at": published,
                     "status": rng.choice(statuses),
@@ -153,6 +159,8 @@ def fill(database_url: str, count: int) -> None:
             session.execute(insert(Item.__table__), items)
             session.execute(insert(ItemSource.__table__), sources)
             session.execute(insert(ItemTopic.__table__), links)
+    with transaction(factory) as session:
+        index_new_items(session, 1, count)
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")

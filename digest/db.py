@@ -80,6 +80,22 @@ def is_managed_by_hand(name: str | None) -> bool:
     )
 
 
+def index_new_items(session: Session, first_id: int, last_id: int) -> None:
+    """Add items with ids in [first_id, last_id] to SQLite's full-text index.
+
+    (PostgreSQL's index is a generated column and needs nothing.) Every insert of items must
+    call this; it is one statement for the whole batch.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            text(
+                "INSERT INTO items_fts(rowid, title, summary_text, authors) "
+                "SELECT id, title, summary_text, authors FROM items WHERE id BETWEEN :low AND :high"
+            ),
+            {"low": first_id, "high": last_id},
+        )
+
+
 def _alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 

@@ -192,9 +192,9 @@ class Item(Base):
     summary_html: Mapped[str] = mapped_column(Text, default="")
     summary_text: Mapped[str] = mapped_column(Text, default="")
     # The feed's own wording, kept when a librarian rewrites title or summary.
-    original_title: Mapped[str] = mapped_column(Text)
-    original_summary_html: Mapped[str] = mapped_column(Text, default="")
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    original_title: Mapped[str | None] = mapped_column(Text)  # None: never edited
+    original_summary_html: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     status: Mapped[ItemStatus] = mapped_column(
         _enum(ItemStatus, "item_status"), default=ItemStatus.NEW

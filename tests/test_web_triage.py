@@ -123,6 +123,9 @@ def test_tag_place_and_edit_keep_the_original(site: Site) -> None:
     page = client.get(f"/items/{item_id}").text
     assert "The feed&#39;s original wording" in page or "original wording" in page
     assert "Sextortion of teenage boys: what schools should know" in page
+    # The search index follows the edit.
+    assert "1 items" in client.get("/items?status=all&q=advice schools").text
+    assert "0 items" in client.get("/items?status=all&q=teenage boys").text
     assert [action for _, action in audit_actions(site)] == [
         "item.tag",
         "item.tag",
@@ -190,3 +193,23 @@ def test_admin_pauses_and_resumes_a_feed_and_sees_it_in_the_audit_log(site: Site
     audit = client.get("/admin/audit?object=feed").text
     assert "feed.pause" in audit and "feed.resume" in audit
     assert "<td>item." not in client.get("/admin/audit?action=feed.").text
+
+
+def test_next_send_time_follows_the_local_clock() -> None:
+    from datetime import UTC, datetime, time
+
+    from digest.editions.schedule import next_send_time
+
+    # Tuesday 09:00 London: GMT in winter, BST (UTC+1) in summer, across the October change.
+    saturday = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
+    assert next_send_time(1, time(9, 0), "Europe/London", saturday) == datetime(
+        2026, 10, 27, 9, 0, tzinfo=UTC
+    )
+    summer = datetime(2026, 6, 2, 7, 59, tzinfo=UTC)  # a Tuesday, a minute before 09:00 BST
+    assert next_send_time(1, time(9, 0), "Europe/London", summer) == datetime(
+        2026, 6, 2, 8, 0, tzinfo=UTC
+    )
+    just_after = datetime(2026, 6, 2, 8, 0, 1, tzinfo=UTC)
+    assert next_send_time(1, time(9, 0), "Europe/London", just_after) == datetime(
+        2026, 6, 9, 8, 0, tzinfo=UTC
+    )

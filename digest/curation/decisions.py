@@ -163,6 +163,8 @@ def edit_text(session: Session, item_id: int, title: str, summary_html: str, act
     if (title, clean) == (item.title, item.summary_html):
         return item
     before = {"title": item.title, "summary_html": item.summary_html}
+    if item.original_title is None:  # the first edit keeps the feed's own wording
+        item.original_title, item.original_summary_html = item.title, item.summary_html
     item.title, item.summary_html, item.summary_text = title, clean, html_to_text(clean)
     audit.record(
         session,

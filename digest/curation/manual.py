@@ -184,10 +184,9 @@ def add_item(
     fe = feed_entries(feed, [entry])
     fe.newsletter_id, fe.section_id = section.newsletter_id, section.id
     counts = store_entries(session, [fe], utcnow())[feed.id]
-    if not counts.new:
+    if not counts.created:
         raise ManualItemError("an item with this title was added in the last two weeks")
-    item = session.scalar(select(Item).where(Item.content_hash == content).order_by(Item.id.desc()))
-    assert item is not None
+    item = session.get_one(Item, counts.created[0])
     audit.record(
         session,
         actor,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +19,11 @@ class NewsletterWeek:
     newsletter: Newsletter
     accepted_this_week: int
     next_send: datetime
+
+    @property
+    def local_send(self) -> datetime:
+        """The send time on the newsletter's own clock."""
+        return self.next_send.astimezone(ZoneInfo(self.newsletter.timezone))
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,14 @@ within 14 days. Lookups are done per batch, so thousands of entries cost a handf
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
+from digest.db import index_new_items
 from digest.ingest import dedup
 from digest.ingest.parse import ParsedEntry
 from digest.models import (
@@ -47,6 +48,7 @@ class EntryCounts:
     new: int = 0
     duplicate: int = 0  # already stored from another feed: provenance added
     unchanged: int = 0  # already stored from this feed, or deleted on purpose
+    created: list[int] = field(default_factory=list)  # ids of the new items
 
 
 @dataclass(eq=False)  # compared and hashed by identity
@@ -55,6 +57,7 @@ class _Pending:
 
     row: dict[str, Any]
     topic_ids: set[int]
+    tally: EntryCounts  # the counts of the feed it came from first
     item_id: int | None = None
 
 
@@ -161,7 +164,7 @@ def store_entries(
             published = entry.published or now
             item = index.same_item(entry, published)
             if item is None:
-                item = _Pending(_item_row(entry, fe, now), set(fe.topic_ids))
+                item = _Pending(_item_row(entry, fe, now), set(fe.topic_ids), tally)
                 pending.append(item)
                 tally.new += 1
             else:
@@ -179,6 +182,8 @@ def store_entries(
 
     if pending:
         _insert_items(session, pending)
+        for item in pending:
+            item.tally.created.append(_id(item))
     if sources:
         session.execute(
             insert(ItemSource),
@@ -230,6 +235,7 @@ def _insert_items(session: Session, pending: list[_Pending]) -> None:
     for item, item_id in zip(pending, _allocate_item_ids(session, len(pending)), strict=True):
         item.item_id = item.row["id"] = item_id
     session.execute(insert(Item.__table__), [item.row for item in pending])
+    index_new_items(session, pending[0].item_id or 0, pending[-1].item_id or 0)
 
 
 def _allocate_item_ids(session: Session, count: int) -> list[int]:
@@ -269,8 +275,8 @@ def _item_row(entry: ParsedEntry, fe: FeedEntries, now: datetime) -> dict[str, A
         "published_estimated": entry.published is None or entry.published_estimated,
         "summary_html": entry.summary_html,
         "summary_text": entry.summary_text,
-        "original_title": entry.title,
-        "original_summary_html": entry.summary_html,
+        "original_title": None,
+        "original_summary_html": None,
         "content_hash": entry.content_hash,
         "first_seen_at": now,
         "status": ItemStatus.NEW,

@@ -146,8 +146,8 @@ def upgrade() -> None:
         sa.Column("published_estimated", sa.Boolean(), nullable=False),
         sa.Column("summary_html", sa.Text(), nullable=False),
         sa.Column("summary_text", sa.Text(), nullable=False),
-        sa.Column("original_title", sa.Text(), nullable=False),
-        sa.Column("original_summary_html", sa.Text(), nullable=False),
+        sa.Column("original_title", sa.Text(), nullable=True),
+        sa.Column("original_summary_html", sa.Text(), nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column(
@@ -185,7 +185,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_items")),
     )
     with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_items_content_hash"), ["content_hash"], unique=False)
         batch_op.create_index("ix_items_status_published", ["status", "published"], unique=False)
         batch_op.create_index(
             "ix_items_title_key_published", ["title_key", "published"], unique=False
@@ -288,7 +287,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_items_url_key"))
         batch_op.drop_index("ix_items_title_key_published")
         batch_op.drop_index("ix_items_status_published")
-        batch_op.drop_index(batch_op.f("ix_items_content_hash"))
 
     op.drop_table("items")
     with op.batch_alter_table("feeds", schema=None) as batch_op:
