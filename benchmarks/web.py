@@ -24,45 +24,7 @@ from sqlalchemy import func, insert, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-WORDS = [
-    "safeguarding",
-    "children",
-    "online",
-    "grooming",
-    "neglect",
-    "review",
-    "practice",
-    "policy",
-    "research",
-    "domestic",
-    "abuse",
-    "exploitation",
-    "school",
-    "social",
-    "care",
-    "police",
-    "health",
-    "early",
-    "help",
-    "parenting",
-    "evidence",
-    "framework",
-    "guidance",
-    "statutory",
-    "local",
-    "partnership",
-    "assessment",
-    "risk",
-    "sextortion",
-    "images",
-    "streaming",
-    "blackmail",
-    "trafficking",
-    "county",
-    "lines",
-    "mental",
-    "wellbeing",
-]
+from ingest import WORDS  # noqa: E402  (the same vocabulary as the ingest benchmark)
 
 
 def fill(database_url: str, count: int) -> None:

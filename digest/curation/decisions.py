@@ -116,12 +116,17 @@ def set_topics(
             )
 
 
-def confirm_suggestion(session: Session, item_id: int, topic_id: int, actor: str) -> Item:
-    """Make a suggested topic the librarian's own; the reason it was suggested is kept."""
+def _suggestion(session: Session, item_id: int, topic_id: int) -> tuple[Item, ItemTopic]:
     item = get_item(session, item_id)
     link = next((k for k in item.topic_links if k.topic_id == topic_id), None)
     if link is None or link.source is not TopicSource.SUGGESTED:
         raise DecisionError("that topic is not suggested for this item")
+    return item, link
+
+
+def confirm_suggestion(session: Session, item_id: int, topic_id: int, actor: str) -> Item:
+    """Make a suggested topic the librarian's own; the reason it was suggested is kept."""
+    item, link = _suggestion(session, item_id, topic_id)
     link.source, link.added_by, link.added_at = TopicSource.MANUAL, actor, utcnow()
     audit.record(
         session,
@@ -136,10 +141,7 @@ def confirm_suggestion(session: Session, item_id: int, topic_id: int, actor: str
 
 
 def dismiss_suggestion(session: Session, item_id: int, topic_id: int, actor: str) -> Item:
-    item = get_item(session, item_id)
-    link = next((k for k in item.topic_links if k.topic_id == topic_id), None)
-    if link is None or link.source is not TopicSource.SUGGESTED:
-        raise DecisionError("that topic is not suggested for this item")
+    item, link = _suggestion(session, item_id, topic_id)
     item.topic_links.remove(link)
     audit.record(
         session,

@@ -63,41 +63,38 @@ def _feed(feed_id: int) -> Feed:
     return feed
 
 
-def _audit_feed(action: str, feed: Feed, before: dict[str, object]) -> None:
+def _set_paused(feed_id: int, paused: bool) -> Response:
+    feed = _feed(feed_id)
+    before = {"paused": feed.paused, "paused_reason": feed.paused_reason}
+    if paused:
+        health.pause(feed, f"Paused by {g.user.email}.")
+    else:
+        health.resume(feed, utcnow())
     audit.record(
         g.db,
         g.user.email,
-        action,
+        "feed.pause" if paused else "feed.resume",
         "feed",
         feed.id,
         feed.name,
         before=before,
         after={"paused": feed.paused, "paused_reason": feed.paused_reason},
     )
+    g.db.commit()
+    flash(f"{'Paused' if paused else 'Resumed'} {feed.name}.")
+    return redirect(url_for("admin.feeds"))
 
 
 @blueprint.post("/feeds/<int:feed_id>/pause")
 @requires(Role.ADMIN)
 def pause(feed_id: int) -> Response:
-    feed = _feed(feed_id)
-    before = {"paused": feed.paused, "paused_reason": feed.paused_reason}
-    health.pause(feed, f"Paused by {g.user.email}.")
-    _audit_feed("feed.pause", feed, before)
-    g.db.commit()
-    flash(f"Paused {feed.name}.")
-    return redirect(url_for("admin.feeds"))
+    return _set_paused(feed_id, True)
 
 
 @blueprint.post("/feeds/<int:feed_id>/resume")
 @requires(Role.ADMIN)
 def resume(feed_id: int) -> Response:
-    feed = _feed(feed_id)
-    before = {"paused": feed.paused, "paused_reason": feed.paused_reason}
-    health.resume(feed, utcnow())
-    _audit_feed("feed.resume", feed, before)
-    g.db.commit()
-    flash(f"Resumed {feed.name}.")
-    return redirect(url_for("admin.feeds"))
+    return _set_paused(feed_id, False)
 
 
 @blueprint.post("/feeds/<int:feed_id>/poll")
