@@ -186,7 +186,7 @@ def store_entries(
             item.tally.created.append(_id(item))
     if sources:
         session.execute(
-            insert(ItemSource),
+            insert(ItemSource.__table__),
             [
                 {
                     "item_id": _id(item),
@@ -212,7 +212,7 @@ def store_entries(
         topic_rows -= existing
     if topic_rows:
         session.execute(
-            insert(ItemTopic),
+            insert(ItemTopic.__table__),
             [
                 {
                     "item_id": item_id,
