@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
@@ -45,6 +46,10 @@ def _filters() -> ItemFilter:
     )
 
 
+def _offered_topics() -> list[Topic]:
+    return list(g.db.scalars(select(Topic).where(~Topic.retired).order_by(Topic.label)))
+
+
 def _choices() -> dict[str, object]:
     """What the filter and edit controls offer."""
     return {
@@ -55,7 +60,7 @@ def _choices() -> dict[str, object]:
         "newsletters": g.db.scalars(
             select(Newsletter).options(selectinload(Newsletter.sections)).order_by(Newsletter.title)
         ).all(),
-        "topics": g.db.scalars(select(Topic).where(~Topic.retired).order_by(Topic.label)).all(),
+        "topics": _offered_topics(),
     }
 
 
@@ -139,9 +144,9 @@ def _after_change(item_id: int) -> str | Response:
     return redirect(local_path(request.form.get("back"), url_for("triage.item", item_id=item_id)))
 
 
-def _apply(item_id: int, change: object) -> str | Response:
+def _apply(item_id: int, change: Callable[[], object]) -> str | Response:
     try:
-        change()  # type: ignore[operator]
+        change()
     except LookupError:
         abort(404)
     except decisions.DecisionError as exc:
@@ -182,14 +187,7 @@ def set_topics(item_id: int) -> str | Response:
 def add_topic(item_id: int) -> str | Response:
     """One more topic, typed into the row's type-ahead box (by label or slug)."""
     wanted = request.form.get("topic", "").strip().casefold()
-    topic = next(
-        (
-            t
-            for t in _choices()["topics"]  # type: ignore[union-attr]
-            if wanted in (t.slug, t.label.casefold())
-        ),
-        None,
-    )
+    topic = next((t for t in _offered_topics() if wanted in (t.slug, t.label.casefold())), None)
     if topic is None:
         flash(f"There is no topic {request.form.get('topic', '')!r}.")
         return _after_change(item_id)
