@@ -88,6 +88,9 @@ class NewsletterConfig(Strict):
     schedule: Schedule = Schedule()
     from_address: str = Field(pattern=r"^(.*<)?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?$")
     reply_to: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+    skip_when_empty: bool = True  # no edition in a week with nothing accepted
+    when_nothing_matches: Literal["skip", "note"] = "note"  # for a subscriber's topics
+    second_approver: bool = False  # the approver must not be the last person who edited
 
     @field_validator("sections")
     @classmethod

@@ -71,6 +71,9 @@ def _apply_newsletter(newsletter: Newsletter, spec: NewsletterConfig) -> None:
     newsletter.send_time = spec.schedule.time
     newsletter.timezone = spec.schedule.timezone
     newsletter.from_address, newsletter.reply_to = spec.from_address, spec.reply_to
+    newsletter.skip_when_empty = spec.skip_when_empty
+    newsletter.note_when_nothing_matches = spec.when_nothing_matches == "note"
+    newsletter.second_approver = spec.second_approver
     existing = {s.name.casefold(): s for s in newsletter.sections}
     ordered = []
     for position, name in enumerate(spec.sections):

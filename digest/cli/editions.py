@@ -1,0 +1,131 @@
+"""`digest edition …`: building, listing and approving editions from the command line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.cli import App, UsageProblem, cli, cli_actor, console, database_errors, pass_app
+from digest.db import transaction
+from digest.editions import compose
+from digest.models import Edition, Newsletter
+
+
+@cli.group()
+def edition() -> None:
+    """Editions: one issue of a newsletter."""
+
+
+def _newsletter(session: Session, slug: str) -> Newsletter:
+    found = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
+    if found is None:
+        raise UsageProblem(f"no newsletter {slug!r}")
+    return found
+
+
+@edition.command("build")
+@click.option("--newsletter", "slug", required=True, help="Newsletter slug.")
+@pass_app
+@database_errors
+def edition_build(app: App, slug: str) -> None:
+    """Draft this week's edition from the accepted items not yet in one."""
+    with transaction(app.require_schema()) as session:
+        try:
+            built = compose.build_draft(session, _newsletter(session, slug), cli_actor())
+        except compose.EditionError as exc:
+            raise UsageProblem(str(exc)) from None
+        if built is None:
+            console.print(
+                f"Nothing accepted for {slug} since the last edition: no edition "
+                "this week (the newsletter skips empty weeks)."
+            )
+            return
+        console.print(
+            f"Edition {built.id} ({built.state}): {built.subject}, {len(built.entries)} items."
+        )
+
+
+@edition.command("list")
+@click.option("--newsletter", "slug", help="Only this newsletter's editions.")
+@pass_app
+@database_errors
+def edition_list(app: App, slug: str | None) -> None:
+    """Editions, newest first."""
+    table = Table(title="Editions", title_justify="left")
+    for column in ("ID", "Newsletter", "Week of", "State", "Items", "Send at (UTC)", "Subject"):
+        table.add_column(column)
+    with app.require_schema()() as session:
+        newsletter = _newsletter(session, slug) if slug else None
+        for each in compose.list_editions(session, newsletter):
+            table.add_row(
+                str(each.id),
+                each.newsletter.slug,
+                str(each.period_start),
+                each.state.value,
+                str(len(each.entries)),
+                each.send_at.strftime("%Y-%m-%d %H:%M") if each.send_at else "—",
+                each.subject,
+            )
+    console.print(table)
+
+
+def _change(app: App, edition_id: int, action: str, **options: object) -> str:
+    with transaction(app.require_schema()) as session:
+        found = session.get(Edition, edition_id)
+        if found is None:
+            raise UsageProblem(f"no edition with id {edition_id}")
+        try:
+            getattr(compose, action)(session, found, **options)
+        except compose.EditionError as exc:
+            raise UsageProblem(str(exc)) from None
+        when = found.send_at.strftime("%Y-%m-%d %H:%M UTC") if found.send_at else ""
+        return (
+            f"Edition {found.id} is now {found.state}"
+            + (f", to be sent {when}" if when else "")
+            + "."
+        )
+
+
+@edition.command("approve")
+@click.argument("edition_id", type=int)
+@click.option("--as", "actor", help="Who approves (recorded); default: this system user.")
+@click.option(
+    "--send-at",
+    type=click.DateTime(["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"]),
+    help="Send time in UTC (default: the newsletter's next slot).",
+)
+@pass_app
+@database_errors
+def edition_approve(app: App, edition_id: int, actor: str | None, send_at: datetime | None) -> None:
+    """Approve an edition: its content is frozen and its send is scheduled."""
+    console.print(
+        _change(
+            app,
+            edition_id,
+            "approve",
+            actor=actor or cli_actor(),
+            send_at=send_at.replace(tzinfo=UTC) if send_at else None,
+        )
+    )
+
+
+@edition.command("unapprove")
+@click.argument("edition_id", type=int)
+@pass_app
+@database_errors
+def edition_unapprove(app: App, edition_id: int) -> None:
+    """Return an approved edition to draft so it can be changed."""
+    console.print(_change(app, edition_id, "unapprove", actor=cli_actor()))
+
+
+@edition.command("cancel")
+@click.argument("edition_id", type=int)
+@pass_app
+@database_errors
+def edition_cancel(app: App, edition_id: int) -> None:
+    """Cancel an edition; its items wait for the next one."""
+    console.print(_change(app, edition_id, "cancel", actor=cli_actor()))

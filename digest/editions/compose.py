@@ -1,0 +1,326 @@
+"""Composing an edition: a draft from the week's accepted items, edited, then approved.
+
+Approval freezes what subscribers will read: each item's wording is copied into the edition,
+and every change is refused until an editor un-approves it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from digest import audit
+from digest.editions.schedule import next_send_time
+from digest.models import (
+    Edition,
+    EditionItem,
+    EditionState,
+    Item,
+    ItemStatus,
+    ItemTopic,
+    Newsletter,
+    TopicSource,
+)
+from digest.timeutil import utcnow
+
+
+class EditionError(ValueError):
+    """A change the edition's state does not allow; the message says why."""
+
+
+def period_start(newsletter: Newsletter, now: datetime) -> date:
+    """The Monday of the week in which the newsletter next goes out (its own calendar)."""
+    send = next_send_time(
+        newsletter.send_weekday, newsletter.send_time, newsletter.timezone, now
+    ).astimezone(ZoneInfo(newsletter.timezone))
+    return send.date() - timedelta(days=send.weekday())
+
+
+def default_subject(newsletter: Newsletter, start: date) -> str:
+    return f"{newsletter.title}: week commencing {start.day} {start:%B %Y}"
+
+
+def _in_editions() -> Any:
+    """Ids of items already in an edition that is not cancelled."""
+    return select(EditionItem.item_id).join(Edition).where(Edition.state != EditionState.CANCELLED)
+
+
+def _sort_key(item: Item) -> tuple[int, str, float]:
+    """Section order, then the item's first chosen topic, then newest first."""
+    chosen = sorted(
+        link.topic.label for link in item.topic_links if link.source is not TopicSource.SUGGESTED
+    )
+    position = item.section.position if item.section else 10_000
+    return position, chosen[0] if chosen else "~", -item.published.timestamp()
+
+
+def build_draft(
+    session: Session, newsletter: Newsletter, actor: str, now: datetime | None = None
+) -> Edition | None:
+    """This period's draft, with every accepted item not yet in an edition added to it.
+
+    Returns None when there is nothing to send and the newsletter skips empty weeks.
+    """
+    now = now or utcnow()
+    start = period_start(newsletter, now)
+    edition = session.scalar(
+        select(Edition).where(
+            Edition.newsletter_id == newsletter.id,
+            Edition.period_start == start,
+            Edition.state != EditionState.CANCELLED,
+        )
+    )
+    if edition is not None and edition.state is not EditionState.DRAFT:
+        raise EditionError(f"the edition for the week of {start} is already {edition.state}")
+    waiting = session.scalars(
+        select(Item)
+        .where(
+            Item.newsletter_id == newsletter.id,
+            Item.status == ItemStatus.ACCEPTED,
+            Item.id.not_in(_in_editions()),
+        )
+        .options(
+            selectinload(Item.topic_links).selectinload(ItemTopic.topic), selectinload(Item.section)
+        )
+    ).all()
+    if edition is None:
+        if not waiting and newsletter.skip_when_empty:
+            return None
+        cancelled = session.scalar(
+            select(Edition).where(
+                Edition.newsletter_id == newsletter.id, Edition.period_start == start
+            )
+        )
+        if cancelled is not None:  # a cancelled draft of this week is started afresh
+            session.delete(cancelled)
+            session.flush()
+        edition = Edition(
+            newsletter=newsletter,
+            period_start=start,
+            created_by=actor,
+            subject=default_subject(newsletter, start),
+        )
+        session.add(edition)
+    first = len(edition.entries)
+    for offset, item in enumerate(sorted(waiting, key=_sort_key)):
+        edition.entries.append(EditionItem(item_id=item.id, position=first + offset))
+    session.flush()
+    if waiting:
+        audit.record(
+            session,
+            actor,
+            "edition.build",
+            "edition",
+            edition.id,
+            edition.subject,
+            after={"items_added": [item.id for item in waiting]},
+        )
+    return edition
+
+
+def _editable(edition: Edition) -> None:
+    if edition.state is not EditionState.DRAFT:
+        raise EditionError(
+            f"this edition is {edition.state}: its content is frozen"
+            + (" until it is un-approved" if edition.state is EditionState.APPROVED else "")
+        )
+
+
+def _touched(edition: Edition, actor: str) -> None:
+    edition.last_edited_by, edition.last_edited_at = actor, utcnow()
+
+
+def set_text(session: Session, edition: Edition, subject: str, intro: str, actor: str) -> None:
+    _editable(edition)
+    subject = " ".join(subject.split())
+    if not subject:
+        raise EditionError("an edition needs a subject line")
+    before = {"subject": edition.subject, "intro": edition.intro}
+    edition.subject, edition.intro = subject, intro.strip()
+    _touched(edition, actor)
+    audit.record(
+        session,
+        actor,
+        "edition.edit",
+        "edition",
+        edition.id,
+        subject,
+        before=before,
+        after={"subject": subject, "intro": edition.intro},
+    )
+
+
+def _renumber(edition: Edition) -> None:
+    for position, entry in enumerate(edition.entries):
+        entry.position = position
+
+
+def add_item(session: Session, edition: Edition, item_id: int, actor: str) -> None:
+    _editable(edition)
+    item = session.get(Item, item_id)
+    if item is None:
+        raise EditionError(f"no item with id {item_id}")
+    if item.newsletter_id != edition.newsletter_id:
+        raise EditionError("that item belongs to another newsletter")
+    if session.scalar(_in_editions().where(EditionItem.item_id == item_id)) is not None:
+        raise EditionError("that item is already in an edition")
+    edition.entries.append(EditionItem(item_id=item_id, position=len(edition.entries)))
+    _touched(edition, actor)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "edition.add_item",
+        "edition",
+        edition.id,
+        item.title,
+        after={"item": item_id},
+    )
+
+
+def remove_item(session: Session, edition: Edition, item_id: int, actor: str) -> None:
+    """Take an item out; it waits for the next edition."""
+    _editable(edition)
+    entry = next((e for e in edition.entries if e.item_id == item_id), None)
+    if entry is None:
+        raise EditionError("that item is not in this edition")
+    edition.entries.remove(entry)
+    _renumber(edition)
+    _touched(edition, actor)
+    audit.record(
+        session,
+        actor,
+        "edition.remove_item",
+        "edition",
+        edition.id,
+        edition.subject,
+        before={"item": item_id},
+    )
+
+
+def move_item(session: Session, edition: Edition, item_id: int, position: int, actor: str) -> None:
+    """Put an item at `position` (0 first) in the editor's order."""
+    _editable(edition)
+    entries = list(edition.entries)
+    entry = next((e for e in entries if e.item_id == item_id), None)
+    if entry is None:
+        raise EditionError("that item is not in this edition")
+    entries.remove(entry)
+    entries.insert(max(0, min(position, len(entries))), entry)
+    for index, each in enumerate(entries):
+        each.position = index
+    edition.entries = entries
+    _touched(edition, actor)
+    audit.record(
+        session,
+        actor,
+        "edition.move_item",
+        "edition",
+        edition.id,
+        edition.subject,
+        after={"item": item_id, "position": position},
+    )
+
+
+def snapshot(item: Item) -> dict[str, Any]:
+    """What subscribers read about an item, as approved."""
+    return {
+        "title": item.title,
+        "link": item.link,
+        "summary_html": item.summary_html,
+        "summary_text": item.summary_text,
+        "published": item.published.isoformat(),
+        "published_estimated": item.published_estimated,
+        "source": item.publisher or ", ".join(s.feed.title or s.feed.name for s in item.sources),
+        "citation": item.citation,
+        "section": item.section.name if item.section else None,
+        "topics": sorted(
+            link.topic.slug for link in item.topic_links if link.source is not TopicSource.SUGGESTED
+        ),
+        "topic_labels": sorted(
+            link.topic.label
+            for link in item.topic_links
+            if link.source is not TopicSource.SUGGESTED
+        ),
+    }
+
+
+def approve(
+    session: Session,
+    edition: Edition,
+    actor: str,
+    send_at: datetime | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Freeze the content and schedule the send (by default, the newsletter's next slot)."""
+    _editable(edition)
+    if not edition.entries:
+        raise EditionError("an edition with no items cannot be approved")
+    newsletter = edition.newsletter
+    if newsletter.second_approver and edition.last_edited_by == actor:
+        raise EditionError(
+            "this newsletter needs a second person to approve: you made the last change"
+        )
+    now = now or utcnow()
+    when = send_at or next_send_time(
+        newsletter.send_weekday, newsletter.send_time, newsletter.timezone, now
+    )
+    if when <= now:
+        raise EditionError("the send time must be in the future")
+    for entry in edition.entries:
+        entry.frozen = snapshot(entry.item)
+    edition.state, edition.approved_by, edition.approved_at = EditionState.APPROVED, actor, now
+    edition.send_at = when
+    audit.record(
+        session,
+        actor,
+        "edition.approve",
+        "edition",
+        edition.id,
+        edition.subject,
+        after={"send_at": when.isoformat(), "items": len(edition.entries)},
+    )
+
+
+def unapprove(session: Session, edition: Edition, actor: str) -> None:
+    if edition.state is not EditionState.APPROVED:
+        raise EditionError(
+            f"only an approved edition can be un-approved; this one is {edition.state}"
+        )
+    edition.state, edition.approved_by, edition.approved_at = EditionState.DRAFT, None, None
+    edition.send_at = None
+    for entry in edition.entries:
+        entry.frozen = None
+    audit.record(session, actor, "edition.unapprove", "edition", edition.id, edition.subject)
+
+
+def cancel(session: Session, edition: Edition, actor: str) -> None:
+    """Cancel a draft or approved edition; its items wait for the next one."""
+    if edition.state not in (EditionState.DRAFT, EditionState.APPROVED):
+        raise EditionError(f"a {edition.state} edition cannot be cancelled")
+    before = edition.state.value
+    edition.state = EditionState.CANCELLED
+    audit.record(
+        session,
+        actor,
+        "edition.cancel",
+        "edition",
+        edition.id,
+        edition.subject,
+        before={"state": before},
+    )
+
+
+def list_editions(session: Session, newsletter: Newsletter | None = None) -> list[Edition]:
+    query = (
+        select(Edition)
+        .order_by(Edition.period_start.desc(), Edition.id.desc())
+        .options(selectinload(Edition.newsletter), selectinload(Edition.entries))
+    )
+    if newsletter is not None:
+        query = query.where(Edition.newsletter_id == newsletter.id)
+    return list(session.scalars(query))

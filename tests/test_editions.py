@@ -1,0 +1,187 @@
+"""Editions: a draft from the week's accepted items, ordered, approved and frozen."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+from webapp import add_items, entry
+
+from digest.cli import cli
+from digest.curation import decisions
+from digest.db import transaction
+from digest.editions import compose
+from digest.models import Edition, EditionState, Item, ItemStatus, Newsletter, Section, Topic
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday; CASPAR goes out on Tuesday
+
+
+def caspar(session) -> Newsletter:
+    return session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
+
+
+def accept(factory, titles_sections_topics: list[tuple[str, str, str]]) -> dict[str, int]:
+    """Items accepted into CASPAR, each in a section with a topic; returns ids by title."""
+    ids = add_items(
+        factory,
+        [
+            entry(title, f"https://example.org/{title.replace(' ', '-')}")
+            for title, _, _ in titles_sections_topics
+        ],
+    )
+    with transaction(factory) as session:
+        sections = {s.name: s.id for s in caspar(session).sections}
+        topics = {t.slug: t.id for t in session.scalars(select(Topic))}
+        by_title = {session.get(Item, i).title: i for i in ids}
+        for title, section, topic in titles_sections_topics:
+            decisions.place(session, by_title[title], sections[section], "librarian")
+            decisions.set_topics(session, [by_title[title]], [topics[topic]], "librarian")
+        decisions.set_status(session, ids, ItemStatus.ACCEPTED, "librarian")
+    return by_title
+
+
+def titles(edition: Edition) -> list[str]:
+    return [e.item.title for e in edition.entries]
+
+
+def test_draft_groups_by_section_then_topic(factory) -> None:
+    accept(
+        factory,
+        [
+            ("Grooming news", "News", "online-grooming"),
+            ("Neglect study", "Research", "neglect"),
+            ("New statutory guidance", "Policy", "legislation-and-policy"),
+            ("Abuse online study", "Research", "online-abuse"),
+        ],
+    )
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "editor", NOW)
+        assert edition.period_start == date(2026, 11, 23)
+        assert edition.subject == "CASPAR: week commencing 23 November 2026"
+        assert titles(edition) == [
+            "New statutory guidance",
+            "Neglect study",
+            "Abuse online study",
+            "Grooming news",
+        ]
+        # Building again adds only what was accepted since, at the end.
+        assert compose.build_draft(session, caspar(session), "editor", NOW) is edition
+    accept(factory, [("Late policy", "Policy", "neglect")])
+    with transaction(factory) as session:
+        again = compose.build_draft(session, caspar(session), "editor", NOW)
+        assert titles(again)[-1] == "Late policy" and len(again.entries) == 5
+
+
+def test_empty_week_gets_no_edition_unless_configured(factory) -> None:
+    with transaction(factory) as session:
+        assert compose.build_draft(session, caspar(session), "editor", NOW) is None
+        caspar(session).skip_when_empty = False
+        empty = compose.build_draft(session, caspar(session), "editor", NOW)
+        assert empty is not None and empty.entries == []
+        with pytest.raises(compose.EditionError, match="no items cannot be approved"):
+            compose.approve(session, empty, "editor", now=NOW)
+
+
+def test_editor_orders_and_removes_items(factory) -> None:
+    ids = accept(
+        factory,
+        [("A", "Policy", "neglect"), ("B", "Policy", "neglect"), ("C", "Policy", "neglect")],
+    )
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "editor", NOW)
+        start = titles(edition)
+        compose.move_item(session, edition, ids[start[2]], 0, "editor")
+        assert titles(edition) == [start[2], start[0], start[1]]
+        compose.remove_item(session, edition, ids[start[0]], "editor")
+        assert titles(edition) == [start[2], start[1]]
+        assert [e.position for e in edition.entries] == [0, 1]
+        with pytest.raises(compose.EditionError, match="already in an edition"):
+            compose.add_item(session, edition, ids[start[1]], "editor")
+        compose.add_item(session, edition, ids[start[0]], "editor")
+        assert titles(edition)[-1] == start[0]
+
+
+def test_approval_freezes_the_content(factory) -> None:
+    ids = accept(factory, [("Original title", "Research", "neglect")])
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "editor", NOW)
+        compose.approve(session, edition, "editor", now=NOW)
+        assert edition.state is EditionState.APPROVED
+        assert edition.send_at == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+        # A librarian's later rewrite does not reach the approved edition.
+        decisions.edit_text(session, ids["Original title"], "Rewritten", "", "librarian")
+        assert edition.entries[0].frozen["title"] == "Original title"
+        assert edition.entries[0].frozen["topics"] == ["neglect"]
+        for change in (
+            lambda: compose.set_text(session, edition, "New", "", "editor"),
+            lambda: compose.remove_item(session, edition, ids["Original title"], "editor"),
+        ):
+            with pytest.raises(compose.EditionError, match="frozen until it is un-approved"):
+                change()
+        compose.unapprove(session, edition, "editor")
+        compose.set_text(session, edition, "CASPAR special", "Hello.", "editor")
+        assert (edition.state, edition.subject, edition.entries[0].frozen) == (
+            EditionState.DRAFT,
+            "CASPAR special",
+            None,
+        )
+
+
+def test_second_approver_rule(factory) -> None:
+    accept(factory, [("Item", "News", "neglect")])
+    with transaction(factory) as session:
+        caspar(session).second_approver = True
+        edition = compose.build_draft(session, caspar(session), "editor", NOW)
+        compose.set_text(session, edition, "Subject", "", "ann@example.org")
+        with pytest.raises(compose.EditionError, match="needs a second person"):
+            compose.approve(session, edition, "ann@example.org", now=NOW)
+        compose.approve(session, edition, "bob@example.org", now=NOW)
+        assert edition.approved_by == "bob@example.org"
+
+
+def test_cancelled_edition_releases_its_items(factory) -> None:
+    accept(factory, [("Item", "News", "neglect")])
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "editor", NOW)
+        compose.cancel(session, edition, "editor")
+        fresh = compose.build_draft(session, caspar(session), "editor", NOW)
+        assert fresh.state is EditionState.DRAFT and titles(fresh) == ["Item"]
+
+
+def test_cli_build_list_approve(factory) -> None:
+    accept(factory, [("Item for the CLI", "News", "neglect")])
+    db = factory.kw["bind"].url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    built = runner.invoke(cli, ["--db", db, "edition", "build", "--newsletter", "caspar"])
+    assert built.exit_code == 0, built.output
+    edition_id = built.output.split()[1]
+    assert "1 items" in built.output
+    listed = runner.invoke(cli, ["--db", db, "edition", "list"]).output
+    assert "draft" in listed and "CASPAR: week commencing" in listed
+    approved = runner.invoke(
+        cli,
+        [
+            "--db",
+            db,
+            "edition",
+            "approve",
+            edition_id,
+            "--as",
+            "editor@example.org",
+            "--send-at",
+            "2099-01-05 09:00",
+        ],
+    )
+    assert approved.exit_code == 0, approved.output
+    assert "is now approved, to be sent 2099-01-05 09:00 UTC" in approved.output
+    again = runner.invoke(cli, ["--db", db, "edition", "approve", edition_id])
+    assert again.exit_code == 2 and "frozen" in again.output
+    empty = runner.invoke(
+        cli, ["--db", db, "edition", "build", "--newsletter", "new-in-the-library"]
+    )
+    assert "no edition this week" in empty.output
+    with factory() as session:
+        assert session.get(Edition, int(edition_id)).approved_by == "editor@example.org"
+        assert session.scalar(select(Section.name).join(Item).limit(1)) == "News"
