@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 from rich.table import Table
@@ -12,7 +13,10 @@ from sqlalchemy.orm import Session
 from digest.cli import App, UsageProblem, cli, cli_actor, console, database_errors, pass_app
 from digest.db import transaction
 from digest.editions import compose
-from digest.models import Edition, Newsletter
+from digest.editions.message import MailSettings, archive_url, build_message
+from digest.editions.render import render_cut
+from digest.keys import token_keys
+from digest.models import Edition, Newsletter, Subscriber, Subscription
 
 
 @cli.group()
@@ -129,3 +133,37 @@ def edition_unapprove(app: App, edition_id: int) -> None:
 def edition_cancel(app: App, edition_id: int) -> None:
     """Cancel an edition; its items wait for the next one."""
     console.print(_change(app, edition_id, "cancel", actor=cli_actor()))
+
+
+@edition.command("render")
+@click.argument("edition_id", type=int)
+@click.option("--subscriber", "email", required=True, help="Whose cut and links to use.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Write the message here (.eml): exactly the bytes that would be sent.",
+)
+@pass_app
+@database_errors
+def edition_render(app: App, edition_id: int, email: str, out: Path) -> None:
+    """Write the email one subscriber would get from an edition, headers included."""
+    with app.require_schema()() as session:
+        found = session.get(Edition, edition_id)
+        if found is None:
+            raise UsageProblem(f"no edition with id {edition_id}")
+        subscription = session.scalar(
+            select(Subscription)
+            .join(Subscriber)
+            .where(
+                Subscriber.email == email.strip().lower(),
+                Subscription.newsletter_id == found.newsletter_id,
+            )
+        )
+        if subscription is None:
+            raise UsageProblem(f"{email} is not subscribed to {found.newsletter.slug}")
+        settings = MailSettings.from_env()
+        topics = frozenset(t.slug for t in subscription.topics)
+        rendered = render_cut(found, topics, archive_url(found, settings))
+        out.write_bytes(build_message(found, subscription, rendered, settings, token_keys()))
+    console.print(f"Wrote {out}: {rendered.item_count} items, {out.stat().st_size} bytes.")

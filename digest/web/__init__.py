@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
+from digest import keys
 from digest.db import make_engine, session_factory
 from digest.web import security
 
@@ -30,7 +31,7 @@ def create_app(
 ) -> Flask:
     app = Flask(__name__, template_folder=str(TEMPLATES))
     app.config.update(
-        SECRET_KEY=secret_key or security.secret_key(),
+        SECRET_KEY=secret_key or keys.secret_key(),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=(

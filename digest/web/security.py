@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -150,19 +148,3 @@ def add_security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
-
-
-def secret_key() -> str:
-    """The key that signs cookies and CSRF tokens: from DIGEST_SECRET_KEY, else from a file
-    outside the project (DIGEST_SECRET_KEY_FILE, by default in the user's config folder),
-    made on first use. There is never a default key in the code."""
-    if key := os.environ.get("DIGEST_SECRET_KEY"):
-        return key
-    config_home = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
-    path = Path(os.environ.get("DIGEST_SECRET_KEY_FILE", config_home / "digest" / "secret_key"))
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()

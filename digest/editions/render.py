@@ -1,0 +1,113 @@
+"""The email of an edition: rendered once per distinct cut of topics, then personalised.
+
+A subscriber's cut is the items carrying one of their topics (all items when they chose
+none). Everything but the links and name is the same for everyone with the same cut, so it is
+rendered and CSS-inlined once, with placeholders for the per-subscriber parts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import css_inline
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from digest.editions.compose import snapshot
+from digest.models import Edition
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
+HTML_BUDGET = 90 * 1024  # Gmail clips at about 102 KB, taking the footer with it
+PLACEHOLDERS = {
+    "unsubscribe_url": "DIGEST-PLACEHOLDER-UNSUBSCRIBE-URL",
+    "preferences_url": "DIGEST-PLACEHOLDER-PREFERENCES-URL",
+    "name": "DIGEST-PLACEHOLDER-NAME",
+}
+_environment = Environment(
+    loader=FileSystemLoader(str(TEMPLATES)),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_inliner = css_inline.CSSInliner(keep_style_tags=True)  # media queries stay in <style>
+
+
+def _as_serialised(value: str) -> str:
+    """`value` escaped exactly as the CSS inliner's HTML serialiser writes text, so that a
+    personalised copy is byte for byte what rendering for that subscriber would give. (Only
+    names reach text; links are URL-safe, so the same escaping suits their attributes.)"""
+    return (
+        value.replace("&", "&amp;")
+        .replace("\xa0", "&nbsp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
+
+
+@dataclass(frozen=True)
+class RenderedCut:
+    html: str
+    text: str
+    item_count: int
+
+    def personalise(self, values: dict[str, str]) -> tuple[str, str]:
+        """HTML and text for one subscriber: placeholders replaced (escaped for HTML)."""
+        page, text = self.html, self.text
+        for key, placeholder in PLACEHOLDERS.items():
+            page = page.replace(placeholder, _as_serialised(values[key]))
+            text = text.replace(placeholder, values[key])
+        return page, text
+
+
+def entries(edition: Edition) -> list[dict[str, Any]]:
+    """The edition's items as subscribers read them: frozen once approved, live in a draft."""
+    return [entry.frozen or snapshot(entry.item) for entry in edition.entries]
+
+
+def cut(items: list[dict[str, Any]], topics: frozenset[str] | None) -> list[dict[str, Any]]:
+    """The items a subscriber with `topics` gets (None or empty: every item)."""
+    if not topics:
+        return items
+    return [item for item in items if topics & set(item["topics"])]
+
+
+def _grouped(items: list[dict[str, Any]]) -> list[tuple[str, list[tuple[str, list[Any]]]]]:
+    """Items by section, then by their first topic, keeping the editor's order."""
+    sections: dict[str, dict[str, list[Any]]] = {}
+    for item in items:
+        heading = item["topic_labels"][0] if item["topic_labels"] else "Other"
+        sections.setdefault(item["section"] or "Other", {}).setdefault(heading, []).append(item)
+    return [(name, list(topics.items())) for name, topics in sections.items()]
+
+
+def _template(newsletter_slug: str, kind: str) -> Any:
+    return _environment.select_template(
+        [f"{newsletter_slug}/edition.{kind}", f"default/edition.{kind}"]
+    )
+
+
+def render_cut(
+    edition: Edition,
+    topics: frozenset[str] | None,
+    archive_url: str,
+    values: dict[str, str] | None = None,
+) -> RenderedCut:
+    """The edition for one cut, with placeholders for the personal parts (or, given `values`,
+    with those filled in directly: the slow way, one render per subscriber)."""
+    chosen = cut(entries(edition), topics)
+    context = {
+        "edition": edition,
+        "newsletter": edition.newsletter,
+        "sections": _grouped(chosen),
+        "nothing_matched": not chosen,
+        "archive_url": archive_url,
+        "published": lambda value: datetime.fromisoformat(value).strftime("%d %B %Y"),
+        **(PLACEHOLDERS if values is None else {k: values[k] for k in PLACEHOLDERS}),
+    }
+    slug = edition.newsletter.slug
+    page = _inliner.inline(_template(slug, "html").render(context))
+    text = _template(slug, "txt").render(context)
+    return RenderedCut(page, text, len(chosen))

@@ -1,0 +1,1 @@
+"""Subscribers: sign-up, preferences, unsubscribing, and the signed links that reach them."""
