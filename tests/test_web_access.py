@@ -16,6 +16,8 @@ EXPECTED = {
     "static": PUBLIC,
     "healthz": PUBLIC,
     "auth.login": PUBLIC,
+    "public.unsubscribe": PUBLIC,
+    "public.preferences": PUBLIC,
     "auth.logout": Role.LIBRARIAN,
     "auth.change_password": Role.LIBRARIAN,
     "dashboard.home": Role.LIBRARIAN,
@@ -63,6 +65,7 @@ def _arguments(site: Site) -> dict[str, object]:
             "feed_id": session.scalar(select(Feed.id)),
             "user_id": session.scalar(select(User.id).where(User.email == STAFF[Role.LIBRARIAN])),
             "filename": "app.css",
+            "token": "not-a-valid-token",
             "topic_id": session.scalar(select(Topic.id)),
         }
 

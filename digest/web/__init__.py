@@ -43,15 +43,24 @@ def create_app(
         DATABASE_URL=database_url,
     )
     app.config.update(config or {})
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
     sessions = session_factory(make_engine(database_url))
     app.extensions["digest.sessions"] = sessions
     _wire_requests(app, sessions)
 
-    from digest.web import admin, auth, dashboard, triage
+    from digest.web import admin, auth, dashboard, public, triage
 
-    for blueprint in (auth.blueprint, dashboard.blueprint, triage.blueprint, admin.blueprint):
+    for blueprint in (
+        auth.blueprint,
+        dashboard.blueprint,
+        triage.blueprint,
+        admin.blueprint,
+        public.blueprint,
+    ):
         app.register_blueprint(blueprint)
+    # RFC 8058: mail providers POST the one-click unsubscribe with no cookie and no form token;
+    # the signed link is the credential.
+    csrf.exempt(public.unsubscribe)
 
     @app.get("/healthz")
     @security.public

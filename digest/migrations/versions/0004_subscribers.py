@@ -1,8 +1,8 @@
-"""subscribers and subscriptions
+"""subscribers, subscriptions and consent records
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-22 03:26:19.327509
+Create Date: 2026-11-22 03:30:18.901389
 
 """
 
@@ -30,6 +30,37 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscribers")),
         sa.UniqueConstraint("email", name=op.f("uq_subscribers_email")),
     )
+    op.create_table(
+        "consent_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("subscriber_id", sa.Integer(), nullable=False),
+        sa.Column("newsletter_id", sa.Integer(), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("form", sa.String(length=200), nullable=False),
+        sa.Column("wording_version", sa.String(length=32), nullable=True),
+        sa.Column("ip", sa.String(length=64), nullable=True),
+        sa.Column("user_agent", sa.Text(), nullable=True),
+        sa.Column("detail", sa.JSON(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["newsletter_id"],
+            ["newsletters.id"],
+            name=op.f("fk_consent_events_newsletter_id_newsletters"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["subscriber_id"],
+            ["subscribers.id"],
+            name=op.f("fk_consent_events_subscriber_id_subscribers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_events")),
+    )
+    with op.batch_alter_table("consent_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_consent_events_subscriber_id"), ["subscriber_id"], unique=False
+        )
+
     op.create_table(
         "subscriptions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -103,5 +134,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_subscriptions_newsletter_id"))
 
     op.drop_table("subscriptions")
+    with op.batch_alter_table("consent_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_consent_events_subscriber_id"))
+
+    op.drop_table("consent_events")
     op.drop_table("subscribers")
     # ### end Alembic commands ###
