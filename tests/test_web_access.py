@@ -18,6 +18,9 @@ EXPECTED = {
     "auth.login": PUBLIC,
     "public.unsubscribe": PUBLIC,
     "public.preferences": PUBLIC,
+    "public.subscribe": PUBLIC,
+    "public.confirm": PUBLIC,
+    "public.lost_link": PUBLIC,
     "auth.logout": Role.LIBRARIAN,
     "auth.change_password": Role.LIBRARIAN,
     "dashboard.home": Role.LIBRARIAN,
@@ -66,6 +69,7 @@ def _arguments(site: Site) -> dict[str, object]:
             "user_id": session.scalar(select(User.id).where(User.email == STAFF[Role.LIBRARIAN])),
             "filename": "app.css",
             "token": "not-a-valid-token",
+            "slug": "caspar",
             "topic_id": session.scalar(select(Topic.id)),
         }
 

@@ -6,13 +6,15 @@ needed. A GET never changes anything (mail scanners follow links); a POST does.
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, abort, g, render_template, request
 from sqlalchemy import select
 
+from digest.delivery.transport import Transport
+from digest.editions.message import MailSettings
 from digest.keys import token_keys
-from digest.models import SubscriberStatus, Topic
-from digest.subscriptions import manage
-from digest.subscriptions.tokens import InvalidToken
+from digest.models import Newsletter, SubscriberStatus, Topic
+from digest.subscriptions import manage, signup
+from digest.subscriptions.tokens import InvalidToken, subscription_token
 from digest.web.security import client_ip, public
 
 blueprint = Blueprint("public", __name__)
@@ -90,3 +92,101 @@ def preferences(token: str) -> str | tuple[str, int]:
         chosen={t.id for t in subscription.topics},
         active=subscription.status is SubscriberStatus.ACTIVE,
     )
+
+
+def _newsletter(slug: str) -> Newsletter:
+    found = g.db.scalar(select(Newsletter).where(Newsletter.slug == slug))
+    if found is None:
+        abort(404)
+    return found
+
+
+@blueprint.route("/subscribe/<slug>", methods=["GET", "POST"])
+@public
+def subscribe(slug: str) -> str | tuple[str, int]:
+    """Sign-up with double opt-in. The answer never says whether the address was known."""
+    newsletter = _newsletter(slug)
+    topics = g.db.scalars(select(Topic).where(~Topic.retired).order_by(Topic.label)).all()
+    groups: dict[str, list[Topic]] = {}
+    for topic in topics:
+        groups.setdefault(topic.parent.label if topic.parent else topic.label, []).append(topic)
+    page = {
+        "newsletter": newsletter,
+        "groups": sorted(groups.items()),
+        "consent": signup.consent_text(newsletter),
+        "wording": signup.CURRENT_WORDING,
+    }
+    if request.method == "GET":
+        return render_template("public/subscribe.html", **page)
+    if request.form.get("website"):  # a field people never see: only robots fill it
+        return render_template("public/check_inbox.html", newsletter=newsletter)
+    if request.form.get("consent") != "yes":
+        return render_template(
+            "public/subscribe.html",
+            error="Please tick the box to agree.",
+            form=request.form,
+            **page,
+        ), 400
+    form = signup.SignupForm(
+        email=request.form.get("email", ""),
+        name=request.form.get("name", ""),
+        topic_ids=[int(v) for v in request.form.getlist("topic") if v.isdigit()],
+        origin=_origin(f"sign-up page /subscribe/{slug}"),
+    )
+    try:
+        signup.sign_up(
+            g.db, newsletter, form, token_keys(), MailSettings.from_env(), Transport.from_env()
+        )
+    except signup.TooManySignups as exc:
+        g.db.rollback()
+        return render_template(
+            "public/subscribe.html", error=f"Not now: {exc}.", form=request.form, **page
+        ), 429
+    except signup.SignupError as exc:
+        g.db.rollback()
+        return render_template(
+            "public/subscribe.html", error=f"Please check: {exc}.", form=request.form, **page
+        ), 400
+    g.db.commit()
+    return render_template("public/check_inbox.html", newsletter=newsletter)
+
+
+@blueprint.route("/confirm/<token>", methods=["GET", "POST"])
+@public
+def confirm(token: str) -> str | tuple[str, int]:
+    """GET shows a button (link checkers must not confirm for people); POST confirms."""
+    if request.method == "GET":
+        try:
+            signup.read_confirmation_token(token, token_keys())
+        except InvalidToken as exc:
+            return render_template("public/invalid_link.html", reason=str(exc)), 400
+        return render_template("public/confirm.html", token=token, done=False)
+    try:
+        subscription = signup.confirm(g.db, token, token_keys(), _origin("confirmation link"))
+    except InvalidToken as exc:
+        return render_template("public/invalid_link.html", reason=str(exc)), 400
+    g.db.commit()
+    return render_template(
+        "public/confirm.html",
+        token=token,
+        done=True,
+        subscription=subscription,
+        preferences=subscription_token(subscription.id, token_keys()),
+    )
+
+
+@blueprint.route("/preferences", methods=["GET", "POST"])
+@public
+def lost_link() -> str:
+    """'Email me my link': the same answer for any address."""
+    sent = False
+    if request.method == "POST":
+        signup.send_my_links(
+            g.db,
+            request.form.get("email", ""),
+            MailSettings.from_env(),
+            token_keys(),
+            Transport.from_env(),
+        )
+        sent = True
+    return render_template("public/lost_link.html", sent=sent)

@@ -1,0 +1,1 @@
+"""Delivery: getting messages to inboxes."""

@@ -1,0 +1,244 @@
+"""Signing up with double opt-in: nothing is sent but a confirmation until the link is used.
+
+The answer is the same whether or not the address is known, so the page cannot be used to
+find out who subscribes; what differs is only the email that the owner of the address gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+
+from email_validator import EmailNotValidError, validate_email
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from digest.delivery.transport import Transport
+from digest.editions.message import POLICY, MailSettings
+from digest.models import (
+    ConsentEvent,
+    Newsletter,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    Topic,
+)
+from digest.subscriptions.manage import Origin, record
+from digest.subscriptions.tokens import InvalidToken, subscription_token
+from digest.timeutil import utcnow
+
+CONSENT_WORDING = {
+    "2026-11": "Yes, send me {title} by email every week. I can unsubscribe at any time with "
+    "the link in every email, and the library keeps a record of this consent.",
+}
+CURRENT_WORDING = "2026-11"
+CONFIRM_SALT = "digest.confirm-subscription"
+CONFIRM_MAX_AGE = timedelta(days=7)
+SIGNUPS_PER_ADDRESS_PER_DAY = 3
+SIGNUPS_PER_IP_PER_HOUR = 20
+
+
+class SignupError(ValueError):
+    """The form cannot be accepted (not an address); the message says why."""
+
+
+class TooManySignups(SignupError):
+    pass
+
+
+@dataclass(frozen=True)
+class SignupForm:
+    email: str
+    name: str
+    topic_ids: Sequence[int]
+    origin: Origin
+
+
+def consent_text(newsletter: Newsletter, version: str = CURRENT_WORDING) -> str:
+    return CONSENT_WORDING[version].format(title=newsletter.title)
+
+
+def _confirmations(keys: Sequence[str]) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(list(keys), salt=CONFIRM_SALT)
+
+
+def confirmation_token(subscription_id: int, keys: Sequence[str]) -> str:
+    return _confirmations(keys).dumps({"s": subscription_id})
+
+
+def read_confirmation_token(token: str, keys: Sequence[str]) -> int:
+    try:
+        payload = _confirmations(keys).loads(token, max_age=CONFIRM_MAX_AGE.total_seconds())
+    except SignatureExpired:
+        raise InvalidToken("this confirmation link has expired: sign up again") from None
+    except BadSignature:
+        raise InvalidToken("this link is not valid") from None
+    return int(payload["s"])
+
+
+def _recent_signups(session: Session, since: datetime, **where: object) -> int:
+    query = (
+        select(func.count())
+        .select_from(ConsentEvent)
+        .where(ConsentEvent.kind == "signup", ConsentEvent.at >= since)
+    )
+    if "ip" in where:
+        query = query.where(ConsentEvent.ip == where["ip"])
+    if "subscriber_id" in where:
+        query = query.where(ConsentEvent.subscriber_id == where["subscriber_id"])
+    return session.scalar(query) or 0
+
+
+def sign_up(
+    session: Session,
+    newsletter: Newsletter,
+    form: SignupForm,
+    keys: Sequence[str],
+    settings: MailSettings,
+    transport: Transport,
+    now: datetime | None = None,
+) -> None:
+    """Start a subscription and send the confirmation (or, if already subscribed, a note)."""
+    now = now or utcnow()
+    try:
+        address = validate_email(form.email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise SignupError(f"that is not an email address ({exc})") from None
+    email = address.normalized.lower()
+    if (
+        form.origin.ip
+        and _recent_signups(session, now - timedelta(hours=1), ip=form.origin.ip)
+        >= SIGNUPS_PER_IP_PER_HOUR
+    ):
+        raise TooManySignups("too many sign-ups from this network; try again in an hour")
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    if subscriber is None:
+        subscriber = Subscriber(email=email, name=" ".join(form.name.split())[:200])
+        session.add(subscriber)
+        session.flush()
+    elif (
+        _recent_signups(session, now - timedelta(days=1), subscriber_id=subscriber.id)
+        >= SIGNUPS_PER_ADDRESS_PER_DAY
+    ):
+        return  # quietly: the owner already has confirmation emails waiting
+    subscription = next(
+        (s for s in subscriber.subscriptions if s.newsletter_id == newsletter.id), None
+    )
+    if subscription is not None and subscription.status is SubscriberStatus.SUPPRESSED:
+        return  # the address bounced or complained: it is never mailed again
+    if subscription is not None and subscription.status is SubscriberStatus.ACTIVE:
+        _send(
+            transport,
+            newsletter,
+            email,
+            f"You already receive {newsletter.title}",
+            _already_text(newsletter, subscription, settings, keys),
+            now,
+        )
+        return
+    if subscription is None:
+        subscription = Subscription(newsletter=newsletter, subscriber=subscriber)
+        session.add(subscription)
+    subscription.status = SubscriberStatus.PENDING
+    subscription.topics = list(
+        session.scalars(select(Topic).where(Topic.id.in_(form.topic_ids), ~Topic.retired))
+    )
+    session.flush()
+    record(
+        session,
+        subscription,
+        "signup",
+        form.origin,
+        {"topics": [t.slug for t in subscription.topics], "wording": consent_text(newsletter)},
+        CURRENT_WORDING,
+    )
+    link = f"{settings.base_url}/confirm/{confirmation_token(subscription.id, keys)}"
+    _send(
+        transport,
+        newsletter,
+        email,
+        f"Please confirm your subscription to {newsletter.title}",
+        _confirm_text(newsletter, link),
+        now,
+    )
+
+
+def confirm(session: Session, token: str, keys: Sequence[str], origin: Origin) -> Subscription:
+    subscription = session.get(Subscription, read_confirmation_token(token, keys))
+    if subscription is None or subscription.status is SubscriberStatus.SUPPRESSED:
+        raise InvalidToken("this link is not valid")
+    if subscription.status is not SubscriberStatus.ACTIVE:
+        subscription.status = SubscriberStatus.ACTIVE
+        subscription.confirmed_at = utcnow()
+        record(session, subscription, "confirm", origin)
+    return subscription
+
+
+def send_my_links(
+    session: Session,
+    email: str,
+    settings: MailSettings,
+    keys: Sequence[str],
+    transport: Transport,
+    now: datetime | None = None,
+) -> None:
+    """Email the preference links of an address, if it has any (the page says the same)."""
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email.strip().lower()))
+    live = [
+        s
+        for s in (subscriber.subscriptions if subscriber else [])
+        if s.status in (SubscriberStatus.ACTIVE, SubscriberStatus.UNSUBSCRIBED)
+    ]
+    if not live:
+        return
+    lines = [
+        f"{s.newsletter.title}: {settings.base_url}/p/{subscription_token(s.id, keys)}"
+        for s in live
+    ]
+    _send(
+        transport,
+        live[0].newsletter,
+        subscriber.email,
+        "Your Digest preference links",
+        "Here are the links to manage your subscriptions:\n\n"
+        + "\n".join(lines)
+        + "\n\nIf you did not ask for this, you can ignore this email.\n",
+        now or utcnow(),
+    )
+
+
+def _confirm_text(newsletter: Newsletter, link: str) -> str:
+    return (
+        f"Someone, probably you, asked to receive {newsletter.title} at this address.\n\n"
+        f"To confirm, open this link within 7 days:\n{link}\n\n"
+        "If it was not you, ignore this email: nothing will be sent.\n"
+    )
+
+
+def _already_text(
+    newsletter: Newsletter, subscription: Subscription, settings: MailSettings, keys: Sequence[str]
+) -> str:
+    link = f"{settings.base_url}/p/{subscription_token(subscription.id, keys)}"
+    return (
+        f"You asked to subscribe to {newsletter.title}, and you already receive it.\n\n"
+        f"To change your topics or unsubscribe: {link}\n"
+    )
+
+
+def _send(
+    transport: Transport, newsletter: Newsletter, to: str, subject: str, text: str, now: datetime
+) -> None:
+    message = EmailMessage(policy=POLICY)
+    message["From"] = newsletter.from_address
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    domain = parseaddr(newsletter.from_address)[1].rpartition("@")[2]
+    message["Message-ID"] = make_msgid(domain=domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text, charset="utf-8", cte="quoted-printable")
+    transport.send(parseaddr(newsletter.from_address)[1], to, message.as_bytes())
