@@ -190,4 +190,5 @@ def main() -> None:
 from digest.cli import editions as _editions  # noqa: E402,F401
 from digest.cli import feeds as _feeds  # noqa: E402,F401  (registers commands)
 from digest.cli import items as _items  # noqa: E402,F401
+from digest.cli import subscribers as _subscribers  # noqa: E402,F401
 from digest.cli import web as _web  # noqa: E402,F401

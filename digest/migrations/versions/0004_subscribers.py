@@ -1,8 +1,8 @@
-"""subscribers, subscriptions and consent records
+"""subscribers, subscriptions, consent and suppressions
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-22 03:30:18.901389
+Create Date: 2026-11-22 03:36:40.109124
 
 """
 
@@ -29,6 +29,15 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscribers")),
         sa.UniqueConstraint("email", name=op.f("uq_subscribers_email")),
+    )
+    op.create_table(
+        "suppressions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("email_hash", sa.String(length=64), nullable=False),
+        sa.Column("reason", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_suppressions")),
+        sa.UniqueConstraint("email_hash", name=op.f("uq_suppressions_email_hash")),
     )
     op.create_table(
         "consent_events",
@@ -138,5 +147,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_consent_events_subscriber_id"))
 
     op.drop_table("consent_events")
+    op.drop_table("suppressions")
     op.drop_table("subscribers")
     # ### end Alembic commands ###

@@ -1,0 +1,101 @@
+"""`digest subscribers …`: list files in and out, subject access and erasure."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.cli import App, UsageProblem, cli, console, database_errors, pass_app
+from digest.db import transaction
+from digest.keys import secret_key
+from digest.models import Newsletter
+from digest.subscriptions import lists, privacy
+
+
+@cli.group()
+def subscribers() -> None:
+    """Subscribers: import, export, show, erase."""
+
+
+def _newsletter(session: Session, slug: str) -> Newsletter:
+    found = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
+    if found is None:
+        raise UsageProblem(f"no newsletter {slug!r}")
+    return found
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--newsletter", "slug", required=True)
+@click.option("--source", help="Where these people gave consent (recorded with each).")
+@pass_app
+@database_errors
+def subscribers_import(app: App, file: Path, slug: str, source: str | None) -> None:
+    """Import a CSV list (ours, or a Mailchimp or listmonk export); bad rows are reported."""
+    with transaction(app.require_schema()) as session:
+        report = lists.import_csv(
+            session,
+            file.read_text(encoding="utf-8-sig"),
+            _newsletter(session, slug),
+            source or f"import of {file.name}",
+            secret_key(),
+        )
+    for error in report.errors:
+        console.print(f"[red]{file}: {error}[/] (skipped)")
+    console.print(
+        f"Imported {file}: {report.added} added, {report.updated} updated, "
+        f"{len(report.errors)} rows skipped, {report.suppressed} erased or "
+        "suppressed addresses left out."
+    )
+
+
+@subscribers.command("export")
+@click.option("--newsletter", "slug", required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Default: subscribers/SLUG-DATE.csv",
+)
+@pass_app
+@database_errors
+def subscribers_export(app: App, slug: str, out: Path | None) -> None:
+    """Write a newsletter's subscribers, with their consent, as CSV."""
+    out = out or Path("subscribers") / f"{slug}-{date.today().isoformat()}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with app.require_schema()() as session:
+        count = lists.write_csv(lists.export_rows(session, _newsletter(session, slug)), out)
+    console.print(f"Wrote {count} subscribers to {out}.")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@pass_app
+@database_errors
+def subscribers_show(app: App, email: str) -> None:
+    """Everything held about a subscriber, as JSON (a subject access request)."""
+    with app.require_schema()() as session:
+        try:
+            data = privacy.subject_access(session, email)
+        except LookupError as exc:
+            raise UsageProblem(str(exc)) from None
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@subscribers.command("erase")
+@click.argument("email")
+@click.confirmation_option(prompt="Erase this subscriber and their history for good?")
+@pass_app
+@database_errors
+def subscribers_erase(app: App, email: str) -> None:
+    """Delete a subscriber and all about them, keeping only a hashed suppression entry."""
+    with transaction(app.require_schema()) as session:
+        try:
+            privacy.erase(session, email, secret_key())
+        except LookupError as exc:
+            raise UsageProblem(str(exc)) from None
+    console.print(f"Erased {email}; only a hash remains, to keep it off imported lists.")

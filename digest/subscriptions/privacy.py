@@ -1,0 +1,69 @@
+"""Subject access and erasure (UK GDPR): everything held about an address, or nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from digest.models import ConsentEvent, Subscriber, Suppression
+from digest.subscriptions.lists import email_hash
+from digest.timeutil import utcnow
+
+
+def _subscriber(session: Session, email: str) -> Subscriber:
+    found = session.scalar(select(Subscriber).where(Subscriber.email == email.strip().lower()))
+    if found is None:
+        raise LookupError(f"no subscriber {email}")
+    return found
+
+
+def subject_access(session: Session, email: str) -> dict[str, Any]:
+    """Every fact held about a subscriber, as JSON-ready data."""
+    subscriber = _subscriber(session, email)
+    events = session.scalars(
+        select(ConsentEvent)
+        .where(ConsentEvent.subscriber_id == subscriber.id)
+        .order_by(ConsentEvent.at)
+    )
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "created_at": subscriber.created_at.isoformat(),
+        "subscriptions": [
+            {
+                "newsletter": s.newsletter.slug,
+                "status": s.status.value,
+                "paused": s.paused,
+                "topics": [t.slug for t in s.topics],
+                "created_at": s.created_at.isoformat(),
+                "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
+            }
+            for s in subscriber.subscriptions
+        ],
+        "consent_events": [
+            {
+                "at": e.at.isoformat(),
+                "kind": e.kind,
+                "newsletter": e.newsletter_id,
+                "form": e.form,
+                "wording_version": e.wording_version,
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "detail": e.detail,
+            }
+            for e in events
+        ],
+    }
+
+
+def erase(session: Session, email: str, hash_key: str) -> None:
+    """Delete the subscriber and everything about them; keep only a keyed hash of the
+    address, so that an old list cannot bring it back."""
+    subscriber = _subscriber(session, email)
+    digest = email_hash(subscriber.email, hash_key)
+    session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
+    session.delete(subscriber)
+    if session.scalar(select(Suppression).where(Suppression.email_hash == digest)) is None:
+        session.add(Suppression(email_hash=digest, reason="erased", at=utcnow()))
