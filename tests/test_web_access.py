@@ -21,6 +21,10 @@ EXPECTED = {
     "public.subscribe": PUBLIC,
     "public.confirm": PUBLIC,
     "public.lost_link": PUBLIC,
+    "public.archive": PUBLIC,
+    "public.archived_edition": PUBLIC,
+    "public.editions_feed": PUBLIC,
+    "public.topic_feed": PUBLIC,
     "auth.logout": Role.LIBRARIAN,
     "auth.change_password": Role.LIBRARIAN,
     "dashboard.home": Role.LIBRARIAN,
@@ -70,6 +74,7 @@ def _arguments(site: Site) -> dict[str, object]:
             "filename": "app.css",
             "token": "not-a-valid-token",
             "slug": "caspar",
+            "edition_id": 1,
             "topic_id": session.scalar(select(Topic.id)),
         }
 

@@ -74,7 +74,7 @@ def cut(items: list[dict[str, Any]], topics: frozenset[str] | None) -> list[dict
     return [item for item in items if topics & set(item["topics"])]
 
 
-def _grouped(items: list[dict[str, Any]]) -> list[tuple[str, list[tuple[str, list[Any]]]]]:
+def grouped(items: list[dict[str, Any]]) -> list[tuple[str, list[tuple[str, list[Any]]]]]:
     """Items by section, then by their first topic, keeping the editor's order."""
     sections: dict[str, dict[str, list[Any]]] = {}
     for item in items:
@@ -101,7 +101,7 @@ def render_cut(
     context = {
         "edition": edition,
         "newsletter": edition.newsletter,
-        "sections": _grouped(chosen),
+        "sections": grouped(chosen),
         "nothing_matched": not chosen,
         "archive_url": archive_url,
         "published": lambda value: datetime.fromisoformat(value).strftime("%d %B %Y"),

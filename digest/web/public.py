@@ -6,10 +6,11 @@ needed. A GET never changes anything (mail scanners follow links); a POST does.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, Response, abort, g, render_template, request
 from sqlalchemy import select
 
 from digest.delivery.transport import Transport
+from digest.editions import archive as editions_archive
 from digest.editions.message import MailSettings
 from digest.keys import token_keys
 from digest.models import Newsletter, SubscriberStatus, Topic
@@ -190,3 +191,48 @@ def lost_link() -> str:
         )
         sent = True
     return render_template("public/lost_link.html", sent=sent)
+
+
+@blueprint.get("/archive/<slug>")
+@public
+def archive(slug: str) -> str:
+    newsletter = _newsletter(slug)
+    words = request.args.get("q", "").strip()[:200]
+    return render_template(
+        "public/archive.html",
+        newsletter=newsletter,
+        words=words,
+        editions=editions_archive.sent_editions(g.db, newsletter, words),
+    )
+
+
+@blueprint.get("/archive/<slug>/<int:edition_id>")
+@public
+def archived_edition(slug: str, edition_id: int) -> str:
+    newsletter = _newsletter(slug)
+    try:
+        found = editions_archive.archived(g.db, newsletter, edition_id)
+    except LookupError:
+        abort(404)
+    return render_template("public/archived_edition.html", newsletter=newsletter, archived=found)
+
+
+def _atom(body: bytes) -> Response:
+    return Response(body, mimetype="application/atom+xml")
+
+
+@blueprint.get("/archive/<slug>/feed.atom")
+@public
+def editions_feed(slug: str) -> Response:
+    return _atom(
+        editions_archive.editions_feed(g.db, _newsletter(slug), MailSettings.from_env().base_url)
+    )
+
+
+@blueprint.get("/topics/<slug>/feed.atom")
+@public
+def topic_feed(slug: str) -> Response:
+    topic = g.db.scalar(select(Topic).where(Topic.slug == slug))
+    if topic is None:
+        abort(404)
+    return _atom(editions_archive.topic_feed(g.db, topic, MailSettings.from_env().base_url))
