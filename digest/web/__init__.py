@@ -48,13 +48,14 @@ def create_app(
     app.extensions["digest.sessions"] = sessions
     _wire_requests(app, sessions)
 
-    from digest.web import admin, auth, dashboard, public, triage
+    from digest.web import admin, auth, dashboard, editions, public, triage
 
     for blueprint in (
         auth.blueprint,
         dashboard.blueprint,
         triage.blueprint,
         admin.blueprint,
+        editions.blueprint,
         public.blueprint,
     ):
         app.register_blueprint(blueprint)
