@@ -1,0 +1,151 @@
+"""A subscriber's whole journey in a real browser, with mail through a real SMTP server:
+sign up, confirm from the email, choose topics, receive an edition, leave with one click.
+Accessibility of the public pages and of the email is checked with axe-core."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from smtp import smtp_server
+from sqlalchemy import select
+from test_web_browser import CHROMIUM, LAUNCH_ARGS, require_chromium, shot
+from waitress.server import create_server
+from webapp import add_items, entry, make_site
+
+from digest.curation import decisions
+from digest.db import transaction
+from digest.delivery.transport import Transport
+from digest.editions import compose
+from digest.editions.message import MailSettings, archive_url, build_message
+from digest.editions.render import render_cut
+from digest.keys import token_keys
+from digest.models import (
+    Edition,
+    ItemStatus,
+    Newsletter,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    Topic,
+)
+
+ADDRESS = "journey@example.org"
+
+
+def serious_violations(page) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.fixture
+def world(sqlite_factory, monkeypatch):
+    require_chromium()
+    site = make_site(sqlite_factory)
+    ids = add_items(
+        sqlite_factory,
+        [
+            entry("Neglect in adolescence", "https://example.org/n", "<p>Older children.</p>"),
+            entry("Grooming on gaming platforms", "https://example.org/g", "<p>Games.</p>"),
+        ],
+    )
+    with transaction(sqlite_factory) as session:
+        topics = {t.slug: t.id for t in session.scalars(select(Topic))}
+        decisions.set_topics(session, ids[:1], [topics["neglect"]], "librarian")
+        decisions.set_topics(session, ids[1:], [topics["online-grooming"]], "librarian")
+        decisions.set_status(session, ids, ItemStatus.ACCEPTED, "librarian")
+        newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
+        edition = compose.build_draft(
+            session, newsletter, "editor", datetime(2026, 11, 22, tzinfo=UTC)
+        )
+        compose.approve(session, edition, "editor", now=datetime(2026, 11, 22, tzinfo=UTC))
+    server = create_server(site.app, host="127.0.0.1", port=0, threads=4)
+    base = f"http://127.0.0.1:{server.effective_port}"
+    threading.Thread(target=server.run, daemon=True).start()
+    monkeypatch.setenv("DIGEST_BASE_URL", base)
+    monkeypatch.setenv("DIGEST_TOKEN_KEYS", "journey-key")
+    from playwright.sync_api import sync_playwright
+
+    with smtp_server() as (inbox, url), sync_playwright() as playwright:
+        monkeypatch.setenv("DIGEST_MAIL_URL", url)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_context(bypass_csp=True).new_page()
+        yield site, base, inbox, page
+        browser.close()
+    server.close()
+
+
+def test_sign_up_confirm_choose_receive_and_leave(world) -> None:
+    site, base, inbox, page = world
+
+    # Sign up.
+    page.goto(f"{base}/subscribe/caspar")
+    assert serious_violations(page) == []
+    page.fill("input[name=email]", ADDRESS)
+    page.fill("input[name=name]", "Jo Reader")
+    page.check("label:has-text('Neglect') input")
+    page.check("input[name=consent]")
+    page.click("button:has-text('Subscribe')")
+    page.wait_for_selector("h1:has-text('Check your inbox')")
+    shot(page, "public-check-inbox")
+
+    # Confirm from the email that arrived over SMTP.
+    (confirmation,) = inbox.messages(ADDRESS)
+    link = re.search(r"(http://127\.0\.0\.1:\d+/confirm/\S+)", confirmation.get_content())[1]
+    page.goto(link)
+    page.click("button:has-text('Yes, subscribe me')")
+    page.wait_for_selector("h1:has-text('You are subscribed')")
+
+    # Choose topics in the preference centre.
+    page.click("text=Choose your topics")
+    page.wait_for_selector("h1:has-text('Your CASPAR preferences')")
+    assert serious_violations(page) == []
+    page.check("label:has-text('Online grooming') input")
+    page.click("button:has-text('Save my choices')")
+    page.wait_for_selector("text=Saved.")
+    shot(page, "public-preferences")
+    with site.factory() as session:
+        subscription = session.scalar(
+            select(Subscription).join(Subscriber).where(Subscriber.email == ADDRESS)
+        )
+        assert subscription.status is SubscriberStatus.ACTIVE
+        assert [t.slug for t in subscription.topics] == ["neglect", "online-grooming"]
+        subscription_id = subscription.id
+
+    # Receive this week's edition.
+    with site.factory() as session:
+        subscription = session.get(Subscription, subscription_id)
+        edition = session.scalars(select(Edition)).one()
+        settings = MailSettings.from_env()
+        rendered = render_cut(
+            edition, frozenset(t.slug for t in subscription.topics), archive_url(edition, settings)
+        )
+        raw = build_message(edition, subscription, rendered, settings, token_keys())
+    Transport.from_env().send("caspar@digest.test", ADDRESS, raw)
+    delivered = inbox.messages(ADDRESS)[-1]
+    assert delivered["Subject"].startswith("CASPAR: week commencing")
+
+    # The email itself is accessible.
+    page.set_content(delivered.get_body(("html",)).get_content())
+    assert serious_violations(page) == []
+    shot(page, "email")
+
+    # Leave with one click, the way a mail provider does it: POST to the header's address.
+    unsubscribe = re.search(r"<(http://[^>]+)>", delivered["List-Unsubscribe"])[1]
+    response = httpx.post(
+        unsubscribe,
+        content="List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200 and not response.is_redirect
+    with site.factory() as session:
+        assert session.get(Subscription, subscription_id).status is SubscriberStatus.UNSUBSCRIBED
