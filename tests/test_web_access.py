@@ -40,6 +40,7 @@ EXPECTED = {
     "triage.dismiss_suggestion": Role.LIBRARIAN,
     "triage.bulk": Role.LIBRARIAN,
     "editions.index": Role.EDITOR,
+    "subscribers.index": Role.EDITOR,
     "editions.build": Role.EDITOR,
     "editions.edit": Role.EDITOR,
     "editions.set_text": Role.EDITOR,

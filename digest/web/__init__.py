@@ -48,7 +48,7 @@ def create_app(
     app.extensions["digest.sessions"] = sessions
     _wire_requests(app, sessions)
 
-    from digest.web import admin, auth, dashboard, editions, public, triage
+    from digest.web import admin, auth, dashboard, editions, public, subscribers, triage
 
     for blueprint in (
         auth.blueprint,
@@ -56,6 +56,7 @@ def create_app(
         triage.blueprint,
         admin.blueprint,
         editions.blueprint,
+        subscribers.blueprint,
         public.blueprint,
     ):
         app.register_blueprint(blueprint)

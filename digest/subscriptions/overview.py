@@ -1,0 +1,100 @@
+"""What staff see of subscribers: a searchable list, counts, and growth week by week."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from digest.models import (
+    Newsletter,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionTopic,
+    Topic,
+)
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Counts:
+    per_newsletter: list[tuple[str, int]]  # active subscriptions
+    per_topic: list[tuple[str, int]]  # active subscriptions choosing the topic
+    everything: int  # active subscriptions with no topic chosen (they get all)
+
+
+def find_subscribers(
+    session: Session,
+    words: str = "",
+    page: int = 1,
+) -> tuple[list[Subscriber], int]:
+    query = select(Subscriber)
+    if words.strip():
+        pattern = f"%{words.strip().lower()}%"
+        query = query.where(
+            or_(
+                func.lower(Subscriber.email).like(pattern),
+                func.lower(Subscriber.name).like(pattern),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Subscriber.email)
+        .limit(PAGE_SIZE)
+        .offset((max(1, page) - 1) * PAGE_SIZE)
+        .options(selectinload(Subscriber.subscriptions).selectinload(Subscription.newsletter))
+    ).all()
+    return list(rows), total
+
+
+def counts(session: Session) -> Counts:
+    active = Subscription.status == SubscriberStatus.ACTIVE
+    per_newsletter = session.execute(
+        select(Newsletter.title, func.count(Subscription.id))
+        .join(Subscription, (Subscription.newsletter_id == Newsletter.id) & active, isouter=True)
+        .group_by(Newsletter.title)
+        .order_by(Newsletter.title)
+    ).all()
+    per_topic = session.execute(
+        select(Topic.label, func.count(SubscriptionTopic.subscription_id))
+        .join(SubscriptionTopic)
+        .join(Subscription)
+        .where(active)
+        .group_by(Topic.label)
+        .order_by(func.count(SubscriptionTopic.subscription_id).desc(), Topic.label)
+    ).all()
+    everything = (
+        session.scalar(
+            select(func.count())
+            .select_from(Subscription)
+            .where(active, ~Subscription.id.in_(select(SubscriptionTopic.subscription_id)))
+        )
+        or 0
+    )
+    return Counts([tuple(r) for r in per_newsletter], [tuple(r) for r in per_topic], everything)
+
+
+def growth(session: Session, now: datetime, weeks: int = 26) -> list[tuple[datetime, int]]:
+    """Active subscriptions at the end of each of the last `weeks` weeks (by confirmation)."""
+    confirmed = sorted(
+        session.scalars(
+            select(func.coalesce(Subscription.confirmed_at, Subscription.created_at)).where(
+                Subscription.status == SubscriberStatus.ACTIVE
+            )
+        )
+    )
+    points = []
+    for back in range(weeks - 1, -1, -1):
+        end = now - timedelta(weeks=back)
+        points.append((end, sum(1 for at in confirmed if _aware(at) <= end)))
+    return points
+
+
+def _aware(moment: datetime) -> datetime:
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
