@@ -155,3 +155,19 @@ def test_lost_link_is_sent_only_to_known_addresses(mail) -> None:
     assert visible(known.text) == visible(unknown.text)
     (message,) = inbox.messages()
     assert "CASPAR: https://digest.example.org/p/" in message.get_content()
+
+
+def test_embedded_form_signs_up_without_a_session(mail) -> None:
+    site, inbox = mail
+    snippet_page = site.app.test_client().get("/subscribe/caspar/embed").text
+    assert "action=&#34;https://digest.example.org/subscribe/caspar/embedded&#34;" in snippet_page
+    stranger = site.app.test_client(use_cookies=False)  # a visitor on another site
+    response = stranger.post(
+        "/subscribe/caspar/embedded", data={"email": "embedded@example.org", "consent": "yes"}
+    )
+    assert response.status_code == 200 and "Check your inbox" in response.text
+    assert subscription(site, "embedded@example.org").status is SubscriberStatus.PENDING
+    with site.factory() as session:
+        event = session.scalar(select(ConsentEvent))
+        assert event.form == "embedded form for /subscribe/caspar"
+    assert len(inbox.messages("embedded@example.org")) == 1

@@ -19,6 +19,8 @@ EXPECTED = {
     "public.unsubscribe": PUBLIC,
     "public.preferences": PUBLIC,
     "public.subscribe": PUBLIC,
+    "public.subscribe_embedded": PUBLIC,
+    "public.embed_snippet": PUBLIC,
     "public.confirm": PUBLIC,
     "public.lost_link": PUBLIC,
     "public.archive": PUBLIC,

@@ -63,6 +63,7 @@ def create_app(
     # RFC 8058: mail providers POST the one-click unsubscribe with no cookie and no form token;
     # the signed link is the credential.
     csrf.exempt(public.unsubscribe)
+    csrf.exempt(public.subscribe_embedded)
 
     @app.get("/healthz")
     @security.public

@@ -132,7 +132,11 @@ def subscribe(slug: str) -> str | tuple[str, int]:
         email=request.form.get("email", ""),
         name=request.form.get("name", ""),
         topic_ids=[int(v) for v in request.form.getlist("topic") if v.isdigit()],
-        origin=_origin(f"sign-up page /subscribe/{slug}"),
+        origin=_origin(
+            f"embedded form for /subscribe/{slug}"
+            if request.endpoint == "public.subscribe_embedded"
+            else f"sign-up page /subscribe/{slug}"
+        ),
     )
     try:
         signup.sign_up(
@@ -150,6 +154,29 @@ def subscribe(slug: str) -> str | tuple[str, int]:
         ), 400
     g.db.commit()
     return render_template("public/check_inbox.html", newsletter=newsletter)
+
+
+@blueprint.post("/subscribe/<slug>/embedded")
+@public
+def subscribe_embedded(slug: str) -> str | tuple[str, int]:
+    """The target of the form other sites embed. It cannot carry this site's CSRF token, so
+    it is exempt; double opt-in, the honeypot and the rate limits guard it instead."""
+    return subscribe(slug)
+
+
+@blueprint.get("/subscribe/<slug>/embed")
+@public
+def embed_snippet(slug: str) -> str:
+    """The HTML to paste into another site to offer the sign-up there."""
+    newsletter = _newsletter(slug)
+    action = f"{MailSettings.from_env().base_url}/subscribe/{slug}/embedded"
+    snippet = render_template(
+        "public/embed_form.html",
+        newsletter=newsletter,
+        action=action,
+        consent=signup.consent_text(newsletter),
+    )
+    return render_template("public/embed.html", newsletter=newsletter, snippet=snippet)
 
 
 @blueprint.route("/confirm/<token>", methods=["GET", "POST"])
