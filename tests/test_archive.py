@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 import feedparser
 import pytest
 from sqlalchemy import select
-from webapp import Site, add_items, entry, make_site
+from webapp import Site, accept_tagged, make_site
 
-from digest.curation import decisions
 from digest.db import transaction
 from digest.editions import compose
-from digest.models import Edition, EditionState, ItemStatus, Newsletter, Topic
+from digest.models import Edition, EditionState, Newsletter
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -21,19 +20,15 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 def site(factory, monkeypatch) -> Site:
     monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
     site = make_site(factory)
-    ids = add_items(
+    accept_tagged(
         factory,
         [
-            entry("Neglect in adolescence", "https://example.org/n"),
-            entry("Grooming on gaming platforms", "https://example.org/g"),
+            ("Neglect in adolescence", "neglect"),
+            ("Grooming on gaming platforms", "online-grooming"),
         ],
     )
     with transaction(factory) as session:
         newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
-        topics = {t.slug: t.id for t in session.scalars(select(Topic))}
-        decisions.set_topics(session, ids[:1], [topics["neglect"]], "librarian")
-        decisions.set_topics(session, ids[1:], [topics["online-grooming"]], "librarian")
-        decisions.set_status(session, ids, ItemStatus.ACCEPTED, "librarian")
         edition = compose.build_draft(session, newsletter, "editor", NOW)
         compose.approve(session, edition, "editor", now=NOW)
     return site

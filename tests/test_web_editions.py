@@ -5,14 +5,12 @@ from __future__ import annotations
 import pytest
 from smtp import smtp_server
 from sqlalchemy import select
-from webapp import STAFF, Site, add_items, csrf_token, entry, make_site
+from webapp import STAFF, Site, accept_tagged, csrf_token, make_site
 
-from digest.curation import decisions
 from digest.db import transaction
 from digest.models import (
     Edition,
     EditionState,
-    ItemStatus,
     Newsletter,
     Role,
     Subscriber,
@@ -25,19 +23,10 @@ from digest.models import (
 @pytest.fixture
 def site(factory) -> Site:
     site = make_site(factory)
-    ids = add_items(
-        factory,
-        [
-            entry("First item", "https://example.org/1"),
-            entry("Second item", "https://example.org/2"),
-        ],
-    )
+    accept_tagged(factory, [("First item", "neglect"), ("Second item", "online-grooming")])
     with transaction(factory) as session:
         newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
         topics = {t.slug: t for t in session.scalars(select(Topic))}
-        decisions.set_topics(session, ids[:1], [topics["neglect"].id], "librarian")
-        decisions.set_topics(session, ids[1:], [topics["online-grooming"].id], "librarian")
-        decisions.set_status(session, ids, ItemStatus.ACCEPTED, "librarian")
         for n, chosen in enumerate([["neglect"], ["neglect"], []]):
             subscriber = Subscriber(email=f"s{n}@example.org")
             subscriber.subscriptions.append(

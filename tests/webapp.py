@@ -107,3 +107,19 @@ def make_site(factory: sessionmaker[Session]) -> Site:
     url = factory.kw["bind"].url.render_as_string(hide_password=False)
     app = create_app(url, secret_key="test-secret-key")
     return Site(app, factory)
+
+
+def accept_tagged(factory: sessionmaker[Session], tagged: list[tuple[str, str]]) -> list[int]:
+    """Items accepted for their newsletter, each tagged with one topic: (title, topic slug)."""
+    from digest.curation import decisions
+    from digest.models import ItemStatus, Topic
+
+    ids = add_items(
+        factory, [entry(title, f"https://example.org/{n}") for n, (title, _) in enumerate(tagged)]
+    )
+    with transaction(factory) as session:
+        topics = {t.slug: t.id for t in session.scalars(select(Topic))}
+        for item_id, (_, slug) in zip(ids, tagged, strict=True):
+            decisions.set_topics(session, [item_id], [topics[slug]], "librarian")
+        decisions.set_status(session, ids, ItemStatus.ACCEPTED, "librarian")
+    return ids
