@@ -170,3 +170,23 @@ def test_preference_centre_changes_topics_and_pause(site: Site) -> None:
     assert subscription(site).status is SubscriberStatus.ACTIVE
     client.post(f"/p/{token(site)}", data={"action": "unsubscribe", "csrf_token": csrf})
     assert subscription(site).status is SubscriberStatus.UNSUBSCRIBED
+
+
+def test_preference_centre_adds_another_newsletter(site: Site) -> None:
+    other = subscription(site, "new-in-the-library")
+    with transaction(site.factory) as session:
+        session.delete(session.get(Subscription, other.id))
+    client = site.app.test_client()
+    page = client.get(f"/p/{token(site)}").text
+    assert "Subscribe to New in the Library" in page
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    joined = client.post(
+        f"/p/{token(site)}",
+        data={"action": "join", "newsletter": "new-in-the-library", "csrf_token": csrf},
+    )
+    assert joined.status_code == 200
+    assert "You receive it." in joined.text
+    added = subscription(site, "new-in-the-library")
+    assert added.status is SubscriberStatus.ACTIVE and added.confirmed_at is not None
+    assert consent_kinds(site) == [("signup", "preference centre")]
+    assert subscription(site).status is SubscriberStatus.ACTIVE  # the first one is untouched

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from digest.models import (
     ConsentEvent,
+    Newsletter,
     SubscriberStatus,
     Subscription,
     Topic,
@@ -68,6 +69,36 @@ def unsubscribe(session: Session, subscription: Subscription, origin: Origin) ->
     subscription.status = SubscriberStatus.UNSUBSCRIBED
     record(session, subscription, "unsubscribe", origin, {"before": before})
     return True
+
+
+def join(
+    session: Session,
+    subscription: Subscription,
+    newsletter: Newsletter,
+    origin: Origin,
+    wording_version: str,
+    wording: str,
+) -> Subscription:
+    """Subscribe the same (already confirmed) address to another newsletter, at once."""
+    subscriber = subscription.subscriber
+    other = next((s for s in subscriber.subscriptions if s.newsletter_id == newsletter.id), None)
+    if other is not None and other.status is SubscriberStatus.SUPPRESSED:
+        return other
+    if other is None:
+        other = Subscription(newsletter=newsletter, subscriber=subscriber)
+        session.add(other)
+    if other.status is not SubscriberStatus.ACTIVE:
+        other.status, other.confirmed_at = SubscriberStatus.ACTIVE, utcnow()
+        session.flush()
+        record(
+            session,
+            other,
+            "signup",
+            origin,
+            {"wording": wording, "confirmed_by": "the signed link of another subscription"},
+            wording_version,
+        )
+    return other
 
 
 def set_preferences(

@@ -13,7 +13,7 @@ from digest.delivery.transport import Transport
 from digest.editions import archive as editions_archive
 from digest.editions.message import MailSettings
 from digest.keys import token_keys
-from digest.models import Newsletter, SubscriberStatus, Topic
+from digest.models import Newsletter, SubscriberStatus, Subscription, Topic
 from digest.subscriptions import manage, signup
 from digest.subscriptions.tokens import InvalidToken, subscription_token
 from digest.web.security import client_ip, public
@@ -58,6 +58,19 @@ def unsubscribe(token: str) -> str | tuple[str, int]:
     )
 
 
+def _other_newsletters(subscription: Subscription) -> list[tuple[Newsletter, str | None]]:
+    """Every other newsletter, with a preferences link where this address already has it."""
+    mine = {s.newsletter_id: s for s in subscription.subscriber.subscriptions}
+    others = []
+    for newsletter in g.db.scalars(select(Newsletter).order_by(Newsletter.title)):
+        if newsletter.id == subscription.newsletter_id:
+            continue
+        held = mine.get(newsletter.id)
+        active = held is not None and held.status is SubscriberStatus.ACTIVE
+        others.append((newsletter, subscription_token(held.id, token_keys()) if active else None))
+    return others
+
+
 @blueprint.route("/p/<token>", methods=["GET", "POST"])
 @public
 def preferences(token: str) -> str | tuple[str, int]:
@@ -67,8 +80,19 @@ def preferences(token: str) -> str | tuple[str, int]:
     saved = False
     if request.method == "POST":
         chosen = [int(v) for v in request.form.getlist("topic") if v.isdigit()]
-        if request.form.get("action") == "unsubscribe":
+        action = request.form.get("action")
+        if action == "unsubscribe":
             manage.unsubscribe(g.db, subscription, _origin("preference centre"))
+        elif action == "join":
+            newsletter = _newsletter(request.form.get("newsletter", ""))
+            manage.join(
+                g.db,
+                subscription,
+                newsletter,
+                _origin("preference centre"),
+                signup.CURRENT_WORDING,
+                signup.consent_text(newsletter),
+            )
         else:
             manage.set_preferences(
                 g.db,
@@ -91,6 +115,7 @@ def preferences(token: str) -> str | tuple[str, int]:
         groups=sorted(groups.items()),
         saved=saved,
         chosen={t.id for t in subscription.topics},
+        others=_other_newsletters(subscription),
         active=subscription.status is SubscriberStatus.ACTIVE,
     )
 
