@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +30,7 @@ from digest.db import (
     transaction,
     upgrade_schema,
 )
+from digest.models import Newsletter
 
 # Piped output (logs, CI) gets wide tables instead of rows wrapped at 80 columns.
 _WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 250
@@ -105,6 +106,13 @@ def database_errors(command: F) -> F:
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def newsletter_by_slug(session: Session, slug: str) -> Newsletter:
+    found = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
+    if found is None:
+        raise UsageProblem(f"no newsletter {slug!r}")
+    return found
 
 
 def cli_actor() -> str:

@@ -8,27 +8,28 @@ from pathlib import Path
 import click
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from digest.cli import App, UsageProblem, cli, cli_actor, console, database_errors, pass_app
+from digest.cli import (
+    App,
+    UsageProblem,
+    cli,
+    cli_actor,
+    console,
+    database_errors,
+    newsletter_by_slug,
+    pass_app,
+)
 from digest.db import transaction
 from digest.editions import compose
 from digest.editions.message import MailSettings, archive_url, build_message
 from digest.editions.render import render_cut
 from digest.keys import token_keys
-from digest.models import Edition, Newsletter, Subscriber, Subscription
+from digest.models import Edition, Subscriber, Subscription
 
 
 @cli.group()
 def edition() -> None:
     """Editions: one issue of a newsletter."""
-
-
-def _newsletter(session: Session, slug: str) -> Newsletter:
-    found = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
-    if found is None:
-        raise UsageProblem(f"no newsletter {slug!r}")
-    return found
 
 
 @edition.command("build")
@@ -39,7 +40,7 @@ def edition_build(app: App, slug: str) -> None:
     """Draft this week's edition from the accepted items not yet in one."""
     with transaction(app.require_schema()) as session:
         try:
-            built = compose.build_draft(session, _newsletter(session, slug), cli_actor())
+            built = compose.build_draft(session, newsletter_by_slug(session, slug), cli_actor())
         except compose.EditionError as exc:
             raise UsageProblem(str(exc)) from None
         if built is None:
@@ -63,7 +64,7 @@ def edition_list(app: App, slug: str | None) -> None:
     for column in ("ID", "Newsletter", "Week of", "State", "Items", "Send at (UTC)", "Subject"):
         table.add_column(column)
     with app.require_schema()() as session:
-        newsletter = _newsletter(session, slug) if slug else None
+        newsletter = newsletter_by_slug(session, slug) if slug else None
         for each in compose.list_editions(session, newsletter):
             table.add_row(
                 str(each.id),

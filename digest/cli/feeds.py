@@ -11,7 +11,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
-from digest.cli import App, UsageProblem, cli, console, database_errors, out_option, pass_app
+from digest.cli import (
+    App,
+    UsageProblem,
+    cli,
+    cli_actor,
+    console,
+    database_errors,
+    out_option,
+    pass_app,
+)
+from digest.config.edit import set_paused
 from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
 from digest.ingest import health
@@ -20,7 +30,6 @@ from digest.ingest.opml import OpmlError, export_opml, import_opml
 from digest.ingest.parse import parse_feed
 from digest.ingest.poll import PollReport, PollStatus, poll_feeds
 from digest.models import Feed, FeedKind, ItemSource
-from digest.timeutil import utcnow
 
 
 def when(moment: datetime | None) -> str:
@@ -240,10 +249,7 @@ def _set_paused(app: App, name: str, paused: bool, reason: str) -> None:
         feed = session.scalar(select(Feed).where(Feed.name == name))
         if feed is None:
             raise UsageProblem(f"no feed named {name!r}")
-        if paused:
-            health.pause(feed, reason)
-        else:
-            health.resume(feed, utcnow())
+        set_paused(session, feed, paused, cli_actor(), reason)
 
 
 @feeds.command("pause")

@@ -7,26 +7,24 @@ from datetime import date
 from pathlib import Path
 
 import click
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from digest.cli import App, UsageProblem, cli, console, database_errors, pass_app
+from digest.cli import (
+    App,
+    UsageProblem,
+    cli,
+    console,
+    database_errors,
+    newsletter_by_slug,
+    pass_app,
+)
 from digest.db import transaction
 from digest.keys import secret_key
-from digest.models import Newsletter
 from digest.subscriptions import lists, privacy
 
 
 @cli.group()
 def subscribers() -> None:
     """Subscribers: import, export, show, erase."""
-
-
-def _newsletter(session: Session, slug: str) -> Newsletter:
-    found = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
-    if found is None:
-        raise UsageProblem(f"no newsletter {slug!r}")
-    return found
 
 
 @subscribers.command("import")
@@ -41,7 +39,7 @@ def subscribers_import(app: App, file: Path, slug: str, source: str | None) -> N
         report = lists.import_csv(
             session,
             file.read_text(encoding="utf-8-sig"),
-            _newsletter(session, slug),
+            newsletter_by_slug(session, slug),
             source or f"import of {file.name}",
             secret_key(),
         )
@@ -68,7 +66,7 @@ def subscribers_export(app: App, slug: str, out: Path | None) -> None:
     out = out or Path("subscribers") / f"{slug}-{date.today().isoformat()}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     with app.require_schema()() as session:
-        count = lists.write_csv(lists.export_rows(session, _newsletter(session, slug)), out)
+        count = lists.write_csv(lists.export_rows(session, newsletter_by_slug(session, slug)), out)
     console.print(f"Wrote {count} subscribers to {out}.")
 
 

@@ -12,7 +12,9 @@ from digest import audit
 from digest.config.loader import format_field
 from digest.config.schema import FeedConfig
 from digest.config.sync import apply_feed
+from digest.ingest import health
 from digest.models import Feed, Newsletter, Topic
+from digest.timeutil import utcnow
 
 
 class FeedFormError(ValueError):
@@ -35,6 +37,25 @@ def feed_values(feed: Feed) -> dict[str, object]:
         "enabled": feed.enabled,
         "allow_private_network": feed.allow_private_network,
     }
+
+
+def set_paused(session: Session, feed: Feed, paused: bool, actor: str, reason: str) -> None:
+    """Pause a feed (with the reason people will read) or resume it; audited."""
+    before = {"paused": feed.paused, "paused_reason": feed.paused_reason}
+    if paused:
+        health.pause(feed, reason)
+    else:
+        health.resume(feed, utcnow())
+    audit.record(
+        session,
+        actor,
+        "feed.pause" if paused else "feed.resume",
+        "feed",
+        feed.id,
+        feed.name,
+        before=before,
+        after={"paused": feed.paused, "paused_reason": feed.paused_reason},
+    )
 
 
 def save_feed(

@@ -20,6 +20,19 @@ def all_topics(session: Session) -> list[Topic]:
     return list(session.scalars(select(Topic).order_by(Topic.retired, Topic.label)))
 
 
+def offered_topics(session: Session) -> list[Topic]:
+    """Topics people may choose now (not retired), by label."""
+    return list(session.scalars(select(Topic).where(~Topic.retired).order_by(Topic.label)))
+
+
+def grouped_by_parent(topics: list[Topic]) -> list[tuple[str, list[Topic]]]:
+    """Topics under their parent's label (a top-level topic heads its own group)."""
+    groups: dict[str, list[Topic]] = {}
+    for topic in topics:
+        groups.setdefault(topic.parent.label if topic.parent else topic.label, []).append(topic)
+    return sorted(groups.items())
+
+
 def _get(session: Session, topic_id: int) -> Topic:
     topic = session.get(Topic, topic_id)
     if topic is None:

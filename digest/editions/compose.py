@@ -44,6 +44,25 @@ def default_subject(newsletter: Newsletter, start: date) -> str:
     return f"{newsletter.title}: week commencing {start.day} {start:%B %Y}"
 
 
+def waiting_items(session: Session, newsletter_id: int) -> list[Item]:
+    """Accepted items of a newsletter that no (uncancelled) edition holds yet."""
+    return list(
+        session.scalars(
+            select(Item)
+            .where(
+                Item.newsletter_id == newsletter_id,
+                Item.status == ItemStatus.ACCEPTED,
+                Item.id.not_in(_in_editions()),
+            )
+            .order_by(Item.published.desc())
+            .options(
+                selectinload(Item.topic_links).selectinload(ItemTopic.topic),
+                selectinload(Item.section),
+            )
+        )
+    )
+
+
 def _in_editions() -> Any:
     """Ids of items already in an edition that is not cancelled."""
     return select(EditionItem.item_id).join(Edition).where(Edition.state != EditionState.CANCELLED)
@@ -76,17 +95,7 @@ def build_draft(
     )
     if edition is not None and edition.state is not EditionState.DRAFT:
         raise EditionError(f"the edition for the week of {start} is already {edition.state}")
-    waiting = session.scalars(
-        select(Item)
-        .where(
-            Item.newsletter_id == newsletter.id,
-            Item.status == ItemStatus.ACCEPTED,
-            Item.id.not_in(_in_editions()),
-        )
-        .options(
-            selectinload(Item.topic_links).selectinload(ItemTopic.topic), selectinload(Item.section)
-        )
-    ).all()
+    waiting = waiting_items(session, newsletter.id)
     if edition is None:
         if not waiting and newsletter.skip_when_empty:
             return None

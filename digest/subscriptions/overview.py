@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -94,7 +95,19 @@ def growth(session: Session, now: datetime, weeks: int = 26) -> list[tuple[datet
     return points
 
 
-def _aware(moment: datetime) -> datetime:
-    from datetime import UTC
+def topic_cuts(session: Session, newsletter_id: int) -> list[tuple[frozenset[str], int]]:
+    """The distinct topic sets of a newsletter's receiving subscribers, most common first."""
+    receiving = session.scalars(
+        select(Subscription)
+        .where(
+            Subscription.newsletter_id == newsletter_id,
+            Subscription.status == SubscriberStatus.ACTIVE,
+            ~Subscription.paused,
+        )
+        .options(selectinload(Subscription.topics))
+    ).all()
+    return Counter(frozenset(t.slug for t in s.topics) for s in receiving).most_common()
 
+
+def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

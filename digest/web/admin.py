@@ -19,7 +19,7 @@ from flask import (
 from sqlalchemy import func, select
 
 from digest import accounts, audit
-from digest.config.edit import FeedFormError, feed_values, save_feed
+from digest.config.edit import FeedFormError, feed_values, save_feed, set_paused
 from digest.curation.topics import TopicError, add_topic, all_topics, merge, rename, set_retired
 from digest.ingest import health
 from digest.ingest.opml import OpmlError, import_opml
@@ -65,21 +65,7 @@ def _feed(feed_id: int) -> Feed:
 
 def _set_paused(feed_id: int, paused: bool) -> Response:
     feed = _feed(feed_id)
-    before = {"paused": feed.paused, "paused_reason": feed.paused_reason}
-    if paused:
-        health.pause(feed, f"Paused by {g.user.email}.")
-    else:
-        health.resume(feed, utcnow())
-    audit.record(
-        g.db,
-        g.user.email,
-        "feed.pause" if paused else "feed.resume",
-        "feed",
-        feed.id,
-        feed.name,
-        before=before,
-        after={"paused": feed.paused, "paused_reason": feed.paused_reason},
-    )
+    set_paused(g.db, feed, paused, g.user.email, f"Paused by {g.user.email}.")
     g.db.commit()
     flash(f"{'Paused' if paused else 'Resumed'} {feed.name}.")
     return redirect(url_for("admin.feeds"))

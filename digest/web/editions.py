@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from digest.delivery.transport import DeliveryError, Transport
 from digest.editions import compose
@@ -16,14 +14,12 @@ from digest.editions.render import HTML_BUDGET, render_cut
 from digest.keys import token_keys
 from digest.models import (
     Edition,
-    Item,
-    ItemStatus,
     Newsletter,
     Role,
     Subscriber,
-    SubscriberStatus,
     Subscription,
 )
+from digest.subscriptions.overview import topic_cuts
 from digest.web.security import requires
 
 blueprint = Blueprint("editions", __name__, url_prefix="/editions")
@@ -38,21 +34,6 @@ def _edition(edition_id: int) -> Edition:
     if found is None:
         abort(404)
     return found
-
-
-def _cuts(edition: Edition) -> list[tuple[frozenset[str], int]]:
-    """The distinct topic sets of the newsletter's active subscribers, most common first."""
-    subscriptions = g.db.scalars(
-        select(Subscription)
-        .where(
-            Subscription.newsletter_id == edition.newsletter_id,
-            Subscription.status == SubscriberStatus.ACTIVE,
-            ~Subscription.paused,
-        )
-        .options(selectinload(Subscription.topics))
-    ).all()
-    counts = Counter(frozenset(t.slug for t in s.topics) for s in subscriptions)
-    return counts.most_common()
 
 
 @blueprint.get("")
@@ -90,19 +71,11 @@ def build() -> Response:
 def edit(edition_id: int) -> str:
     edition = _edition(edition_id)
     everything = render_cut(edition, None, archive_url(edition, MailSettings.from_env()))
-    waiting = g.db.scalars(
-        select(Item)
-        .where(
-            Item.newsletter_id == edition.newsletter_id,
-            Item.status == ItemStatus.ACCEPTED,
-            Item.id.not_in(compose._in_editions()),
-        )
-        .order_by(Item.published.desc())
-    ).all()
+    waiting = compose.waiting_items(g.db, edition.newsletter_id)
     return render_template(
         "edition.html",
         edition=edition,
-        cuts=_cuts(edition),
+        cuts=topic_cuts(g.db, edition.newsletter_id),
         size=len(everything.html.encode()),
         budget=HTML_BUDGET,
         waiting=waiting,

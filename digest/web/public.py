@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, g, render_template, request
 from sqlalchemy import select
 
+from digest.curation.topics import grouped_by_parent, offered_topics
 from digest.delivery.transport import Transport
 from digest.editions import archive as editions_archive
 from digest.editions.message import MailSettings
@@ -103,16 +104,11 @@ def preferences(token: str) -> str | tuple[str, int]:
             )
         g.db.commit()
         saved = True
-    topics = g.db.scalars(select(Topic).where(~Topic.retired).order_by(Topic.label)).all()
-    groups: dict[str, list[Topic]] = {}
-    for topic in topics:
-        parent = topic.parent.label if topic.parent else topic.label
-        groups.setdefault(parent, []).append(topic)
     return render_template(
         "public/preferences.html",
         subscription=subscription,
         token=token,
-        groups=sorted(groups.items()),
+        groups=grouped_by_parent(offered_topics(g.db)),
         saved=saved,
         chosen={t.id for t in subscription.topics},
         others=_other_newsletters(subscription),
@@ -132,13 +128,9 @@ def _newsletter(slug: str) -> Newsletter:
 def subscribe(slug: str) -> str | tuple[str, int]:
     """Sign-up with double opt-in. The answer never says whether the address was known."""
     newsletter = _newsletter(slug)
-    topics = g.db.scalars(select(Topic).where(~Topic.retired).order_by(Topic.label)).all()
-    groups: dict[str, list[Topic]] = {}
-    for topic in topics:
-        groups.setdefault(topic.parent.label if topic.parent else topic.label, []).append(topic)
     page = {
         "newsletter": newsletter,
-        "groups": sorted(groups.items()),
+        "groups": grouped_by_parent(offered_topics(g.db)),
         "consent": signup.consent_text(newsletter),
         "wording": signup.CURRENT_WORDING,
     }

@@ -12,7 +12,8 @@ from sqlalchemy.orm import selectinload
 from digest.curation import decisions, manual
 from digest.curation.items import ItemFilter, get_item, page_of_items
 from digest.curation.manual import ManualItemError, fetch_description
-from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role, Topic
+from digest.curation.topics import offered_topics
+from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role
 from digest.web.security import local_path, requires
 
 blueprint = Blueprint("triage", __name__)
@@ -46,10 +47,6 @@ def _filters() -> ItemFilter:
     )
 
 
-def _offered_topics() -> list[Topic]:
-    return list(g.db.scalars(select(Topic).where(~Topic.retired).order_by(Topic.label)))
-
-
 def _choices() -> dict[str, object]:
     """What the filter and edit controls offer."""
     return {
@@ -60,7 +57,7 @@ def _choices() -> dict[str, object]:
         "newsletters": g.db.scalars(
             select(Newsletter).options(selectinload(Newsletter.sections)).order_by(Newsletter.title)
         ).all(),
-        "topics": _offered_topics(),
+        "topics": offered_topics(g.db),
     }
 
 
@@ -187,7 +184,7 @@ def set_topics(item_id: int) -> str | Response:
 def add_topic(item_id: int) -> str | Response:
     """One more topic, typed into the row's type-ahead box (by label or slug)."""
     wanted = request.form.get("topic", "").strip().casefold()
-    topic = next((t for t in _offered_topics() if wanted in (t.slug, t.label.casefold())), None)
+    topic = next((t for t in offered_topics(g.db) if wanted in (t.slug, t.label.casefold())), None)
     if topic is None:
         flash(f"There is no topic {request.form.get('topic', '')!r}.")
         return _after_change(item_id)
