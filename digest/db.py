@@ -21,6 +21,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+
     cursor.close()
 
 
@@ -73,10 +74,12 @@ def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def is_managed_by_hand(name: str | None) -> bool:
-    """Schema objects the migrations create by hand, which the models do not describe:
-    the full-text search index (FTS5 tables on SQLite, a tsvector column on PostgreSQL)."""
+    """Schema objects the models do not describe: the full-text search index, which the
+    migrations create by hand (FTS5 tables on SQLite, a tsvector column on PostgreSQL), and the
+    scheduler's job store, which APScheduler creates itself."""
     return bool(name) and (
-        name.startswith("items_fts") or name in ("search_vector", "ix_items_search_vector")
+        name.startswith(("items_fts", "apscheduler"))
+        or name in ("search_vector", "ix_items_search_vector")
     )
 
 

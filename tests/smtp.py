@@ -1,9 +1,12 @@
-"""A real SMTP server on loopback for tests (aiosmtpd), keeping what it receives."""
+"""A real SMTP server on loopback for tests (aiosmtpd), keeping what it receives, and able to
+misbehave on cue: refuse connections, defer or refuse recipients, drop the line, dawdle."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,13 +14,42 @@ from email.message import EmailMessage
 from email.policy import default
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+
+@dataclass
+class Faults:
+    """What the server does wrong. Counts say how many times; then it behaves."""
+
+    refuse_connections: int = 0  # answer "421" to this many new connections
+    rcpt: dict[str, tuple[str, int]] = field(default_factory=dict)  # address: (reply, times)
+    drop_in_data: dict[str, int] = field(default_factory=dict)  # address: times
+    data_delay: float = 0.0  # seconds before answering each message
 
 
 @dataclass
 class Inbox:
+    faults: Faults = field(default_factory=Faults)
     received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    tries: Counter[str] = field(default_factory=Counter)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        self.tries[address] += 1
+        reply, times = self.faults.rcpt.get(address, ("", 0))
+        if times:
+            self.faults.rcpt[address] = (reply, times - 1)
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
+        for address in envelope.rcpt_tos:
+            if self.faults.drop_in_data.get(address):
+                self.faults.drop_in_data[address] -= 1
+                server.transport.close()
+                return "421 closing"  # never reaches the client: the line is already down
+        if self.faults.data_delay:
+            await asyncio.sleep(self.faults.data_delay)
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 Message accepted"
 
@@ -28,6 +60,25 @@ class Inbox:
             if to is None or to in recipients
         ]
 
+    def count(self, to: str) -> int:
+        return sum(to in recipients for _, recipients, _ in self.received)
+
+
+class _FaultySMTP(SMTP):
+    async def _handle_client(self) -> None:
+        inbox: Inbox = self.event_handler
+        if inbox.faults.refuse_connections > 0:
+            inbox.faults.refuse_connections -= 1
+            await self.push("421 4.3.2 Service not available, try later")
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _FaultySMTP(self.handler, **self.SMTP_kwargs)
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -36,11 +87,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[Inbox, str]]:
-    """An SMTP server on loopback; yields its inbox and a `smtp://` URL for Digest."""
-    inbox = Inbox()
+def smtp_server(faults: Faults | None = None, **options: object) -> Iterator[tuple[Inbox, str]]:
+    """An SMTP server on loopback; yields its inbox and a `smtp://` URL for Digest. `options`
+    go to aiosmtpd (TLS contexts, an authenticator, …)."""
+    inbox = Inbox(faults or Faults())
     port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller = _Controller(inbox, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
         yield inbox, f"smtp://127.0.0.1:{port}"

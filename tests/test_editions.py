@@ -185,3 +185,22 @@ def test_cli_build_list_approve(factory) -> None:
     with factory() as session:
         assert session.get(Edition, int(edition_id)).approved_by == "editor@example.org"
         assert session.scalar(select(Section.name).join(Item).limit(1)) == "News"
+
+
+def test_cli_refuses_to_approve_an_edition_gmail_would_clip(factory) -> None:
+    ids = accept(factory, [("A very long item", "News", "neglect")])
+    with transaction(factory) as session:
+        session.get(Item, ids["A very long item"]).summary_html = "<p>" + "word " * 20_000 + "</p>"
+        edition_id = str(compose.build_draft(session, caspar(session), "editor", NOW).id)
+    db = factory.kw["bind"].url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["--db", db, "edition", "approve", edition_id])
+    assert refused.exit_code == 2
+    assert "over the 90 KB budget" in refused.output and "--allow-large" in refused.output
+    with factory() as session:
+        assert session.get(Edition, int(edition_id)).state is EditionState.DRAFT
+    allowed = runner.invoke(
+        cli, ["--db", db, "edition", "approve", edition_id, "--allow-large"]
+    )
+    assert allowed.exit_code == 0, allowed.output
+    assert "Warning: the full email is" in allowed.output and "is now approved" in allowed.output

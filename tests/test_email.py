@@ -242,3 +242,30 @@ def test_cli_render_writes_the_bytes_that_would_be_sent(
         ],
     )
     assert missing.exit_code == 2 and "is not subscribed to caspar" in missing.output
+
+
+def test_each_copy_decodes_to_exactly_that_subscribers_render(factory, edition_id) -> None:
+    with transaction(factory) as session:  # a name that needs escaping and encoding
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.email == "all@example.org"))
+        subscriber.name = "Zoë <Ann> & Co = “Safeguarding” " + "x" * 90
+    with factory() as session:
+        for subscription in session.scalars(select(Subscription)):
+            topics = frozenset(t.slug for t in subscription.topics)
+            rendered = render_cut(edition_for(session, edition_id), topics, "https://a.example/1")
+            raw = build_message(
+                edition_for(session, edition_id), subscription, rendered, SETTINGS, KEYS, NOW
+            )
+            links = subscriber_links(
+                subscription, edition_for(session, edition_id), SETTINGS, KEYS
+            )
+            page, text = rendered.personalise(links)
+            message = email.message_from_bytes(raw, policy=default)
+            decoded = [p.get_payload(decode=True).decode() for p in message.iter_parts()]
+            assert decoded == [text.replace("\n", "\r\n"), page.replace("\n", "\r\n")]
+            assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+            body = raw.split(b"\r\n\r\n", 1)[1]
+            assert [line for line in body.split(b"\r\n") if len(line) > 76] == []
+
+
+def edition_for(session, edition_id: int) -> Edition:
+    return session.get(Edition, edition_id)

@@ -171,3 +171,45 @@ def test_embedded_form_signs_up_without_a_session(mail) -> None:
         event = session.scalar(select(ConsentEvent))
         assert event.form == "embedded form for /subscribe/caspar"
     assert len(inbox.messages("embedded@example.org")) == 1
+
+
+def test_unconfirmed_sign_ups_are_forgotten_after_seven_days(factory) -> None:
+    from datetime import timedelta
+
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+    from digest.db import transaction
+    from digest.models import Newsletter
+    from digest.timeutil import utcnow
+
+    eight_days_ago = utcnow() - timedelta(days=8)
+    with transaction(factory) as session:
+        caspar, library = (
+            session.scalar(select(Newsletter).where(Newsletter.slug == slug))
+            for slug in ("caspar", "new-in-the-library")
+        )
+
+        def person(email: str, *subscriptions: Subscription) -> None:
+            session.add(Subscriber(email=email, subscriptions=list(subscriptions)))
+
+        person("stale@example.org", Subscription(newsletter=caspar, created_at=eight_days_ago))
+        person("fresh@example.org", Subscription(newsletter=caspar))
+        person(
+            "reader@example.org",
+            Subscription(newsletter=caspar, created_at=eight_days_ago),
+            Subscription(newsletter=library, status=SubscriberStatus.ACTIVE),
+        )
+    db = factory.kw["bind"].url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(cli, ["--db", db, "subscribers", "expire"])
+    assert result.exit_code == 0 and "Removed 2 unconfirmed sign-ups." in result.output
+    with factory() as session:
+        held = {
+            (s.subscriber.email, s.newsletter.slug, s.status.value)
+            for s in session.scalars(select(Subscription))
+        }
+        assert held == {
+            ("fresh@example.org", "caspar", "pending"),
+            ("reader@example.org", "new-in-the-library", "active"),
+        }
+        assert session.scalar(select(Subscriber).where(Subscriber.email == "stale@example.org")) is None

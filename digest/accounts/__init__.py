@@ -163,3 +163,9 @@ def sign_in(session: Session, email: str, password: str, ip: str) -> SignIn:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email)))
+
+
+def addresses_with_role(session: Session, role: Role) -> list[str]:
+    """The addresses of active staff who can act as `role` (editors include admins)."""
+    users = session.scalars(select(User).where(User.active.is_(True)).order_by(User.email))
+    return [user.email for user in users if user.role.allows(role)]

@@ -135,6 +135,8 @@ def load_config(path: str | Path) -> DigestConfig:
         base = load_config(base_path)
         config.newsletters = base.newsletters + config.newsletters
         config.topics = base.topics + config.topics
+        own = {t.name for t in config.transports}
+        config.transports = [t for t in base.transports if t.name not in own] + config.transports
     config.resolve_local_paths(path.parent)
     problems = _cross_check(config, source)
     if problems:
@@ -196,6 +198,17 @@ def _cross_check(config: DigestConfig, source: _Source) -> list[Problem]:
             problems.append(
                 source.problem(
                     ("topics", index - topic_offset, "parent"), "a topic cannot be its own parent"
+                )
+            )
+
+    transports = {t.name for t in config.transports}
+    for index, each in enumerate(config.newsletters[newsletter_offset:]):
+        if each.transport and each.transport not in transports:
+            problems.append(
+                source.problem(
+                    ("newsletters", index, "transport"),
+                    f"unknown transport {each.transport!r} (known: "
+                    f"{', '.join(sorted(transports)) or 'none'})",
                 )
             )
 

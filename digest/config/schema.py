@@ -70,11 +70,15 @@ class Strict(BaseModel):
 
 
 class Schedule(Strict):
+    """When an edition goes out, and when its draft is made for the editors to review."""
+
     weekday: Weekday = "tuesday"
     time: dt.time = dt.time(9, 0)
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "Europe/London"
+    draft_weekday: Weekday = "monday"
+    draft_time: dt.time = dt.time(7, 0)
 
-    @field_validator("weekday", mode="before")
+    @field_validator("weekday", "draft_weekday", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
@@ -91,6 +95,7 @@ class NewsletterConfig(Strict):
     skip_when_empty: bool = True  # no edition in a week with nothing accepted
     when_nothing_matches: Literal["skip", "note"] = "note"  # for a subscriber's topics
     second_approver: bool = False  # the approver must not be the last person who edited
+    transport: Slug | None = None  # a name from `transports`; None: the default transport
 
     @field_validator("sections")
     @classmethod
@@ -120,6 +125,28 @@ class FeedConfig(Strict):
     allow_private_network: bool = False
 
 
+class DkimConfig(Strict):
+    """DKIM signing: the key file holds an RSA private key (PEM); its public half is published
+    in DNS at SELECTOR._domainkey.DOMAIN."""
+
+    domain: str = Field(min_length=3)
+    selector: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    key_file: str = Field(min_length=1)
+
+
+class TransportConfig(Strict):
+    """Where mail goes: `smtp://[user:password@]host:port` (`?starttls=1`), `smtps://…` or
+    `maildir:PATH`. `${NAME}` in the URL is read from the environment, so passwords stay out
+    of this file."""
+
+    name: Slug
+    url: str = Field(pattern=r"^(smtps?://|maildir:)")
+    connections: int = Field(default=4, ge=1, le=64)
+    per_second: float | None = Field(default=None, gt=0)
+    per_hour: int | None = Field(default=None, gt=0)
+    dkim: DkimConfig | None = None
+
+
 class DigestConfig(Strict):
     """The whole file. `extends` names another file whose newsletters and topics are used."""
 
@@ -127,6 +154,7 @@ class DigestConfig(Strict):
     newsletters: list[NewsletterConfig] = []
     topics: list[TopicConfig] = []
     feeds: list[FeedConfig] = []
+    transports: list[TransportConfig] = []
 
     def resolve_local_paths(self, base_dir: Path) -> None:
         """Make feed file paths absolute, relative to the file that names them."""

@@ -70,6 +70,9 @@ def _apply_newsletter(newsletter: Newsletter, spec: NewsletterConfig) -> None:
     newsletter.send_weekday = WEEKDAYS.index(spec.schedule.weekday)
     newsletter.send_time = spec.schedule.time
     newsletter.timezone = spec.schedule.timezone
+    newsletter.draft_weekday = WEEKDAYS.index(spec.schedule.draft_weekday)
+    newsletter.draft_time = spec.schedule.draft_time
+    newsletter.transport = spec.transport
     newsletter.from_address, newsletter.reply_to = spec.from_address, spec.reply_to
     newsletter.skip_when_empty = spec.skip_when_empty
     newsletter.note_when_nothing_matches = spec.when_nothing_matches == "note"

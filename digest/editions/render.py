@@ -35,7 +35,7 @@ _environment = Environment(
 _inliner = css_inline.CSSInliner(keep_style_tags=True)  # media queries stay in <style>
 
 
-def _as_serialised(value: str) -> str:
+def escape_for_html(value: str) -> str:
     """`value` escaped exactly as the CSS inliner's HTML serialiser writes text, so that a
     personalised copy is byte for byte what rendering for that subscriber would give. (Only
     names reach text; links are URL-safe, so the same escaping suits their attributes.)"""
@@ -57,7 +57,7 @@ class RenderedCut:
         """HTML and text for one subscriber: placeholders replaced (escaped for HTML)."""
         page, text = self.html, self.text
         for key, placeholder in PLACEHOLDERS.items():
-            page = page.replace(placeholder, _as_serialised(values[key]))
+            page = page.replace(placeholder, escape_for_html(values[key]))
             text = text.replace(placeholder, values[key])
         return page, text
 
@@ -97,7 +97,16 @@ def render_cut(
 ) -> RenderedCut:
     """The edition for one cut, with placeholders for the personal parts (or, given `values`,
     with those filled in directly: the slow way, one render per subscriber)."""
-    chosen = cut(entries(edition), topics)
+    return render_items(edition, cut(entries(edition), topics), archive_url, values)
+
+
+def render_items(
+    edition: Edition,
+    chosen: list[dict[str, Any]],
+    archive_url: str,
+    values: dict[str, str] | None = None,
+) -> RenderedCut:
+    """The edition's email with just the `chosen` items (a cut)."""
     context = {
         "edition": edition,
         "newsletter": edition.newsletter,
@@ -111,3 +120,17 @@ def render_cut(
     page = _inliner.inline(_template(slug, "html").render(context))
     text = _template(slug, "txt").render(context)
     return RenderedCut(page, text, len(chosen))
+
+
+def full_size(edition: Edition, archive_url: str) -> int:
+    """Bytes of HTML in the whole edition (the largest cut), to check against HTML_BUDGET."""
+    return len(render_cut(edition, None, archive_url).html.encode())
+
+
+def over_budget_warning(size: int) -> str | None:
+    if size <= HTML_BUDGET:
+        return None
+    return (
+        f"the full email is {size / 1024:.1f} KB of HTML, over the {HTML_BUDGET // 1024} KB "
+        "budget: Gmail may clip it and hide the unsubscribe link"
+    )

@@ -9,16 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from digest.delivery.notices import send_notice
 from digest.delivery.transport import Transport
-from digest.editions.message import POLICY, MailSettings
+from digest.editions.message import MailSettings
 from digest.models import (
     ConsentEvent,
     Newsletter,
@@ -232,13 +231,25 @@ def _already_text(
 def _send(
     transport: Transport, newsletter: Newsletter, to: str, subject: str, text: str, now: datetime
 ) -> None:
-    message = EmailMessage(policy=POLICY)
-    message["From"] = newsletter.from_address
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = format_datetime(now)
-    domain = parseaddr(newsletter.from_address)[1].rpartition("@")[2]
-    message["Message-ID"] = make_msgid(domain=domain)
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text, charset="utf-8", cte="quoted-printable")
-    transport.send(parseaddr(newsletter.from_address)[1], to, message.as_bytes())
+    send_notice(transport, newsletter.from_address, to, subject, text, now)
+
+
+def expire_unconfirmed(session: Session, now: datetime | None = None) -> int:
+    """Forget sign-ups whose confirmation link has expired unused: the subscription goes, and
+    the address with its consent record too unless it holds another subscription. Returns how
+    many sign-ups were removed."""
+    cutoff = (now or utcnow()) - CONFIRM_MAX_AGE
+    stale = session.scalars(
+        select(Subscription).where(
+            Subscription.status == SubscriberStatus.PENDING,
+            Subscription.confirmed_at.is_(None),
+            Subscription.created_at < cutoff,
+        )
+    ).all()
+    for subscription in stale:
+        subscriber = subscription.subscriber
+        subscriber.subscriptions.remove(subscription)
+        if not subscriber.subscriptions:
+            session.delete(subscriber)
+    session.flush()
+    return len(stale)

@@ -1,58 +1,26 @@
-"""The database schema: newsletters, topics, feeds and the items found in them.
-
-The database is the record. `feeds.yaml` is loaded into it by `digest config sync`; after that the
-CLI and the web app change these rows directly. Every schema change ships an Alembic migration.
-"""
+"""Newsletters, their sections and topics, the feeds polled and the items found in them."""
 
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, time
-from typing import Any
+from datetime import datetime, time
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    Date,
-    Enum,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     Time,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from digest.models.base import Base, _enum
 from digest.timeutil import UTCDateTime, utcnow
-
-# Stable constraint names so that migrations are the same on SQLite and PostgreSQL.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    """A portable enum column: VARCHAR plus a CHECK constraint, storing the values."""
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=20,
-        values_callable=lambda members: [m.value for m in members],
-    )
 
 
 class ItemStatus(enum.StrEnum):
@@ -91,6 +59,10 @@ class Newsletter(Base):
     skip_when_empty: Mapped[bool] = mapped_column(Boolean, default=True)
     note_when_nothing_matches: Mapped[bool] = mapped_column(Boolean, default=True)
     second_approver: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the scheduler drafts the edition for the editors (in the newsletter's timezone).
+    draft_weekday: Mapped[int] = mapped_column(Integer, default=0)
+    draft_time: Mapped[time] = mapped_column(Time, default=time(7, 0))
+    transport: Mapped[str | None] = mapped_column(String(64))  # by name; None: the default
 
     sections: Mapped[list[Section]] = relationship(
         back_populates="newsletter", order_by="Section.position", cascade="all, delete-orphan"
@@ -275,216 +247,3 @@ class Tombstone(Base):
     key: Mapped[str] = mapped_column(String(100), unique=True)
     title: Mapped[str] = mapped_column(Text)
     deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class Role(enum.StrEnum):
-    """Staff roles; each can do everything the ones before it can."""
-
-    LIBRARIAN = "librarian"
-    EDITOR = "editor"
-    ADMIN = "admin"
-
-    @property
-    def rank(self) -> int:
-        return list(Role).index(self)
-
-    def allows(self, needed: Role) -> bool:
-        return self.rank >= needed.rank
-
-
-class User(Base):
-    """A member of staff who signs in to the web app."""
-
-    __tablename__ = "users"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[Role] = mapped_column(_enum(Role, "user_role"))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class LoginFailure(Base):
-    """A failed sign-in, kept for a while to slow down password guessing."""
-
-    __tablename__ = "login_failures"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), index=True)
-    ip: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-
-
-class AuditEntry(Base):
-    """One change of state: who did what to which object, and the values before and after."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(320), index=True)
-    action: Mapped[str] = mapped_column(String(64), index=True)
-    object_type: Mapped[str] = mapped_column(String(32))
-    object_id: Mapped[str | None] = mapped_column(String(64))
-    summary: Mapped[str] = mapped_column(Text, default="")
-    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-
-
-class WebSession(Base):
-    """A signed-in browser. The cookie holds a random token; only its hash is stored, and
-    deleting the row (sign-out, disabled account) ends the session at once."""
-
-    __tablename__ = "web_sessions"
-
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    ip: Mapped[str] = mapped_column(String(64), default="")
-    user_agent: Mapped[str] = mapped_column(Text, default="")
-
-    user: Mapped[User] = relationship()
-
-
-class EditionState(enum.StrEnum):
-    DRAFT = "draft"
-    APPROVED = "approved"
-    SENDING = "sending"
-    SENT = "sent"
-    CANCELLED = "cancelled"
-
-
-class Edition(Base):
-    """One issue of a newsletter, for one period: draft → approved → sending → sent."""
-
-    __tablename__ = "editions"
-    __table_args__ = (UniqueConstraint("newsletter_id", "period_start"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    newsletter_id: Mapped[int] = mapped_column(ForeignKey("newsletters.id", ondelete="CASCADE"))
-    period_start: Mapped[date] = mapped_column(Date)  # the week it covers, by its Monday
-    state: Mapped[EditionState] = mapped_column(
-        _enum(EditionState, "edition_state"), default=EditionState.DRAFT
-    )
-    subject: Mapped[str] = mapped_column(Text, default="")
-    intro: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by: Mapped[str] = mapped_column(String(320))
-    last_edited_by: Mapped[str | None] = mapped_column(String(320))
-    last_edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    approved_by: Mapped[str | None] = mapped_column(String(320))
-    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    newsletter: Mapped[Newsletter] = relationship()
-    entries: Mapped[list[EditionItem]] = relationship(
-        back_populates="edition", order_by="EditionItem.position", cascade="all, delete-orphan"
-    )
-
-
-class EditionItem(Base):
-    """An item in an edition, in the editor's order. `frozen` holds what was approved."""
-
-    __tablename__ = "edition_items"
-    __table_args__ = (UniqueConstraint("edition_id", "item_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(Integer)
-    frozen: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-
-    edition: Mapped[Edition] = relationship(back_populates="entries")
-    item: Mapped[Item] = relationship()
-
-
-class SubscriberStatus(enum.StrEnum):
-    PENDING = "pending"  # signed up, not yet confirmed
-    ACTIVE = "active"
-    UNSUBSCRIBED = "unsubscribed"
-    SUPPRESSED = "suppressed"  # bounced or complained: never mailed
-
-
-class Subscriber(Base):
-    """A person who receives newsletters: one row per address, whatever they subscribe to."""
-
-    __tablename__ = "subscribers"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    name: Mapped[str] = mapped_column(String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    subscriptions: Mapped[list[Subscription]] = relationship(
-        back_populates="subscriber", cascade="all, delete-orphan"
-    )
-
-
-class Subscription(Base):
-    """One subscriber to one newsletter, with the topics they chose (none chosen: all)."""
-
-    __tablename__ = "subscriptions"
-    __table_args__ = (UniqueConstraint("subscriber_id", "newsletter_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
-    newsletter_id: Mapped[int] = mapped_column(
-        ForeignKey("newsletters.id", ondelete="CASCADE"), index=True
-    )
-    status: Mapped[SubscriberStatus] = mapped_column(
-        _enum(SubscriberStatus, "subscription_status"), default=SubscriberStatus.PENDING
-    )
-    paused: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
-    newsletter: Mapped[Newsletter] = relationship()
-    topics: Mapped[list[Topic]] = relationship(secondary="subscription_topics", order_by=Topic.slug)
-
-
-class SubscriptionTopic(Base):
-    __tablename__ = "subscription_topics"
-
-    subscription_id: Mapped[int] = mapped_column(
-        ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
-    )
-    topic_id: Mapped[int] = mapped_column(
-        ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True
-    )
-
-
-class ConsentEvent(Base):
-    """A record of consent given, changed or withdrawn: who, when, how, and from where."""
-
-    __tablename__ = "consent_events"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    subscriber_id: Mapped[int] = mapped_column(
-        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
-    )
-    newsletter_id: Mapped[int | None] = mapped_column(
-        ForeignKey("newsletters.id", ondelete="SET NULL")
-    )
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    kind: Mapped[str] = mapped_column(String(32))  # signup, confirm, change, unsubscribe, …
-    form: Mapped[str] = mapped_column(String(200))  # where it happened
-    wording_version: Mapped[str | None] = mapped_column(String(32))
-    ip: Mapped[str | None] = mapped_column(String(64))
-    user_agent: Mapped[str | None] = mapped_column(Text)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-
-
-class Suppression(Base):
-    """An address that must not be mailed or re-imported, kept only as a keyed hash."""
-
-    __tablename__ = "suppressions"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    reason: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,227 @@
+"""Mail that comes back: bounces, complaints, and unsubscribes sent to the `mailto:` address of
+List-Unsubscribe.
+
+A bounce is matched to its delivery by the VERP return path first (the token names it and is
+signed), by the RFC 3464 report's failed addresses second. A hard bounce suppresses the
+subscriber at once; a soft one does when their last three editions all bounced.
+"""
+
+from __future__ import annotations
+
+import enum
+import imaplib
+import mailbox
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email import message_from_bytes
+from email.message import Message
+from email.policy import compat32
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from flufl.bounce import all_failures
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.db import transaction
+from digest.delivery.outcomes import suppress
+from digest.delivery.verp import delivery_of
+from digest.models import Delivery, DeliveryStatus, MailEvent, Subscriber
+from digest.subscriptions.manage import Origin, subscription_for, unsubscribe
+from digest.subscriptions.tokens import InvalidToken
+from digest.timeutil import utcnow
+
+SOFT_BOUNCES_IN_A_ROW = 3
+Remover = Callable[[], object]
+_ADDRESSED = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
+_VERP = re.compile(r"bounces\+[^@\s<>]+@[^\s<>,]+", re.IGNORECASE)
+_MAILTO_UNSUBSCRIBE = re.compile(r"unsubscribe\+([A-Za-z0-9._-]+)@", re.IGNORECASE)
+_STATUS = re.compile(r"^Status:\s*([245])\.\d{1,3}\.\d{1,3}", re.IGNORECASE | re.MULTILINE)
+
+
+class Kind(enum.StrEnum):
+    HARD = "hard-bounce"
+    SOFT = "soft-bounce"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+    UNKNOWN = "not understood"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one returned message says: its kind, and whom it is about."""
+
+    kind: Kind
+    delivery_id: int | None = None
+    addresses: frozenset[str] = frozenset()
+    token: str | None = None
+    detail: str = ""
+
+
+def _addressed_to(message: Message) -> list[str]:
+    return [str(value) for name in _ADDRESSED for value in message.get_all(name, [])]
+
+
+def classify(message: Message, keys: Sequence[str]) -> Finding:
+    """Read a returned message (pure: no database)."""
+    for value in _addressed_to(message):
+        if match := _MAILTO_UNSUBSCRIBE.search(value):
+            return Finding(Kind.UNSUBSCRIBE, token=match[1])
+    report_type = (message.get_param("report-type") or "").lower()
+    if message.get_content_type() == "multipart/report" and report_type == "feedback-report":
+        kind = Kind.COMPLAINT
+    else:
+        kind = Kind.UNKNOWN
+    delivery_id = None
+    for value in _addressed_to(message):
+        for address in _VERP.findall(value):
+            delivery_id = delivery_id or delivery_of(address, list(keys))
+    temporary, permanent = all_failures(message)
+    status = _STATUS.search(message.as_string())
+    if kind is Kind.UNKNOWN:
+        if permanent or (status and status[1] == "5"):
+            kind = Kind.HARD
+        elif temporary or (status and status[1] == "4"):
+            kind = Kind.SOFT
+    addresses = frozenset(a.decode(errors="replace").lower() for a in permanent | temporary)
+    subject = str(message.get("Subject", ""))[:200]
+    return Finding(kind, delivery_id, addresses, detail=subject)
+
+
+@dataclass
+class BounceReport:
+    counts: Counter[str]
+    suppressed: int = 0
+
+    def summary(self) -> str:
+        parts = [f"{n} {kind}" for kind, n in sorted(self.counts.items())]
+        suppressed = f"; {self.suppressed} subscribers suppressed" if self.suppressed else ""
+        return f"{sum(self.counts.values())} messages: {', '.join(parts) or 'none'}{suppressed}"
+
+
+def apply(
+    session: Session, finding: Finding, keys: Sequence[str], now: datetime | None = None
+) -> bool:
+    """Record what a finding says against the subscriber. Returns whether it suppressed them."""
+    now = now or utcnow()
+    if finding.kind is Kind.UNSUBSCRIBE:
+        try:
+            subscription = subscription_for(session, finding.token or "", keys)
+        except (InvalidToken, LookupError):
+            return False
+        unsubscribe(session, subscription, Origin("email to the List-Unsubscribe address"))
+        return False
+    if finding.kind is Kind.UNKNOWN:
+        return False
+    delivery = session.get(Delivery, finding.delivery_id) if finding.delivery_id else None
+    subscribers = [delivery.subscriber_id] if delivery else _by_address(session, finding)
+    suppressed = False
+    for subscriber_id in subscribers:
+        kind = finding.kind.value
+        if finding.kind is Kind.SOFT and not _soft_in_a_row(session, subscriber_id, delivery):
+            session.add(
+                MailEvent(
+                    subscriber_id=subscriber_id,
+                    delivery_id=delivery.id if delivery else None,
+                    at=now,
+                    kind=kind,
+                    detail=finding.detail,
+                )
+            )
+            continue
+        delivery_id = delivery.id if delivery else None
+        suppress(session, subscriber_id, kind, finding.detail, delivery_id, now)
+        suppressed = True
+    if delivery is not None and finding.kind is Kind.HARD:
+        delivery.status, delivery.last_error = DeliveryStatus.BOUNCED, finding.detail
+    return suppressed
+
+
+def _by_address(session: Session, finding: Finding) -> list[int]:
+    if not finding.addresses:
+        return []
+    return list(
+        session.scalars(select(Subscriber.id).where(Subscriber.email.in_(finding.addresses)))
+    )
+
+
+def _soft_in_a_row(session: Session, subscriber_id: int, delivery: Delivery | None) -> bool:
+    """Whether this soft bounce makes the subscriber's last three editions all bounce."""
+    recent = session.scalars(
+        select(Delivery.id)
+        .where(Delivery.subscriber_id == subscriber_id)
+        .order_by(Delivery.edition_id.desc())
+        .limit(SOFT_BOUNCES_IN_A_ROW)
+    ).all()
+    if len(recent) < SOFT_BOUNCES_IN_A_ROW:
+        return False
+    bounced = set(
+        session.scalars(
+            select(MailEvent.delivery_id).where(
+                MailEvent.delivery_id.in_(recent), MailEvent.kind == Kind.SOFT.value
+            )
+        )
+    )
+    if delivery is not None:
+        bounced.add(delivery.id)
+    return bounced.issuperset(recent)
+
+
+def read_mailbox(source: str) -> Iterator[tuple[Message, Remover]]:
+    """Messages from a Maildir folder, an mbox file, or `imaps://user:password@host/FOLDER`;
+    each with a function that removes it once it has been dealt with."""
+    if source.startswith(("imap://", "imaps://")):
+        yield from _imap(source)
+        return
+    path = Path(source)
+    box: mailbox.Mailbox = (
+        mailbox.Maildir(path, create=False) if path.is_dir() else mailbox.mbox(path)
+    )
+    box.lock()
+    try:
+        for key in list(box.keys()):
+            raw = box.get_bytes(key)
+            yield message_from_bytes(raw, policy=compat32), lambda key=key: box.remove(key)
+        box.flush()
+    finally:
+        box.unlock()
+        box.close()
+
+
+def _imap(source: str) -> Iterator[tuple[Message, Remover]]:
+    parts = urlsplit(source)
+    client_class = imaplib.IMAP4_SSL if parts.scheme == "imaps" else imaplib.IMAP4
+    port = parts.port or (993 if parts.scheme == "imaps" else 143)
+    client = client_class(parts.hostname or "localhost", port)
+    try:
+        client.login(unquote(parts.username or ""), unquote(parts.password or ""))
+        client.select(parts.path.strip("/") or "INBOX")
+        _, found = client.search(None, "ALL")
+        for number in found[0].split():
+            _, data = client.fetch(number, "(RFC822)")
+            raw = data[0][1] if data and isinstance(data[0], tuple) else b""
+            yield message_from_bytes(raw, policy=compat32), (
+                lambda number=number: client.store(number, "+FLAGS", "\\Deleted")
+            )
+        client.expunge()
+    finally:
+        client.logout()
+
+
+def process(factory: sessionmaker[Session], source: str, keys: Sequence[str]) -> BounceReport:
+    """Read every message in `source`, record what each says, and remove it once recorded.
+    A message not understood stays where it is, for a person to read."""
+    report = BounceReport(Counter())
+    for message, remove in read_mailbox(source):
+        finding = classify(message, keys)
+        report.counts[finding.kind.value] += 1
+        if finding.kind is Kind.UNKNOWN:
+            continue
+        with transaction(factory) as session:
+            if apply(session, finding, keys):
+                report.suppressed += 1
+        remove()
+    return report

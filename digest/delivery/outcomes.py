@@ -1,0 +1,124 @@
+"""What happened to a delivery, and recording it: sent, deferred for a retry, bounced (the
+subscriber is suppressed), or failed."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from digest.delivery.queue import RETRY_DELAYS, Claimed
+from digest.models import Delivery, DeliveryStatus, MailEvent, SubscriberStatus, Subscription
+
+
+class Result(enum.StrEnum):
+    SENT = "sent"
+    DEFERRED = "deferred"  # a temporary failure (4xx, or the server could not be reached)
+    BOUNCED = "bounced"  # the server refused the recipient (5xx)
+    FAILED = "failed"  # the server refused the message itself
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    code: int | None = None
+    message: str = ""
+
+    @classmethod
+    def from_reply(cls, code: int, message: bytes | str, refused: Result) -> Outcome:
+        """A server's reply: 2xx sent, 4xx deferred, 5xx `refused` (bounced or failed)."""
+        text = message.decode(errors="replace") if isinstance(message, bytes) else message
+        if 200 <= code < 300:
+            return cls(Result.SENT, code, text)
+        return cls(Result.DEFERRED if 400 <= code < 500 else refused, code, text)
+
+
+def new_values(
+    delivery: Claimed,
+    outcome: Outcome,
+    now: datetime,
+    retry_delays: Sequence[timedelta] = RETRY_DELAYS,
+) -> dict[str, Any]:
+    """The delivery's row after `outcome`: a deferral past the last retry is a failure."""
+    attempts = delivery.attempts + 1
+    status = DeliveryStatus(outcome.result.value)
+    error = None if outcome.result is Result.SENT else outcome.message[:1000]
+    if status is DeliveryStatus.DEFERRED and attempts > len(retry_delays):
+        status, error = DeliveryStatus.FAILED, f"gave up after {attempts} tries: {error}"
+    deferred = status is DeliveryStatus.DEFERRED
+    return {
+        "delivery_id": delivery.id,
+        "new_status": status,
+        "new_attempts": attempts,
+        "code": outcome.code,
+        "error": error,
+        "retry_at": now + retry_delays[attempts - 1] if deferred else None,
+        "done_at": None if deferred else now,
+    }
+
+
+_RECORD = (
+    update(Delivery)
+    .where(Delivery.id == bindparam("delivery_id"))
+    .values(
+        status=bindparam("new_status"),
+        attempts=bindparam("new_attempts"),
+        claimed_by=None,
+        last_code=bindparam("code"),
+        last_error=bindparam("error"),
+        next_attempt_at=bindparam("retry_at"),
+        finished_at=bindparam("done_at"),
+    )
+)
+
+
+def record(
+    db: Connection | Session,
+    outcomes: Sequence[tuple[Claimed, Outcome]],
+    now: datetime,
+    retry_delays: Sequence[timedelta] = RETRY_DELAYS,
+) -> list[DeliveryStatus]:
+    """Store outcomes, all in one statement; a bounce also suppresses its subscriber."""
+    rows = [new_values(delivery, outcome, now, retry_delays) for delivery, outcome in outcomes]
+    db.execute(_RECORD, rows)
+    for (delivery, _), row in zip(outcomes, rows, strict=True):
+        if row["new_status"] is DeliveryStatus.BOUNCED:
+            subscriber_id = db.scalar(
+                select(Subscription.subscriber_id).where(
+                    Subscription.id == delivery.subscription_id
+                )
+            )
+            if subscriber_id is not None:
+                detail = row["error"] or ""
+                suppress(db, subscriber_id, "hard-bounce", detail, delivery.id, now)
+    return [row["new_status"] for row in rows]
+
+
+def suppress(
+    db: Connection | Session,
+    subscriber_id: int,
+    kind: str,
+    detail: str,
+    delivery_id: int | None,
+    now: datetime,
+) -> None:
+    """Never mail this subscriber again (any newsletter), and say why in their history."""
+    db.execute(
+        update(Subscription)
+        .where(Subscription.subscriber_id == subscriber_id)
+        .values(status=SubscriberStatus.SUPPRESSED)
+    )
+    db.execute(
+        insert(MailEvent).values(
+            subscriber_id=subscriber_id,
+            delivery_id=delivery_id,
+            at=now,
+            kind=kind,
+            detail=detail[:1000],
+        )
+    )

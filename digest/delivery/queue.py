@@ -1,0 +1,294 @@
+"""The delivery queue: one row per edition and subscriber, claimed in batches by workers.
+
+A send starts by writing every delivery in one transaction, so an edition is either not
+started or wholly queued. Workers claim batches (on PostgreSQL with SKIP LOCKED, so any number
+share the work), and each outcome is recorded before that connection sends anything else.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from digest import audit
+from digest.db import lock_for_writing
+from digest.editions.render import entries
+from digest.models import (
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    EditionState,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionTopic,
+    Topic,
+)
+from digest.timeutil import utcnow
+
+EVERYTHING = "*"
+UNFINISHED = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
+# Five tries over about a day: the first, then after 15 minutes, 1, 4 and 18 hours.
+RETRY_DELAYS = (
+    timedelta(minutes=15),
+    timedelta(hours=1),
+    timedelta(hours=4),
+    timedelta(hours=18),
+)
+
+
+def cut_key(item_topics: Sequence[frozenset[str]], chosen: frozenset[str]) -> str:
+    """The items a subscriber with `chosen` topics gets, as positions ("*": all; "": none)."""
+    if not chosen:
+        return EVERYTHING
+    wanted = [str(n) for n, topics in enumerate(item_topics) if topics & chosen]
+    return EVERYTHING if len(wanted) == len(item_topics) else ",".join(wanted)
+
+
+def cut_positions(key: str, count: int) -> list[int]:
+    if key == EVERYTHING:
+        return list(range(count))
+    return [int(n) for n in key.split(",") if n]
+
+
+def enqueue(session: Session, edition: Edition, now: datetime | None = None) -> Counter[str]:
+    """Start sending an approved edition: a delivery for every active, unpaused subscriber.
+
+    Those whose topics match nothing are recorded as skipped when the newsletter sends no
+    note. Returns the number of deliveries by status.
+    """
+    if edition.state is not EditionState.APPROVED:
+        raise ValueError(f"only an approved edition can be sent; this one is {edition.state}")
+    now = now or utcnow()
+    item_topics = [frozenset(item["topics"]) for item in entries(edition)]
+    chosen: dict[int, set[str]] = {}
+    for subscription_id, slug in session.execute(
+        select(SubscriptionTopic.subscription_id, Topic.slug)
+        .join(Topic)
+        .join(Subscription)
+        .where(Subscription.newsletter_id == edition.newsletter_id)
+    ):
+        chosen.setdefault(subscription_id, set()).add(slug)
+    cuts: dict[frozenset[str], str] = {}
+    rows = []
+    counts: Counter[str] = Counter()
+    for subscription_id, subscriber_id in session.execute(
+        select(Subscription.id, Subscription.subscriber_id).where(
+            Subscription.newsletter_id == edition.newsletter_id,
+            Subscription.status == SubscriberStatus.ACTIVE,
+            Subscription.paused.is_(False),
+        )
+    ):
+        topics = frozenset(chosen.get(subscription_id, ()))
+        if topics not in cuts:
+            cuts[topics] = cut_key(item_topics, topics)
+        key = cuts[topics]
+        skipped = key == "" and not edition.newsletter.note_when_nothing_matches
+        status = DeliveryStatus.SKIPPED if skipped else DeliveryStatus.QUEUED
+        counts[status.value] += 1
+        rows.append(
+            {
+                "edition_id": edition.id,
+                "subscriber_id": subscriber_id,
+                "subscription_id": subscription_id,
+                "cut": key,
+                "status": status,
+                "attempts": 0,
+                "finished_at": now if skipped else None,
+            }
+        )
+    if rows:
+        session.execute(insert(Delivery), rows)
+    edition.state, edition.sending_started_at = EditionState.SENDING, now
+    return counts
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery a worker now holds, with what it needs to build the message."""
+
+    id: int
+    edition_id: int
+    subscription_id: int
+    cut: str
+    attempts: int
+    email: str
+    name: str
+
+
+def claim(
+    session: Session,
+    worker: str,
+    limit: int,
+    editions: Sequence[int] | None = None,
+    now: datetime | None = None,
+) -> list[Claimed]:
+    """Take up to `limit` deliveries that are due: queued first, then retries whose time has
+    come (of `editions` only, when given). Call inside a transaction; the claim is the
+    worker's once it commits."""
+    now = now or utcnow()
+    # A sent edition may still have deferred deliveries waiting for their retry.
+    sending: Any = select(Edition.id).where(
+        Edition.state.in_((EditionState.SENDING, EditionState.SENT))
+    )
+    if editions is not None:
+        sending = list(editions)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if not postgres:  # SQLite: hold the write lock from the first read, or two could claim
+        lock_for_writing(session)
+    ids: list[int] = []
+    for status, due in (
+        (DeliveryStatus.QUEUED, None),
+        (DeliveryStatus.DEFERRED, Delivery.next_attempt_at <= now),
+    ):
+        if len(ids) >= limit:
+            break
+        query = (
+            select(Delivery.id)
+            .where(Delivery.status == status, Delivery.edition_id.in_(sending))
+            .order_by(Delivery.id)
+            .limit(limit - len(ids))
+        )
+        if due is not None:
+            query = query.where(due)
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        ids += session.scalars(query).all()
+    if not ids:
+        return []
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id.in_(ids),
+            Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)),
+        )
+        .values(status=DeliveryStatus.SENDING, claimed_by=worker, claimed_at=now)
+    )
+    rows = session.execute(
+        select(
+            Delivery.id,
+            Delivery.edition_id,
+            Delivery.subscription_id,
+            Delivery.cut,
+            Delivery.attempts,
+            Subscriber.email,
+            Subscriber.name,
+        )
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.id.in_(ids), Delivery.claimed_by == worker)
+        .order_by(Delivery.id)
+    )
+    return [Claimed(*row) for row in rows]
+
+
+def release(session: Session, worker: str, ids: Sequence[int] | None = None) -> int:
+    """Return a worker's claimed deliveries (all, or those of `ids`) to the queue: it is gone,
+    or stopping before it sent them. Returns how many."""
+    query = update(Delivery).where(
+        Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_by == worker
+    )
+    if ids is not None:
+        query = query.where(Delivery.id.in_(ids))
+    result = session.execute(
+        query.values(status=DeliveryStatus.QUEUED, claimed_by=None, claimed_at=None)
+    )
+    return result.rowcount or 0
+
+
+def claim_holders(session: Session) -> list[str]:
+    return list(
+        session.scalars(
+            select(Delivery.claimed_by)
+            .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_by.is_not(None))
+            .distinct()
+        )
+    )
+
+
+def progress(session: Session, edition_id: int) -> dict[str, int]:
+    """How many of an edition's deliveries are in each state."""
+    counts = {status.value: 0 for status in DeliveryStatus}
+    for status, count in session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.edition_id == edition_id)
+        .group_by(Delivery.status)
+    ):
+        counts[DeliveryStatus(status).value] = count
+    return counts
+
+
+def finish_editions(session: Session, now: datetime | None = None) -> list[int]:
+    """Mark sending editions with nothing left queued or in flight as sent (retries of
+    deferred deliveries go on). Returns the ids of editions just finished."""
+    now = now or utcnow()
+    busy = (
+        select(Delivery.id)
+        .where(
+            Delivery.edition_id == Edition.id,
+            Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
+        )
+        .exists()
+    )
+    done = list(
+        session.scalars(select(Edition.id).where(Edition.state == EditionState.SENDING, ~busy))
+    )
+    if done:
+        session.execute(
+            update(Edition)
+            .where(Edition.id.in_(done))
+            .values(state=EditionState.SENT, sent_at=now)
+        )
+    return done
+
+
+def timeline(session: Session, edition_id: int) -> list[tuple[str, int]]:
+    """Deliveries finished per minute ("YYYY-MM-DD HH:MM" UTC, count), in order: the send
+    over time."""
+    if session.get_bind().dialect.name == "postgresql":
+        minute = func.to_char(
+            func.timezone("UTC", Delivery.finished_at), "YYYY-MM-DD HH24:MI"
+        )
+    else:
+        minute = func.strftime("%Y-%m-%d %H:%M", Delivery.finished_at)
+    return [
+        (str(at), count)
+        for at, count in session.execute(
+            select(minute, func.count())
+            .where(
+                Delivery.edition_id == edition_id,
+                Delivery.finished_at.is_not(None),
+                Delivery.status != DeliveryStatus.SKIPPED,
+            )
+            .group_by(minute)
+            .order_by(minute)
+        )
+    ]
+
+
+def problems(session: Session, limit: int = 10) -> list[tuple[Edition, int, int]]:
+    """Recent editions with deliveries that failed or bounced: (edition, failed, bounced)."""
+    failed = func.sum(case((Delivery.status == DeliveryStatus.FAILED, 1), else_=0))
+    bounced = func.sum(case((Delivery.status == DeliveryStatus.BOUNCED, 1), else_=0))
+    rows = session.execute(
+        select(Edition, failed, bounced)
+        .join(Delivery, Delivery.edition_id == Edition.id)
+        .where(Delivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.BOUNCED)))
+        .group_by(Edition.id)
+        .order_by(Edition.id.desc())
+        .limit(limit)
+    )
+    return [(edition, int(f or 0), int(b or 0)) for edition, f, b in rows]
+
+
+def start(session: Session, edition: Edition, actor: str, now: datetime | None = None) -> None:
+    """Start sending an approved edition now (on schedule, or an editor's "send now")."""
+    counts = enqueue(session, edition, now)
+    audit.record(
+        session, actor, "edition.send", "edition", edition.id, edition.subject, after=dict(counts)
+    )

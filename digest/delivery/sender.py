@@ -1,0 +1,282 @@
+"""The delivery worker: connections that each claim due deliveries, build each message from
+its cut, send it, and record the outcome.
+
+Crash safety comes from one rule: a connection records the outcome of its message, durably,
+before it sends the next. Claimed deliveries that were never sent go back to the queue when
+the worker (or another, seeing it gone) starts; so a crash repeats at most the one message in
+flight on each connection, and loses none. The connections to a transport are coroutines in
+one thread, each working alone: no hand-offs and no contention between threads, which is what
+lets one Python process keep up with a fast mail server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from datetime import timedelta
+
+from sqlalchemy import Connection as DbConnection
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.db import transaction
+from digest.delivery import queue
+from digest.delivery.dkim import Signer
+from digest.delivery.messages import MessageFactory
+from digest.delivery.outcomes import record
+from digest.delivery.ratelimit import RateLimit
+from digest.delivery.report import send_reports
+from digest.delivery.transport import Channel, Transport
+from digest.editions.message import MailSettings
+from digest.locks import LifetimeLock, is_free
+from digest.models import Edition, EditionState, Newsletter
+from digest.models import Worker as WorkerRow
+from digest.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+DEAD_CLAIMS_EVERY = timedelta(seconds=30)
+
+
+class WorkerError(RuntimeError):
+    """The worker cannot start or had to stop; the message says why."""
+
+
+def worker_lock_name(worker_id: str) -> str:
+    return f"worker:{worker_id}"
+
+
+class _Shared:
+    """What a worker's connections share: the database, the message factory, the counts."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.engine: Engine = worker.factory.kw["bind"]
+        # SQLite has one writer at a time: this process's connections take turns.
+        self.write_lock: AbstractContextManager[object] = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        )
+        self.messages = MessageFactory(worker.factory, worker.keys, worker.settings)
+        self.counts: Counter[str] = Counter()
+        self.counts_lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.failure: BaseException | None = None
+
+
+class TransportSender(threading.Thread):
+    """The connections to one transport: one thread, an event loop, a coroutine for each
+    connection. One thread means no contention between connections for Python's lock."""
+
+    def __init__(
+        self, shared: _Shared, name: str | None, transport: Transport, limit: RateLimit
+    ) -> None:
+        super().__init__(name=f"send-{name or 'default'}", daemon=True)
+        self.shared, self.transport_name = shared, name
+        self.transport, self.limit = transport, limit
+        self.signer = Signer(transport.dkim) if transport.dkim else None
+
+    def run(self) -> None:
+        asyncio.run(self._all())
+
+    async def _all(self) -> None:
+        db = self.shared.engine.connect()
+        if self.shared.engine.dialect.name == "postgresql":
+            # A commit need not wait for the disk: what matters here is that it is in the
+            # server before the next message goes, which a crash of this process cannot undo.
+            db.exec_driver_sql("SET synchronous_commit = off")
+        try:
+            await asyncio.gather(
+                *(self._connection(db) for _ in range(self.transport.connections))
+            )
+        finally:
+            db.close()
+
+    async def _connection(self, db: DbConnection) -> None:
+        worker, shared = self.shared.worker, self.shared
+        channel = self.transport.open()
+        batch: list[queue.Claimed] = []
+        try:
+            while not shared.stopping.is_set():
+                batch = self._claim()
+                if not batch:
+                    if worker.until_idle:
+                        return
+                    await asyncio.sleep(worker.idle_wait)
+                    continue
+                while batch and not shared.stopping.is_set():
+                    await self._send(channel, db, batch[0])
+                    batch.pop(0)
+        except BaseException as exc:
+            shared.failure = shared.failure or exc
+            shared.stopping.set()
+            log.exception("a delivery connection stopped")
+        finally:
+            await channel.close()
+            if batch:  # claimed, never sent: back to the queue
+                with shared.write_lock, transaction(worker.factory) as session:
+                    queue.release(session, worker.id, [d.id for d in batch])
+
+    def _claim(self) -> list[queue.Claimed]:
+        worker, shared = self.shared.worker, self.shared
+        editions = worker.editions_for(self.transport_name)
+        if not editions:
+            return []
+        with shared.write_lock, transaction(worker.factory) as session:
+            return queue.claim(session, worker.id, worker.batch_size, editions)
+
+    async def _send(self, channel: Channel, db: DbConnection, delivery: queue.Claimed) -> None:
+        shared = self.shared
+        sender, raw = shared.messages.build(delivery, self.signer)
+        await self.limit.wait_async()
+        outcome = await channel.send(sender, delivery.email, raw)
+        with shared.write_lock:
+            try:
+                (status,) = record(db, [(delivery, outcome)], utcnow(), shared.worker.retry_delays)
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+        with shared.counts_lock:
+            shared.counts[status.value] += 1
+
+
+class Worker:
+    """Sends due deliveries of every edition being sent. `name` must be unique per host."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        keys: list[str],
+        settings: MailSettings,
+        transports: Mapping[str | None, Transport],
+        name: str = "worker",
+        batch_size: int = 50,
+        retry_delays: Sequence[timedelta] = queue.RETRY_DELAYS,
+        idle_wait: float = 2.0,
+    ) -> None:
+        self.factory, self.keys, self.settings = factory, keys, settings
+        self.transports = transports
+        self.id = f"{socket.gethostname()}:{name}"
+        self.batch_size, self.retry_delays, self.idle_wait = batch_size, retry_delays, idle_wait
+        self.until_idle = False
+        self._lock = LifetimeLock(factory.kw["bind"], worker_lock_name(self.id))
+        self._routes: dict[str | None, list[int]] = {}
+        self._routes_lock = threading.Lock()
+
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        until_idle: bool = False,
+        on_progress: Callable[[Counter[str]], None] | None = None,
+    ) -> Counter[str]:
+        """Send until `stop` is set (or, with `until_idle`, until nothing is due). Returns how
+        many deliveries ended in each state."""
+        stop = stop or threading.Event()
+        if not self._lock.acquire():
+            raise WorkerError(f"a worker named {self.id!r} is already running")
+        self.until_idle = until_idle
+        shared = _Shared(self)
+        connections: dict[str | None, list[TransportSender]] = {}
+        try:
+            self._start(shared)
+            last_check = utcnow()
+            while True:
+                self._route()
+                for name in self._routes:
+                    if name not in connections:
+                        connections[name] = self._connect(shared, name)
+                alive = [c for group in connections.values() for c in group if c.is_alive()]
+                if alive:
+                    alive[0].join(timeout=0.5)
+                if on_progress:
+                    with shared.counts_lock:
+                        on_progress(Counter(shared.counts))
+                if stop.is_set():
+                    shared.stopping.set()
+                if shared.failure is not None:
+                    raise WorkerError(f"stopped: {shared.failure}") from shared.failure
+                if utcnow() - last_check > DEAD_CLAIMS_EVERY:
+                    self._release_dead_claims(shared)
+                    last_check = utcnow()
+                if not any(c.is_alive() for group in connections.values() for c in group):
+                    self._finish(shared)
+                    if until_idle or stop.is_set():
+                        return shared.counts
+                    connections.clear()  # nothing to do: new connections when work comes
+                    stop.wait(self.idle_wait)
+                elif not until_idle:
+                    self._finish(shared)
+        finally:
+            shared.stopping.set()
+            for group in connections.values():
+                for connection in group:
+                    connection.join()
+            self._lock.release()
+
+    def editions_for(self, transport: str | None) -> list[int]:
+        with self._routes_lock:
+            return list(self._routes.get(transport, ()))
+
+    def _route(self) -> None:
+        """Which editions being sent go through which transport (unknown names: the default)."""
+        routes: dict[str | None, list[int]] = {}
+        with self.factory() as session:
+            for edition_id, name in session.execute(
+                select(Edition.id, Newsletter.transport)
+                .join(Newsletter)
+                .where(Edition.state.in_((EditionState.SENDING, EditionState.SENT)))
+            ):
+                if name not in self.transports:
+                    log.warning("unknown transport %r: using the default", name)
+                    name = None
+                routes.setdefault(name, []).append(edition_id)
+        with self._routes_lock:
+            self._routes = routes
+
+    def _connect(self, shared: _Shared, name: str | None) -> list[TransportSender]:
+        transport = self.transports[name]
+        sender = TransportSender(
+            shared, name, transport, RateLimit(transport.per_second, transport.per_hour)
+        )
+        sender.start()
+        return [sender]
+
+    def _start(self, shared: _Shared) -> None:
+        with shared.write_lock, transaction(self.factory) as session:
+            found = session.get(WorkerRow, self.id)
+            host, pid = socket.gethostname(), os.getpid()
+            if found is None:
+                session.add(WorkerRow(id=self.id, host=host, pid=pid))
+            else:
+                found.pid, found.started_at, found.seen_at = pid, utcnow(), utcnow()
+            released = queue.release(session, self.id)
+        if released:
+            log.info("%s: %d deliveries from my last run are queued again", self.id, released)
+        self._release_dead_claims(shared)
+
+    def _release_dead_claims(self, shared: _Shared) -> None:
+        with shared.write_lock, transaction(self.factory) as session:
+            for holder in queue.claim_holders(session):
+                if holder != self.id and is_free(shared.engine, worker_lock_name(holder)):
+                    released = queue.release(session, holder)
+                    log.info("%s is gone: %d of its deliveries are queued again", holder, released)
+
+    def _finish(self, shared: _Shared) -> None:
+        with shared.write_lock, transaction(self.factory) as session:
+            finished = queue.finish_editions(session)
+            session.execute(
+                WorkerRow.__table__.update()
+                .where(WorkerRow.id == self.id)
+                .values(seen_at=utcnow())
+            )
+        for edition_id in finished:
+            shared.messages.forget(edition_id)
+            try:
+                send_reports(self.factory, edition_id, self.transports[None])
+            except Exception:
+                log.exception("the report for edition %d was not sent", edition_id)

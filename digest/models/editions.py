@@ -1,0 +1,77 @@
+"""Editions: one issue of a newsletter, and the items in it in the editor's order."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from digest.models.base import Base, _enum
+from digest.models.content import Item, Newsletter
+from digest.timeutil import UTCDateTime, utcnow
+
+
+class EditionState(enum.StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    SENDING = "sending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class Edition(Base):
+    """One issue of a newsletter, for one period: draft → approved → sending → sent."""
+
+    __tablename__ = "editions"
+    __table_args__ = (UniqueConstraint("newsletter_id", "period_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    newsletter_id: Mapped[int] = mapped_column(ForeignKey("newsletters.id", ondelete="CASCADE"))
+    period_start: Mapped[date] = mapped_column(Date)  # the week it covers, by its Monday
+    state: Mapped[EditionState] = mapped_column(
+        _enum(EditionState, "edition_state"), default=EditionState.DRAFT
+    )
+    subject: Mapped[str] = mapped_column(Text, default="")
+    intro: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320))
+    last_edited_by: Mapped[str | None] = mapped_column(String(320))
+    last_edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(320))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sending_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last delivery finished
+    report_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    newsletter: Mapped[Newsletter] = relationship()
+    entries: Mapped[list[EditionItem]] = relationship(
+        back_populates="edition", order_by="EditionItem.position", cascade="all, delete-orphan"
+    )
+
+
+class EditionItem(Base):
+    """An item in an edition, in the editor's order. `frozen` holds what was approved."""
+
+    __tablename__ = "edition_items"
+    __table_args__ = (UniqueConstraint("edition_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    frozen: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    edition: Mapped[Edition] = relationship(back_populates="entries")
+    item: Mapped[Item] = relationship()

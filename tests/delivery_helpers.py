@@ -1,0 +1,90 @@
+"""An approved CASPAR edition with many subscribers, ready to send, for the delivery tests."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+from webapp import accept_tagged
+
+from digest.db import transaction
+from digest.editions import compose
+from digest.models import (
+    Edition,
+    Newsletter,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionTopic,
+    Topic,
+)
+
+TAGGED = [
+    ("Neglect in adolescence", "neglect"),
+    ("Sextortion: advice for schools", "online-grooming"),
+    ("Serious case review: Child Q", "legislation-and-policy"),
+    ("A new statutory duty", "legislation-and-policy"),
+]
+TOPIC_CHOICES = [[], ["neglect"], ["online-grooming", "online-abuse"], ["legislation-and-policy"]]
+
+
+def approved_edition(factory: sessionmaker[Session]) -> int:
+    accept_tagged(factory, TAGGED)
+    with transaction(factory) as session:
+        newsletter = caspar(session)
+        edition = compose.build_draft(session, newsletter, "editor@example.org")
+        compose.approve(
+            session, edition, "editor@example.org", send_at=datetime(2099, 1, 6, 9, tzinfo=UTC)
+        )
+        return edition.id
+
+
+def caspar(session: Session) -> Newsletter:
+    return session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
+
+
+def add_subscribers(
+    factory: sessionmaker[Session],
+    count: int,
+    status: SubscriberStatus = SubscriberStatus.ACTIVE,
+    prefix: str = "reader",
+    seed: int = 1,
+) -> list[str]:
+    """`count` subscribers of CASPAR with topics drawn from TOPIC_CHOICES; their addresses."""
+    chooser = random.Random(seed)
+    with transaction(factory) as session:
+        newsletter_id = caspar(session).id
+        topics = {t.slug: t.id for t in session.scalars(select(Topic))}
+        first = (session.scalar(select(Subscriber.id).order_by(Subscriber.id.desc())) or 0) + 1
+        emails = [f"{prefix}{n}@example.org" for n in range(count)]
+        session.execute(
+            insert(Subscriber),
+            [{"id": first + n, "email": e, "name": f"Reader {n}"} for n, e in enumerate(emails)],
+        )
+        session.execute(
+            insert(Subscription),
+            [
+                {
+                    "id": first + n,
+                    "subscriber_id": first + n,
+                    "newsletter_id": newsletter_id,
+                    "status": status,
+                }
+                for n in range(count)
+            ],
+        )
+        links = [
+            {"subscription_id": first + n, "topic_id": topics[slug]}
+            for n in range(count)
+            for slug in chooser.choice(TOPIC_CHOICES)
+        ]
+        if links:
+            session.execute(insert(SubscriptionTopic), links)
+    return emails
+
+
+def edition_state(factory: sessionmaker[Session], edition_id: int) -> str:
+    with factory() as session:
+        return session.get(Edition, edition_id).state.value

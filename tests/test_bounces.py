@@ -1,0 +1,173 @@
+"""Returned mail: VERP and RFC 3464 bounces, soft bounces in a row, complaints, and
+unsubscribes by email to the List-Unsubscribe address."""
+
+from __future__ import annotations
+
+import mailbox
+from email.message import EmailMessage
+
+from click.testing import CliRunner
+from delivery_helpers import add_subscribers, approved_edition
+from sqlalchemy import select
+
+from digest.cli import cli
+from digest.db import transaction
+from digest.delivery import queue
+from digest.delivery.verp import return_path
+from digest.editions.message import MailSettings, links_for
+from digest.models import (
+    ConsentEvent,
+    Delivery,
+    Edition,
+    MailEvent,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+)
+
+KEYS = ["bounce-test-key"]
+
+
+def dsn(to: str, failed: str, status: str) -> bytes:
+    """A delivery status notification as mail servers send them (RFC 3464)."""
+    action = "failed" if status.startswith("5") else "delayed"
+    return (
+        f"From: MAILER-DAEMON@mx.example.net\nTo: {to}\n"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\n\n'
+        "--b1\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
+        "--b1\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.net\n\n"
+        f"Final-Recipient: rfc822; {failed}\nAction: {action}\nStatus: {status}\n"
+        f"Diagnostic-Code: smtp; {status} mailbox problem\n\n--b1--\n"
+    ).encode()
+
+
+def sent_edition(factory, count: int = 4) -> tuple[int, list[str]]:
+    edition_id = approved_edition(factory)
+    readers = add_subscribers(factory, count)
+    with transaction(factory) as session:
+        queue.enqueue(session, session.get(Edition, edition_id))
+        for delivery in session.scalars(select(Delivery)):
+            delivery.status = "sent"
+    return edition_id, readers
+
+
+def delivery_for(factory, email: str, edition_id: int) -> int:
+    with factory() as session:
+        return session.scalar(
+            select(Delivery.id)
+            .join(Subscriber)
+            .where(Subscriber.email == email, Delivery.edition_id == edition_id)
+        )
+
+
+def process(factory, messages: list[EmailMessage | bytes], folder) -> str:
+    box = mailbox.Maildir(folder, create=True)
+    for message in messages:
+        box.add(message)
+    db = factory.kw["bind"].url.render_as_string(hide_password=False)
+    result = CliRunner(env={"DIGEST_TOKEN_KEYS": ",".join(KEYS)}).invoke(
+        cli, ["--db", db, "bounces", "process", str(folder)]
+    )
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def status_of(factory, email: str) -> set[SubscriberStatus]:
+    with factory() as session:
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+        return {s.status for s in subscriber.subscriptions}
+
+
+def test_a_hard_bounce_to_the_verp_address_suppresses_at_once(factory, tmp_path) -> None:
+    edition_id, readers = sent_edition(factory)
+    bounced = readers[0]
+    verp = return_path(delivery_for(factory, bounced, edition_id), "digest.test", KEYS[0])
+    forged = verp.replace("bounces+d", "bounces+d9")  # a token whose signature does not match
+    output = process(
+        factory,
+        [dsn(verp, bounced, "5.1.1"), dsn(forged, "someone@else.example", "5.1.1")],
+        tmp_path / "bounces",
+    )
+    assert "2 messages: 2 hard-bounce" in output and "1 subscribers suppressed" in output
+    assert status_of(factory, bounced) == {SubscriberStatus.SUPPRESSED}
+    assert status_of(factory, readers[1]) == {SubscriberStatus.ACTIVE}
+    with factory() as session:
+        delivery = session.get(Delivery, delivery_for(factory, bounced, edition_id))
+        assert delivery.status.value == "bounced"
+        (event,) = session.scalars(select(MailEvent)).all()
+        assert event.kind == "hard-bounce" and event.delivery_id == delivery.id
+    assert list(mailbox.Maildir(tmp_path / "bounces")) == []  # dealt with, removed
+
+
+def test_a_report_without_verp_is_matched_by_the_failed_address(factory, tmp_path) -> None:
+    _, readers = sent_edition(factory)
+    process(factory, [dsn("digest@digest.test", readers[2], "5.0.0")], tmp_path / "b")
+    assert status_of(factory, readers[2]) == {SubscriberStatus.SUPPRESSED}
+
+
+def test_three_soft_bounces_in_a_row_suppress(factory, tmp_path) -> None:
+    first, readers = sent_edition(factory, 2)
+    reader = readers[0]
+    with factory() as session:
+        subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == reader))
+        subscription_id = session.scalar(
+            select(Subscription.id).where(Subscription.subscriber_id == subscriber_id)
+        )
+    editions = [first]
+    with transaction(factory) as session:  # two more editions went to the same reader
+        for n in (1, 2):
+            edition = Edition(
+                newsletter_id=session.get(Edition, first).newsletter_id,
+                period_start=session.get(Edition, first).period_start.replace(year=2030 + n),
+                created_by="editor",
+                state="sent",
+            )
+            session.add(edition)
+            session.flush()
+            session.add(
+                Delivery(
+                    edition_id=edition.id,
+                    subscriber_id=subscriber_id,
+                    subscription_id=subscription_id,
+                    status="sent",
+                )
+            )
+            editions.append(edition.id)
+    for count, edition_id in enumerate(editions, start=1):
+        verp = return_path(delivery_for(factory, reader, edition_id), "digest.test", KEYS[0])
+        process(factory, [dsn(verp, reader, "4.2.2")], tmp_path / f"soft{count}")
+        expected = SubscriberStatus.SUPPRESSED if count == 3 else SubscriberStatus.ACTIVE
+        assert status_of(factory, reader) == {expected}, count
+
+
+def test_mail_to_the_list_unsubscribe_address_unsubscribes(factory, tmp_path) -> None:
+    _, readers = sent_edition(factory, 2)
+    with factory() as session:
+        subscription = session.scalar(
+            select(Subscription).join(Subscriber).where(Subscriber.email == readers[1])
+        )
+        mailto = links_for(subscription.id, "", "digest.test", MailSettings("https://x"), KEYS)[
+            "unsubscribe_mailto"
+        ]
+    request = EmailMessage()
+    request["From"] = readers[1]
+    request["To"] = mailto.removeprefix("mailto:")
+    request["Subject"] = "unsubscribe"
+    request.set_content("")
+    output = process(factory, [request], tmp_path / "u")
+    assert "1 unsubscribe" in output
+    assert status_of(factory, readers[1]) == {SubscriberStatus.UNSUBSCRIBED}
+    with factory() as session:
+        event = session.scalar(select(ConsentEvent).where(ConsentEvent.kind == "unsubscribe"))
+        assert event.form == "email to the List-Unsubscribe address"
+
+
+def test_mail_not_understood_is_left_for_a_person(factory, tmp_path) -> None:
+    note = EmailMessage()
+    note["From"], note["To"], note["Subject"] = "a@b.example", "digest@digest.test", "Thanks!"
+    note.set_content("Great newsletter.")
+    output = process(factory, [note], tmp_path / "n")
+    assert "1 not understood" in output
+    assert len(list(mailbox.Maildir(tmp_path / "n"))) == 1

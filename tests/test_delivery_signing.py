@@ -1,0 +1,100 @@
+"""DKIM signatures that verify on the bytes received, and rate limits that hold."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+
+import dkim
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from delivery_helpers import add_subscribers, approved_edition
+from smtp import smtp_server
+
+from digest.config.schema import DkimConfig
+from digest.db import transaction
+from digest.delivery import queue
+from digest.delivery.dkim import SIGNED_HEADERS
+from digest.delivery.ratelimit import RateLimit
+from digest.delivery.sender import Worker
+from digest.delivery.transport import Transport
+from digest.editions.message import MailSettings
+from digest.models import Edition
+
+
+def rsa_key(tmp_path) -> tuple[str, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path / "dkim.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return str(path), b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def send_all(factory, transport: Transport) -> None:
+    Worker(factory, ["k"], MailSettings("https://d.example"), {None: transport}).run(
+        until_idle=True
+    )
+
+
+def start(factory, readers: int) -> list[str]:
+    edition_id = approved_edition(factory)
+    emails = add_subscribers(factory, readers)
+    with transaction(factory) as session:
+        queue.enqueue(session, session.get(Edition, edition_id))
+    return emails
+
+
+def test_every_message_carries_a_dkim_signature_that_verifies(factory, tmp_path) -> None:
+    key_file, record = rsa_key(tmp_path)
+    start(factory, 3)
+    dkim_config = DkimConfig(domain="digest.test", selector="weekly", key_file=key_file)
+    with smtp_server() as (inbox, url):
+        send_all(factory, Transport(url, dkim=dkim_config))
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"weekly._domainkey.digest.test."
+        return record
+
+    assert len(inbox.received) == 3
+    for _, _, raw in inbox.received:
+        assert raw.startswith(b"DKIM-Signature:")
+        assert dkim.verify(raw, dnsfunc=dns)
+        signature = raw.split(b"\r\n\r\n")[0].decode()
+        signed = signature.split(" h=")[1].split(";")[0].replace("\r\n", "").replace(" ", "")
+        assert {h.lower() for h in signed.split(":")} >= {
+            h.decode().lower() for h in SIGNED_HEADERS
+        }
+        assert b"a=rsa-sha256" in raw.split(b"\r\n\r\n")[0]
+        tampered = raw.replace(b"Subject: CASPAR", b"Subject: CASPAX")
+        assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_rate_limit_per_second_holds_across_connections(factory) -> None:
+    start(factory, 12)
+    with smtp_server() as (inbox, url):
+        began = time.monotonic()
+        send_all(factory, Transport(url, connections=3, per_second=5))
+        took = time.monotonic() - began
+    assert len(inbox.received) == 12
+    assert took >= 2.0  # 5 in the first second, 5 in the next, 2 in the third
+
+
+def test_an_hourly_limit_holds_the_next_message_until_the_hour_allows() -> None:
+    limit = RateLimit(per_second=None, per_hour=3)
+    began = time.monotonic()
+    for _ in range(3):
+        limit.wait()
+    assert time.monotonic() - began < 0.1  # within the hour's allowance: no waiting
+    fourth = threading.Thread(target=limit.wait, daemon=True)
+    fourth.start()
+    fourth.join(timeout=0.5)
+    assert fourth.is_alive()  # the fourth waits for the first to be an hour old
