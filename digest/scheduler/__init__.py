@@ -1,0 +1,1 @@
+"""The weekly cycle running by itself: polling, drafting, sending and housekeeping."""

@@ -1,0 +1,182 @@
+"""What the scheduler runs. Each task is a plain function of the database (and config) it works
+on, so that APScheduler can store a reference to it and its arguments in the database."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest import audit
+from digest.accounts import addresses_with_role
+from digest.curation.suggest import suggest_new_items
+from digest.db import lock_for_writing, make_engine, session_factory, transaction
+from digest.delivery import bounces, queue
+from digest.delivery.notices import send_notice
+from digest.delivery.transport import DeliveryError, Transport
+from digest.editions import compose
+from digest.editions.message import MailSettings
+from digest.ingest.poll import poll_feeds
+from digest.keys import token_keys
+from digest.models import AuditEntry, Delivery, Edition, EditionState, Newsletter, Role
+from digest.subscriptions.signup import expire_unconfirmed
+from digest.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+ACTOR = "scheduler"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How late a missed send may still go out, and how long delivery details are kept."""
+
+    send_grace: timedelta = timedelta(hours=6)
+    delivery_retention: timedelta = timedelta(days=90)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            send_grace=timedelta(minutes=int(os.environ.get("DIGEST_SEND_GRACE_MINUTES", "360"))),
+            delivery_retention=timedelta(
+                days=int(os.environ.get("DIGEST_DELIVERY_RETENTION_DAYS", "90"))
+            ),
+        )
+
+
+@lru_cache(maxsize=4)
+def sessions(database_url: str) -> sessionmaker[Session]:
+    return session_factory(make_engine(database_url))
+
+
+def poll_due_feeds(database_url: str) -> None:
+    """Poll every feed whose interval has come round (failing feeds are held back longer)."""
+    factory = sessions(database_url)
+    report = poll_feeds(factory)
+    if report.total("new"):
+        with transaction(factory) as session:
+            suggest_new_items(session)
+    log.info("polled %d feeds: %d new items", len(report.outcomes), report.total("new"))
+
+
+def draft_edition(database_url: str, slug: str, now: datetime | None = None) -> int | None:
+    """Draft this week's edition of a newsletter and tell its editors it is ready."""
+    factory = sessions(database_url)
+    with transaction(factory) as session:
+        newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
+        if newsletter is None:
+            return None
+        try:
+            edition = compose.build_draft(session, newsletter, ACTOR, now)
+        except compose.EditionError as exc:
+            log.info("no draft for %s: %s", slug, exc)
+            return None
+        if edition is None:
+            return None
+        editors = addresses_with_role(session, Role.EDITOR)
+        link = f"{MailSettings.from_env().base_url}/editions/{edition.id}"
+        text = (
+            f"The draft of {newsletter.title} for the week of {edition.period_start} is ready "
+            f"for review: {len(edition.entries)} items.\n\n{link}\n\nIt goes out "
+            "when an editor approves it.\n"
+        )
+        subject, sender = f"Ready for review: {edition.subject}", newsletter.from_address
+        edition_id = edition.id
+    for address in editors:
+        try:
+            send_notice(Transport.from_env(), sender, address, subject, text)
+        except DeliveryError as exc:
+            log.warning("could not tell %s about edition %d: %s", address, edition_id, exc)
+    return edition_id
+
+
+def send_edition(
+    database_url: str, edition_id: int, grace_minutes: int, now: datetime | None = None
+) -> bool:
+    """Start sending an approved edition whose time has come, unless it is more than the grace
+    period late (then it waits for an editor). Never twice: only an approved edition starts,
+    and a second start finds it sending. Returns whether this call started it."""
+    now = now or utcnow()
+    factory = sessions(database_url)
+    try:
+        with transaction(factory) as session:
+            lock_for_writing(session)
+            edition = session.get(Edition, edition_id, with_for_update=True)
+            if edition is None or edition.state is not EditionState.APPROVED:
+                return False
+            assert edition.send_at is not None
+            if edition.send_at > now:
+                return False
+            if now - edition.send_at > timedelta(minutes=grace_minutes):
+                mark_missed(session, edition, now)
+                return False
+            queue.start(session, edition, ACTOR, now)
+    except IntegrityError:  # another process queued it in the same instant
+        return False
+    log.info("edition %d: sending started", edition_id)
+    return True
+
+
+def mark_missed(session: Session, edition: Edition, now: datetime) -> None:
+    """An approved edition whose send time passed while nothing was running: it stays
+    approved, and the audit log and edition page say so, until an editor sets a new time."""
+    already = session.scalar(
+        select(AuditEntry.id).where(
+            AuditEntry.action == "edition.missed",
+            AuditEntry.object_id == str(edition.id),
+        )
+    )
+    if already is None:
+        audit.record(
+            session,
+            ACTOR,
+            "edition.missed",
+            "edition",
+            edition.id,
+            edition.subject,
+            after={"send_at": edition.send_at.isoformat() if edition.send_at else None},
+        )
+        log.warning("edition %d missed its send time; an editor must approve it again", edition.id)
+
+
+def expire_signups(database_url: str) -> None:
+    with transaction(sessions(database_url)) as session:
+        removed = expire_unconfirmed(session)
+    log.info("forgot %d unconfirmed sign-ups", removed)
+
+
+def purge_deliveries(database_url: str, retention_days: int, now: datetime | None = None) -> int:
+    """Delete the per-subscriber delivery rows of editions sent longer ago than the retention
+    period; the edition keeps its totals in the audit log. Returns how many rows went."""
+    cutoff = (now or utcnow()) - timedelta(days=retention_days)
+    removed = 0
+    with transaction(sessions(database_url)) as session:
+        old = session.scalars(
+            select(Edition).where(Edition.state == EditionState.SENT, Edition.sent_at < cutoff)
+        ).all()
+        for edition in old:
+            counts = queue.progress(session, edition.id)
+            if not any(counts.values()):
+                continue
+            result = session.execute(delete(Delivery).where(Delivery.edition_id == edition.id))
+            removed += result.rowcount or 0
+            audit.record(
+                session,
+                ACTOR,
+                "edition.purge_deliveries",
+                "edition",
+                edition.id,
+                edition.subject,
+                before=counts,
+            )
+    return removed
+
+
+def process_bounces(database_url: str, source: str) -> None:
+    report = bounces.process(sessions(database_url), source, token_keys())
+    log.info("returned mail: %s", report.summary())
