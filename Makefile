@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DIGEST := $(BIN)/digest
 DEMO_DB := sqlite:///var/demo.sqlite
+DEMO_PORT := 8000
 
-.PHONY: venv install install-test browser demo test lint clean bench
+.PHONY: venv install install-test browser demo test lint clean bench bench-send
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +25,10 @@ demo: install
 	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) init
 	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) poll --all
 	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) items import examples/catalogue/new-in-the-library.ris --newsletter new-in-the-library
-	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) feeds list
-	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) items list --limit 15
+	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) demo-setup
+	@echo "Mail goes to the Maildir var/mail: staff read it on the Outbox page."
+	DIGEST_DEMO=1 DIGEST_MAIL_URL=maildir:var/mail \
+	  $(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) run --port $(DEMO_PORT)
 
 # Browser tests drive Debian's Chromium (never a downloaded one); install it when missing.
 browser:
@@ -42,6 +45,9 @@ lint: install-test
 
 bench: install-test
 	$(BIN)/python benchmarks/ingest.py
+
+bench-send: install-test
+	$(BIN)/python benchmarks/send.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -50,6 +50,9 @@ EXPECTED = {
     "editions.set_state": Role.EDITOR,
     "editions.preview": Role.EDITOR,
     "editions.send_test": Role.EDITOR,
+    "editions.progress": Role.EDITOR,
+    "outbox.index": Role.LIBRARIAN,
+    "outbox.message": Role.LIBRARIAN,
     "admin.feeds": Role.ADMIN,
     "admin.pause": Role.ADMIN,
     "admin.resume": Role.ADMIN,
@@ -86,6 +89,7 @@ def _arguments(site: Site) -> dict[str, object]:
             "token": "not-a-valid-token",
             "slug": "caspar",
             "edition_id": 1,
+            "key": "no-such-message",
             "topic_id": session.scalar(select(Topic.id)),
         }
 

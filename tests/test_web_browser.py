@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -11,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from waitress.server import create_server
-from webapp import PASSWORD, STAFF, Site, add_items, entry, make_site
+from webapp import PASSWORD, STAFF, Site, accept_tagged, add_items, entry, make_site
 
 from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
-from digest.models import Feed, Item, ItemStatus, Role
+from digest.models import Edition, Feed, Item, ItemStatus, Role
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
@@ -166,3 +167,78 @@ def test_admin_pauses_a_feed(served, browser) -> None:
     page.click("nav >> text=Audit log")
     assert page.locator("td", has_text="feed.pause").count() == 1
     shot(page, "audit")
+
+
+def test_editor_drags_an_item_to_a_new_place(served, browser) -> None:
+    site, base = served
+    accept_tagged(
+        site.factory,
+        [("Alpha briefing", "neglect"), ("Beta report", "neglect"), ("Gamma review", "neglect")],
+    )
+    page = browser.new_page()  # type: ignore[attr-defined]
+    sign_in(page, base, Role.EDITOR)
+    page.click("nav >> text=Editions")
+    page.click("button:has-text('Build')")
+    items = page.locator("ol.edition-items li")
+    before = [text.split(" (")[0].strip("⠿ ") for text in items.all_inner_texts()]
+    assert len(before) == 3
+
+    # Drag the last item onto the top half of the first: it becomes the first.
+    with page.expect_navigation():  # the page reloads once the server has the new order
+        items.nth(2).drag_to(items.nth(0), target_position={"x": 20, "y": 2})
+    page.locator("ol.edition-items li").first.filter(has_text=before[2]).wait_for()
+    shot(page, "edition-dragged")
+    with site.factory() as session:
+        edition = session.scalar(select(Edition))
+        assert [e.item.title for e in edition.entries] == [before[2], before[0], before[1]]
+
+
+def test_editor_sends_an_edition_and_reads_it_in_the_outbox(
+    served, browser, tmp_path, monkeypatch
+) -> None:
+    from delivery_helpers import add_subscribers
+
+    from digest.delivery.sender import Worker
+    from digest.delivery.transport import Transport
+    from digest.editions.message import MailSettings
+
+    site, base = served
+    monkeypatch.setenv("DIGEST_DEMO", "1")
+    monkeypatch.setenv("DIGEST_MAIL_URL", f"maildir:{tmp_path / 'mail'}")
+    site.app.config["DEMO"] = True
+    accept_tagged(site.factory, [("Alpha briefing", "neglect"), ("Beta report", "neglect")])
+    add_subscribers(site.factory, 3)
+    stop = threading.Event()
+    worker = Worker(
+        site.factory,
+        ["k"],
+        MailSettings(base),
+        {None: Transport.from_env()},
+        idle_wait=0.2,
+    )
+    sending = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    sending.start()
+    try:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        sign_in(page, base, Role.EDITOR)
+        page.click("nav >> text=Editions")
+        page.click("button:has-text('Build')")
+        page.click("button:has-text('Approve')")
+        page.wait_for_selector("text=Approved: it goes out at the time shown.")
+        page.click("button:has-text('Send now')")
+        page.wait_for_selector("text=Sending has started")
+        page.wait_for_selector("#send-progress h2:has-text('Sent')", timeout=20_000)
+        assert page.locator("td.count-sent").inner_text() == "3"
+        shot(page, "edition-sent")
+        page.click("nav >> text=Outbox")
+        rows = page.locator("tbody tr")
+        assert rows.count() >= 3  # three readers, and the report to the editors
+        assert page.locator("a", has_text="Sent: CASPAR").count() == 2  # report: editor, admin
+        page.get_by_role("link", name=re.compile("^CASPAR: week commencing")).first.click()
+        page.wait_for_selector("iframe.preview")
+        shot(page, "outbox-message")
+        frame = page.frame_locator("iframe.preview")
+        frame.locator("a", has_text="Unsubscribe").wait_for()
+    finally:
+        stop.set()
+        sending.join(timeout=10)

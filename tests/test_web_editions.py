@@ -95,6 +95,10 @@ def test_send_a_test_to_myself(site: Site, monkeypatch) -> None:
     assert f"A test was sent to {STAFF[Role.EDITOR]}." in sent.text
     (message,) = inbox.messages(STAFF[Role.EDITOR])
     assert message["Subject"].startswith("CASPAR: week commencing")
+    # Its personal links say where they came from instead of failing mysteriously.
+    unsubscribe = message["List-Unsubscribe"].split(">")[0].strip("<")
+    page = site.client().get(unsubscribe.removeprefix("http://127.0.0.1:8000"))
+    assert "This link came from a test send" in page.text
     with site.factory() as session:  # the test left no subscriber behind
         assert (
             session.scalar(select(Subscriber).where(Subscriber.email == STAFF[Role.EDITOR])) is None

@@ -195,8 +195,11 @@ def main() -> None:
         sys.exit(130)
 
 
+from digest.cli import delivery as _delivery  # noqa: E402,F401
+from digest.cli import demo as _demo  # noqa: E402,F401
 from digest.cli import editions as _editions  # noqa: E402,F401
 from digest.cli import feeds as _feeds  # noqa: E402,F401  (registers commands)
 from digest.cli import items as _items  # noqa: E402,F401
+from digest.cli import service as _service  # noqa: E402,F401
 from digest.cli import subscribers as _subscribers  # noqa: E402,F401
 from digest.cli import web as _web  # noqa: E402,F401

@@ -22,7 +22,7 @@ from digest.cli import (
 from digest.db import transaction
 from digest.editions import compose
 from digest.editions.message import MailSettings, archive_url, build_message
-from digest.editions.render import render_cut
+from digest.editions.render import full_size, over_budget_warning, render_cut
 from digest.keys import token_keys
 from digest.models import Edition, Subscriber, Subscription
 
@@ -103,10 +103,24 @@ def _change(app: App, edition_id: int, action: str, **options: object) -> str:
     type=click.DateTime(["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"]),
     help="Send time in UTC (default: the newsletter's next slot).",
 )
+@click.option(
+    "--allow-large", is_flag=True, help="Approve even when the HTML is over the size budget."
+)
 @pass_app
 @database_errors
-def edition_approve(app: App, edition_id: int, actor: str | None, send_at: datetime | None) -> None:
+def edition_approve(
+    app: App, edition_id: int, actor: str | None, send_at: datetime | None, allow_large: bool
+) -> None:
     """Approve an edition: its content is frozen and its send is scheduled."""
+    with app.require_schema()() as session:
+        found = session.get(Edition, edition_id)
+        if found is None:
+            raise UsageProblem(f"no edition with id {edition_id}")
+        warning = over_budget_warning(full_size(found, archive_url(found, MailSettings.from_env())))
+    if warning and not allow_large:
+        raise UsageProblem(f"not approved: {warning}. Remove some items, or use --allow-large")
+    if warning:
+        console.print(f"[yellow]Warning: {warning}.[/yellow]")
     console.print(
         _change(
             app,

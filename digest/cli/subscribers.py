@@ -19,7 +19,7 @@ from digest.cli import (
 )
 from digest.db import transaction
 from digest.keys import secret_key
-from digest.subscriptions import lists, privacy
+from digest.subscriptions import lists, privacy, signup
 
 
 @cli.group()
@@ -68,6 +68,16 @@ def subscribers_export(app: App, slug: str, out: Path | None) -> None:
     with app.require_schema()() as session:
         count = lists.write_csv(lists.export_rows(session, newsletter_by_slug(session, slug)), out)
     console.print(f"Wrote {count} subscribers to {out}.")
+
+
+@subscribers.command("expire")
+@pass_app
+@database_errors
+def subscribers_expire(app: App) -> None:
+    """Forget sign-ups not confirmed within 7 days (the scheduler does this daily)."""
+    with transaction(app.require_schema()) as session:
+        removed = signup.expire_unconfirmed(session)
+    console.print(f"Removed {removed} unconfirmed sign-up{'' if removed == 1 else 's'}.")
 
 
 @subscribers.command("show")

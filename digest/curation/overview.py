@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from digest.delivery import queue
 from digest.editions.schedule import next_send_time
 from digest.ingest.health import needs_attention
-from digest.models import Feed, FeedKind, Item, ItemStatus, Newsletter
+from digest.models import Edition, Feed, FeedKind, Item, ItemStatus, Newsletter
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Overview:
     waiting: int
     newsletters: list[NewsletterWeek]
     feeds_needing_attention: list[Feed]
+    delivery_problems: list[tuple[Edition, int, int]]  # edition, failed, bounced
 
 
 def overview(session: Session, now: datetime) -> Overview:
@@ -57,4 +59,4 @@ def overview(session: Session, now: datetime) -> Overview:
         for f in session.scalars(select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name))
         if needs_attention(f)
     ]
-    return Overview(waiting, weeks, feeds)
+    return Overview(waiting, weeks, feeds, queue.problems(session))

@@ -41,6 +41,7 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life; the session itself expires
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
         DATABASE_URL=database_url,
+        DEMO=os.environ.get("DIGEST_DEMO") == "1",
     )
     app.config.update(config or {})
     csrf = CSRFProtect(app)
@@ -48,7 +49,16 @@ def create_app(
     app.extensions["digest.sessions"] = sessions
     _wire_requests(app, sessions)
 
-    from digest.web import admin, auth, dashboard, editions, public, subscribers, triage
+    from digest.web import (
+        admin,
+        auth,
+        dashboard,
+        editions,
+        outbox,
+        public,
+        subscribers,
+        triage,
+    )
 
     for blueprint in (
         auth.blueprint,
@@ -57,6 +67,7 @@ def create_app(
         admin.blueprint,
         editions.blueprint,
         subscribers.blueprint,
+        outbox.blueprint,
         public.blueprint,
     ):
         app.register_blueprint(blueprint)

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from email.utils import parseaddr
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from digest.delivery import queue
 from digest.delivery.transport import DeliveryError, Transport
 from digest.editions import compose
 from digest.editions.message import MailSettings, archive_url, build_message
-from digest.editions.render import HTML_BUDGET, render_cut
+from digest.editions.render import HTML_BUDGET, full_size, render_cut
 from digest.keys import token_keys
 from digest.models import (
     Edition,
+    EditionState,
     Newsletter,
     Role,
     Subscriber,
     Subscription,
 )
 from digest.subscriptions.overview import topic_cuts
+from digest.subscriptions.tokens import TEST_SEND_SUBSCRIPTION
 from digest.web.security import requires
 
 blueprint = Blueprint("editions", __name__, url_prefix="/editions")
@@ -70,16 +74,42 @@ def build() -> Response:
 @requires(Role.EDITOR)
 def edit(edition_id: int) -> str:
     edition = _edition(edition_id)
-    everything = render_cut(edition, None, archive_url(edition, MailSettings.from_env()))
+    size = full_size(edition, archive_url(edition, MailSettings.from_env()))
     waiting = compose.waiting_items(g.db, edition.newsletter_id)
     return render_template(
         "edition.html",
         edition=edition,
+        sending=_sending(edition),
         cuts=topic_cuts(g.db, edition.newsletter_id),
-        size=len(everything.html.encode()),
+        size=size,
         budget=HTML_BUDGET,
         waiting=waiting,
     )
+
+
+def _sending(edition: Edition) -> dict[str, object] | None:
+    """Counts, progress and the send over time, once sending has started."""
+    if edition.state not in (EditionState.SENDING, EditionState.SENT):
+        return None
+    counts = queue.progress(g.db, edition.id)
+    total = sum(counts.values())
+    done = total - counts["queued"] - counts["sending"]
+    timeline = queue.timeline(g.db, edition.id)
+    return {
+        "counts": counts,
+        "total": total,
+        "done": done,
+        "timeline": timeline,
+        "peak": max((n for _, n in timeline), default=1),
+    }
+
+
+@blueprint.get("/<int:edition_id>/progress")
+@requires(Role.EDITOR)
+def progress(edition_id: int) -> str:
+    """The live part of the edition page: polled while the edition is being sent."""
+    edition = _edition(edition_id)
+    return render_template("edition_progress.html", edition=edition, sending=_sending(edition))
 
 
 def _change(edition_id: int, change: Callable[[Edition], object], done: str) -> Response:
@@ -114,7 +144,9 @@ def change_items(edition_id: int) -> Response:
     action = request.form.get("action", "")
     edition = _edition(edition_id)
     position = next((e.position for e in edition.entries if e.item_id == item_id), 0)
+    wanted = int(request.form.get("position", "0") or 0)
     changes: dict[str, Callable[[Edition], object]] = {
+        "move": lambda e: compose.move_item(g.db, e, item_id, wanted, g.user.email),
         "up": lambda e: compose.move_item(g.db, e, item_id, position - 1, g.user.email),
         "down": lambda e: compose.move_item(g.db, e, item_id, position + 1, g.user.email),
         "remove": lambda e: compose.remove_item(g.db, e, item_id, g.user.email),
@@ -129,14 +161,28 @@ def change_items(edition_id: int) -> Response:
 @requires(Role.EDITOR)
 def set_state(edition_id: int) -> Response:
     action = request.form.get("action", "")
-    changes: dict[str, Callable[[Edition], object]] = {
-        "approve": lambda e: compose.approve(g.db, e, g.user.email),
-        "unapprove": lambda e: compose.unapprove(g.db, e, g.user.email),
-        "cancel": lambda e: compose.cancel(g.db, e, g.user.email),
+    changes: dict[str, tuple[Callable[[Edition], object], str]] = {
+        "approve": (
+            lambda e: compose.approve(g.db, e, g.user.email),
+            "Approved: it goes out at the time shown.",
+        ),
+        "unapprove": (
+            lambda e: compose.unapprove(g.db, e, g.user.email),
+            "Un-approved: it can be changed again.",
+        ),
+        "cancel": (lambda e: compose.cancel(g.db, e, g.user.email), "Cancelled."),
+        "send_now": (_send_now, "Sending has started: the counts below follow it."),
     }
     if action not in changes:
         abort(400)
-    return _change(edition_id, changes[action], f"Done: {action}.")
+    change, done = changes[action]
+    return _change(edition_id, change, done)
+
+
+def _send_now(edition: Edition) -> None:
+    if edition.state is not EditionState.APPROVED:
+        raise compose.EditionError("only an approved edition can be sent")
+    queue.start(g.db, edition, g.user.email)
 
 
 @blueprint.get("/<int:edition_id>/preview")
@@ -163,17 +209,20 @@ def preview(edition_id: int) -> Response:
 @requires(Role.EDITOR)
 def send_test(edition_id: int) -> Response:
     """Send the whole edition to the editor's own address. (Its personal links name no real
-    subscription, so they lead to a "not valid" page.)"""
+    subscription: they lead to a page that says they came from a test.)"""
     edition = _edition(edition_id)
     settings = MailSettings.from_env()
     # Transient objects, never added to the session: a test send leaves no subscriber behind.
     test = Subscription(
-        id=0, newsletter=edition.newsletter, subscriber=Subscriber(email=g.user.email, name="")
+        id=TEST_SEND_SUBSCRIPTION,
+        newsletter=edition.newsletter,
+        subscriber=Subscriber(email=g.user.email, name=""),
     )
     rendered = render_cut(edition, None, archive_url(edition, settings))
     raw = build_message(edition, test, rendered, settings, token_keys())
     try:
-        Transport.from_env().send(edition.newsletter.from_address, g.user.email, raw)
+        sender = parseaddr(edition.newsletter.from_address)[1]
+        Transport.from_env().send(sender, g.user.email, raw)
     except DeliveryError as exc:
         flash(f"The test was not sent: {exc}.")
     else:

@@ -16,7 +16,12 @@ from digest.editions.message import MailSettings
 from digest.keys import token_keys
 from digest.models import Newsletter, SubscriberStatus, Subscription, Topic
 from digest.subscriptions import manage, signup
-from digest.subscriptions.tokens import InvalidToken, subscription_token
+from digest.subscriptions.tokens import (
+    TEST_SEND_SUBSCRIPTION,
+    InvalidToken,
+    read_subscription_token,
+    subscription_token,
+)
 from digest.web.security import client_ip, public
 
 blueprint = Blueprint("public", __name__)
@@ -33,8 +38,12 @@ def _subscription(token: str):
         return None
 
 
-def _invalid() -> tuple[str, int]:
-    return render_template("public/invalid_link.html"), 400
+def _invalid(token: str) -> tuple[str, int]:
+    try:
+        from_test_send = read_subscription_token(token, token_keys()) == TEST_SEND_SUBSCRIPTION
+    except InvalidToken:
+        from_test_send = False
+    return render_template("public/invalid_link.html", from_test_send=from_test_send), 400
 
 
 @blueprint.route("/u/<token>", methods=["GET", "POST"])
@@ -44,7 +53,7 @@ def unsubscribe(token: str) -> str | tuple[str, int]:
     and answers 200 without redirecting."""
     subscription = _subscription(token)
     if subscription is None:
-        return _invalid()
+        return _invalid(token)
     if request.method == "GET":
         return render_template(
             "public/unsubscribe.html", subscription=subscription, token=token, done=False
@@ -77,7 +86,7 @@ def _other_newsletters(subscription: Subscription) -> list[tuple[Newsletter, str
 def preferences(token: str) -> str | tuple[str, int]:
     subscription = _subscription(token)
     if subscription is None:
-        return _invalid()
+        return _invalid(token)
     saved = False
     if request.method == "POST":
         chosen = [int(v) for v in request.form.getlist("topic") if v.isdigit()]

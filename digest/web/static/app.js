@@ -48,3 +48,36 @@
     }
   });
 })();
+
+// Edition items: drag one to a new place; the server stores the order, then the page reloads.
+(function () {
+  "use strict";
+  var list = document.querySelector("ol.edition-items[data-move-url]");
+  if (!list) { return; }
+  var dragged = null;
+  list.addEventListener("dragstart", function (event) {
+    dragged = event.target.closest("li[data-item]");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", dragged.dataset.item);
+    dragged.classList.add("dragging");
+  });
+  list.addEventListener("dragover", function (event) {
+    var over = event.target.closest("li[data-item]");
+    if (!dragged || !over || over === dragged) { return; }
+    event.preventDefault();
+    var box = over.getBoundingClientRect();
+    var after = event.clientY > box.top + box.height / 2;
+    list.insertBefore(dragged, after ? over.nextSibling : over);
+  });
+  list.addEventListener("dragend", function () {
+    if (!dragged) { return; }
+    dragged.classList.remove("dragging");
+    var position = Array.from(list.querySelectorAll("li[data-item]")).indexOf(dragged);
+    var body = new URLSearchParams({
+      csrf_token: list.dataset.csrf, action: "move", item: dragged.dataset.item, position: String(position)
+    });
+    dragged = null;
+    fetch(list.dataset.moveUrl, {method: "POST", body: body, credentials: "same-origin"})
+      .then(function () { window.location.reload(); });
+  });
+})();

@@ -1,0 +1,129 @@
+"""`digest worker` and `digest send`: sending approved editions."""
+
+from __future__ import annotations
+
+import imaplib
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from digest.cli import App, UsageProblem, cli, console, database_errors, pass_app
+from digest.db import transaction
+from digest.delivery import bounces as bounce_mail
+from digest.delivery import queue
+from digest.delivery.sender import Worker, WorkerError
+from digest.delivery.transport import Transport
+from digest.editions.message import MailSettings
+from digest.keys import token_keys
+from digest.models import Edition, EditionState
+
+
+def transports(app: App) -> dict[str | None, Transport]:
+    """The config's transports (when there is a config file) and the default one."""
+    configs = app.config.transports if Path(app.config_path).exists() else []
+    return Transport.all_from(configs)
+
+
+def make_worker(app: App, name: str) -> Worker:
+    return Worker(
+        app.require_schema(), token_keys(), MailSettings.from_env(), transports(app), name=name
+    )
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT finish the messages in flight, then stop."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def _summary(counts: Counter[str]) -> str:
+    return ", ".join(f"{count:,} {state}" for state, count in sorted(counts.items())) or "nothing"
+
+
+@cli.command("worker")
+@click.option("--name", default="worker", show_default=True, help="Unique on this machine.")
+@click.option("--until-idle", is_flag=True, help="Stop when nothing is due, instead of waiting.")
+@pass_app
+@database_errors
+def worker_command(app: App, name: str, until_idle: bool) -> None:
+    """Send due deliveries of every edition being sent (run as many as you like on
+    PostgreSQL; one on SQLite)."""
+    stop = threading.Event()
+    stop_on_signals(stop)
+    try:
+        counts = make_worker(app, name).run(stop, until_idle=until_idle)
+    except WorkerError as exc:
+        raise UsageProblem(str(exc)) from None
+    console.print(f"Worker stopped: {_summary(counts)}.")
+
+
+@cli.command("send")
+@click.argument("edition_id", type=int)
+@pass_app
+@database_errors
+def send_command(app: App, edition_id: int) -> None:
+    """Send an approved edition now, showing progress (or finish one being sent)."""
+    with transaction(app.require_schema()) as session:
+        edition = session.get(Edition, edition_id)
+        if edition is None:
+            raise UsageProblem(f"no edition with id {edition_id}")
+        if edition.state is EditionState.APPROVED:
+            started = time.perf_counter()
+            counts = queue.enqueue(session, edition)
+            console.print(
+                f"Queued {sum(counts.values()):,} deliveries "
+                f"in {time.perf_counter() - started:.1f} s."
+            )
+        elif edition.state is not EditionState.SENDING:
+            raise UsageProblem(f"edition {edition_id} is {edition.state}: only an approved one")
+    with app.sessions() as session:
+        before = queue.progress(session, edition_id)
+    total = sum(before.values())
+    done_before = total - before["queued"] - before["sending"]
+    stop = threading.Event()
+    stop_on_signals(stop)
+    columns = (TextColumn("Sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("send", total=total, completed=done_before)
+
+        def update(recorded: Counter[str]) -> None:  # the worker's own count: no query
+            finished = sum(n for state, n in recorded.items() if state != "deferred")
+            bar.update(task, completed=min(total, done_before + finished))
+
+        try:
+            make_worker(app, "send").run(stop, until_idle=True, on_progress=update)
+        except WorkerError as exc:
+            raise UsageProblem(str(exc)) from None
+        bar.update(task, completed=total)
+    with app.sessions() as session:
+        counts = queue.progress(session, edition_id)
+        state = session.get(Edition, edition_id).state
+    console.print(
+        f"Edition {edition_id} is {state}: "
+        + ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
+        + "."
+    )
+
+
+@cli.group()
+def bounces() -> None:
+    """Returned mail: bounces, complaints, unsubscribes by email."""
+
+
+@bounces.command("process")
+@click.argument("source", envvar="DIGEST_BOUNCE_MAILBOX")
+@pass_app
+@database_errors
+def bounces_process(app: App, source: str) -> None:
+    """Read returned mail from SOURCE (a Maildir folder, an mbox file, or
+    imaps://user:password@host/FOLDER; env DIGEST_BOUNCE_MAILBOX) and act on each message."""
+    try:
+        report = bounce_mail.process(app.require_schema(), source, token_keys())
+    except (OSError, imaplib.IMAP4.error) as exc:
+        raise UsageProblem(f"cannot read {source}: {exc}") from None
+    console.print(f"Processed {report.summary()}.")
