@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
+from pathlib import Path
 
 import dkim
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from delivery_helpers import add_subscribers, approved_edition
@@ -15,7 +18,7 @@ from smtp import smtp_server
 from digest.config.schema import DkimConfig
 from digest.db import transaction
 from digest.delivery import queue
-from digest.delivery.dkim import SIGNED_HEADERS
+from digest.delivery.dkim import SIGNED_HEADERS, DkimKeyError, Signer
 from digest.delivery.ratelimit import RateLimit
 from digest.delivery.sender import Worker
 from digest.delivery.transport import Transport
@@ -76,6 +79,46 @@ def test_every_message_carries_a_dkim_signature_that_verifies(factory, tmp_path)
         assert b"a=rsa-sha256" in raw.split(b"\r\n\r\n")[0]
         tampered = raw.replace(b"Subject: CASPAR", b"Subject: CASPAX")
         assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_our_signature_is_byte_for_byte_what_dkimpy_itself_writes(tmp_path) -> None:
+    key_file, _ = rsa_key(tmp_path)
+    signer = Signer(DkimConfig(domain="digest.test", selector="weekly", key_file=key_file))
+    raw = (
+        b"From: CASPAR <caspar@digest.test>\r\nTo: reader@example.org\r\n"
+        b"Subject: CASPAR  this   week\r\nDate: Tue, 01 Dec 2026 09:00:00 +0000\r\n"
+        b"Message-ID: <e-1.s-2@digest.test>\r\nList-Id: CASPAR <caspar.digest.test>\r\n"
+        b"List-Unsubscribe: <https://d.example/u/abc>, <mailto:unsubscribe+abc@digest.test>\r\n"
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\n"
+        + b"Safeguarding in the early years: a =C3=A9 summary.\r\n" * 400
+    )
+    reference = dkim.sign(
+        raw,
+        b"weekly",
+        b"digest.test",
+        Path(key_file).read_bytes(),
+        include_headers=list(SIGNED_HEADERS),
+        canonicalize=(b"relaxed", b"simple"),
+    )
+    when = int(re.search(rb"t=(\d+);", reference).group(1))  # dkimpy's clock: sign at its time
+    signed = signer.sign(raw, now=when)
+    assert signed == reference + raw
+
+
+@pytest.mark.parametrize("content", [b"not a key", None])
+def test_a_key_that_cannot_sign_is_named_in_the_error(tmp_path, content) -> None:
+    path = tmp_path / "dkim.pem"
+    if content is None:  # an EC key: DKIM here signs with RSA
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        content = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    path.write_bytes(content)
+    with pytest.raises(DkimKeyError, match=r"dkim\.pem"):
+        Signer(DkimConfig(domain="digest.test", selector="weekly", key_file=str(path)))
 
 
 def test_rate_limit_per_second_holds_across_connections(factory) -> None:

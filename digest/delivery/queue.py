@@ -162,12 +162,12 @@ def claim(
         ids += session.scalars(query).all()
     if not ids:
         return []
+    # By id alone: the rows are ours already (locked on PostgreSQL, the write lock held on
+    # SQLite). A condition on status too would lead SQLite to walk the status index instead,
+    # every queued row of it, on each claim.
     session.execute(
         update(Delivery)
-        .where(
-            Delivery.id.in_(ids),
-            Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)),
-        )
+        .where(Delivery.id.in_(ids))
         .values(status=DeliveryStatus.SENDING, claimed_by=worker, claimed_at=now)
     )
     rows = session.execute(
