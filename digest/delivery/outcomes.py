@@ -99,6 +99,11 @@ def record(
     return [row["new_status"] for row in rows]
 
 
+def needs_transaction(outcome: Outcome) -> bool:
+    """Whether recording `outcome` takes more than one statement (a bounce suppresses too)."""
+    return outcome.result is Result.BOUNCED
+
+
 def suppress(
     db: Connection | Session,
     subscriber_id: int,

@@ -20,16 +20,17 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection as DbConnection
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
-from digest.delivery import queue
+from digest.delivery import queue, stores
 from digest.delivery.dkim import Signer
 from digest.delivery.messages import MessageFactory
-from digest.delivery.outcomes import record
+from digest.delivery.outcomes import needs_transaction, record
 from digest.delivery.ratelimit import RateLimit
 from digest.delivery.report import send_reports
 from digest.delivery.transport import Channel, Transport
@@ -41,6 +42,7 @@ from digest.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 DEAD_CLAIMS_EVERY = timedelta(seconds=30)
+T = TypeVar("T")
 
 
 class WorkerError(RuntimeError):
@@ -68,6 +70,12 @@ class _Shared:
         self.failure: BaseException | None = None
 
 
+def _in_session(db: DbConnection, work: Callable[..., T], *args: Any) -> T:
+    """`work(session, *args)` with a session joining `db`'s transaction."""
+    with Session(db) as session:
+        return work(session, *args)
+
+
 class TransportSender(threading.Thread):
     """The connections to one transport: one thread, an event loop, a coroutine for each
     connection. One thread means no contention between connections for Python's lock."""
@@ -84,32 +92,33 @@ class TransportSender(threading.Thread):
         asyncio.run(self._all())
 
     async def _all(self) -> None:
-        db = self.shared.engine.connect()
-        if self.shared.engine.dialect.name == "postgresql":
-            # A commit need not wait for the disk: what matters here is that it is in the
-            # server before the next message goes, which a crash of this process cannot undo.
-            db.exec_driver_sql("SET synchronous_commit = off")
+        engine = self.shared.engine
+        store: stores.Store
+        if engine.dialect.name == "postgresql":
+            store = await stores.Awaited.open(engine)
+        else:
+            store = stores.TakingTurns(engine, self.shared.write_lock)
         try:
             await asyncio.gather(
-                *(self._connection(db) for _ in range(self.transport.connections))
+                *(self._connection(store) for _ in range(self.transport.connections))
             )
         finally:
-            db.close()
+            await store.close()
 
-    async def _connection(self, db: DbConnection) -> None:
+    async def _connection(self, store: stores.Store) -> None:
         worker, shared = self.shared.worker, self.shared
         channel = self.transport.open()
         batch: list[queue.Claimed] = []
         try:
             while not shared.stopping.is_set():
-                batch = self._claim()
+                batch = await self._claim(store)
                 if not batch:
                     if worker.until_idle:
                         return
                     await asyncio.sleep(worker.idle_wait)
                     continue
                 while batch and not shared.stopping.is_set():
-                    await self._send(channel, db, batch[0])
+                    await self._send(channel, store, batch[0])
                     batch.pop(0)
         except BaseException as exc:
             shared.failure = shared.failure or exc
@@ -118,29 +127,28 @@ class TransportSender(threading.Thread):
         finally:
             await channel.close()
             if batch:  # claimed, never sent: back to the queue
-                with shared.write_lock, transaction(worker.factory) as session:
-                    queue.release(session, worker.id, [d.id for d in batch])
+                ids = [d.id for d in batch]
+                await store.run(lambda db: _in_session(db, queue.release, worker.id, ids))
 
-    def _claim(self) -> list[queue.Claimed]:
-        worker, shared = self.shared.worker, self.shared
+    async def _claim(self, store: stores.Store) -> list[queue.Claimed]:
+        worker = self.shared.worker
         editions = worker.editions_for(self.transport_name)
         if not editions:
             return []
-        with shared.write_lock, transaction(worker.factory) as session:
-            return queue.claim(session, worker.id, worker.batch_size, editions)
+        return await store.run(
+            lambda db: _in_session(db, queue.claim, worker.id, worker.batch_size, editions)
+        )
 
-    async def _send(self, channel: Channel, db: DbConnection, delivery: queue.Claimed) -> None:
+    async def _send(self, channel: Channel, store: stores.Store, delivery: queue.Claimed) -> None:
         shared = self.shared
         sender, raw = shared.messages.build(delivery, self.signer)
         await self.limit.wait_async()
         outcome = await channel.send(sender, delivery.email, raw)
-        with shared.write_lock:
-            try:
-                (status,) = record(db, [(delivery, outcome)], utcnow(), shared.worker.retry_delays)
-                db.commit()
-            except BaseException:
-                db.rollback()
-                raise
+        # A bounce suppresses the subscriber too, all or nothing; anything else is one statement.
+        run = store.run if needs_transaction(outcome) else store.run_alone
+        (status,) = await run(
+            lambda db: record(db, [(delivery, outcome)], utcnow(), shared.worker.retry_delays)
+        )
         with shared.counts_lock:
             shared.counts[status.value] += 1
 
@@ -270,9 +278,7 @@ class Worker:
         with shared.write_lock, transaction(self.factory) as session:
             finished = queue.finish_editions(session)
             session.execute(
-                WorkerRow.__table__.update()
-                .where(WorkerRow.id == self.id)
-                .values(seen_at=utcnow())
+                WorkerRow.__table__.update().where(WorkerRow.id == self.id).values(seen_at=utcnow())
             )
         for edition_id in finished:
             shared.messages.forget(edition_id)

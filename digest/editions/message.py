@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 
 from digest.editions.render import PLACEHOLDERS, RenderedCut, escape_for_html
 from digest.models import Edition, Subscription
@@ -66,6 +67,12 @@ def subscriber_links(
     return links_for(
         subscription.id, subscription.subscriber.name, mail_domain(edition), settings, keys
     )
+
+
+@lru_cache(maxsize=4)
+def _date_header(now: datetime) -> bytes:
+    # Cached: a send makes thousands of messages a second, all with the same Date.
+    return f"Date: {format_datetime(now)}\r\n".encode()
 
 
 def _header(name: str, value: str) -> bytes:
@@ -163,7 +170,7 @@ class MessageTemplate:
             (
                 self._static_headers,
                 to,
-                f"Date: {format_datetime(now or utcnow())}\r\n".encode(),
+                _date_header((now or utcnow()).replace(microsecond=0)),
                 f"Message-ID: {message_id}\r\n".encode(),
                 f"List-Unsubscribe: <{values['unsubscribe_url']}>, "
                 f"<{values['unsubscribe_mailto']}>\r\n".encode(),

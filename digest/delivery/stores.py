@@ -1,0 +1,96 @@
+"""How a worker's SMTP connections reach the database: to claim deliveries, and to record
+what became of each before that connection sends its next message.
+
+SQLite has one writer at a time and a write costs tens of microseconds, so the connections
+take turns on one database connection without leaving the event loop. A PostgreSQL write is a
+round trip to a server, so there the database connections are used asynchronously: while the
+server works (on another core) the SMTP connections keep sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+T = TypeVar("T")
+Work = Callable[[Connection], T]
+
+
+class Store(Protocol):
+    async def run(self, work: Work[T]) -> T:
+        """`work` in a transaction of its own, committed when it returns."""
+        ...
+
+    async def run_alone(self, work: Work[T]) -> T:
+        """`work` whose statements each stand alone, committed as they run."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class TakingTurns:
+    """One SQLite connection shared by every SMTP connection of a worker, one at a time."""
+
+    def __init__(self, engine: Engine, lock: AbstractContextManager[object]) -> None:
+        self._connection = engine.connect()
+        self._lock = lock
+
+    async def run(self, work: Work[T]) -> T:
+        with self._lock, self._connection.begin():
+            return work(self._connection)
+
+    run_alone = run  # a local transaction costs nothing more
+
+    async def close(self) -> None:
+        self._connection.close()
+
+
+class Awaited:
+    """Two PostgreSQL connections, awaited rather than waited on: one for transactions, one
+    in autocommit for statements that stand alone (one round trip each, where BEGIN and
+    COMMIT would make three)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._transactions: AsyncConnection | None = None
+        self._alone: AsyncConnection | None = None
+        self._transactions_lock, self._alone_lock = asyncio.Lock(), asyncio.Lock()
+
+    @classmethod
+    async def open(cls, engine: Engine) -> Awaited:
+        """Connect to `engine`'s database (call it in the event loop that will use it)."""
+        url = engine.url.set(drivername="postgresql+psycopg")
+        store = cls(create_async_engine(url, pool_size=2, max_overflow=0))
+        store._transactions = await store._connect()
+        store._alone = await store._connect()
+        await store._alone.execution_options(isolation_level="AUTOCOMMIT")
+        return store
+
+    async def run(self, work: Work[T]) -> T:
+        assert self._transactions is not None
+        async with self._transactions_lock, self._transactions.begin():
+            return await self._transactions.run_sync(work)
+
+    async def run_alone(self, work: Work[T]) -> T:
+        assert self._alone is not None
+        async with self._alone_lock:
+            return await self._alone.run_sync(work)
+
+    async def close(self) -> None:
+        for connection in (self._transactions, self._alone):
+            if connection is not None:
+                await connection.close()
+        await self._engine.dispose()
+
+    async def _connect(self) -> AsyncConnection:
+        connection = await self._engine.connect()
+        # A commit need not wait for the disk: what matters is that the outcome is in the
+        # server before the next message goes, which a crash of this process cannot undo.
+        await connection.exec_driver_sql("SET synchronous_commit = off")
+        await connection.commit()
+        return connection
