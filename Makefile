@@ -6,7 +6,7 @@ DIGEST := $(BIN)/digest
 DEMO_DB := sqlite:///var/demo.sqlite
 DEMO_PORT := 8000
 
-.PHONY: venv install install-test browser demo test lint clean bench bench-send
+.PHONY: venv install install-test browser imap-server demo test lint clean bench bench-send
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "Chromium is missing: run 'sudo apt-get install chromium' for the browser tests"; fi; }
 
-test: install-test browser
+# The IMAP test reads returned mail from a real Dovecot, started by the test on its own port.
+imap-server:
+	@test -x /usr/sbin/dovecot || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; \
+	  else echo "Dovecot is missing: run 'sudo apt-get install dovecot-imapd' for the IMAP test"; fi; }
+
+test: install-test browser imap-server
 	$(BIN)/ruff check digest tests benchmarks
 	$(BIN)/python -m pytest
 

@@ -3,11 +3,14 @@ unsubscribes by email to the List-Unsubscribe address."""
 
 from __future__ import annotations
 
+import imaplib
 import mailbox
 from email.message import EmailMessage
+from urllib.parse import urlsplit
 
 from click.testing import CliRunner
 from delivery_helpers import add_subscribers, approved_edition
+from imap import imap_server
 from sqlalchemy import select
 
 from digest.cli import cli
@@ -66,12 +69,41 @@ def process(factory, messages: list[EmailMessage | bytes], folder) -> str:
     box = mailbox.Maildir(folder, create=True)
     for message in messages:
         box.add(message)
+    return process_mailbox(factory, str(folder))
+
+
+def process_mailbox(factory, source: str) -> str:
+    """`digest bounces process SOURCE`; its output."""
     db = factory.kw["bind"].url.render_as_string(hide_password=False)
     result = CliRunner(env={"DIGEST_TOKEN_KEYS": ",".join(KEYS)}).invoke(
-        cli, ["--db", db, "bounces", "process", str(folder)]
+        cli, ["--db", db, "bounces", "process", source]
     )
     assert result.exit_code == 0, result.output
     return result.output
+
+
+def unsubscribe_request(factory, email: str) -> EmailMessage:
+    """What a mail client sends to the `mailto:` address in `email`'s List-Unsubscribe."""
+    with factory() as session:
+        subscription = session.scalar(
+            select(Subscription).join(Subscriber).where(Subscriber.email == email)
+        )
+        mailto = links_for(subscription.id, "", "digest.test", MailSettings("https://x"), KEYS)[
+            "unsubscribe_mailto"
+        ]
+    request = EmailMessage()
+    request["From"] = email
+    request["To"] = mailto.removeprefix("mailto:")
+    request["Subject"] = "unsubscribe"
+    request.set_content("")
+    return request
+
+
+def thank_you_note() -> EmailMessage:
+    note = EmailMessage()
+    note["From"], note["To"], note["Subject"] = "a@b.example", "digest@digest.test", "Thanks!"
+    note.set_content("Great newsletter.")
+    return note
 
 
 def status_of(factory, email: str) -> set[SubscriberStatus]:
@@ -144,18 +176,7 @@ def test_three_soft_bounces_in_a_row_suppress(factory, tmp_path) -> None:
 
 def test_mail_to_the_list_unsubscribe_address_unsubscribes(factory, tmp_path) -> None:
     _, readers = sent_edition(factory, 2)
-    with factory() as session:
-        subscription = session.scalar(
-            select(Subscription).join(Subscriber).where(Subscriber.email == readers[1])
-        )
-        mailto = links_for(subscription.id, "", "digest.test", MailSettings("https://x"), KEYS)[
-            "unsubscribe_mailto"
-        ]
-    request = EmailMessage()
-    request["From"] = readers[1]
-    request["To"] = mailto.removeprefix("mailto:")
-    request["Subject"] = "unsubscribe"
-    request.set_content("")
+    request = unsubscribe_request(factory, readers[1])
     output = process(factory, [request], tmp_path / "u")
     assert "1 unsubscribe" in output
     assert status_of(factory, readers[1]) == {SubscriberStatus.UNSUBSCRIBED}
@@ -165,9 +186,31 @@ def test_mail_to_the_list_unsubscribe_address_unsubscribes(factory, tmp_path) ->
 
 
 def test_mail_not_understood_is_left_for_a_person(factory, tmp_path) -> None:
-    note = EmailMessage()
-    note["From"], note["To"], note["Subject"] = "a@b.example", "digest@digest.test", "Thanks!"
-    note.set_content("Great newsletter.")
-    output = process(factory, [note], tmp_path / "n")
+    output = process(factory, [thank_you_note()], tmp_path / "n")
     assert "1 not understood" in output
     assert len(list(mailbox.Maildir(tmp_path / "n"))) == 1
+
+
+def test_an_imap_mailbox_is_read_on_a_real_server_and_what_was_done_is_removed(factory) -> None:
+    edition_id, readers = sent_edition(factory, 3)
+    verp = return_path(delivery_for(factory, readers[0], edition_id), "digest.test", KEYS[0])
+    with imap_server() as url:
+        parts = urlsplit(url)
+        client = imaplib.IMAP4(parts.hostname, parts.port)
+        client.login(parts.username, parts.password)
+        for message in (
+            dsn(verp, readers[0], "5.1.1"),
+            unsubscribe_request(factory, readers[1]).as_bytes(),
+            thank_you_note().as_bytes(),
+        ):
+            client.append("INBOX", None, None, message.replace(b"\n", b"\r\n"))
+        output = process_mailbox(factory, url)
+        client.select("INBOX")
+        _, left = client.search(None, "ALL")
+        _, subject = client.fetch(left[0].split()[0], "(BODY[HEADER.FIELDS (SUBJECT)])")
+        client.logout()
+    assert "3 messages" in output and "1 subscribers suppressed" in output
+    assert status_of(factory, readers[0]) == {SubscriberStatus.SUPPRESSED}
+    assert status_of(factory, readers[1]) == {SubscriberStatus.UNSUBSCRIBED}
+    assert status_of(factory, readers[2]) == {SubscriberStatus.ACTIVE}
+    assert len(left[0].split()) == 1 and b"Thanks!" in subject[0][1]  # left for a person
