@@ -163,7 +163,7 @@ class Worker:
         settings: MailSettings,
         transports: Mapping[str | None, Transport],
         name: str = "worker",
-        batch_size: int = 50,
+        batch_size: int = 200,
         retry_delays: Sequence[timedelta] = queue.RETRY_DELAYS,
         idle_wait: float = 2.0,
     ) -> None:
