@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from smtp import free_port
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 USER, PASSWORD = "bounces", "imap-test-password"
@@ -59,12 +60,6 @@ def require_dovecot() -> None:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def imap_server() -> Iterator[str]:
     """Dovecot on loopback; yields the mailbox URL `imap://user:password@host:port/INBOX`."""
@@ -86,7 +81,7 @@ def imap_server() -> Iterator[str]:
     home.mkdir(parents=True)
     os.chown(home, owner.pw_uid, owner.pw_gid)
     (root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-    port = _free_port()
+    port = free_port()
     config = root / "dovecot.conf"
     config.write_text(
         CONFIG.format(

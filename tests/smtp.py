@@ -80,7 +80,7 @@ class _Controller(Controller):
         return _FaultySMTP(self.handler, **self.SMTP_kwargs)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -91,7 +91,7 @@ def smtp_server(faults: Faults | None = None, **options: object) -> Iterator[tup
     """An SMTP server on loopback; yields its inbox and a `smtp://` URL for Digest. `options`
     go to aiosmtpd (TLS contexts, an authenticator, …)."""
     inbox = Inbox(faults or Faults())
-    port = _free_port()
+    port = free_port()
     controller = _Controller(inbox, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:

@@ -278,7 +278,9 @@ class Worker:
         with shared.write_lock, transaction(self.factory) as session:
             finished = queue.finish_editions(session)
             session.execute(
-                WorkerRow.__table__.update().where(WorkerRow.id == self.id).values(seen_at=utcnow())
+                WorkerRow.__table__.update()
+                .where(WorkerRow.id == self.id)
+                .values(seen_at=utcnow())
             )
         for edition_id in finished:
             shared.messages.forget(edition_id)

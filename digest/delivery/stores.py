@@ -55,42 +55,43 @@ class Awaited:
     in autocommit for statements that stand alone (one round trip each, where BEGIN and
     COMMIT would make three)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._transactions: AsyncConnection | None = None
-        self._alone: AsyncConnection | None = None
+    def __init__(
+        self, engine: AsyncEngine, transactions: AsyncConnection, alone: AsyncConnection
+    ) -> None:
+        self._engine, self._transactions, self._alone = engine, transactions, alone
         self._transactions_lock, self._alone_lock = asyncio.Lock(), asyncio.Lock()
 
     @classmethod
     async def open(cls, engine: Engine) -> Awaited:
         """Connect to `engine`'s database (call it in the event loop that will use it)."""
         url = engine.url.set(drivername="postgresql+psycopg")
-        store = cls(create_async_engine(url, pool_size=2, max_overflow=0))
-        store._transactions = await store._connect()
-        store._alone = await store._connect()
-        await store._alone.execution_options(isolation_level="AUTOCOMMIT")
-        return store
+        pool = create_async_engine(url, pool_size=2, max_overflow=0)
+        try:
+            transactions, alone = await _connect(pool), await _connect(pool)
+            await alone.execution_options(isolation_level="AUTOCOMMIT")
+        except BaseException:
+            await pool.dispose()
+            raise
+        return cls(pool, transactions, alone)
 
     async def run(self, work: Work[T]) -> T:
-        assert self._transactions is not None
         async with self._transactions_lock, self._transactions.begin():
             return await self._transactions.run_sync(work)
 
     async def run_alone(self, work: Work[T]) -> T:
-        assert self._alone is not None
         async with self._alone_lock:
             return await self._alone.run_sync(work)
 
     async def close(self) -> None:
-        for connection in (self._transactions, self._alone):
-            if connection is not None:
-                await connection.close()
+        await self._transactions.close()
+        await self._alone.close()
         await self._engine.dispose()
 
-    async def _connect(self) -> AsyncConnection:
-        connection = await self._engine.connect()
-        # A commit need not wait for the disk: what matters is that the outcome is in the
-        # server before the next message goes, which a crash of this process cannot undo.
-        await connection.exec_driver_sql("SET synchronous_commit = off")
-        await connection.commit()
-        return connection
+
+async def _connect(engine: AsyncEngine) -> AsyncConnection:
+    connection = await engine.connect()
+    # A commit need not wait for the disk: what matters is that the outcome is in the server
+    # before the next message goes, which a crash of this process cannot undo.
+    await connection.exec_driver_sql("SET synchronous_commit = off")
+    await connection.commit()
+    return connection
