@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.locks import SCOPED_KEY_SQL
+
 DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -48,8 +50,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-# Any fixed number: the PostgreSQL advisory lock that writers of items take (it spells "dgst").
-WRITE_LOCK_KEY = 0x64677374
+WRITE_LOCK = "item-writers"  # the name of the PostgreSQL advisory lock that item writers take
 
 
 def lock_for_writing(session: Session) -> None:
@@ -60,7 +61,10 @@ def lock_for_writing(session: Session) -> None:
     taken by a write that changes nothing (a read first would make a later upgrade fail).
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+        session.execute(
+            text(f"SELECT pg_advisory_xact_lock({SCOPED_KEY_SQL.format(name=':name')})"),
+            {"name": WRITE_LOCK},
+        )
     else:
         session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 0"))
 

@@ -17,12 +17,10 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-_NAMESPACE = b"digest.lock:"
-
-
-def lock_key(name: str) -> int:
-    """A signed 64-bit number for `name`, as PostgreSQL's advisory locks take."""
-    return int.from_bytes(hashlib.sha256(_NAMESPACE + name.encode()).digest()[:8], signed=True)
+# PostgreSQL's advisory locks are shared by the whole database, while a Digest lives in one
+# schema of it: the key is drawn from the lock's name *and* the schema, so two installs (or
+# two test runs) in one database never take each other's locks.
+SCOPED_KEY_SQL = "hashtextextended(current_schema() || '/digest.lock:' || {name}, 0)"
 
 
 class LifetimeLock:
@@ -42,7 +40,8 @@ class LifetimeLock:
         if self.engine.dialect.name == "postgresql":
             connection = self.engine.connect()
             got = connection.execute(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key(self.name)}
+                text(f"SELECT pg_try_advisory_lock({SCOPED_KEY_SQL.format(name=':name')})"),
+                {"name": self.name},
             ).scalar()
             connection.commit()
             if got:

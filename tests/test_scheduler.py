@@ -147,14 +147,12 @@ def test_one_leader_and_another_takes_over_when_it_dies(factory) -> None:
     try:
         assert first.leading and not second.leading
         if factory.kw["bind"].dialect.name == "postgresql":
-            # The leader's database connection dies (its process crashed, say).
+            # The leader's database connection dies (its process crashed, say). Only that
+            # backend: the database is shared with other runs.
+            leader_pid = first.lock._held.execute(text("SELECT pg_backend_pid()")).scalar()
+            first.lock._held.commit()
             with factory() as session:
-                session.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                        "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
-                    )
-                )
+                session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": leader_pid})
             time.sleep(0.5)  # the backend takes a moment to go
         else:
             first.lock.release()  # as when its process dies
