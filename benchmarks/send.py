@@ -106,8 +106,9 @@ def prepare(database_url: str, subscribers: int, transport: str | None) -> int:
         Item,
         ItemSource,
         ItemStatus,
-        ItemTopic,
         Newsletter,
+        Placement,
+        PlacementTopic,
         Subscriber,
         SubscriberStatus,
         Subscription,
@@ -144,17 +145,20 @@ def prepare(database_url: str, subscribers: int, transport: str | None) -> int:
                 summary_html=f"<p>{summary}.</p>",
                 summary_text=summary + ".",
                 content_hash=dedup.content_hash(title, summary),
-                status=ItemStatus.ACCEPTED,
-                newsletter_id=newsletter.id,
-                section_id=newsletter.sections[n % len(newsletter.sections)].id,
             )
             item.sources.append(
                 ItemSource(feed_id=feed.id, entry_key=dedup.entry_key(None, url, ""), link=url)
             )
-            item.topic_links = [
-                ItemTopic(topic_id=t, source=TopicSource.MANUAL)
+            placement = Placement(
+                newsletter_id=newsletter.id,
+                section_id=newsletter.sections[n % len(newsletter.sections)].id,
+                status=ItemStatus.ACCEPTED,
+            )
+            placement.topic_links = [
+                PlacementTopic(topic_id=t, source=TopicSource.MANUAL)
                 for t in rng.sample(topic_ids, rng.randint(1, 2))
             ]
+            item.placements.append(placement)
             session.add(item)
         session.flush()
         edition = compose.build_draft(session, newsletter, "bench")

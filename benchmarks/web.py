@@ -43,7 +43,8 @@ def fill(database_url: str, count: int) -> None:
         Item,
         ItemSource,
         ItemStatus,
-        ItemTopic,
+        Placement,
+        PlacementTopic,
         Role,
         Topic,
         TopicSource,
@@ -69,7 +70,7 @@ def fill(database_url: str, count: int) -> None:
     statuses = [ItemStatus.NEW] * 6 + [ItemStatus.ACCEPTED] * 3 + [ItemStatus.REJECTED]
     batch = 5000
     for start in range(0, count, batch):
-        items, sources, links = [], [], []
+        items, placements, sources, links = [], [], [], []
         for n in range(start, min(count, start + batch)):
             feed = feeds[n % len(feeds)]
             title = f"{' '.join(rng.choices(WORDS, k=7)).capitalize()} {n}"
@@ -94,9 +95,16 @@ def fill(database_url: str, count: int) -> None:
                     "original_summary_html": None,
                     "content_hash": dedup.content_hash(title, summary),
                     "first_seen_at": published,
-                    "status": rng.choice(statuses),
+                }
+            )
+            placements.append(
+                {
+                    "id": n + 1,
+                    "item_id": n + 1,
                     "newsletter_id": feed.newsletter_id,
                     "section_id": feed.section_id,
+                    "status": rng.choice(statuses),
+                    "first_seen_at": published,
                 }
             )
             sources.append(
@@ -111,7 +119,7 @@ def fill(database_url: str, count: int) -> None:
             for topic_id in rng.sample(topic_ids, rng.randint(1, 3)):
                 links.append(
                     {
-                        "item_id": n + 1,
+                        "placement_id": n + 1,
                         "topic_id": topic_id,
                         "source": TopicSource.MANUAL,
                         "added_at": published,
@@ -119,16 +127,19 @@ def fill(database_url: str, count: int) -> None:
                 )
         with transaction(factory) as session:
             session.execute(insert(Item.__table__), items)
+            session.execute(insert(Placement.__table__), placements)
             session.execute(insert(ItemSource.__table__), sources)
-            session.execute(insert(ItemTopic.__table__), links)
+            session.execute(insert(PlacementTopic.__table__), links)
     with transaction(factory) as session:
         index_new_items(session, 1, count)
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")
-            connection.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items))"
-            )
+            for table in ("items", "placements"):
+                connection.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
     engine.dispose()
 
 

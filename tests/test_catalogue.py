@@ -103,7 +103,8 @@ def test_ris_import_reports_bad_records_and_imports_the_rest(factory, tmp_path: 
             "Jütte, S. (2016) Online child sexual abuse images: doing more "
             "to tackle demand and supply. London: NSPCC."
         )
-        assert (jutte.newsletter.slug, jutte.section.name) == (
+        (placement,) = jutte.placements
+        assert (placement.newsletter.slug, placement.section.name) == (
             "new-in-the-library",
             "Books and reports",
         )

@@ -114,9 +114,12 @@ def test_export_jsonl_has_every_field(run) -> None:
     neglect = next(r for r in records if r["title"].startswith("Neglect"))
     assert neglect["title"] == "Neglect review"  # markup in titles never survives
     assert neglect["authors"] == ["Jütte, Sonja"]
-    assert neglect["topics"] == ["neglect"] and neglect["feeds"] == ["Good feed"]
+    assert neglect["feeds"] == ["Good feed"]
+    assert neglect["newsletters"] == [
+        {"newsletter": "caspar", "status": "new", "section": "News", "topics": ["neglect"]}
+    ]
     assert neglect["canonical_url"] == "https://ex.org/n" and neglect["url"] == "https://ex.org/n"
-    for key in ("id", "published", "summary_html", "citation", "status"):
+    for key in ("id", "published", "summary_html", "citation", "doi"):
         assert key in neglect
 
 

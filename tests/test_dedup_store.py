@@ -13,7 +13,7 @@ from digest.curation.items import item_query, with_details
 from digest.db import transaction
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import poll_feeds
-from digest.models import Feed, Item, ItemStatus, Tombstone
+from digest.models import Feed, Item, ItemStatus, PossibleDuplicate, Tombstone
 
 FAST = FetchSettings(connect_timeout=1, total_timeout=2)
 REPORT = Entry(
@@ -59,13 +59,16 @@ def test_same_item_through_two_feeds_is_stored_once(httpserver: HTTPServer, fact
     (item,) = all_items(factory)
     assert sorted(s.feed.name for s in item.sources) == ["Library additions", "NSPCC Learning"]
     assert item.canonical_url == REPORT.link
-    assert sorted(t.topic.slug for t in item.topic_links) == [
+    (placement,) = item.placements
+    assert sorted(t.topic.slug for t in placement.topic_links) == [
         "legislation-and-policy",
         "online-abuse",
     ]
 
 
-def test_same_title_within_14_days_is_one_item(httpserver: HTTPServer, factory) -> None:
+def test_a_title_alone_never_merges_it_makes_a_possible_duplicate(
+    httpserver: HTTPServer, factory
+) -> None:
     published = datetime(2026, 11, 10, tzinfo=UTC)
     first = Entry(
         title="Working Together to Safeguard Children 2026",
@@ -87,9 +90,13 @@ def test_same_title_within_14_days_is_one_item(httpserver: HTTPServer, factory) 
     add_feed(factory, "Archive", serve(httpserver, "/archive.xml", [much_later]))
     poll_feeds(factory, settings=FAST)
     items = all_items(factory)
-    assert len(items) == 2
-    merged = next(i for i in items if len(i.sources) == 2)
-    assert sorted(s.feed.name for s in merged.sources) == ["GOV.UK", "Sector news"]
+    assert sorted(i.link for i in items) == sorted(e.link for e in (first, second, much_later))
+    with factory() as session:
+        pairs = session.scalars(select(PossibleDuplicate)).all()
+        by_link = {i.id: i.link for i in items}
+        assert [{by_link[p.item_id], by_link[p.other_id]} for p in pairs] == [
+            {first.link, second.link}
+        ]
 
 
 def test_repolling_adds_nothing(httpserver: HTTPServer, factory) -> None:
@@ -137,11 +144,11 @@ def test_rejected_item_stays_rejected(httpserver: HTTPServer, factory) -> None:
     poll_feeds(factory, settings=FAST)
     (item,) = all_items(factory)
     with transaction(factory) as session:
-        decisions.set_status(session, [item.id], ItemStatus.REJECTED, "test")
+        decisions.set_status(session, [item.placements[0].id], ItemStatus.REJECTED, "test")
     add_feed(factory, "Mirror", serve(httpserver, "/b.xml", [REPORT]))
     poll_feeds(factory, include_not_due=True, settings=FAST)
     (item,) = all_items(factory)
-    assert item.status is ItemStatus.REJECTED
+    assert [p.status for p in item.placements] == [ItemStatus.REJECTED]
 
 
 def test_deleted_item_is_not_resurrected(httpserver: HTTPServer, factory) -> None:

@@ -7,13 +7,22 @@ from datetime import UTC, date, datetime
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
-from webapp import add_items, entry
+from webapp import add_items, entry, placements
 
 from digest.cli import cli
 from digest.curation import decisions
 from digest.db import transaction
 from digest.editions import compose
-from digest.models import Edition, EditionState, Item, ItemStatus, Newsletter, Section, Topic
+from digest.models import (
+    Edition,
+    EditionState,
+    Item,
+    ItemStatus,
+    Newsletter,
+    Placement,
+    Section,
+    Topic,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday; CASPAR goes out on Tuesday
 
@@ -31,14 +40,16 @@ def accept(factory, titles_sections_topics: list[tuple[str, str, str]]) -> dict[
             for title, _, _ in titles_sections_topics
         ],
     )
+    placement_of = dict(zip(ids, placements(factory, ids), strict=True))
     with transaction(factory) as session:
         sections = {s.name: s.id for s in caspar(session).sections}
         topics = {t.slug: t.id for t in session.scalars(select(Topic))}
         by_title = {session.get(Item, i).title: i for i in ids}
         for title, section, topic in titles_sections_topics:
-            decisions.place(session, by_title[title], sections[section], "librarian")
-            decisions.set_topics(session, [by_title[title]], [topics[topic]], "librarian")
-        decisions.set_status(session, ids, ItemStatus.ACCEPTED, "librarian")
+            placement = placement_of[by_title[title]]
+            decisions.place(session, placement, sections[section], "librarian")
+            decisions.set_topics(session, [placement], [topics[topic]], "librarian")
+        decisions.set_status(session, list(placement_of.values()), ItemStatus.ACCEPTED, "librarian")
     return by_title
 
 
@@ -184,7 +195,7 @@ def test_cli_build_list_approve(factory) -> None:
     assert "no edition this week" in empty.output
     with factory() as session:
         assert session.get(Edition, int(edition_id)).approved_by == "editor@example.org"
-        assert session.scalar(select(Section.name).join(Item).limit(1)) == "News"
+        assert session.scalar(select(Section.name).join(Placement).limit(1)) == "News"
 
 
 def test_cli_refuses_to_approve_an_edition_gmail_would_clip(factory) -> None:

@@ -10,7 +10,7 @@ from email.policy import default
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
-from webapp import add_items, entry
+from webapp import add_items, entry, placements
 
 from digest.cli import cli
 from digest.curation import decisions
@@ -55,10 +55,11 @@ def edition_id(factory) -> int:
         newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
         sections = {s.name: s.id for s in newsletter.sections}
         topics = {t.slug: t for t in session.scalars(select(Topic))}
-        for item_id, (_, section, topic) in zip(ids, ITEMS, strict=True):
-            decisions.place(session, item_id, sections[section], "librarian")
-            decisions.set_topics(session, [item_id], [topics[topic].id], "librarian")
-        decisions.set_status(session, ids, ItemStatus.ACCEPTED, "librarian")
+        chosen = placements(factory, ids)
+        for placement_id, (_, section, topic) in zip(chosen, ITEMS, strict=True):
+            decisions.place(session, placement_id, sections[section], "librarian")
+            decisions.set_topics(session, [placement_id], [topics[topic].id], "librarian")
+        decisions.set_status(session, chosen, ItemStatus.ACCEPTED, "librarian")
         edition = compose.build_draft(session, newsletter, "editor", NOW)
         compose.set_text(
             session,

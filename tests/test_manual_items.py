@@ -60,7 +60,7 @@ def test_librarian_adds_an_item_by_hand_once(site: Site) -> None:
     assert response.status_code == 302
     with site.factory() as session:
         item = session.scalar(select(Item))
-        assert (item.title, item.canonical_url, item.section.name, item.authors) == (
+        assert (item.title, item.canonical_url, item.placements[0].section.name, item.authors) == (
             "A report",
             "https://www.gov.uk/guidance/report",
             "Practice",

@@ -63,8 +63,10 @@ def test_new_items_are_stored_with_feed_topics(httpserver: HTTPServer, factory) 
         assert [i.title for i in items] == [
             f"Report item {n}: safeguarding children online" for n in (1, 2, 3)
         ]
-        assert all([link.topic.slug for link in i.topic_links] == ["neglect"] for i in items)
-        assert all(i.newsletter.slug == "caspar" and i.section.name == "News" for i in items)
+        for item in items:
+            (placement,) = item.placements
+            assert [link.topic.slug for link in placement.topic_links] == ["neglect"]
+            assert (placement.newsletter.slug, placement.section.name) == ("caspar", "News")
 
 
 def test_conditional_get_round_trip_costs_no_parsing(

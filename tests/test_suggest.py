@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from webapp import STAFF, add_items, csrf_token, entry, make_site
+from webapp import STAFF, add_items, csrf_token, entry, make_site, placements
 
 from digest.curation import decisions
 from digest.curation.suggest import (
@@ -15,7 +15,7 @@ from digest.curation.suggest import (
     suggest_new_items,
 )
 from digest.db import transaction
-from digest.models import Item, ItemTopic, Role, Topic, TopicSource
+from digest.models import Placement, PlacementTopic, Role, Topic, TopicSource
 
 GROOMING = TopicTerms(1, "Online grooming", ("grooming", "groomed online"))
 NEGLECT = TopicTerms(2, "Neglect", ("neglect", "neglected"))
@@ -86,12 +86,13 @@ def test_suggestions_are_stored_apart_and_confirmed_in_one_click(factory) -> Non
             )
         ],
     )
+    (placement_id,) = placements(factory, [item_id])
     with transaction(factory) as session:
         assert suggest_new_items(session) == 1
         assert suggest_new_items(session) == 0  # each new item is looked at once
     with factory() as session:
         topic_id = session.scalar(select(Topic.id).where(Topic.slug == "online-grooming"))
-        link = session.get(ItemTopic, (item_id, topic_id))
+        link = session.get(PlacementTopic, (placement_id, topic_id))
         assert (link.source, link.reason) == (
             TopicSource.SUGGESTED,
             "keyword “online grooming” in the title",
@@ -100,24 +101,25 @@ def test_suggestions_are_stored_apart_and_confirmed_in_one_click(factory) -> Non
     row = client.get("/items").text
     assert "keyword “online grooming” in the title" in row
     response = client.post(
-        f"/items/{item_id}/suggestions/{topic_id}/confirm",
+        f"/placements/{placement_id}/suggestions/{topic_id}/confirm",
         data={"csrf_token": csrf_token(client, "/")},
         headers={"HX-Request": "true"},
     )
     assert response.status_code == 200 and "Confirm Online grooming" not in response.text
     with factory() as session:
-        link = session.get(ItemTopic, (item_id, topic_id))
+        link = session.get(PlacementTopic, (placement_id, topic_id))
         assert (link.source, link.added_by) == (TopicSource.MANUAL, STAFF[Role.LIBRARIAN])
         assert link.reason == "keyword “online grooming” in the title"
     with transaction(factory) as session, pytest.raises(decisions.DecisionError):
-        decisions.confirm_suggestion(session, item_id, topic_id, "again")
+        decisions.confirm_suggestion(session, placement_id, topic_id, "again")
 
 
 def test_dismissed_suggestion_goes(factory) -> None:
     (item_id,) = add_items(factory, [entry("Neglect of teenagers", "https://example.org/n")])
+    (placement_id,) = placements(factory, [item_id])
     with transaction(factory) as session:
         suggest_new_items(session)
         topic_id = session.scalar(select(Topic.id).where(Topic.slug == "neglect"))
-        decisions.dismiss_suggestion(session, item_id, topic_id, "librarian")
+        decisions.dismiss_suggestion(session, placement_id, topic_id, "librarian")
     with factory() as session:
-        assert session.get(Item, item_id).topic_links == []
+        assert session.get(Placement, placement_id).topic_links == []

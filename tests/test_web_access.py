@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from webapp import PASSWORD, STAFF, Site, add_items, csrf_token, entry, make_site, sign_in
 
-from digest.models import AuditEntry, Feed, Item, ItemStatus, Role, Topic, User
+from digest.models import AuditEntry, Feed, Item, ItemStatus, Placement, Role, Topic, User
 from digest.web import create_app
 
 PUBLIC = "public"
@@ -41,6 +41,13 @@ EXPECTED = {
     "triage.confirm_suggestion": Role.LIBRARIAN,
     "triage.dismiss_suggestion": Role.LIBRARIAN,
     "triage.bulk": Role.LIBRARIAN,
+    "triage.offer": Role.LIBRARIAN,
+    "duplicates.index": Role.LIBRARIAN,
+    "duplicates.compare": Role.LIBRARIAN,
+    "duplicates.merge": Role.LIBRARIAN,
+    "duplicates.different": Role.LIBRARIAN,
+    "duplicates.split": Role.LIBRARIAN,
+    "duplicates.merge_into": Role.LIBRARIAN,
     "editions.index": Role.EDITOR,
     "subscribers.index": Role.EDITOR,
     "editions.build": Role.EDITOR,
@@ -83,6 +90,8 @@ def _arguments(site: Site) -> dict[str, object]:
     with site.factory() as session:
         return {
             "item_id": session.scalar(select(Item.id)),
+            "placement_id": session.scalar(select(Placement.id)),
+            "pair_id": 1,
             "feed_id": session.scalar(select(Feed.id)),
             "user_id": session.scalar(select(User.id).where(User.email == STAFF[Role.LIBRARIAN])),
             "filename": "app.css",
@@ -98,7 +107,7 @@ def _state(site: Site) -> tuple[object, ...]:
     with site.factory() as session:
         return (
             session.scalar(select(func.count()).select_from(AuditEntry)),
-            tuple(session.scalars(select(Item.status))),
+            tuple(session.scalars(select(Placement.status))),
             tuple(session.scalars(select(Feed.paused))),
         )
 
@@ -134,13 +143,13 @@ def test_role_by_route_matrix(site: Site, role: Role | None) -> None:
 
 def test_post_without_csrf_token_is_refused_and_changes_nothing(site: Site) -> None:
     client = site.client(Role.ADMIN)
-    item_id = _arguments(site)["item_id"]
+    placement_id = _arguments(site)["placement_id"]
     before = _state(site)
-    response = client.post(f"/items/{item_id}/status", data={"status": "accepted"})
+    response = client.post(f"/placements/{placement_id}/status", data={"status": "accepted"})
     assert response.status_code == 400
     assert "did not come from Digest" in response.text
     forged = client.post(
-        f"/items/{item_id}/status", data={"status": "accepted", "csrf_token": "forged"}
+        f"/placements/{placement_id}/status", data={"status": "accepted", "csrf_token": "forged"}
     )
     assert forged.status_code == 400
     assert _state(site) == before
@@ -276,14 +285,14 @@ def test_healthz_ok(site: Site) -> None:
 
 def test_librarian_cannot_change_items_status_to_nonsense(site: Site) -> None:
     client = site.client(Role.LIBRARIAN)
-    item_id = _arguments(site)["item_id"]
+    placement_id = _arguments(site)["placement_id"]
     response = client.post(
-        f"/items/{item_id}/status",
+        f"/placements/{placement_id}/status",
         data={"status": "published", "csrf_token": csrf_token(client, "/")},
     )
     assert response.status_code == 400
     with site.factory() as session:
-        assert session.get(Item, item_id).status is ItemStatus.NEW
+        assert session.get(Placement, placement_id).status is ItemStatus.NEW
 
 
 def test_change_password_signs_out_other_browsers(site: Site) -> None:

@@ -6,11 +6,11 @@ import io
 
 import pytest
 from sqlalchemy import select
-from webapp import Site, add_items, csrf_token, entry, make_site
+from webapp import Site, add_items, csrf_token, entry, make_site, placements
 
 from digest.curation import decisions
 from digest.db import transaction
-from digest.models import Feed, FeedTopic, Item, ItemTopic, Role, Topic
+from digest.models import Feed, FeedTopic, Placement, PlacementTopic, Role, Topic
 
 OPML = b"""<?xml version="1.0"?><opml version="2.0"><head><title>x</title></head><body>
 <outline type="rss" text="Ofsted news" xmlUrl="https://www.gov.uk/government/organisations/ofsted.atom"/>
@@ -123,10 +123,13 @@ def test_topics_add_rename_retire_and_merge(site: Site) -> None:
             entry("Blackmail online", "https://example.org/b"),
         ],
     )
+    chosen = placements(site.factory, ids)
     with transaction(site.factory) as session:
         topics = {t.slug: t.id for t in session.scalars(select(Topic))}
-        decisions.set_topics(session, ids, [topics["sextortion"]], "librarian")
-        decisions.set_topics(session, ids[1:], [topics["online-abuse"]], "librarian", replace=False)
+        decisions.set_topics(session, chosen, [topics["sextortion"]], "librarian")
+        decisions.set_topics(
+            session, chosen[1:], [topics["online-abuse"]], "librarian", replace=False
+        )
         session.add(
             FeedTopic(feed_id=session.scalar(select(Feed.id)), topic_id=topics["sextortion"])
         )
@@ -146,12 +149,14 @@ def test_topics_add_rename_retire_and_merge(site: Site) -> None:
     with site.factory() as session:
         assert session.get(Topic, topics["sextortion"]) is None
         assert session.get(Topic, topics["neglect"]).retired
-        for item in session.scalars(select(Item)):
-            assert [link.topic.slug for link in item.topic_links] == ["online-abuse"]
+        for placement in session.scalars(select(Placement)):
+            assert [link.topic.slug for link in placement.topic_links] == ["online-abuse"]
         assert session.scalars(select(FeedTopic.topic_id)).all() == [topics["online-abuse"]]
         assert (
             session.scalar(
-                select(ItemTopic.topic_id).where(ItemTopic.topic_id == topics["sextortion"])
+                select(PlacementTopic.topic_id).where(
+                    PlacementTopic.topic_id == topics["sextortion"]
+                )
             )
             is None
         )

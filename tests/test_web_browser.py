@@ -16,7 +16,7 @@ from webapp import PASSWORD, STAFF, Site, accept_tagged, add_items, entry, make_
 
 from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
-from digest.models import Edition, Feed, Item, ItemStatus, Role
+from digest.models import Edition, Feed, Item, ItemStatus, Placement, Role
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
@@ -89,7 +89,9 @@ def sign_in(page: object, base: str, role: Role) -> None:
 
 def status_of(site: Site, title_start: str) -> ItemStatus:
     with site.factory() as session:
-        return session.scalar(select(Item.status).where(Item.title.startswith(title_start)))
+        return session.scalar(
+            select(Placement.status).join(Item).where(Item.title.startswith(title_start))
+        )
 
 
 def test_librarian_triages_with_the_keyboard(served, browser) -> None:

@@ -6,7 +6,16 @@ import pytest
 from sqlalchemy import select
 from webapp import STAFF, Site, add_items, csrf_token, entry, make_site
 
-from digest.models import AuditEntry, Item, ItemStatus, Role, Section, Topic, TopicSource
+from digest.models import (
+    AuditEntry,
+    Item,
+    ItemStatus,
+    Placement,
+    Role,
+    Section,
+    Topic,
+    TopicSource,
+)
 
 
 @pytest.fixture
@@ -36,10 +45,13 @@ def site(factory) -> Site:
 
 
 def ids_by_title(site: Site) -> dict[str, int]:
+    """Each item's place in CASPAR (what triage decides on), by the title's first word."""
     with site.factory() as session:
         return {
-            title.split(":")[0].split(" ")[0]: item_id
-            for item_id, title in session.execute(select(Item.id, Item.title))
+            title.split(":")[0].split(" ")[0]: placement_id
+            for placement_id, title in session.execute(
+                select(Placement.id, Item.title).join(Placement.item)
+            )
         }
 
 
@@ -71,33 +83,38 @@ def test_inbox_lists_new_items_with_search_and_filters(site: Site) -> None:
 
 def test_accept_with_htmx_returns_the_new_row(site: Site) -> None:
     client = site.client(Role.LIBRARIAN)
-    item_id = ids_by_title(site)["Neglect"]
+    placement_id = ids_by_title(site)["Neglect"]
     response = client.post(
-        f"/items/{item_id}/status",
+        f"/placements/{placement_id}/status",
         data={"status": "accepted", "csrf_token": csrf_token(client, "/")},
         headers={"HX-Request": "true"},
     )
     assert response.status_code == 200
-    assert response.text.lstrip().startswith(f'<tr id="item-{item_id}"')
+    assert response.text.lstrip().startswith(f'<tr id="placement-{placement_id}"')
     assert "status-accepted" in response.text
     with site.factory() as session:
-        assert session.get(Item, item_id).status is ItemStatus.ACCEPTED
+        assert session.get(Placement, placement_id).status is ItemStatus.ACCEPTED
     assert audit_actions(site) == [(STAFF[Role.LIBRARIAN], "item.accepted")]
 
 
 def test_tag_place_and_edit_keep_the_original(site: Site) -> None:
     client = site.client(Role.LIBRARIAN)
     token = csrf_token(client, "/")
-    item_id = ids_by_title(site)["Sextortion"]
+    placement_id = ids_by_title(site)["Sextortion"]
     with site.factory() as session:
         topics = {t.slug: t.id for t in session.scalars(select(Topic))}
         research = session.scalar(select(Section.id).where(Section.name == "Research"))
-    client.post(f"/items/{item_id}/tag", data={"topic": "Online grooming", "csrf_token": token})
+        item_id = session.get(Placement, placement_id).item_id
     client.post(
-        f"/items/{item_id}/topics",
+        f"/placements/{placement_id}/tag", data={"topic": "Online grooming", "csrf_token": token}
+    )
+    client.post(
+        f"/placements/{placement_id}/topics",
         data={"topic": [topics["online-grooming"], topics["online-abuse"]], "csrf_token": token},
     )
-    client.post(f"/items/{item_id}/place", data={"section": research, "csrf_token": token})
+    client.post(
+        f"/placements/{placement_id}/place", data={"section": research, "csrf_token": token}
+    )
     client.post(
         f"/items/{item_id}/edit",
         data={
@@ -108,13 +125,14 @@ def test_tag_place_and_edit_keep_the_original(site: Site) -> None:
     )
     with site.factory() as session:
         item = session.get(Item, item_id)
+        placement = session.get(Placement, placement_id)
         assert sorted(
-            (link.topic.slug, link.source, link.added_by) for link in item.topic_links
+            (link.topic.slug, link.source, link.added_by) for link in placement.topic_links
         ) == [
             ("online-abuse", TopicSource.MANUAL, STAFF[Role.LIBRARIAN]),
             ("online-grooming", TopicSource.MANUAL, STAFF[Role.LIBRARIAN]),
         ]
-        assert item.section.name == "Research"
+        assert placement.section.name == "Research"
         assert item.title == "Sextortion: advice for schools"
         assert item.summary_html == (
             '<p>Rewritten <a rel="noopener noreferrer nofollow">by us</a>.</p>'
@@ -136,9 +154,9 @@ def test_tag_place_and_edit_keep_the_original(site: Site) -> None:
 
 def test_unknown_topic_in_the_type_ahead_is_explained(site: Site) -> None:
     client = site.client(Role.LIBRARIAN)
-    item_id = ids_by_title(site)["Neglect"]
+    placement_id = ids_by_title(site)["Neglect"]
     response = client.post(
-        f"/items/{item_id}/tag",
+        f"/placements/{placement_id}/tag",
         data={"topic": "Gardening", "csrf_token": csrf_token(client, "/")},
         follow_redirects=True,
     )
@@ -152,14 +170,18 @@ def test_bulk_accept_and_tag(site: Site) -> None:
     ids = list(ids_by_title(site).values())
     with site.factory() as session:
         neglect = session.scalar(select(Topic.id).where(Topic.slug == "neglect"))
-    client.post("/items/bulk", data={"item": ids[:2], "action": "accepted", "csrf_token": token})
     client.post(
-        "/items/bulk", data={"item": ids, "action": "tag", "topic": neglect, "csrf_token": token}
+        "/items/bulk", data={"placement": ids[:2], "action": "accepted", "csrf_token": token}
+    )
+    client.post(
+        "/items/bulk",
+        data={"placement": ids, "action": "tag", "topic": neglect, "csrf_token": token},
     )
     with site.factory() as session:
-        statuses = sorted(s.value for s in session.scalars(select(Item.status)))
+        statuses = sorted(s.value for s in session.scalars(select(Placement.status)))
         tagged = [
-            [link.topic.slug for link in item.topic_links] for item in session.scalars(select(Item))
+            [link.topic.slug for link in placement.topic_links]
+            for placement in session.scalars(select(Placement))
         ]
     assert statuses == ["accepted", "accepted", "new"]
     assert all("neglect" in slugs for slugs in tagged)
@@ -167,9 +189,9 @@ def test_bulk_accept_and_tag(site: Site) -> None:
 
 def test_dashboard_counts(site: Site) -> None:
     client = site.client(Role.LIBRARIAN)
-    item_id = ids_by_title(site)["Neglect"]
+    placement_id = ids_by_title(site)["Neglect"]
     client.post(
-        f"/items/{item_id}/status",
+        f"/placements/{placement_id}/status",
         data={"status": "accepted", "csrf_token": csrf_token(client, "/")},
     )
     page = client.get("/").text

@@ -100,6 +100,23 @@ def add_items(
         )
 
 
+def placements(
+    factory: sessionmaker[Session], item_ids: list[int], newsletter: str = "caspar"
+) -> list[int]:
+    """The ids of the items' placements in `newsletter` (what triage decides on), in order."""
+    from digest.models import Newsletter, Placement
+
+    with factory() as session:
+        found = dict(
+            session.execute(
+                select(Placement.item_id, Placement.id)
+                .join(Newsletter)
+                .where(Placement.item_id.in_(item_ids), Newsletter.slug == newsletter)
+            ).all()
+        )
+    return [found[item_id] for item_id in item_ids]
+
+
 def make_site(factory: sessionmaker[Session]) -> Site:
     with transaction(factory) as session:
         for role, email in STAFF.items():
@@ -117,9 +134,10 @@ def accept_tagged(factory: sessionmaker[Session], tagged: list[tuple[str, str]])
     ids = add_items(
         factory, [entry(title, f"https://example.org/{n}") for n, (title, _) in enumerate(tagged)]
     )
+    chosen = placements(factory, ids)
     with transaction(factory) as session:
         topics = {t.slug: t.id for t in session.scalars(select(Topic))}
-        for item_id, (_, slug) in zip(ids, tagged, strict=True):
-            decisions.set_topics(session, [item_id], [topics[slug]], "librarian")
-        decisions.set_status(session, ids, ItemStatus.ACCEPTED, "librarian")
+        for placement_id, (_, slug) in zip(chosen, tagged, strict=True):
+            decisions.set_topics(session, [placement_id], [topics[slug]], "librarian")
+        decisions.set_status(session, chosen, ItemStatus.ACCEPTED, "librarian")
     return ids

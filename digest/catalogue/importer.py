@@ -55,6 +55,7 @@ def record_entry(record: CatalogueRecord) -> ParsedEntry:
         publisher=record.publisher,
         place=record.place,
         isbn=record.isbn,
+        doi=record.doi,
     )
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import rispy
 
-CSV_COLUMNS = ("title", "authors", "year", "publisher", "place", "url", "isbn", "abstract")
+from digest.ingest.identifiers import find_doi
+
+CSV_COLUMNS = ("title", "authors", "year", "publisher", "place", "url", "isbn", "abstract", "doi")
 _YEAR = re.compile(r"^(\d{4})")
 _ISBN = re.compile(r"^(?:97[89])?\d{9}[\dX]$")
 
@@ -24,6 +26,7 @@ class CatalogueRecord:
     url: str | None = None
     isbn: str | None = None
     abstract: str = ""
+    doi: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ def build_record(
     url: str | None,
     isbn: str | None,
     abstract: str | None,
+    doi: str | None = None,
 ) -> CatalogueRecord:
     """A validated record; raises ValueError naming the first field that is wrong."""
     problems = []
@@ -73,6 +77,9 @@ def build_record(
     isbn_clean = (_clean(isbn) or "").replace("-", "").replace(" ", "").upper() or None
     if isbn_clean and not _ISBN.match(isbn_clean):
         problems.append(f"the ISBN {isbn!r} is not a 10 or 13 digit ISBN")
+    doi_clean = find_doi([_clean(doi)], [url])
+    if _clean(doi) and doi_clean is None:
+        problems.append(f"the DOI {doi!r} is not a DOI (10.NNNN/…)")
     if problems:
         raise ValueError("; ".join(problems))
     return CatalogueRecord(
@@ -84,6 +91,7 @@ def build_record(
         url=url,
         isbn=isbn_clean,
         abstract=(abstract or "").strip(),
+        doi=doi_clean,
     )
 
 
@@ -122,6 +130,7 @@ def read_csv(path: Path) -> tuple[list[tuple[int, CatalogueRecord]], list[Record
                             row.get("url"),
                             row.get("isbn"),
                             row.get("abstract"),
+                            row.get("doi"),
                         ),
                     )
                 )
@@ -150,6 +159,7 @@ def read_ris(path: Path) -> tuple[list[tuple[int, CatalogueRecord]], list[Record
                         (entry.get("urls") or [None])[0],
                         entry.get("issn"),
                         entry.get("abstract"),
+                        entry.get("doi"),
                     ),
                 )
             )

@@ -13,6 +13,7 @@ from digest.models import (
     Item,
     ItemStatus,
     Newsletter,
+    Placement,
     Role,
     Subscriber,
     SubscriberStatus,
@@ -61,8 +62,9 @@ def demo_setup(app: App) -> None:
             )
             session.add(subscriber)
         new = session.scalars(
-            select(Item.id)
-            .where(Item.newsletter_id == caspar.id, Item.status == ItemStatus.NEW)
+            select(Placement.id)
+            .join(Placement.item)
+            .where(Placement.newsletter_id == caspar.id, Placement.status == ItemStatus.NEW)
             .order_by(Item.published.desc())
             .limit(8)
         ).all()

@@ -19,11 +19,20 @@ from digest.cli import (
     cli_actor,
     console,
     database_errors,
+    newsletter_by_slug,
     out_option,
     pass_app,
 )
 from digest.curation import decisions
-from digest.curation.items import ItemFilter, export_record, item_query, iter_items, with_details
+from digest.curation.items import (
+    ItemFilter,
+    export_record,
+    item_query,
+    iter_items,
+    placement_of,
+    placement_query,
+    with_placement_details,
+)
 from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
 from digest.models import ItemStatus
@@ -43,34 +52,45 @@ def items() -> None:
 @items.command("list")
 @click.option("--status", type=STATUS, help="Only items in this state.")
 @click.option("--feed", "feed_name", help="Only items found in this feed.")
+@click.option("--newsletter", help="Only items in this newsletter (its slug).")
 @click.option("--since", type=click.DateTime(), help="Only items first seen since (UTC).")
 @click.option("--limit", type=int, default=50, show_default=True)
 @pass_app
 @database_errors
 def items_list(
-    app: App, status: str | None, feed_name: str | None, since: datetime | None, limit: int
+    app: App,
+    status: str | None,
+    feed_name: str | None,
+    newsletter: str | None,
+    since: datetime | None,
+    limit: int,
 ) -> None:
-    """Items, newest first."""
-    filters = ItemFilter(
-        status=ItemStatus(status) if status else None, feed_name=feed_name, since=_since(since)
-    )
+    """Items, newest first: a row for each newsletter that has the item."""
     with app.require_schema()() as session:
-        query = item_query(filters, session.get_bind().dialect.name)
-        rows = session.scalars(with_details(query).limit(limit)).all()
+        filters = ItemFilter(
+            status=ItemStatus(status) if status else None,
+            feed_name=feed_name,
+            newsletter_id=newsletter_by_slug(session, newsletter).id if newsletter else None,
+            since=_since(since),
+        )
+        query = placement_query(filters, session.get_bind().dialect.name)
+        rows = session.scalars(with_placement_details(query).limit(limit)).all()
         table = Table(title=f"Items (newest {len(rows)})", title_justify="left")
-        for column in ("ID", "Published", "Status", "Title", "Feeds", "Topics"):
+        for column in ("ID", "Published", "Newsletter", "Status", "Title", "Feeds", "Topics"):
             table.add_column(column)
-        for item in rows:
+        for placement in rows:
+            item = placement.item
             published = item.published.strftime("%Y-%m-%d") + (
                 "?" if item.published_estimated else ""
             )
             table.add_row(
                 str(item.id),
                 published,
-                item.status.value,
+                placement.newsletter.slug,
+                placement.status.value,
                 item.title,
                 ", ".join(s.feed.name for s in item.sources),
-                ", ".join(t.topic.slug for t in item.topic_links),
+                ", ".join(t.topic.slug for t in placement.topic_links),
             )
     console.print(table)
 
@@ -122,33 +142,42 @@ def items_export(
             handle.close()
 
 
-def _decide(app: App, item_id: int, action: str) -> str:
+def _decide(app: App, item_id: int, action: str, newsletter: str | None = None) -> str:
     try:
         with transaction(app.require_schema()) as session:
             if action == "delete":
                 return decisions.delete(session, item_id, cli_actor()).title
+            placement = placement_of(session, item_id, newsletter)
             status = ItemStatus.ACCEPTED if action == "accept" else ItemStatus.REJECTED
-            return decisions.set_status(session, [item_id], status, cli_actor())[0].title
+            decisions.set_status(session, [placement.id], status, cli_actor())
+            return f"{placement.item.title} ({placement.newsletter.title})"
     except LookupError as exc:
         raise UsageProblem(str(exc)) from None
 
 
+NEWSLETTER = click.option(
+    "--newsletter", help="The newsletter deciding (its slug); needed when several have the item."
+)
+
+
 @items.command("accept")
 @click.argument("item_id", type=int)
+@NEWSLETTER
 @pass_app
 @database_errors
-def items_accept(app: App, item_id: int) -> None:
-    """Accept an item for its newsletter."""
-    console.print(f"Accepted: {_decide(app, item_id, 'accept')}")
+def items_accept(app: App, item_id: int, newsletter: str | None) -> None:
+    """Accept an item for a newsletter."""
+    console.print(f"Accepted: {_decide(app, item_id, 'accept', newsletter)}")
 
 
 @items.command("reject")
 @click.argument("item_id", type=int)
+@NEWSLETTER
 @pass_app
 @database_errors
-def items_reject(app: App, item_id: int) -> None:
-    """Reject an item; it stays rejected however often its feeds list it."""
-    console.print(f"Rejected: {_decide(app, item_id, 'reject')}")
+def items_reject(app: App, item_id: int, newsletter: str | None) -> None:
+    """Reject an item for a newsletter; it stays rejected however often its feeds list it."""
+    console.print(f"Rejected: {_decide(app, item_id, 'reject', newsletter)}")
 
 
 @items.command("delete")
@@ -156,7 +185,8 @@ def items_reject(app: App, item_id: int) -> None:
 @pass_app
 @database_errors
 def items_delete(app: App, item_id: int) -> None:
-    """Delete an item for good; a tombstone keeps later polls from bringing it back."""
+    """Delete an item for good, from every newsletter; a tombstone keeps later polls from
+    bringing it back."""
     console.print(f"Deleted: {_decide(app, item_id, 'delete')}")
 
 

@@ -1,4 +1,8 @@
-"""Deciding on items: accept, reject, place, tag, rewrite, delete. Each change is audited."""
+"""Deciding on items: accept, reject, place, tag, rewrite, delete. Each change is audited.
+
+Status, section and topics are one newsletter's decision (a placement); the wording is the
+item's own, shared by every newsletter that has it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest import audit
-from digest.curation.items import get_item
+from digest.curation.items import get_item, get_placement
 from digest.ingest.sanitize import html_to_text, sanitize_html
 from digest.ingest.store import delete_item
-from digest.models import Item, ItemStatus, ItemTopic, Section, Topic, TopicSource
+from digest.models import (
+    Item,
+    ItemStatus,
+    Placement,
+    PlacementTopic,
+    Section,
+    Topic,
+    TopicSource,
+)
 from digest.timeutil import utcnow
 
 
@@ -19,72 +31,103 @@ class DecisionError(ValueError):
     """A change that cannot be made; the message says why."""
 
 
+def _record(
+    session: Session,
+    actor: str,
+    action: str,
+    placement: Placement,
+    before: dict[str, object] | None = None,
+    after: dict[str, object] | None = None,
+) -> None:
+    """An audit entry for one newsletter's decision on an item."""
+    audit.record(
+        session,
+        actor,
+        action,
+        "item",
+        placement.item_id,
+        placement.item.title,
+        before=before,
+        after={"newsletter": placement.newsletter.slug, **(after or {})},
+    )
+
+
 def set_status(
-    session: Session, item_ids: Iterable[int], status: ItemStatus, actor: str
-) -> list[Item]:
-    items = [get_item(session, item_id) for item_id in item_ids]
-    for item in items:
-        if item.status is status:
+    session: Session, placement_ids: Iterable[int], status: ItemStatus, actor: str
+) -> list[Placement]:
+    placements = [get_placement(session, placement_id) for placement_id in placement_ids]
+    for placement in placements:
+        if placement.status is status:
             continue
-        before = item.status
-        item.status = status
-        audit.record(
+        before = placement.status
+        placement.status = status
+        _record(
             session,
             actor,
             f"item.{status.value}",
-            "item",
-            item.id,
-            item.title,
+            placement,
             before={"status": before.value},
             after={"status": status.value},
         )
-    return items
+    return placements
 
 
-def place(session: Session, item_id: int, section_id: int, actor: str) -> Item:
-    """Put an item in a newsletter section."""
+def place(session: Session, placement_id: int, section_id: int, actor: str) -> Placement:
+    """Put an item in another section of the same newsletter."""
+    placement = get_placement(session, placement_id)
+    section = session.get(Section, section_id)
+    if section is None:
+        raise DecisionError(f"no section with id {section_id}")
+    if section.newsletter_id != placement.newsletter_id:
+        raise DecisionError(
+            f"the section {section.name!r} belongs to {section.newsletter.title}, not "
+            f"{placement.newsletter.title}: offer the item to that newsletter instead"
+        )
+    before = {"section": placement.section.name if placement.section else None}
+    placement.section_id = section.id
+    session.flush()
+    session.refresh(placement)
+    _record(session, actor, "item.place", placement, before=before, after={"section": section.name})
+    return placement
+
+
+def offer(session: Session, item_id: int, section_id: int, actor: str) -> Placement:
+    """Offer an item to one more newsletter, in one of its sections, as new for its triage."""
     item = get_item(session, item_id)
     section = session.get(Section, section_id)
     if section is None:
         raise DecisionError(f"no section with id {section_id}")
-    before = {
-        "newsletter": item.newsletter.slug if item.newsletter else None,
-        "section": item.section.name if item.section else None,
-    }
-    item.newsletter_id, item.section_id = section.newsletter_id, section.id
-    session.flush()
-    session.refresh(item)
-    audit.record(
-        session,
-        actor,
-        "item.place",
-        "item",
-        item.id,
-        item.title,
-        before=before,
-        after={"newsletter": section.newsletter.slug, "section": section.name},
+    if any(p.newsletter_id == section.newsletter_id for p in item.placements):
+        raise DecisionError(f"the item is already in {section.newsletter.title}")
+    placement = Placement(
+        newsletter_id=section.newsletter_id, section_id=section.id, first_seen_at=utcnow()
     )
-    return item
+    item.placements.append(placement)
+    session.flush()
+    session.refresh(placement)
+    _record(session, actor, "item.offer", placement, after={"section": section.name})
+    return placement
 
 
 def set_topics(
     session: Session,
-    item_ids: Iterable[int],
+    placement_ids: Iterable[int],
     topic_ids: Sequence[int],
     actor: str,
     replace: bool = True,
 ) -> None:
-    """Tag items. With `replace`, the chosen topics become the item's whole set; chosen topics
-    are marked manual, and unconfirmed suggestions that were not chosen are dropped."""
+    """Tag items in a newsletter. With `replace`, the chosen topics become the whole set;
+    chosen topics are marked manual, and unconfirmed suggestions that were not chosen are
+    dropped."""
     topics = {t.id: t for t in session.scalars(select(Topic).where(Topic.id.in_(topic_ids)))}
     if missing := set(topic_ids) - set(topics):
         raise DecisionError(f"no topic with id {', '.join(map(str, sorted(missing)))}")
     now = utcnow()
-    for item_id in item_ids:
-        item = get_item(session, item_id)
-        before = sorted(link.topic.slug for link in item.topic_links)
+    for placement_id in placement_ids:
+        placement = get_placement(session, placement_id)
+        before = sorted(link.topic.slug for link in placement.topic_links)
         kept = []
-        for link in item.topic_links:
+        for link in placement.topic_links:
             if link.topic_id in topics:
                 if link.source is not TopicSource.MANUAL:
                     link.source, link.added_by, link.added_at = TopicSource.MANUAL, actor, now
@@ -93,66 +136,64 @@ def set_topics(
                 kept.append(link)
         present = {link.topic_id for link in kept}
         kept += [
-            ItemTopic(topic_id=topic_id, source=TopicSource.MANUAL, added_by=actor, added_at=now)
+            PlacementTopic(
+                topic_id=topic_id, source=TopicSource.MANUAL, added_by=actor, added_at=now
+            )
             for topic_id in topic_ids
             if topic_id not in present
         ]
-        item.topic_links = kept
+        placement.topic_links = kept
         session.flush()
         after = sorted(
             topics[link.topic_id].slug if link.topic_id in topics else link.topic.slug
             for link in kept
         )
         if after != before:
-            audit.record(
+            _record(
                 session,
                 actor,
                 "item.tag",
-                "item",
-                item.id,
-                item.title,
+                placement,
                 before={"topics": before},
                 after={"topics": after},
             )
 
 
-def _suggestion(session: Session, item_id: int, topic_id: int) -> tuple[Item, ItemTopic]:
-    item = get_item(session, item_id)
-    link = next((k for k in item.topic_links if k.topic_id == topic_id), None)
+def _suggestion(
+    session: Session, placement_id: int, topic_id: int
+) -> tuple[Placement, PlacementTopic]:
+    placement = get_placement(session, placement_id)
+    link = next((k for k in placement.topic_links if k.topic_id == topic_id), None)
     if link is None or link.source is not TopicSource.SUGGESTED:
         raise DecisionError("that topic is not suggested for this item")
-    return item, link
+    return placement, link
 
 
-def confirm_suggestion(session: Session, item_id: int, topic_id: int, actor: str) -> Item:
+def confirm_suggestion(session: Session, placement_id: int, topic_id: int, actor: str) -> Placement:
     """Make a suggested topic the librarian's own; the reason it was suggested is kept."""
-    item, link = _suggestion(session, item_id, topic_id)
+    placement, link = _suggestion(session, placement_id, topic_id)
     link.source, link.added_by, link.added_at = TopicSource.MANUAL, actor, utcnow()
-    audit.record(
+    _record(
         session,
         actor,
         "item.confirm_topic",
-        "item",
-        item.id,
-        item.title,
+        placement,
         after={"topic": link.topic.slug, "suggested_because": link.reason},
     )
-    return item
+    return placement
 
 
-def dismiss_suggestion(session: Session, item_id: int, topic_id: int, actor: str) -> Item:
-    item, link = _suggestion(session, item_id, topic_id)
-    item.topic_links.remove(link)
-    audit.record(
+def dismiss_suggestion(session: Session, placement_id: int, topic_id: int, actor: str) -> Placement:
+    placement, link = _suggestion(session, placement_id, topic_id)
+    placement.topic_links.remove(link)
+    _record(
         session,
         actor,
         "item.dismiss_topic",
-        "item",
-        item.id,
-        item.title,
+        placement,
         before={"topic": link.topic.slug, "suggested_because": link.reason},
     )
-    return item
+    return placement
 
 
 def edit_text(session: Session, item_id: int, title: str, summary_html: str, actor: str) -> Item:
@@ -182,7 +223,8 @@ def edit_text(session: Session, item_id: int, title: str, summary_html: str, act
 
 
 def delete(session: Session, item_id: int, actor: str) -> Item:
-    """Delete for good: tombstones keep later polls from bringing the item back."""
+    """Delete for good, from every newsletter: tombstones keep later polls from bringing the
+    item back."""
     item = get_item(session, item_id)
     audit.record(
         session,

@@ -1,4 +1,8 @@
-"""Finding items: the triage list's filters, search and paging, and the export format."""
+"""Finding items: the triage list's filters, search and paging, and the export format.
+
+Triage lists placements (an item as one newsletter receives it): a report found for two
+newsletters is one item with a row in each newsletter's list, decided on separately.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,16 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from digest.curation.search import matches
-from digest.models import Feed, Item, ItemSource, ItemStatus, ItemTopic
+from digest.models import (
+    Feed,
+    Item,
+    ItemSource,
+    ItemStatus,
+    Newsletter,
+    Placement,
+    PlacementTopic,
+    PossibleDuplicate,
+)
 
 
 @dataclass(frozen=True)
@@ -22,14 +35,14 @@ class ItemFilter:
     newsletter_id: int | None = None
     section_id: int | None = None
     topic_id: int | None = None
-    since: datetime | None = None  # first seen at or after
-    until: datetime | None = None  # first seen before
+    since: datetime | None = None  # reached the newsletter at or after
+    until: datetime | None = None  # reached the newsletter before
     text: str = ""
 
 
 @dataclass(frozen=True)
 class Page:
-    items: list[Item]
+    placements: list[Placement]
     total: int  # exact up to COUNT_LIMIT; `more` says when there are more than that
     number: int
     size: int
@@ -45,14 +58,20 @@ class Page:
 COUNT_LIMIT = 2000
 
 
-def item_query(
+def placement_query(
     filters: ItemFilter = ItemFilter(),
     dialect: str = "sqlite",
-) -> Select[tuple[Item]]:
-    """Items newest first, narrowed by `filters`."""
-    query = select(Item).order_by(Item.published.desc(), Item.id.desc())
+) -> Select[tuple[Placement]]:
+    """Items as each newsletter has them, newest first, narrowed by `filters`. Items merged
+    into another are left out: the one they were merged into stands for them."""
+    query = (
+        select(Placement)
+        .join(Placement.item)
+        .where(Item.merged_into_id.is_(None))
+        .order_by(Item.published.desc(), Item.id.desc(), Placement.newsletter_id)
+    )
     if filters.status is not None:
-        query = query.where(Item.status == filters.status)
+        query = query.where(Placement.status == filters.status)
     if filters.feed_id is not None:
         query = query.where(
             Item.id.in_(select(ItemSource.item_id).where(ItemSource.feed_id == filters.feed_id))
@@ -62,40 +81,74 @@ def item_query(
             Item.id.in_(select(ItemSource.item_id).join(Feed).where(Feed.name == filters.feed_name))
         )
     if filters.newsletter_id is not None:
-        query = query.where(Item.newsletter_id == filters.newsletter_id)
+        query = query.where(Placement.newsletter_id == filters.newsletter_id)
     if filters.section_id is not None:
-        query = query.where(Item.section_id == filters.section_id)
+        query = query.where(Placement.section_id == filters.section_id)
     if filters.topic_id is not None:
         query = query.where(
-            Item.id.in_(select(ItemTopic.item_id).where(ItemTopic.topic_id == filters.topic_id))
+            Placement.id.in_(
+                select(PlacementTopic.placement_id).where(
+                    PlacementTopic.topic_id == filters.topic_id
+                )
+            )
         )
     if filters.since is not None:
-        query = query.where(Item.first_seen_at >= filters.since)
+        query = query.where(Placement.first_seen_at >= filters.since)
     if filters.until is not None:
-        query = query.where(Item.first_seen_at < filters.until)
+        query = query.where(Placement.first_seen_at < filters.until)
     condition = matches(dialect, filters.text) if filters.text else None
     if condition is not None:
         query = query.where(condition)
     return query
 
 
-def with_details(query: Select[tuple[Item]]) -> Select[tuple[Item]]:
-    """Load what an item's row shows (feeds, topics, newsletter, section) in a few queries."""
-    return query.options(
+def item_query(filters: ItemFilter = ItemFilter(), dialect: str = "sqlite") -> Select[tuple[Item]]:
+    """Items (each once, however many newsletters have it) with a placement that `filters`
+    match, newest first."""
+    chosen = placement_query(filters, dialect).order_by(None).with_only_columns(Placement.item_id)
+    return (
+        select(Item)
+        .where(Item.id.in_(chosen), Item.merged_into_id.is_(None))
+        .order_by(Item.published.desc(), Item.id.desc())
+    )
+
+
+def _item_details() -> list[Any]:
+    return [
         selectinload(Item.sources).selectinload(ItemSource.feed),
-        selectinload(Item.topic_links).selectinload(ItemTopic.topic),
-        selectinload(Item.newsletter),
-        selectinload(Item.section),
+        selectinload(Item.placements)
+        .selectinload(Placement.topic_links)
+        .selectinload(PlacementTopic.topic),
+        selectinload(Item.placements).selectinload(Placement.newsletter),
+        selectinload(Item.placements).selectinload(Placement.section),
+    ]
+
+
+def with_details(query: Select[tuple[Item]]) -> Select[tuple[Item]]:
+    """Load what an item shows (feeds, and each newsletter's section and topics) in a few
+    queries."""
+    return query.options(*_item_details())
+
+
+def with_placement_details(query: Select[tuple[Placement]]) -> Select[tuple[Placement]]:
+    """Load what a triage row shows (the item's feeds, the newsletter, section and topics)."""
+    return query.options(
+        selectinload(Placement.item).selectinload(Item.sources).selectinload(ItemSource.feed),
+        selectinload(Placement.topic_links).selectinload(PlacementTopic.topic),
+        selectinload(Placement.newsletter).selectinload(Newsletter.sections),
+        selectinload(Placement.section),
     )
 
 
 def page_of_items(session: Session, filters: ItemFilter, number: int = 1, size: int = 50) -> Page:
-    query = item_query(filters, session.get_bind().dialect.name)
-    matching = query.order_by(None).with_only_columns(Item.id).limit(COUNT_LIMIT + 1)
+    query = placement_query(filters, session.get_bind().dialect.name)
+    matching = query.order_by(None).with_only_columns(Placement.id).limit(COUNT_LIMIT + 1)
     total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
     number = max(1, number)
-    items = session.scalars(with_details(query).limit(size).offset((number - 1) * size)).all()
-    return Page(list(items), min(total, COUNT_LIMIT), number, size, total > COUNT_LIMIT)
+    rows = session.scalars(
+        with_placement_details(query).limit(size).offset((number - 1) * size)
+    ).all()
+    return Page(list(rows), min(total, COUNT_LIMIT), number, size, total > COUNT_LIMIT)
 
 
 def iter_items(
@@ -122,23 +175,74 @@ def get_item(session: Session, item_id: int) -> Item:
     return item
 
 
+def get_placement(session: Session, placement_id: int) -> Placement:
+    placement = session.get(Placement, placement_id)
+    if placement is None:
+        raise LookupError(f"no item in a newsletter with id {placement_id}")
+    return placement
+
+
+def placement_of(session: Session, item_id: int, newsletter_slug: str | None = None) -> Placement:
+    """The item as `newsletter_slug` has it; the slug may be left out when only one has it."""
+    item = get_item(session, item_id)
+    if newsletter_slug is None and len(item.placements) == 1:
+        return item.placements[0]
+    for placement in item.placements:
+        if placement.newsletter.slug == newsletter_slug:
+            return placement
+    offered = ", ".join(p.newsletter.slug for p in item.placements) or "no newsletter"
+    if newsletter_slug is None:
+        raise LookupError(f"item {item_id} is in {offered}: say which newsletter")
+    raise LookupError(f"item {item_id} is not in {newsletter_slug} (it is in {offered})")
+
+
+def open_duplicates(session: Session, item_ids: list[int]) -> dict[int, list[PossibleDuplicate]]:
+    """For each of `item_ids`, the possible duplicates still waiting for a librarian."""
+    found: dict[int, list[PossibleDuplicate]] = {}
+    if not item_ids:
+        return found
+    rows = session.scalars(
+        select(PossibleDuplicate).where(
+            PossibleDuplicate.state == "open",
+            PossibleDuplicate.item_id.in_(item_ids) | PossibleDuplicate.other_id.in_(item_ids),
+        )
+    )
+    for row in rows:
+        for item_id in (row.item_id, row.other_id):
+            if item_id in item_ids:
+                found.setdefault(item_id, []).append(row)
+    return found
+
+
+def chosen_topics(placement: Placement) -> list[str]:
+    """Slugs of the topics a newsletter has on an item (suggestions not yet confirmed left out)."""
+    return sorted(link.topic.slug for link in placement.topic_links if link.source != "suggested")
+
+
 def export_record(item: Item) -> dict[str, Any]:
-    """One item as a JSON-ready object (the `items export` format)."""
+    """One item as a JSON-ready object (the `items export` format), with each newsletter's
+    decision on it."""
     return {
         "id": item.id,
         "title": item.title,
         "url": item.link,
         "canonical_url": item.canonical_url,
+        "doi": item.doi,
         "authors": item.authors,
         "published": item.published.isoformat(),
         "published_estimated": item.published_estimated,
         "first_seen": item.first_seen_at.isoformat(),
-        "status": item.status.value,
-        "newsletter": item.newsletter.slug if item.newsletter else None,
-        "section": item.section.name if item.section else None,
+        "newsletters": [
+            {
+                "newsletter": placement.newsletter.slug,
+                "status": placement.status.value,
+                "section": placement.section.name if placement.section else None,
+                "topics": chosen_topics(placement),
+            }
+            for placement in item.placements
+        ],
         "summary_html": item.summary_html,
         "summary_text": item.summary_text,
-        "topics": sorted(link.topic.slug for link in item.topic_links),
         "feeds": sorted(source.feed.name for source in item.sources),
         "citation": item.citation,
         "publisher": item.publisher,

@@ -159,7 +159,11 @@ def add_item(
         raise ManualItemError("the address must start with http:// or https://")
     key = dedup.url_key(canonical)
     if key and (known := session.scalar(select(Item).where(Item.url_key == key))):
-        raise ManualItemError(f"this page is already in Digest as item {known.id}, “{known.title}”")
+        where = ", ".join(p.newsletter.title for p in known.placements) or "no newsletter"
+        raise ManualItemError(
+            f"this page is already in Digest as item {known.id}, “{known.title}” (in {where}); "
+            "to offer it to another newsletter, use that item's page"
+        )
     summary_html = sanitize_html(
         summary if "<" in summary else f"<p>{html.escape(summary)}</p>" if summary.strip() else "",
         canonical,
@@ -185,7 +189,7 @@ def add_item(
     fe.newsletter_id, fe.section_id = section.newsletter_id, section.id
     counts = store_entries(session, [fe], utcnow())[feed.id]
     if not counts.created:
-        raise ManualItemError("an item with this title was added in the last two weeks")
+        raise ManualItemError("the same title and summary were already added by hand, or deleted")
     item = session.get_one(Item, counts.created[0])
     audit.record(
         session,

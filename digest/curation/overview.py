@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from digest.delivery import queue
 from digest.editions.schedule import next_send_time
 from digest.ingest.health import needs_attention
-from digest.models import Edition, Feed, FeedKind, Item, ItemStatus, Newsletter
+from digest.models import Edition, Feed, FeedKind, Item, ItemStatus, Newsletter, Placement
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,19 @@ class Overview:
 def overview(session: Session, now: datetime) -> Overview:
     week_start = now - timedelta(days=7)
     waiting = (
-        session.scalar(select(func.count()).select_from(Item).where(Item.status == ItemStatus.NEW))
+        session.scalar(
+            select(func.count())
+            .select_from(Placement)
+            .join(Placement.item)
+            .where(Placement.status == ItemStatus.NEW, Item.merged_into_id.is_(None))
+        )
         or 0
     )
     accepted = dict(
         session.execute(
-            select(Item.newsletter_id, func.count())
-            .where(Item.status == ItemStatus.ACCEPTED, Item.first_seen_at >= week_start)
-            .group_by(Item.newsletter_id)
+            select(Placement.newsletter_id, func.count())
+            .where(Placement.status == ItemStatus.ACCEPTED, Placement.first_seen_at >= week_start)
+            .group_by(Placement.newsletter_id)
         ).all()
     )
     weeks = [

@@ -12,16 +12,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 
-from digest.models import Item, ItemStatus, ItemTopic, Topic, TopicSource
+from digest.models import (
+    Item,
+    ItemStatus,
+    Newsletter,
+    Placement,
+    PlacementTopic,
+    Topic,
+    TopicSource,
+)
 from digest.timeutil import utcnow
 
 TOP_N = 3
 LEARNED_THRESHOLD = 0.25
 MIN_EXAMPLES = 3  # a topic is learned once librarians have chosen it this many times
 MIN_TRAINING_ITEMS = 20
+CHOSEN_ELSEWHERE = 0.95  # the score of a topic chosen for the same item in another newsletter
 
 
 @dataclass(frozen=True)
@@ -189,49 +198,78 @@ def topic_terms(session: Session) -> list[TopicTerms]:
 
 
 def build_suggester(session: Session) -> Suggester:
-    """Keywords as configured, and a model trained on every hand-tagged item so far."""
+    """Keywords as configured, and a model trained on every hand-tagged item so far (the
+    topics any newsletter's librarians chose for it)."""
     terms = topic_terms(session)
-    tagged = session.scalars(
-        select(Item)
-        .where(Item.id.in_(select(ItemTopic.item_id).where(ItemTopic.source == TopicSource.MANUAL)))
-        .options(selectinload(Item.topic_links))
+    chosen: dict[int, set[int]] = {}
+    for item_id, topic_id in session.execute(
+        select(Placement.item_id, PlacementTopic.topic_id)
+        .join(PlacementTopic.placement)
+        .where(PlacementTopic.source == TopicSource.MANUAL)
+    ):
+        chosen.setdefault(item_id, set()).add(topic_id)
+    tagged = session.execute(
+        select(Item.id, Item.title, Item.summary_text).where(Item.id.in_(list(chosen)))
     ).all()
-    texts = [f"{item.title}\n{item.summary_text}" for item in tagged]
-    label_sets = [
-        {link.topic_id for link in item.topic_links if link.source is TopicSource.MANUAL}
-        for item in tagged
-    ]
+    texts = [f"{title}\n{summary}" for _, title, summary in tagged]
+    label_sets = [chosen[item_id] for item_id, _, _ in tagged]
     labels = {t.topic_id: t.label for t in terms}
     return Suggester(KeywordMatcher(terms), LearnedModel.train(texts, label_sets, labels))
 
 
+def _chosen_elsewhere(session: Session, item_ids: list[int]) -> dict[int, list[Suggestion]]:
+    """Topics librarians chose for these items in another newsletter: good suggestions."""
+    found: dict[int, list[Suggestion]] = {}
+    for item_id, topic_id, title in session.execute(
+        select(Placement.item_id, PlacementTopic.topic_id, Newsletter.title)
+        .join(PlacementTopic.placement)
+        .join(Placement.newsletter)
+        .where(Placement.item_id.in_(item_ids), PlacementTopic.source == TopicSource.MANUAL)
+    ):
+        found.setdefault(item_id, []).append(
+            Suggestion(topic_id, CHOSEN_ELSEWHERE, [f"chosen for {title} by a librarian"])
+        )
+    return found
+
+
 def suggest_new_items(session: Session, suggester: Suggester | None = None) -> int:
-    """Store suggestions for new items that have none yet; returns how many items got some."""
-    items = session.scalars(
-        select(Item)
-        .where(Item.status == ItemStatus.NEW, Item.suggested_at.is_(None))
-        .options(selectinload(Item.topic_links))
+    """Store suggestions for items new to a newsletter that have none yet; returns how many
+    got some."""
+    placements = session.scalars(
+        select(Placement)
+        .where(Placement.status == ItemStatus.NEW, Placement.suggested_at.is_(None))
+        .options(selectinload(Placement.item), selectinload(Placement.topic_links))
     ).all()
-    if not items:
+    if not placements:
         return 0
     suggester = suggester or build_suggester(session)
+    items = {p.item_id: p.item for p in placements}
+    documents = [(item.title, item.summary_text) for item in items.values()]
+    by_item = dict(zip(items, suggester.suggest(documents), strict=True))
+    elsewhere = _chosen_elsewhere(session, list(items))
     now = utcnow()
-    documents = [(item.title, item.summary_text) for item in items]
+    rows = []
     touched = 0
-    for item, suggestions in zip(items, suggester.suggest(documents), strict=True):
-        item.suggested_at = now
-        present = {link.topic_id for link in item.topic_links}
-        new_links = [
-            ItemTopic(
-                topic_id=s.topic_id,
-                source=TopicSource.SUGGESTED,
-                added_at=now,
-                reason=s.reason,
-                score=round(s.score, 3),
-            )
-            for s in suggestions
-            if s.topic_id not in present
+    for placement in placements:
+        placement.suggested_at = now
+        present = {link.topic_id for link in placement.topic_links}
+        new = {}
+        for suggestion in [*elsewhere.get(placement.item_id, []), *by_item[placement.item_id]]:
+            if suggestion.topic_id not in present:
+                new.setdefault(suggestion.topic_id, suggestion)
+        rows += [
+            {
+                "placement_id": placement.id,
+                "topic_id": s.topic_id,
+                "source": TopicSource.SUGGESTED,
+                "added_at": now,
+                "reason": s.reason,
+                "score": round(s.score, 3),
+            }
+            for s in new.values()
         ]
-        item.topic_links.extend(new_links)
-        touched += bool(new_links)
+        touched += bool(new)
+    session.flush()
+    if rows:
+        session.execute(insert(PlacementTopic.__table__), rows)
     return touched

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from digest import audit
 from digest.config.schema import SLUG_PATTERN
-from digest.models import FeedTopic, ItemTopic, Topic
+from digest.models import FeedTopic, PlacementTopic, Topic
 
 
 class TopicError(ValueError):
@@ -110,13 +110,21 @@ def merge(session: Session, topic_id: int, into_id: int, actor: str) -> Topic:
     if topic_id == into_id:
         raise TopicError("a topic cannot be merged into itself")
     gone, survivor = _get(session, topic_id), _get(session, into_id)
-    moved = list(session.scalars(select(ItemTopic.item_id).where(ItemTopic.topic_id == gone.id)))
-    has_both = select(ItemTopic.item_id).where(ItemTopic.topic_id == survivor.id)
+    moved = list(
+        session.scalars(
+            select(PlacementTopic.placement_id).where(PlacementTopic.topic_id == gone.id)
+        )
+    )
+    has_both = select(PlacementTopic.placement_id).where(PlacementTopic.topic_id == survivor.id)
     session.execute(
-        delete(ItemTopic).where(ItemTopic.topic_id == gone.id, ItemTopic.item_id.in_(has_both))
+        delete(PlacementTopic).where(
+            PlacementTopic.topic_id == gone.id, PlacementTopic.placement_id.in_(has_both)
+        )
     )
     session.execute(
-        update(ItemTopic).where(ItemTopic.topic_id == gone.id).values(topic_id=survivor.id)
+        update(PlacementTopic)
+        .where(PlacementTopic.topic_id == gone.id)
+        .values(topic_id=survivor.id)
     )
     feeds_with_both = select(FeedTopic.feed_id).where(FeedTopic.topic_id == survivor.id)
     session.execute(

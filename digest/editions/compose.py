@@ -21,8 +21,9 @@ from digest.models import (
     EditionState,
     Item,
     ItemStatus,
-    ItemTopic,
     Newsletter,
+    Placement,
+    PlacementTopic,
     TopicSource,
 )
 from digest.timeutil import utcnow
@@ -44,37 +45,46 @@ def default_subject(newsletter: Newsletter, start: date) -> str:
     return f"{newsletter.title}: week commencing {start.day} {start:%B %Y}"
 
 
-def waiting_items(session: Session, newsletter_id: int) -> list[Item]:
-    """Accepted items of a newsletter that no (uncancelled) edition holds yet."""
+def waiting_items(session: Session, newsletter_id: int) -> list[Placement]:
+    """Items a newsletter accepted that none of its (uncancelled) editions holds yet."""
     return list(
         session.scalars(
-            select(Item)
+            select(Placement)
+            .join(Placement.item)
             .where(
-                Item.newsletter_id == newsletter_id,
-                Item.status == ItemStatus.ACCEPTED,
-                Item.id.not_in(_in_editions()),
+                Placement.newsletter_id == newsletter_id,
+                Placement.status == ItemStatus.ACCEPTED,
+                Item.merged_into_id.is_(None),
+                Placement.item_id.not_in(_in_editions(newsletter_id)),
             )
             .order_by(Item.published.desc())
             .options(
-                selectinload(Item.topic_links).selectinload(ItemTopic.topic),
-                selectinload(Item.section),
+                selectinload(Placement.topic_links).selectinload(PlacementTopic.topic),
+                selectinload(Placement.section),
+                selectinload(Placement.item),
             )
         )
     )
 
 
-def _in_editions() -> Any:
-    """Ids of items already in an edition that is not cancelled."""
-    return select(EditionItem.item_id).join(Edition).where(Edition.state != EditionState.CANCELLED)
+def _in_editions(newsletter_id: int) -> Any:
+    """Ids of items already in one of the newsletter's editions that is not cancelled."""
+    return (
+        select(EditionItem.item_id)
+        .join(Edition)
+        .where(Edition.newsletter_id == newsletter_id, Edition.state != EditionState.CANCELLED)
+    )
 
 
-def _sort_key(item: Item) -> tuple[int, str, float]:
+def _sort_key(placement: Placement) -> tuple[int, str, float]:
     """Section order, then the item's first chosen topic, then newest first."""
     chosen = sorted(
-        link.topic.label for link in item.topic_links if link.source is not TopicSource.SUGGESTED
+        link.topic.label
+        for link in placement.topic_links
+        if link.source is not TopicSource.SUGGESTED
     )
-    position = item.section.position if item.section else 10_000
-    return position, chosen[0] if chosen else "~", -item.published.timestamp()
+    position = placement.section.position if placement.section else 10_000
+    return position, chosen[0] if chosen else "~", -placement.item.published.timestamp()
 
 
 def build_draft(
@@ -115,8 +125,8 @@ def build_draft(
         )
         session.add(edition)
     first = len(edition.entries)
-    for offset, item in enumerate(sorted(waiting, key=_sort_key)):
-        edition.entries.append(EditionItem(item_id=item.id, position=first + offset))
+    for offset, placement in enumerate(sorted(waiting, key=_sort_key)):
+        edition.entries.append(EditionItem(item_id=placement.item_id, position=first + offset))
     session.flush()
     if waiting:
         audit.record(
@@ -126,7 +136,7 @@ def build_draft(
             "edition",
             edition.id,
             edition.subject,
-            after={"items_added": [item.id for item in waiting]},
+            after={"items_added": [placement.item_id for placement in waiting]},
         )
     return edition
 
@@ -173,9 +183,10 @@ def add_item(session: Session, edition: Edition, item_id: int, actor: str) -> No
     item = session.get(Item, item_id)
     if item is None:
         raise EditionError(f"no item with id {item_id}")
-    if item.newsletter_id != edition.newsletter_id:
-        raise EditionError("that item belongs to another newsletter")
-    if session.scalar(_in_editions().where(EditionItem.item_id == item_id)) is not None:
+    if not any(p.newsletter_id == edition.newsletter_id for p in item.placements):
+        raise EditionError(f"that item is not offered to {edition.newsletter.title}")
+    in_editions = _in_editions(edition.newsletter_id).where(EditionItem.item_id == item_id)
+    if session.scalar(in_editions) is not None:
         raise EditionError("that item is already in an edition")
     edition.entries.append(EditionItem(item_id=item_id, position=len(edition.entries)))
     _touched(edition, actor)
@@ -235,8 +246,15 @@ def move_item(session: Session, edition: Edition, item_id: int, position: int, a
     )
 
 
-def snapshot(item: Item) -> dict[str, Any]:
-    """What subscribers read about an item, as approved."""
+def snapshot(item: Item, placement: Placement | None) -> dict[str, Any]:
+    """What subscribers read about an item, as approved: its wording, and the section and
+    topics its newsletter gave it (`placement`)."""
+    chosen = sorted(
+        (link.topic for link in placement.topic_links if link.source is not TopicSource.SUGGESTED)
+        if placement
+        else [],
+        key=lambda topic: topic.slug,
+    )
     return {
         "title": item.title,
         "link": item.link,
@@ -246,15 +264,9 @@ def snapshot(item: Item) -> dict[str, Any]:
         "published_estimated": item.published_estimated,
         "source": item.publisher or ", ".join(s.feed.title or s.feed.name for s in item.sources),
         "citation": item.citation,
-        "section": item.section.name if item.section else None,
-        "topics": sorted(
-            link.topic.slug for link in item.topic_links if link.source is not TopicSource.SUGGESTED
-        ),
-        "topic_labels": sorted(
-            link.topic.label
-            for link in item.topic_links
-            if link.source is not TopicSource.SUGGESTED
-        ),
+        "section": placement.section.name if placement and placement.section else None,
+        "topics": [topic.slug for topic in chosen],
+        "topic_labels": sorted(topic.label for topic in chosen),
     }
 
 
@@ -281,7 +293,7 @@ def approve(
     if when <= now:
         raise EditionError("the send time must be in the future")
     for entry in edition.entries:
-        entry.frozen = snapshot(entry.item)
+        entry.frozen = snapshot(entry.item, entry.placement)
     edition.state, edition.approved_by, edition.approved_at = EditionState.APPROVED, actor, now
     edition.send_at = when
     audit.record(

@@ -64,7 +64,7 @@ class RenderedCut:
 
 def entries(edition: Edition) -> list[dict[str, Any]]:
     """The edition's items as subscribers read them: frozen once approved, live in a draft."""
-    return [entry.frozen or snapshot(entry.item) for entry in edition.entries]
+    return [entry.frozen or snapshot(entry.item, entry.placement) for entry in edition.entries]
 
 
 def cut(items: list[dict[str, Any]], topics: frozenset[str] | None) -> list[dict[str, Any]]:

@@ -8,6 +8,11 @@ import unicodedata
 
 TITLE_KEY_LENGTH = 200
 _NOT_WORD = re.compile(r"[\W_]+")
+_WORD = re.compile(r"[^\W_]{3,}")
+# Two texts with fewer words than this cannot be compared; only a specific title (this many
+# words or more) then makes two items look alike. "Annual report 2025" is not specific.
+MIN_WORDS = 5
+SHARED_WORDS = 0.6  # of the shorter text's words, for two texts to count as the same
 
 
 def sha256_hex(text: str) -> str:
@@ -41,6 +46,20 @@ def entry_key(guid: str | None, canonical_url: str | None, content: str) -> str:
     return sha256_hex("hash:" + content)
 
 
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.casefold()))
+
+
+def likely_same(folded_title: str, text: str, other_text: str) -> bool:
+    """Whether two items under the same (folded) title look like one publication: their texts
+    share most words or, when one has too little text to tell, the title is specific."""
+    mine, theirs = _words(text), _words(other_text)
+    shorter = min(len(mine), len(theirs))
+    if shorter < MIN_WORDS:
+        return len(folded_title.split()) >= MIN_WORDS
+    return len(mine & theirs) / shorter >= SHARED_WORDS
+
+
 def url_key(canonical_url: str | None) -> str | None:
     return sha256_hex(canonical_url) if canonical_url else None
 
@@ -51,3 +70,7 @@ def source_tombstone(feed_id: int, key: str) -> str:
 
 def url_tombstone(key: str) -> str:
     return f"url:{key}"
+
+
+def doi_tombstone(doi: str) -> str:
+    return f"doi:{sha256_hex(doi)}"  # hashed: a DOI may be longer than a tombstone's key

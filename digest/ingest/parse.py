@@ -13,6 +13,7 @@ import feedparser
 
 from digest.ingest import dedup
 from digest.ingest.errors import ErrorKind, FeedProblem
+from digest.ingest.identifiers import find_doi
 from digest.ingest.sanitize import html_to_text, sanitize_html, sanitized_html_to_text
 from digest.ingest.urls import canonicalize_url
 
@@ -44,6 +45,7 @@ class ParsedEntry:
     summary_text: str
     content_hash: str
     published_estimated: bool = False  # a year alone (catalogues), not a real date
+    doi: str | None = None  # lower-case, "10.…/…"
     # Bibliographic details, for catalogue records.
     citation: str | None = None
     publisher: str | None = None
@@ -218,4 +220,7 @@ def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
         summary_html=summary_html,
         summary_text=summary_text,
         content_hash=content,
+        doi=find_doi(
+            (_get(raw, "prism_doi"), _get(raw, "dc_identifier"), guid), (link,)
+        ),
     )

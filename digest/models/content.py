@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, time
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -147,11 +148,11 @@ class Feed(Base):
 
 
 class Item(Base):
-    """One publication, however many feeds it was found in."""
+    """One publication, however many feeds it was found in and newsletters it reaches."""
 
     __tablename__ = "items"
     __table_args__ = (
-        Index("ix_items_status_published", "status", "published"),
+        Index("ix_items_published", "published"),
         Index("ix_items_title_key_published", "title_key", "published"),
     )
 
@@ -160,6 +161,7 @@ class Item(Base):
     link: Mapped[str | None] = mapped_column(Text)
     canonical_url: Mapped[str | None] = mapped_column(Text)
     url_key: Mapped[str | None] = mapped_column(String(64), index=True)  # hash of canonical_url
+    doi: Mapped[str | None] = mapped_column(String(200), index=True)  # lower-case, "10.…/…"
     title: Mapped[str] = mapped_column(Text)
     title_key: Mapped[str] = mapped_column(String(200))
     authors: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -173,28 +175,52 @@ class Item(Base):
     original_summary_html: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    status: Mapped[ItemStatus] = mapped_column(
-        _enum(ItemStatus, "item_status"), default=ItemStatus.NEW
-    )
-    newsletter_id: Mapped[int | None] = mapped_column(
-        ForeignKey("newsletters.id", ondelete="SET NULL")
-    )
-    section_id: Mapped[int | None] = mapped_column(ForeignKey("sections.id", ondelete="SET NULL"))
     # Bibliographic details, filled for catalogue records.
     citation: Mapped[str | None] = mapped_column(Text)
     publisher: Mapped[str | None] = mapped_column(Text)
     place: Mapped[str | None] = mapped_column(Text)
     isbn: Mapped[str | None] = mapped_column(String(20))
-    # When topics were last suggested for the item (None: not yet).
-    suggested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when a librarian merged this item into another: it is hidden, and can be split off
+    # again (`curation.duplicates`).
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("items.id", ondelete="SET NULL"), index=True
+    )
 
-    newsletter: Mapped[Newsletter | None] = relationship()
-    section: Mapped[Section | None] = relationship()
     sources: Mapped[list[ItemSource]] = relationship(
         back_populates="item", cascade="all, delete-orphan"
     )
-    topic_links: Mapped[list[ItemTopic]] = relationship(
-        back_populates="item", cascade="all, delete-orphan"
+    placements: Mapped[list[Placement]] = relationship(
+        back_populates="item", cascade="all, delete-orphan", order_by="Placement.newsletter_id"
+    )
+
+
+class Placement(Base):
+    """An item as one newsletter receives it: that newsletter's own decision on it (status,
+    section, topics). A publication found for two newsletters is one item with two placements."""
+
+    __tablename__ = "placements"
+    __table_args__ = (
+        UniqueConstraint("item_id", "newsletter_id"),
+        Index("ix_placements_newsletter_id_status", "newsletter_id", "status"),
+        Index("ix_placements_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    newsletter_id: Mapped[int] = mapped_column(ForeignKey("newsletters.id", ondelete="CASCADE"))
+    section_id: Mapped[int | None] = mapped_column(ForeignKey("sections.id", ondelete="SET NULL"))
+    status: Mapped[ItemStatus] = mapped_column(
+        _enum(ItemStatus, "item_status"), default=ItemStatus.NEW
+    )
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When topics were last suggested for it (None: not yet).
+    suggested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    item: Mapped[Item] = relationship(back_populates="placements")
+    newsletter: Mapped[Newsletter] = relationship()
+    section: Mapped[Section | None] = relationship()
+    topic_links: Mapped[list[PlacementTopic]] = relationship(
+        back_populates="placement", cascade="all, delete-orphan"
     )
 
 
@@ -218,11 +244,13 @@ class ItemSource(Base):
     feed: Mapped[Feed] = relationship()
 
 
-class ItemTopic(Base):
-    __tablename__ = "item_topics"
+class PlacementTopic(Base):
+    """A topic on an item, as one newsletter tagged it (or suggested, or the feed gave it)."""
 
-    item_id: Mapped[int] = mapped_column(
-        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    __tablename__ = "placement_topics"
+
+    placement_id: Mapped[int] = mapped_column(
+        ForeignKey("placements.id", ondelete="CASCADE"), primary_key=True
     )
     topic_id: Mapped[int] = mapped_column(
         ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True, index=True
@@ -234,8 +262,43 @@ class ItemTopic(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     score: Mapped[float | None] = mapped_column(Float)
 
-    item: Mapped[Item] = relationship(back_populates="topic_links")
+    placement: Mapped[Placement] = relationship(back_populates="topic_links")
     topic: Mapped[Topic] = relationship()
+
+
+class DuplicateState(enum.StrEnum):
+    OPEN = "open"  # waiting for a librarian
+    MERGED = "merged"  # the second item was merged into the first
+    DIFFERENT = "different"  # a librarian said they are different publications
+
+
+class PossibleDuplicate(Base):
+    """Two items that look like one publication (the same title, overlapping text) but have no
+    identity in common: never merged by themselves, shown side by side to a librarian.
+
+    A merge is recorded here too, with what it moved, so that it can be undone."""
+
+    __tablename__ = "possible_duplicates"
+    __table_args__ = (UniqueConstraint("item_id", "other_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    other_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[DuplicateState] = mapped_column(
+        _enum(DuplicateState, "duplicate_state"), default=DuplicateState.OPEN
+    )
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # For a merge: the item merged away, and the ids of the sources and placements it moved
+    # to the item kept.
+    merged: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    item: Mapped[Item] = relationship(foreign_keys=[item_id])
+    other: Mapped[Item] = relationship(foreign_keys=[other_id])
 
 
 class Tombstone(Base):

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from digest.models.base import Base, _enum
-from digest.models.content import Item, Newsletter
+from digest.models.content import Item, Newsletter, Placement
 from digest.timeutil import UTCDateTime, utcnow
 
 
@@ -75,3 +75,11 @@ class EditionItem(Base):
 
     edition: Mapped[Edition] = relationship(back_populates="entries")
     item: Mapped[Item] = relationship()
+
+    @property
+    def placement(self) -> Placement | None:
+        """The item as this edition's newsletter has it (its section and topics there)."""
+        return next(
+            (p for p in self.item.placements if p.newsletter_id == self.edition.newsletter_id),
+            None,
+        )

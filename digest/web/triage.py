@@ -1,4 +1,8 @@
-"""The triage inbox: list, filter and search items; accept, reject, place, tag and edit them."""
+"""The triage inbox: list, filter and search items; accept, reject, place, tag and edit them.
+
+A row is an item as one newsletter has it (a placement): the same report found for CASPAR and
+for New in the Library has a row in each, decided on separately. Wording is the item's own.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,14 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from digest.curation import decisions, manual
-from digest.curation.items import ItemFilter, get_item, page_of_items
+from digest.curation import decisions, duplicates, manual
+from digest.curation.items import (
+    ItemFilter,
+    get_item,
+    get_placement,
+    open_duplicates,
+    page_of_items,
+)
 from digest.curation.manual import ManualItemError, fetch_description
 from digest.curation.topics import offered_topics
 from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role
@@ -72,6 +82,7 @@ def inbox() -> str:
         filters=filters,
         args=request.args,
         statuses=list(ItemStatus),
+        look_alikes=open_duplicates(g.db, [p.item_id for p in page.placements]),
         **_choices(),
     )
 
@@ -130,90 +141,130 @@ def item(item_id: int) -> str:
         found = get_item(g.db, item_id)
     except LookupError:
         abort(404)
-    return render_template("item.html", item=found, **_choices())
+    return render_template(
+        "item.html",
+        item=found,
+        history=duplicates.history(g.db, item_id),
+        look_alikes=open_duplicates(g.db, [item_id]).get(item_id, []),
+        **_choices(),
+    )
 
 
-def _after_change(item_id: int) -> str | Response:
-    """htmx gets the item's refreshed row; a plain form post goes back where it came from."""
+def _after_change(placement_id: int) -> str | Response:
+    """htmx gets the refreshed row; a plain form post goes back where it came from."""
     g.db.commit()
+    placement = get_placement(g.db, placement_id)
     if request.headers.get("HX-Request"):
-        return render_template("_item_row.html", item=get_item(g.db, item_id), **_choices())
-    return redirect(local_path(request.form.get("back"), url_for("triage.item", item_id=item_id)))
+        return render_template(
+            "_item_row.html",
+            placement=placement,
+            look_alikes=open_duplicates(g.db, [placement.item_id]),
+            **_choices(),
+        )
+    return redirect(
+        local_path(request.form.get("back"), url_for("triage.item", item_id=placement.item_id))
+    )
 
 
-def _apply(item_id: int, change: Callable[[], object]) -> str | Response:
+def _apply(placement_id: int, change: Callable[[], object]) -> str | Response:
     try:
         change()
     except LookupError:
         abort(404)
     except decisions.DecisionError as exc:
+        g.db.rollback()
         flash(f"Not changed: {exc}.")
-    return _after_change(item_id)
+    try:
+        return _after_change(placement_id)
+    except LookupError:
+        abort(404)
 
 
-@blueprint.post("/items/<int:item_id>/status")
+@blueprint.post("/placements/<int:placement_id>/status")
 @requires(Role.LIBRARIAN)
-def set_status(item_id: int) -> str | Response:
+def set_status(placement_id: int) -> str | Response:
     status = request.form.get("status", "")
     if status not in ItemStatus._value2member_map_:
         abort(400)
     return _apply(
-        item_id, lambda: decisions.set_status(g.db, [item_id], ItemStatus(status), g.user.email)
+        placement_id,
+        lambda: decisions.set_status(g.db, [placement_id], ItemStatus(status), g.user.email),
     )
 
 
-@blueprint.post("/items/<int:item_id>/place")
+@blueprint.post("/placements/<int:placement_id>/place")
 @requires(Role.LIBRARIAN)
-def place(item_id: int) -> str | Response:
+def place(placement_id: int) -> str | Response:
     section_id = _int("section")
     if section_id is None:
         abort(400)
-    return _apply(item_id, lambda: decisions.place(g.db, item_id, section_id, g.user.email))
+    return _apply(
+        placement_id, lambda: decisions.place(g.db, placement_id, section_id, g.user.email)
+    )
 
 
-@blueprint.post("/items/<int:item_id>/topics")
+@blueprint.post("/placements/<int:placement_id>/topics")
 @requires(Role.LIBRARIAN)
-def set_topics(item_id: int) -> str | Response:
+def set_topics(placement_id: int) -> str | Response:
     """The whole set of topics, from the item page's checkboxes."""
     chosen = [int(v) for v in request.form.getlist("topic") if v.isdigit()]
-    return _apply(item_id, lambda: decisions.set_topics(g.db, [item_id], chosen, g.user.email))
+    return _apply(
+        placement_id, lambda: decisions.set_topics(g.db, [placement_id], chosen, g.user.email)
+    )
 
 
-@blueprint.post("/items/<int:item_id>/tag")
+@blueprint.post("/placements/<int:placement_id>/tag")
 @requires(Role.LIBRARIAN)
-def add_topic(item_id: int) -> str | Response:
+def add_topic(placement_id: int) -> str | Response:
     """One more topic, typed into the row's type-ahead box (by label or slug)."""
     wanted = request.form.get("topic", "").strip().casefold()
     topic = next((t for t in offered_topics(g.db) if wanted in (t.slug, t.label.casefold())), None)
     if topic is None:
         flash(f"There is no topic {request.form.get('topic', '')!r}.")
-        return _after_change(item_id)
+        return _apply(placement_id, lambda: None)
     return _apply(
-        item_id,
-        lambda: decisions.set_topics(g.db, [item_id], [topic.id], g.user.email, replace=False),
+        placement_id,
+        lambda: decisions.set_topics(g.db, [placement_id], [topic.id], g.user.email, replace=False),
     )
 
 
-@blueprint.post("/items/<int:item_id>/suggestions/<int:topic_id>/confirm")
+@blueprint.post("/placements/<int:placement_id>/suggestions/<int:topic_id>/confirm")
 @requires(Role.LIBRARIAN)
-def confirm_suggestion(item_id: int, topic_id: int) -> str | Response:
+def confirm_suggestion(placement_id: int, topic_id: int) -> str | Response:
     return _apply(
-        item_id, lambda: decisions.confirm_suggestion(g.db, item_id, topic_id, g.user.email)
+        placement_id,
+        lambda: decisions.confirm_suggestion(g.db, placement_id, topic_id, g.user.email),
     )
 
 
-@blueprint.post("/items/<int:item_id>/suggestions/<int:topic_id>/dismiss")
+@blueprint.post("/placements/<int:placement_id>/suggestions/<int:topic_id>/dismiss")
 @requires(Role.LIBRARIAN)
-def dismiss_suggestion(item_id: int, topic_id: int) -> str | Response:
+def dismiss_suggestion(placement_id: int, topic_id: int) -> str | Response:
     return _apply(
-        item_id, lambda: decisions.dismiss_suggestion(g.db, item_id, topic_id, g.user.email)
+        placement_id,
+        lambda: decisions.dismiss_suggestion(g.db, placement_id, topic_id, g.user.email),
     )
+
+
+def _item_change(item_id: int, change: Callable[[], object], done: str) -> Response:
+    """A change to the item as a whole, from its page."""
+    try:
+        change()
+    except LookupError:
+        abort(404)
+    except decisions.DecisionError as exc:
+        g.db.rollback()
+        flash(f"Not changed: {exc}.")
+    else:
+        g.db.commit()
+        flash(done)
+    return redirect(local_path(request.form.get("back"), url_for("triage.item", item_id=item_id)))
 
 
 @blueprint.post("/items/<int:item_id>/edit")
 @requires(Role.LIBRARIAN)
-def edit(item_id: int) -> str | Response:
-    return _apply(
+def edit(item_id: int) -> Response:
+    return _item_change(
         item_id,
         lambda: decisions.edit_text(
             g.db,
@@ -222,22 +273,42 @@ def edit(item_id: int) -> str | Response:
             request.form.get("summary_html", ""),
             g.user.email,
         ),
+        "Saved.",
+    )
+
+
+@blueprint.post("/items/<int:item_id>/offer")
+@requires(Role.LIBRARIAN)
+def offer(item_id: int) -> Response:
+    """Offer the item to one more newsletter: it arrives there as new, for its triage."""
+    section_id = _int("section")
+    if section_id is None:
+        abort(400)
+    return _item_change(
+        item_id,
+        lambda: decisions.offer(g.db, item_id, section_id, g.user.email),
+        "Offered: it is new in that newsletter's triage.",
     )
 
 
 @blueprint.post("/items/bulk")
 @requires(Role.LIBRARIAN)
 def bulk() -> Response:
-    ids = [int(v) for v in request.form.getlist("item") if v.isdigit()]
+    ids = [int(v) for v in request.form.getlist("placement") if v.isdigit()]
     action = request.form.get("action", "")
     if not ids:
         flash("Select some items first.")
     elif action in ("accepted", "rejected"):
-        decisions.set_status(g.db, ids, ItemStatus(action), g.user.email)
+        try:
+            decisions.set_status(g.db, ids, ItemStatus(action), g.user.email)
+        except LookupError:
+            abort(404)
         flash(f"{len(ids)} items {action}.")
     elif action == "tag" and (topic_id := _int("topic")) is not None:
         try:
             decisions.set_topics(g.db, ids, [topic_id], g.user.email, replace=False)
+        except LookupError:
+            abort(404)
         except decisions.DecisionError as exc:
             flash(f"Not changed: {exc}.")
         else:

@@ -1,0 +1,94 @@
+"""Possible duplicates, side by side: merge them (undoably) or say they are different."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+
+from digest.curation import duplicates
+from digest.curation.decisions import DecisionError
+from digest.models import Role
+from digest.web.security import local_path, requires
+
+blueprint = Blueprint("duplicates", __name__)
+
+
+@blueprint.get("/duplicates")
+@requires(Role.LIBRARIAN)
+def index() -> str:
+    return render_template("duplicates.html", pairs=duplicates.waiting(g.db))
+
+
+@blueprint.get("/duplicates/<int:pair_id>")
+@requires(Role.LIBRARIAN)
+def compare(pair_id: int) -> str:
+    try:
+        pair = duplicates.get_pair(g.db, pair_id)
+    except LookupError:
+        abort(404)
+    return render_template("duplicate.html", pair=pair)
+
+
+def _decide(change: Callable[[], object], done: str, fallback: str) -> Response:
+    try:
+        change()
+    except LookupError:
+        abort(404)
+    except DecisionError as exc:
+        g.db.rollback()
+        flash(f"Not changed: {exc}.")
+    else:
+        g.db.commit()
+        flash(done)
+    return redirect(local_path(request.form.get("back"), fallback))
+
+
+def _form_int(name: str) -> int:
+    value = request.form.get(name, "").strip()
+    if not value.isdigit():
+        abort(400)
+    return int(value)
+
+
+@blueprint.post("/duplicates/<int:pair_id>/merge")
+@requires(Role.LIBRARIAN)
+def merge(pair_id: int) -> Response:
+    keep = _form_int("keep")
+    return _decide(
+        lambda: duplicates.merge(g.db, pair_id, keep, g.user.email),
+        "Merged: one item now, with every source. Undo it from the item's page.",
+        url_for("triage.item", item_id=keep),
+    )
+
+
+@blueprint.post("/duplicates/<int:pair_id>/different")
+@requires(Role.LIBRARIAN)
+def different(pair_id: int) -> Response:
+    return _decide(
+        lambda: duplicates.mark_different(g.db, pair_id, g.user.email),
+        "Kept apart: they will not be proposed again.",
+        url_for("duplicates.index"),
+    )
+
+
+@blueprint.post("/duplicates/<int:pair_id>/split")
+@requires(Role.LIBRARIAN)
+def split(pair_id: int) -> Response:
+    return _decide(
+        lambda: duplicates.split(g.db, pair_id, g.user.email),
+        "Split: the two items are separate again, each with its own sources.",
+        url_for("duplicates.compare", pair_id=pair_id),
+    )
+
+
+@blueprint.post("/items/<int:item_id>/merge")
+@requires(Role.LIBRARIAN)
+def merge_into(item_id: int) -> Response:
+    """Merge another item, named by its number, into this one."""
+    other = _form_int("other")
+    return _decide(
+        lambda: duplicates.merge_by_hand(g.db, item_id, other, g.user.email),
+        f"Item {other} merged into this one. Undo it below.",
+        url_for("triage.item", item_id=item_id),
+    )
