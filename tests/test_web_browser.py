@@ -244,3 +244,35 @@ def test_editor_sends_an_edition_and_reads_it_in_the_outbox(
     finally:
         stop.set()
         sending.join(timeout=10)
+
+
+def test_librarian_compares_possible_duplicates_merges_and_undoes(served, browser) -> None:
+    site, base = served
+    words = "<p>Guidance for parents and carers on children's safety online, games and chat.</p>"
+    add_items(
+        site.factory,
+        [entry("Keeping children safe online — a guide", "https://gov.example.org/safe", words)],
+        feed_name="GOV.UK",
+    )
+    add_items(
+        site.factory,
+        [entry("Keeping children safe online: a guide", "https://news.example.org/s", words)],
+        feed_name="Sector news",
+    )
+    page = browser.new_page()  # type: ignore[attr-defined]
+    sign_in(page, base, Role.LIBRARIAN)
+    page.goto(f"{base}/items")
+    page.locator("text=compare them").first.click()
+    page.wait_for_selector("text=One publication or two?")
+    shot(page, "possible-duplicates")
+    page.locator("article.compare", has_text="gov.example.org").locator(
+        "text=Merge, keeping this one"
+    ).click()
+    page.wait_for_selector("text=Merged: one item now, with every source")
+    found_in = page.locator("h2:has-text('Found in') + ul").inner_text()
+    assert "GOV.UK" in found_in and "Sector news" in found_in
+    page.click("text=Undo: split them again")
+    page.wait_for_selector("text=Split: the two items are separate again")
+    with site.factory() as session:
+        keeping = session.scalars(select(Item).where(Item.title.startswith("Keeping"))).all()
+        assert len(keeping) == 2 and all(i.merged_into_id is None for i in keeping)
