@@ -153,6 +153,7 @@ def prepare(database_url: str, subscribers: int, transport: str | None) -> int:
                 newsletter_id=newsletter.id,
                 section_id=newsletter.sections[n % len(newsletter.sections)].id,
                 status=ItemStatus.ACCEPTED,
+                published=now,
             )
             placement.topic_links = [
                 PlacementTopic(topic_id=t, source=TopicSource.MANUAL)

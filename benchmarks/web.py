@@ -105,6 +105,7 @@ def fill(database_url: str, count: int) -> None:
                     "section_id": feed.section_id,
                     "status": rng.choice(statuses),
                     "first_seen_at": published,
+                    "published": published,
                 }
             )
             sources.append(

@@ -100,7 +100,10 @@ def offer(session: Session, item_id: int, section_id: int, actor: str) -> Placem
     if any(p.newsletter_id == section.newsletter_id for p in item.placements):
         raise DecisionError(f"the item is already in {section.newsletter.title}")
     placement = Placement(
-        newsletter_id=section.newsletter_id, section_id=section.id, first_seen_at=utcnow()
+        newsletter_id=section.newsletter_id,
+        section_id=section.id,
+        first_seen_at=utcnow(),
+        published=item.published,
     )
     item.placements.append(placement)
     session.flush()

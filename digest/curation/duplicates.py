@@ -127,7 +127,9 @@ def merge(session: Session, pair_id: int, keep_id: int, actor: str) -> Item:
         update(ItemSource).where(ItemSource.id.in_(moved_sources)).values(item_id=keep.id)
     )
     session.execute(
-        update(Placement).where(Placement.id.in_(moved_placements)).values(item_id=keep.id)
+        update(Placement)
+        .where(Placement.id.in_(moved_placements))
+        .values(item_id=keep.id, published=keep.published)
     )
     gone.merged_into_id = keep.id
     pair.row.merged = {
@@ -247,7 +249,7 @@ def split(session: Session, pair_id: int, actor: str) -> Item:
     session.execute(
         update(Placement)
         .where(Placement.id.in_([p.id for p in placements]))
-        .values(item_id=gone.id)
+        .values(item_id=gone.id, published=gone.published)
     )
     _uncombine(session, record.get("combined", []))
     gone.merged_into_id = None

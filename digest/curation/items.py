@@ -20,7 +20,6 @@ from digest.models import (
     Item,
     ItemSource,
     ItemStatus,
-    Newsletter,
     Placement,
     PlacementTopic,
     PossibleDuplicate,
@@ -68,7 +67,7 @@ def placement_query(
         select(Placement)
         .join(Placement.item)
         .where(Item.merged_into_id.is_(None))
-        .order_by(Item.published.desc(), Item.id.desc(), Placement.newsletter_id)
+        .order_by(Placement.published.desc(), Placement.id.desc())
     )
     if filters.status is not None:
         query = query.where(Placement.status == filters.status)
@@ -135,7 +134,7 @@ def with_placement_details(query: Select[tuple[Placement]]) -> Select[tuple[Plac
     return query.options(
         selectinload(Placement.item).selectinload(Item.sources).selectinload(ItemSource.feed),
         selectinload(Placement.topic_links).selectinload(PlacementTopic.topic),
-        selectinload(Placement.newsletter).selectinload(Newsletter.sections),
+        selectinload(Placement.newsletter),
         selectinload(Placement.section),
     )
 

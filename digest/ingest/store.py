@@ -132,6 +132,7 @@ class _Index:
         self.by_title: dict[str, list[_Seen]] = {}
         self.item_sources: set[tuple[int | _Pending, int]] = set()
         self.placements: dict[tuple[int | _Pending, int], int | _PendingPlacement] = {}
+        self.published: dict[int, datetime] = {}  # of the items matched
         self.tombstones: set[str] = set()
         # By entry key alone, which leads the unique index: a (feed, key) row-value IN would
         # make SQLite scan the whole index.
@@ -172,6 +173,9 @@ class _Index:
                 )
             ):
                 self.placements[(item_id, newsletter_id)] = placement_id
+            self.published.update(
+                session.execute(select(Item.id, Item.published).where(Item.id.in_(chunk))).all()
+            )
         for chunk in _chunks(list(set(tombstone_keys))):
             self.tombstones.update(
                 session.scalars(select(Tombstone.key).where(Tombstone.key.in_(chunk)))
@@ -239,7 +243,10 @@ class _Batch:
             return
         placement = index.placements.get((item, fe.newsletter_id))
         if placement is None:
-            placement = _PendingPlacement(_placement_row(fe, now), item=item)
+            published = (
+                item.row["published"] if isinstance(item, _Pending) else index.published[item]
+            )
+            placement = _PendingPlacement(_placement_row(fe, published, now), item=item)
             index.placements[(item, fe.newsletter_id)] = placement
             self.placements.append(placement)
         if isinstance(placement, _PendingPlacement):
@@ -413,12 +420,13 @@ def _item_row(entry: ParsedEntry, now: datetime) -> dict[str, Any]:
     }
 
 
-def _placement_row(fe: FeedEntries, now: datetime) -> dict[str, Any]:
+def _placement_row(fe: FeedEntries, published: datetime, now: datetime) -> dict[str, Any]:
     return {
         "newsletter_id": fe.newsletter_id,
         "section_id": fe.section_id,
         "status": ItemStatus.NEW,
         "first_seen_at": now,
+        "published": published,
         "suggested_at": None,
     }
 

@@ -201,8 +201,12 @@ class Placement(Base):
     __tablename__ = "placements"
     __table_args__ = (
         UniqueConstraint("item_id", "newsletter_id"),
-        Index("ix_placements_newsletter_id_status", "newsletter_id", "status"),
-        Index("ix_placements_status", "status"),
+        # Triage lists a status (and often a newsletter) newest first: these indexes give the
+        # rows in that order, with no sort.
+        Index("ix_placements_status_published", "status", "published"),
+        Index(
+            "ix_placements_newsletter_id_status_published", "newsletter_id", "status", "published"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -213,6 +217,10 @@ class Placement(Base):
         _enum(ItemStatus, "item_status"), default=ItemStatus.NEW
     )
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The item's publication date, kept here too so that triage can list a newsletter's items
+    # newest first from one index. It is set with the placement and never changes, as an
+    # item's date does not (a merge moves the placement to an item and resets it).
+    published: Mapped[datetime] = mapped_column(UTCDateTime)
     # When topics were last suggested for it (None: not yet).
     suggested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("section_id", sa.Integer(), nullable=True),
         sa.Column("status", STATUS, nullable=False),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published", sa.DateTime(timezone=True), nullable=False),
         sa.Column("suggested_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["item_id"], ["items.id"], name=op.f("fk_placements_item_id_items"), ondelete="CASCADE"
@@ -79,9 +80,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("placements", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_placements_newsletter_id_status", ["newsletter_id", "status"], unique=False
+            "ix_placements_newsletter_id_status_published",
+            ["newsletter_id", "status", "published"],
+            unique=False,
         )
-        batch_op.create_index("ix_placements_status", ["status"], unique=False)
+        batch_op.create_index(
+            "ix_placements_status_published", ["status", "published"], unique=False
+        )
 
     op.create_table(
         "placement_topics",
@@ -157,8 +162,8 @@ def upgrade() -> None:
     # Each item's decision becomes its newsletter's placement; its topics go with it.
     op.execute(
         "INSERT INTO placements (item_id, newsletter_id, section_id, status, first_seen_at, "
-        "suggested_at) SELECT id, newsletter_id, section_id, status, first_seen_at, suggested_at "
-        "FROM items WHERE newsletter_id IS NOT NULL"
+        "published, suggested_at) SELECT id, newsletter_id, section_id, status, first_seen_at, "
+        "published, suggested_at FROM items WHERE newsletter_id IS NOT NULL"
     )
     op.execute(
         "INSERT INTO placement_topics (placement_id, topic_id, source, added_by, added_at, "
