@@ -15,18 +15,17 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 from functools import lru_cache
+from urllib.parse import quote, urlsplit, urlunsplit
 
+from digest.addresses import ascii_domain, on_the_wire
+from digest.editions.headers import address_header, list_id_header, mailbox, text_header
 from digest.editions.render import PLACEHOLDERS, RenderedCut, escape_for_html
 from digest.models import Edition, Subscription
 from digest.subscriptions.tokens import subscription_token
 from digest.timeutil import utcnow
 
-# Long header values (List-Unsubscribe) stay on one line instead of being folded or turned
-# into RFC 2047 encoded words, which would break them.
-POLICY = SMTP.clone(max_line_length=998)
 _PLACEHOLDER = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS.values()) + ")")
 _KEY_OF = {placeholder: key for key, placeholder in PLACEHOLDERS.items()}
 CRLF = b"\r\n"
@@ -36,13 +35,22 @@ CRLF = b"\r\n"
 class MailSettings:
     base_url: str  # where the public pages live, e.g. https://digest.example.org
 
+    def __post_init__(self) -> None:
+        # The links go into List-Unsubscribe, which must stay ASCII: an IDN host as A-labels.
+        if not self.base_url.isascii():
+            parts = urlsplit(self.base_url)
+            netloc = ascii_domain(parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+            ascii_url = urlunsplit(parts._replace(netloc=netloc, path=quote(parts.path, "/%")))
+            object.__setattr__(self, "base_url", ascii_url.rstrip("/"))
+
     @classmethod
     def from_env(cls) -> MailSettings:
         return cls(os.environ.get("DIGEST_BASE_URL", "http://127.0.0.1:8000").rstrip("/"))
 
 
 def mail_domain(edition: Edition) -> str:
-    return parseaddr(edition.newsletter.from_address)[1].rpartition("@")[2]
+    """The domain of the newsletter's sending address, in A-labels."""
+    return mailbox(edition.newsletter.from_address).domain
 
 
 def archive_url(edition: Edition, settings: MailSettings) -> str:
@@ -73,10 +81,6 @@ def subscriber_links(
 def _date_header(now: datetime) -> bytes:
     # Cached: a send makes thousands of messages a second, all with the same Date.
     return f"Date: {format_datetime(now)}\r\n".encode()
-
-
-def _header(name: str, value: str) -> bytes:
-    return POLICY.fold_binary(name, value)
 
 
 _PLAIN = re.compile(r"[!-<>-~]{0,76}")  # printable ASCII but "=": quoted-printable as it is
@@ -134,15 +138,15 @@ class MessageTemplate:
         self.domain = mail_domain(edition)
         self.settings = settings
         self.item_count = rendered.item_count
-        static = [_header("From", newsletter.from_address)]
+        static = [address_header("From", newsletter.from_address)]
         if newsletter.reply_to:
-            static.append(_header("Reply-To", newsletter.reply_to))
+            static.append(address_header("Reply-To", newsletter.reply_to))
         static += [
-            _header("Subject", edition.subject),
-            _header("List-Id", f"{newsletter.title} <{newsletter.slug}.{self.domain}>"),
-            _header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-            _header("List-Archive", f"<{archive_url(edition, settings)}>"),
-            _header("Auto-Submitted", "auto-generated"),
+            text_header("Subject", edition.subject),
+            list_id_header(newsletter.title, newsletter.slug, self.domain),
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+            f"List-Archive: <{archive_url(edition, settings)}>\r\n".encode("ascii"),
+            b"Auto-Submitted: auto-generated\r\n",
             b"MIME-Version: 1.0\r\n",
         ]
         self._static_headers = b"".join(static)
@@ -164,7 +168,9 @@ class MessageTemplate:
         # A boundary derived from the Message-ID makes the bytes reproducible. ("=_" cannot
         # occur in quoted-printable text, where "=" is always "=3D".)
         boundary = ("=_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]).encode()
-        to = f"To: {email}\r\n".encode() if email.isascii() else _header("To", email)
+        # A UTF-8 local part goes as it is (RFC 6532): such a message travels only with
+        # SMTPUTF8, which the transport checks for.
+        to = b"To: " + on_the_wire(email).encode() + b"\r\n"
         part_headers = b'; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
         return b"".join(
             (
@@ -174,7 +180,7 @@ class MessageTemplate:
                 f"Message-ID: {message_id}\r\n".encode(),
                 f"List-Unsubscribe: <{values['unsubscribe_url']}>, "
                 f"<{values['unsubscribe_mailto']}>\r\n".encode(),
-                b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n\r\n',
+                b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n\r\n',
                 b"--" + boundary + b"\r\nContent-Type: text/plain" + part_headers,
                 self._text.fill(values),
                 b"\r\n--" + boundary + b"\r\nContent-Type: text/html" + part_headers,
