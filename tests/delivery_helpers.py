@@ -88,3 +88,23 @@ def add_subscribers(
 def edition_state(factory: sessionmaker[Session], edition_id: int) -> str:
     with factory() as session:
         return session.get(Edition, edition_id).state.value
+
+
+def add_subscriber(factory: sessionmaker[Session], email: str, name: str = "") -> int:
+    """One active CASPAR subscriber, stored as given: no check, as an old import might have
+    left it. Returns its id (numbered as `add_subscribers` numbers them)."""
+    with transaction(factory) as session:
+        new_id = (session.scalar(select(Subscriber.id).order_by(Subscriber.id.desc())) or 0) + 1
+        session.execute(insert(Subscriber), [{"id": new_id, "email": email, "name": name}])
+        session.execute(
+            insert(Subscription),
+            [
+                {
+                    "id": new_id,
+                    "subscriber_id": new_id,
+                    "newsletter_id": caspar(session).id,
+                    "status": SubscriberStatus.ACTIVE,
+                }
+            ],
+        )
+    return new_id

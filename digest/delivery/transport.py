@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from digest.addresses import AddressError, needs_smtputf8, on_the_wire
 from digest.config.schema import DkimConfig, TransportConfig
 from digest.delivery.outcomes import Outcome, Result
 
@@ -31,6 +32,21 @@ RECONNECTS = 3  # a dropped connection is tried again on a new one, this many ti
 
 class DeliveryError(RuntimeError):
     """The message could not be handed over; the message says why."""
+
+
+def no_smtputf8(address: str) -> str:
+    return (
+        f"the mail server does not accept international addresses (SMTPUTF8), so {address}, "
+        "with letters outside ASCII before the “@”, cannot be sent to through it"
+    )
+
+
+def _envelope(sender: str, recipient: str) -> tuple[str, str] | Outcome:
+    """Both addresses as they go on the wire, or the failure that says why one cannot."""
+    try:
+        return on_the_wire(sender), on_the_wire(recipient)
+    except AddressError as exc:
+        return Outcome(Result.FAILED, None, str(exc))
 
 
 class Channel(Protocol):
@@ -123,10 +139,8 @@ class Transport:
 
         outcome = _run_to_completion(once())
         if outcome.result is not Result.SENT:
-            raise DeliveryError(
-                f"the mail server refused or could not be reached: {outcome.code or ''} "
-                f"{outcome.message}".strip()
-            )
+            reply = f"{outcome.code} " if outcome.code else ""
+            raise DeliveryError(f"not sent to {recipient}: {reply}{outcome.message}")
 
 
 class MaildirChannel:
@@ -144,6 +158,10 @@ class MaildirChannel:
         raw: bytes,
         before_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> Outcome:
+        addresses = _envelope(sender, recipient)
+        if isinstance(addresses, Outcome):
+            return addresses
+        sender, recipient = addresses
         envelope = f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode()
         if before_commit is not None:
             await before_commit()
@@ -266,12 +284,17 @@ class SmtpChannel:
         raw: bytes,
         before_commit: Callable[[], Awaitable[None]] | None,
     ) -> Outcome:
-        if any(char in sender + recipient for char in "\r\n<>"):
-            return Outcome(
-                Result.FAILED, None, f"not a bare address: {sender!r} or {recipient!r}"
-            )
+        addresses = _envelope(sender, recipient)
+        if isinstance(addresses, Outcome):
+            return addresses
+        given, (sender, recipient) = recipient, addresses
+        mail = f"MAIL FROM:<{sender}>"
+        if needs_smtputf8(sender + recipient):  # and the headers may hold UTF-8 (RFC 6532)
+            if "smtputf8" not in self.extensions:
+                return Outcome(Result.FAILED, None, no_smtputf8(given))
+            mail += " SMTPUTF8"
         assert self.writer is not None
-        commands = (f"MAIL FROM:<{sender}>", f"RCPT TO:<{recipient}>", "DATA")
+        commands = (mail, f"RCPT TO:<{recipient}>", "DATA")
         replies: list[tuple[int, str]] = []
         if "pipelining" in self.extensions:  # one round trip for all three
             self.writer.write("".join(f"{command}\r\n" for command in commands).encode())
