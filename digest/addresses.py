@@ -8,7 +8,6 @@ import re
 from functools import lru_cache
 
 import idna
-from email_validator import EmailNotValidError, validate_email
 
 MAX_ADDRESS = 254  # RFC 5321 4.5.3.1.3: a path is at most 256 octets, with its angle brackets
 # An address that needs no conversion: printable ASCII atoms, an ASCII host name. Almost every
@@ -18,6 +17,14 @@ _PLAIN = re.compile(
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_LOCAL = 64  # RFC 5321 4.5.3.1.1, in octets
+# A dot-atom of RFC 5322 atext, or of any non-ASCII letter (RFC 6531 3.3). Quoted local parts
+# are not taken: sign-up and import refuse them too.
+_ATEXT = r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]|[^\x00-\x7f])+"
+_LOCAL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
+_HOST = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
+)
 
 
 class AddressError(ValueError):
@@ -39,38 +46,49 @@ def on_the_wire(address: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _converted(address: str) -> str:
+    """The careful way, for the rare address that is not plain ASCII (or is not well formed).
+    Syntax only: whether the domain takes mail is the receiving server's to say."""
     if _CONTROL.search(address):
         raise AddressError(f"the address {address!r} holds a line break or control character")
     try:
-        address.encode("utf-8")
+        size = len(address.encode("utf-8"))
     except UnicodeEncodeError:
         raise AddressError(
             f"the address {address!r} is not valid text (it holds bytes that are not UTF-8)"
         ) from None
-    if len(address.encode()) > MAX_ADDRESS:
+    if size > MAX_ADDRESS:
         raise AddressError(
-            f"the address is {len(address.encode())} bytes long; mail allows at most "
-            f"{MAX_ADDRESS}: {address[:60]}…"
+            f"the address is {size} bytes long; mail allows at most {MAX_ADDRESS}: {address[:60]}…"
         )
-    try:
-        valid = validate_email(
-            address, check_deliverability=False, globally_deliverable=False, allow_smtputf8=True
-        )
-    except EmailNotValidError as exc:
+    local, at, domain = address.rpartition("@")
+    if not (at and local and domain):
         raise AddressError(
-            f"{address!r} is not an email address that mail can carry: {exc}"
-        ) from None
-    return valid.ascii_email or f"{valid.local_part}@{valid.ascii_domain}"
+            f"{address!r} is not an email address: it needs text either side of an @"
+        )
+    if not _LOCAL.fullmatch(local):
+        raise AddressError(
+            f"{address!r} is not an email address mail can carry: the part before the @ may "
+            "hold letters, digits and !#$%&'*+-/=?^_`{|}~, and dots between them"
+        )
+    if len(local.encode()) > MAX_LOCAL:
+        raise AddressError(
+            f"{address!r} has {len(local.encode())} bytes before the @; mail allows {MAX_LOCAL}"
+        )
+    return f"{local}@{ascii_domain(domain)}"
 
 
 def ascii_domain(domain: str) -> str:
     """A domain in A-labels (UTS 46), e.g. bücher.example → xn--bcher-kva.example."""
-    if domain.isascii():
-        return domain.lower()
     try:
-        return idna.encode(domain, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
+        converted = domain if domain.isascii() else idna.encode(domain, uts46=True).decode()
+    except (idna.IDNAError, UnicodeError) as exc:
         raise AddressError(f"{domain!r} is not a domain name that mail can carry: {exc}") from None
+    if not _HOST.fullmatch(converted):
+        raise AddressError(
+            f"{domain!r} is not a domain name that mail can carry: it needs labels of letters, "
+            "digits and hyphens with dots between them"
+        )
+    return converted
 
 
 def needs_smtputf8(wire_address: str) -> bool:

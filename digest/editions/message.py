@@ -31,6 +31,11 @@ _KEY_OF = {placeholder: key for key, placeholder in PLACEHOLDERS.items()}
 CRLF = b"\r\n"
 
 
+class MessageError(ValueError):
+    """A copy cannot be made from what is stored (a name that is not text, say); the message
+    says why."""
+
+
 @dataclass(frozen=True)
 class MailSettings:
     base_url: str  # where the public pages live, e.g. https://digest.example.org
@@ -161,6 +166,14 @@ class MessageTemplate:
         keys: list[str],
         now: datetime | None = None,
     ) -> bytes:
+        if not name.isascii():
+            try:
+                name.encode()
+            except UnicodeEncodeError:
+                raise MessageError(
+                    f"the subscriber's name is not valid text (it holds bytes that are not "
+                    f"UTF-8): {name.encode(errors='backslashreplace').decode()}"
+                ) from None
         values = links_for(subscription_id, name, self.domain, self.settings, keys)
         # The same edition to the same subscription always has the same id: a resend is the
         # same message, not a new one.
