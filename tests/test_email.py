@@ -122,7 +122,8 @@ def test_headers_are_complete_and_list_unsubscribe_is_never_encoded(factory, edi
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["List-Id"] == "CASPAR <caspar.digest.test>"
     assert re.fullmatch(
-        rf"<edition-{edition_id}\.subscription-\d+@digest\.test>", message["Message-ID"]
+        rf"<edition-{edition_id}\.subscription-\d+\.[0-9a-f]{{16}}@digest\.test>",
+        message["Message-ID"],
     )
     line = next(line for line in raw.split(b"\r\n") if line.startswith(b"List-Unsubscribe:"))
     assert re.fullmatch(

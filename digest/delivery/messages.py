@@ -15,6 +15,7 @@ from digest.delivery.queue import Claimed, cut_positions
 from digest.delivery.verp import return_path
 from digest.editions.message import MailSettings, MessageError, MessageTemplate, archive_url
 from digest.editions.render import entries, render_items
+from digest.install import install_token
 from digest.models import Edition
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ TEMPLATES_KEPT = 512  # rendered cuts kept in memory per edition, most recently 
 class _EditionCache:
     edition: Edition
     items: list[dict[str, object]]
+    install: str  # this install's token, for the Message-IDs
     # A cut that cannot be made is kept as the reason, so that each of its deliveries fails
     # at once rather than rendering it again.
     templates: OrderedDict[str, MessageTemplate | MessageError] = field(
@@ -75,7 +77,7 @@ class MessageFactory:
             chosen = [cached.items[n] for n in cut_positions(cut, len(cached.items))]
             edition = cached.edition
             rendered = render_items(edition, chosen, archive_url(edition, self.settings))
-            made = MessageTemplate(edition, rendered, self.settings)
+            made = MessageTemplate(edition, rendered, self.settings, cached.install)
         except Exception as exc:
             log.exception("edition %d: the message for cut %r cannot be made", edition_id, cut)
             made = MessageError(f"the edition's message cannot be made: {exc}")
@@ -93,5 +95,6 @@ class MessageFactory:
                 options=[selectinload(Edition.entries), selectinload(Edition.newsletter)],
             )
             assert edition is not None  # deliveries go with their edition
-            self._editions[edition_id] = _EditionCache(edition, entries(edition))
+            cache = _EditionCache(edition, entries(edition), install_token(session))
+            self._editions[edition_id] = cache
         return self._editions[edition_id]

@@ -19,9 +19,12 @@ from email.utils import format_datetime
 from functools import lru_cache
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from sqlalchemy.orm import object_session
+
 from digest.addresses import ascii_domain, on_the_wire
 from digest.editions.headers import address_header, list_id_header, mailbox, text_header
 from digest.editions.render import PLACEHOLDERS, RenderedCut, escape_for_html
+from digest.install import install_token
 from digest.models import Edition, Subscription
 from digest.subscriptions.tokens import subscription_token
 from digest.timeutil import utcnow
@@ -134,12 +137,28 @@ class _Part:
         return b"".join(out)
 
 
+def _install_of(*objects: object) -> str:
+    for thing in objects:
+        if (session := object_session(thing)) is not None:
+            return install_token(session)
+    raise ValueError("an edition in no session needs the install's token passed in")
+
+
 class MessageTemplate:
     """One cut of an edition, encoded once; `bytes_for` makes a subscriber's copy."""
 
-    def __init__(self, edition: Edition, rendered: RenderedCut, settings: MailSettings) -> None:
+    def __init__(
+        self,
+        edition: Edition,
+        rendered: RenderedCut,
+        settings: MailSettings,
+        install: str | None = None,
+    ) -> None:
+        """`install` is this install's token (`install_token`); by default it is read through
+        the session the edition (or its newsletter) belongs to."""
         newsletter = edition.newsletter
         self.edition_id = edition.id
+        self.install = install or _install_of(edition, newsletter)
         self.domain = mail_domain(edition)
         self.settings = settings
         self.item_count = rendered.item_count
@@ -165,7 +184,10 @@ class MessageTemplate:
         name: str,
         keys: list[str],
         now: datetime | None = None,
+        message_id: str | None = None,
     ) -> bytes:
+        """The subscriber's copy. Its Message-ID is the same for the same edition and
+        subscription on this install, unless `message_id` is given (a test send's own)."""
         if not name.isascii():
             try:
                 name.encode()
@@ -176,8 +198,12 @@ class MessageTemplate:
                 ) from None
         values = links_for(subscription_id, name, self.domain, self.settings, keys)
         # The same edition to the same subscription always has the same id: a resend is the
-        # same message, not a new one.
-        message_id = f"<edition-{self.edition_id}.subscription-{subscription_id}@{self.domain}>"
+        # same message, not a new one. The install's token keeps it apart from every other
+        # install's (and from this database's before it was made again).
+        message_id = message_id or (
+            f"<edition-{self.edition_id}.subscription-{subscription_id}.{self.install}"
+            f"@{self.domain}>"
+        )
         # A boundary derived from the Message-ID makes the bytes reproducible. ("=_" cannot
         # occur in quoted-printable text, where "=" is always "=3D".)
         boundary = ("=_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]).encode()
@@ -210,8 +236,15 @@ def build_message(
     settings: MailSettings,
     keys: list[str],
     now: datetime | None = None,
+    message_id: str | None = None,
 ) -> bytes:
     """One subscriber's copy: exactly what the sender sends them."""
-    return MessageTemplate(edition, rendered, settings).bytes_for(
-        subscription.id, subscription.subscriber.email, subscription.subscriber.name, keys, now
+    install = _install_of(edition, edition.newsletter, subscription)
+    return MessageTemplate(edition, rendered, settings, install).bytes_for(
+        subscription.id,
+        subscription.subscriber.email,
+        subscription.subscriber.name,
+        keys,
+        now,
+        message_id,
     )
