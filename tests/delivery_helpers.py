@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 from webapp import accept_tagged
@@ -108,3 +112,20 @@ def add_subscriber(factory: sessionmaker[Session], email: str, name: str = "") -
             ],
         )
     return new_id
+
+
+def rsa_key(tmp_path: Path) -> tuple[str, bytes]:
+    """A DKIM key: the private key's file, and the DNS TXT record of its public half."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path / "dkim.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return str(path), b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)

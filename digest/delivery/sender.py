@@ -310,6 +310,6 @@ class Worker:
         for edition_id in finished:
             shared.messages.forget(edition_id)
             try:
-                send_reports(self.factory, edition_id, self.transports[None])
+                send_reports(self.factory, edition_id, self.transports)
             except Exception:
                 log.exception("the report for edition %d was not sent", edition_id)

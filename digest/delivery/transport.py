@@ -9,22 +9,27 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import mailbox
 import os
 import re
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from digest.addresses import AddressError, needs_smtputf8, on_the_wire
+from digest.config import load_config
 from digest.config.schema import DkimConfig, TransportConfig
+from digest.delivery.dkim import Signer
 from digest.delivery.outcomes import Outcome, Result
 
+log = logging.getLogger(__name__)
 DEFAULT_MAIL_URL = "maildir:var/mail"
 CRLF = b"\r\n"
 RECONNECTS = 3  # a dropped connection is tried again on a new one, this many times in all
@@ -111,6 +116,14 @@ class Transport:
         named: dict[str | None, Transport] = {c.name: Transport.from_config(c) for c in configs}
         return {None: Transport.from_env(), **named}
 
+    @staticmethod
+    def all_from_file(config_path: str | None) -> dict[str | None, Transport]:
+        """The transports of a config file (none without one), and the default. Raises
+        ConfigError for a file that is not valid."""
+        if config_path is None or not Path(config_path).exists():
+            return Transport.all_from([])
+        return Transport.all_from(load_config(config_path).transports)
+
     def open(self) -> Channel:
         parts = urlsplit(_expand(self.url))
         if parts.scheme == "maildir":
@@ -128,7 +141,10 @@ class Transport:
         raise DeliveryError(f"unknown mail transport {self.url!r}")
 
     def send(self, sender: str, recipient: str, raw: bytes) -> None:
-        """One message on its own connection (confirmations, links, tests)."""
+        """One message on its own connection (confirmations, links, tests), DKIM-signed when
+        the transport signs."""
+        if self.dkim is not None:
+            raw = _signer(self.dkim.domain, self.dkim.selector, self.dkim.key_file).sign(raw)
 
         async def once() -> Outcome:
             channel = self.open()
@@ -141,6 +157,22 @@ class Transport:
         if outcome.result is not Result.SENT:
             reply = f"{outcome.code} " if outcome.code else ""
             raise DeliveryError(f"not sent to {recipient}: {reply}{outcome.message}")
+
+
+Transports = Mapping[str | None, Transport]  # by name; None is the default
+
+
+def for_newsletter(transports: Transports, name: str | None) -> Transport:
+    """The transport a newsletter names; the default when it names none, or one not (or no
+    longer) configured."""
+    if name is not None and name not in transports:
+        log.warning("unknown transport %r: using the default", name)
+    return transports.get(name) or transports[None]
+
+
+@lru_cache(maxsize=8)
+def _signer(domain: str, selector: str, key_file: str) -> Signer:
+    return Signer(DkimConfig(domain=domain, selector=selector, key_file=key_file))
 
 
 class MaildirChannel:

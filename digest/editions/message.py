@@ -61,6 +61,11 @@ def mail_domain(edition: Edition) -> str:
     return mailbox(edition.newsletter.from_address).domain
 
 
+def return_address(edition: Edition) -> str:
+    """The newsletter's sending address as it goes in an envelope (a test send's)."""
+    return mailbox(edition.newsletter.from_address).address
+
+
 def archive_url(edition: Edition, settings: MailSettings) -> str:
     return f"{settings.base_url}/archive/{edition.newsletter.slug}/{edition.id}"
 
