@@ -105,3 +105,14 @@ def entry_note(address: str) -> str | None:
         "where the mail servers on the way accept international addresses (SMTPUTF8); where "
         "they do not, that delivery is marked failed with this reason and nothing is sent."
     )
+
+
+def import_note(rows: list[int]) -> str:
+    """One line for an import report: which rows hold addresses only SMTPUTF8 can reach."""
+    listed = ", ".join(str(n) for n in rows)
+    return (
+        f"row{'s' if len(rows) > 1 else ''} {listed}: imported, but with letters outside plain "
+        "ASCII before the “@”; mail reaches such an address only where the mail servers on "
+        "the way accept international addresses (SMTPUTF8), and elsewhere its deliveries are "
+        "marked failed with that reason"
+    )
