@@ -23,14 +23,12 @@ from sqlalchemy.orm import object_session
 
 from digest.addresses import ascii_domain, on_the_wire
 from digest.editions.headers import address_header, list_id_header, mailbox, text_header
-from digest.editions.render import PLACEHOLDERS, RenderedCut, escape_for_html
+from digest.editions.render import RenderedCut, escape_for_html
 from digest.install import install_token
 from digest.models import Edition, Subscription
 from digest.subscriptions.tokens import subscription_token
 from digest.timeutil import utcnow
 
-_PLACEHOLDER = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS.values()) + ")")
-_KEY_OF = {placeholder: key for key, placeholder in PLACEHOLDERS.items()}
 CRLF = b"\r\n"
 
 
@@ -120,11 +118,15 @@ class _Part:
     html: bool
 
     @classmethod
-    def encode(cls, content: str, html: bool) -> _Part:
+    def encode(cls, content: str, html: bool, placeholders: dict[str, str]) -> _Part:
+        """`content` encoded, split at this render's `placeholders` (personal key: stand-in)."""
+        key_of = {placeholder: key for key, placeholder in placeholders.items()}
+        pattern = "(" + "|".join(map(re.escape, key_of)) + ")"
+        chunks = re.split(pattern, content) if key_of else [content]
         pieces: list[bytes | str] = []
-        for index, chunk in enumerate(_PLACEHOLDER.split(content)):
+        for index, chunk in enumerate(chunks):
             if index % 2:
-                pieces.append(_KEY_OF[chunk])
+                pieces.append(key_of[chunk])
             elif chunk:
                 pieces.append(_ends_line(_qp(chunk)))
         if pieces and isinstance(pieces[-1], bytes):
@@ -179,8 +181,8 @@ class MessageTemplate:
             b"MIME-Version: 1.0\r\n",
         ]
         self._static_headers = b"".join(static)
-        self._text = _Part.encode(rendered.text, html=False)
-        self._html = _Part.encode(rendered.html, html=True)
+        self._text = _Part.encode(rendered.text, False, rendered.placeholders)
+        self._html = _Part.encode(rendered.html, True, rendered.placeholders)
 
     def bytes_for(
         self,
