@@ -10,16 +10,19 @@ from email.header import decode_header, make_header
 from email.policy import compat32, default
 
 import pytest
-from delivery_helpers import approved_edition, caspar
+from delivery_helpers import add_subscribers, approved_edition, caspar
 from smtp import smtp_server
 from sqlalchemy import select
+from webapp import STAFF, accept_tagged, csrf_token, make_site
 
 from digest.db import transaction
+from digest.delivery import queue
 from digest.delivery.notices import send_notice
+from digest.delivery.sender import Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings, archive_url, build_message
 from digest.editions.render import render_cut
-from digest.models import Edition, Subscriber, SubscriberStatus, Subscription
+from digest.models import Edition, Role, Subscriber, SubscriberStatus, Subscription
 
 SETTINGS = MailSettings("https://digest.example.org")
 KEYS = ["header-test-key"]
@@ -158,3 +161,46 @@ def test_notices_in_any_script_read_back_as_written(words) -> None:
     assert address_read_back(raw_headers(raw)["From"]) == (words, "caspar@digest.test")
     assert message["To"] == "editor@example.org"
     assert message.get_content() == f"{words}\r\n"
+
+
+def test_confirmations_test_sends_and_reports_carry_any_script(sqlite_factory) -> None:
+    """The notices of a newsletter titled in several scripts, end to end over SMTP."""
+    title = "Gwasanaeth ŵ — Children’s café 子ども 📬"
+    subject = f"{title}: week commencing 23 November"
+    with smtp_server() as (inbox, url):
+        transports = {None: Transport(url)}
+        site = make_site(sqlite_factory, transports=transports)
+        accept_tagged(sqlite_factory, [("First item", "neglect")])
+        with transaction(sqlite_factory) as session:
+            caspar(session).title = title
+        editor = site.client(Role.EDITOR)
+        token = csrf_token(editor, "/")
+        editor.post("/editions/build", data={"newsletter": "caspar", "csrf_token": token})
+        with transaction(sqlite_factory) as session:
+            edition = session.scalar(select(Edition))
+            edition.subject = subject
+            edition_id = edition.id
+        tested = editor.post(
+            f"/editions/{edition_id}/test", data={"csrf_token": token}, follow_redirects=True
+        )
+        assert tested.status_code == 200 and "A test was sent" in tested.text
+        visitor = site.app.test_client()
+        form_token = csrf_token(visitor, "/subscribe/caspar")
+        visitor.post(
+            "/subscribe/caspar",
+            data={"email": "new@example.org", "consent": "yes", "csrf_token": form_token},
+        )
+        editor.post(
+            f"/editions/{edition_id}/state", data={"action": "approve", "csrf_token": token}
+        )
+        add_subscribers(sqlite_factory, 2)
+        with transaction(sqlite_factory) as session:
+            queue.enqueue(session, session.get(Edition, edition_id))
+        Worker(sqlite_factory, KEYS, SETTINGS, transports).run(until_idle=True)
+    subjects = {}
+    for _, (to,), raw in inbox.received:
+        assert_well_folded(raw)
+        subjects.setdefault(to, []).append(email.message_from_bytes(raw, policy=default)["Subject"])
+    assert subjects[STAFF[Role.EDITOR]] == [subject, f"Sent: {subject}"]
+    assert subjects["new@example.org"] == [f"Please confirm your subscription to {title}"]
+    assert subjects["reader0@example.org"] == [subject]
