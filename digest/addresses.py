@@ -10,21 +10,19 @@ from functools import lru_cache
 import idna
 
 MAX_ADDRESS = 254  # RFC 5321 4.5.3.1.3: a path is at most 256 octets, with its angle brackets
-# An address that needs no conversion: printable ASCII atoms, an ASCII host name. Almost every
-# address is one of these, and checking it costs about a microsecond.
-_PLAIN = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
-)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_LOCAL = 64  # RFC 5321 4.5.3.1.1, in octets
-# A dot-atom of RFC 5322 atext, or of any non-ASCII letter (RFC 6531 3.3). Quoted local parts
-# are not taken: sign-up and import refuse them too.
-_ATEXT = r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]|[^\x00-\x7f])+"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ASCII_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"  # RFC 5322 3.2.3
+# A dot-atom of atext, or of any non-ASCII letter (RFC 6531 3.3). Quoted local parts are not
+# taken: sign-up and import refuse them too.
+_ATEXT = rf"(?:{_ASCII_ATEXT}|[^\x00-\x7f])+"
 _LOCAL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
-_HOST = re.compile(
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
-)
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"  # RFC 1035 2.3.1
+_HOST_PATTERN = rf"{_LABEL}(?:\.{_LABEL})+"
+_HOST = re.compile(_HOST_PATTERN)
+# An address that needs no conversion: ASCII atoms, an ASCII host name. Almost every address
+# is one of these, and checking it costs about a microsecond.
+_PLAIN = re.compile(rf"{_ASCII_ATEXT}{{1,64}}(?:\.{_ASCII_ATEXT}+)*@{_HOST_PATTERN}")
 
 
 class AddressError(ValueError):
@@ -38,8 +36,7 @@ def on_the_wire(address: str) -> str:
     Raises AddressError for what no mail server could take (a line break, bytes that are not
     text, more than 254 characters, not an address at all)."""
     if len(address) <= MAX_ADDRESS and _PLAIN.fullmatch(address):
-        local = address.rpartition("@")[0]
-        if len(local) <= 64:
+        if len(address.rpartition("@")[0]) <= MAX_LOCAL:
             return address
     return _converted(address)
 

@@ -169,3 +169,18 @@ def test_people_are_told_at_entry_what_happens_to_a_utf8_local_part(address, not
     assert (note is not None) == noted
     if noted:
         assert "SMTPUTF8" in note and address in note
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("reader@" + "a" * 64 + ".example.org", "not a domain name"),  # a label over 63
+        ("r" * 65 + "@example.org", "bytes before the @"),
+        ("reader..name@example.org", "not an email address"),
+        ("reader@-example.org", "not a domain name"),
+    ],
+    ids=["long label", "long local part", "two dots", "hyphen first"],
+)
+def test_plain_ascii_addresses_that_break_the_rules_are_refused_too(address, reason) -> None:
+    with pytest.raises(AddressError, match=reason):
+        on_the_wire(address)

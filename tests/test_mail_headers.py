@@ -20,6 +20,7 @@ from digest.delivery import queue
 from digest.delivery.notices import send_notice
 from digest.delivery.sender import Worker
 from digest.delivery.transport import Transport
+from digest.editions.headers import address_header
 from digest.editions.message import MailSettings, archive_url, build_message
 from digest.editions.render import render_cut
 from digest.models import Edition, Role, Subscriber, SubscriberStatus, Subscription
@@ -204,3 +205,20 @@ def test_confirmations_test_sends_and_reports_carry_any_script(sqlite_factory) -
     assert subjects[STAFF[Role.EDITOR]] == [subject, f"Sent: {subject}"]
     assert subjects["new@example.org"] == [f"Please confirm your subscription to {title}"]
     assert subjects["reader0@example.org"] == [subject]
+
+
+@pytest.mark.parametrize(
+    ("config", "written"),
+    [
+        ("library@digest.test", b"From: library@digest.test\r\n"),
+        ("library@bücher.example", b"From: library@xn--bcher-kva.example\r\n"),
+        (
+            '"Library, NSPCC" <library@digest.test>',
+            b'From: "Library, NSPCC" <library@digest.test>\r\n',
+        ),
+    ],
+)
+def test_a_sending_address_is_written_as_configured_with_its_domain_in_a_labels(
+    config, written
+) -> None:
+    assert address_header("From", config) == written

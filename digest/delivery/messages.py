@@ -29,14 +29,16 @@ class _EditionCache:
     install: str  # this install's token, for the Message-IDs
     # A cut that cannot be made is kept as the reason, so that each of its deliveries fails
     # at once rather than rendering it again.
-    templates: OrderedDict[str, MessageTemplate | MessageError] = field(
-        default_factory=OrderedDict
-    )
+    templates: OrderedDict[str, MessageTemplate | CutError] = field(default_factory=OrderedDict)
 
 
-def _usable(made: MessageTemplate | MessageError) -> MessageTemplate:
-    if isinstance(made, MessageError):
-        raise MessageError(str(made))
+class CutError(MessageError):
+    """The message of a whole cut cannot be made (logged once, when it is tried)."""
+
+
+def _usable(made: MessageTemplate | CutError) -> MessageTemplate:
+    if isinstance(made, CutError):
+        raise CutError(str(made))
     return made
 
 
@@ -72,7 +74,7 @@ class MessageFactory:
                 return _usable(found)
         # Rendered outside the lock, so that the other connections keep sending meanwhile
         # (two connections may render the same new cut once each: harmless).
-        made: MessageTemplate | MessageError
+        made: MessageTemplate | CutError
         try:
             chosen = [cached.items[n] for n in cut_positions(cut, len(cached.items))]
             edition = cached.edition
@@ -80,7 +82,7 @@ class MessageFactory:
             made = MessageTemplate(edition, rendered, self.settings, cached.install)
         except Exception as exc:
             log.exception("edition %d: the message for cut %r cannot be made", edition_id, cut)
-            made = MessageError(f"the edition's message cannot be made: {exc}")
+            made = CutError(f"the edition's message cannot be made: {exc}")
         with self._lock:
             made = cached.templates.setdefault(cut, made)
             if len(cached.templates) > TEMPLATES_KEPT:

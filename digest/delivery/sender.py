@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.db import transaction
 from digest.delivery import queue, stores
 from digest.delivery.dkim import Signer
-from digest.delivery.messages import MessageFactory
+from digest.delivery.messages import CutError, MessageFactory
 from digest.delivery.outcomes import Outcome, Result, needs_transaction, record
 from digest.delivery.ratelimit import RateLimit
 from digest.delivery.report import send_reports
@@ -150,7 +150,6 @@ class TransportSender(threading.Thread):
         with shared.counts_lock:
             shared.counts[status.value] += 1
 
-
     async def _attempt(self, channel: Channel, delivery: queue.Claimed) -> Outcome:
         """Build, sign and send one message. Whatever goes wrong with this one message fails
         this delivery alone, with the reason, and the connection goes on to the next."""
@@ -171,7 +170,8 @@ def _unsendable(delivery: queue.Claimed, what: str, exc: Exception) -> Outcome:
     errors that describe bad data)."""
     if isinstance(exc, ValueError):  # AddressError, MessageError, UnicodeError: the data
         reason = str(exc)
-        log.warning("delivery %d failed: %s", delivery.id, reason)
+        if not isinstance(exc, CutError):  # that was logged once, for all its deliveries
+            log.warning("delivery %d failed: %s", delivery.id, reason)
     else:
         reason = f"{what}: {type(exc).__name__}: {exc}"
         log.exception("delivery %d failed: %s", delivery.id, reason)

@@ -83,7 +83,7 @@ def text_header(name: str, text: str) -> bytes:
 def _phrase_then(name: str, phrase: str, angle: str) -> bytes:
     """`Name: phrase <angle>`: the phrase as atoms, a quoted string, or encoded words."""
     if not phrase:
-        return f"{name}: <{angle}>\r\n".encode("ascii")
+        return f"{name}: <{angle}>\r\n".encode("ascii")  # for List-Id; see address_header
     if _needs_encoding(phrase):
         encoded = f"{name}: {_encoded(name, phrase)}"
         last = encoded.rpartition("\r\n")[2]
@@ -97,6 +97,8 @@ def _phrase_then(name: str, phrase: str, angle: str) -> bytes:
 def address_header(name: str, value: str) -> bytes:
     """From, Reply-To: one mailbox, from the config's `Name <address>`."""
     box = mailbox(value)
+    if not box.display_name:
+        return f"{name}: {box.address}\r\n".encode("ascii")
     return _phrase_then(name, box.display_name, box.address)
 
 
