@@ -35,9 +35,9 @@ def on_the_wire(address: str) -> str:
 
     Raises AddressError for what no mail server could take (a line break, bytes that are not
     text, more than 254 characters, not an address at all)."""
-    if len(address) <= MAX_ADDRESS and _PLAIN.fullmatch(address):
-        if len(address.rpartition("@")[0]) <= MAX_LOCAL:
-            return address
+    plain = len(address) <= MAX_ADDRESS and _PLAIN.fullmatch(address)
+    if plain and len(address.rpartition("@")[0]) <= MAX_LOCAL:
+        return address
     return _converted(address)
 
 
