@@ -17,7 +17,15 @@ DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "surrogateescape")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite stores whatever bytes it was given. Text that is not UTF-8 (old data, another
+    # program's import) is read with its bad bytes kept as surrogates, so that it fails only
+    # what uses it, with a reason, instead of every query that reads its row.
+    dbapi_connection.text_factory = _text
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 from webapp import accept_tagged
@@ -88,3 +92,40 @@ def add_subscribers(
 def edition_state(factory: sessionmaker[Session], edition_id: int) -> str:
     with factory() as session:
         return session.get(Edition, edition_id).state.value
+
+
+def add_subscriber(factory: sessionmaker[Session], email: str, name: str = "") -> int:
+    """One active CASPAR subscriber, stored as given: no check, as an old import might have
+    left it. Returns its id (numbered as `add_subscribers` numbers them)."""
+    with transaction(factory) as session:
+        new_id = (session.scalar(select(Subscriber.id).order_by(Subscriber.id.desc())) or 0) + 1
+        session.execute(insert(Subscriber), [{"id": new_id, "email": email, "name": name}])
+        session.execute(
+            insert(Subscription),
+            [
+                {
+                    "id": new_id,
+                    "subscriber_id": new_id,
+                    "newsletter_id": caspar(session).id,
+                    "status": SubscriberStatus.ACTIVE,
+                }
+            ],
+        )
+    return new_id
+
+
+def rsa_key(tmp_path: Path) -> tuple[str, bytes]:
+    """A DKIM key: the private key's file, and the DNS TXT record of its public half."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path / "dkim.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return str(path), b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)

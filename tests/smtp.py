@@ -31,6 +31,7 @@ class Faults:
 class Inbox:
     faults: Faults = field(default_factory=Faults)
     received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    mail_options: list[list[str]] = field(default_factory=list)  # MAIL FROM's, per message
     tries: Counter[str] = field(default_factory=Counter)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
@@ -51,6 +52,7 @@ class Inbox:
         if self.faults.data_delay:
             await asyncio.sleep(self.faults.data_delay)
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        self.mail_options.append(list(envelope.mail_options))
         return "250 Message accepted"
 
     def messages(self, to: str | None = None) -> list[EmailMessage]:
@@ -89,7 +91,8 @@ def free_port() -> int:
 @contextmanager
 def smtp_server(faults: Faults | None = None, **options: object) -> Iterator[tuple[Inbox, str]]:
     """An SMTP server on loopback; yields its inbox and a `smtp://` URL for Digest. `options`
-    go to aiosmtpd (TLS contexts, an authenticator, …)."""
+    go to aiosmtpd (TLS contexts, an authenticator, …); it offers SMTPUTF8 unless given
+    `enable_SMTPUTF8=False`."""
     inbox = Inbox(faults or Faults())
     port = free_port()
     controller = _Controller(inbox, hostname="127.0.0.1", port=port, **options)

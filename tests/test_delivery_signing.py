@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import threading
 import time
@@ -11,8 +10,7 @@ from pathlib import Path
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from delivery_helpers import add_subscribers, approved_edition
+from delivery_helpers import add_subscribers, approved_edition, rsa_key
 from smtp import smtp_server
 
 from digest.config.schema import DkimConfig
@@ -24,22 +22,6 @@ from digest.delivery.sender import Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import Edition
-
-
-def rsa_key(tmp_path) -> tuple[str, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = tmp_path / "dkim.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return str(path), b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
 def send_all(factory, transport: Transport) -> None:

@@ -27,7 +27,7 @@ from digest.models import (
     Subscription,
     Topic,
 )
-from digest.subscriptions.tokens import InvalidToken, read_subscription_token
+from digest.subscriptions.tokens import InvalidToken, read_subscription_token, subscription_token
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 KEYS = ["old-key", "current-key"]
@@ -123,7 +123,8 @@ def test_headers_are_complete_and_list_unsubscribe_is_never_encoded(factory, edi
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["List-Id"] == "CASPAR <caspar.digest.test>"
     assert re.fullmatch(
-        rf"<edition-{edition_id}\.subscription-\d+@digest\.test>", message["Message-ID"]
+        rf"<edition-{edition_id}\.subscription-\d+\.[0-9a-f]{{16}}@digest\.test>",
+        message["Message-ID"],
     )
     line = next(line for line in raw.split(b"\r\n") if line.startswith(b"List-Unsubscribe:"))
     assert re.fullmatch(
@@ -270,3 +271,40 @@ def test_each_copy_decodes_to_exactly_that_subscribers_render(factory, edition_i
 
 def edition_for(session, edition_id: int) -> Edition:
     return session.get(Edition, edition_id)
+
+
+OLD_PLACEHOLDERS = [
+    "DIGEST-PLACEHOLDER-UNSUBSCRIBE-URL",
+    "DIGEST-PLACEHOLDER-PREFERENCES-URL",
+    "DIGEST-PLACEHOLDER-NAME",
+]
+
+
+def test_content_can_never_plant_a_subscribers_links_or_name(factory, edition_id) -> None:
+    with factory() as session:  # the stand-ins a render of this edition uses
+        edition = session.get(Edition, edition_id)
+        used = list(render_cut(edition, None, archive_url(edition, SETTINGS)).placeholders.values())
+    planted = " ".join(OLD_PLACEHOLDERS + used)
+    title = f"Report {planted}"
+    link = "https://feed-author.example/collect?" + "&".join(
+        f"p{n}={value}" for n, value in enumerate(OLD_PLACEHOLDERS + used)
+    )
+    (item_id,) = add_items(factory, [entry(title, link, f"<p>Summary {planted}</p>")], "Feed 2")
+    with transaction(factory) as session:
+        edition = session.get(Edition, edition_id)
+        compose.unapprove(session, edition, "editor")
+        compose.add_item(session, edition, item_id, "editor")
+        compose.approve(session, edition, "editor", now=NOW)
+    raw = message_for(factory, edition_id, "all@example.org")
+    _, text, page = parts(raw)
+    with factory() as session:
+        subscription = session.scalar(
+            select(Subscription).join(Subscriber).where(Subscriber.email == "all@example.org")
+        )
+        token = subscription_token(subscription.id, KEYS)
+    assert title in text and f"Summary {planted}" in text and link in text
+    assert title in page and link.replace("&", "&amp;") in page
+    # The subscriber's token appears in their own links only: never in the planted link.
+    for line in text.splitlines():
+        if "feed-author.example" in line or "Report " in line or "Summary " in line:
+            assert token not in line and "Ann O'Neil" not in line

@@ -213,3 +213,31 @@ def test_unconfirmed_sign_ups_are_forgotten_after_seven_days(factory) -> None:
             ("reader@example.org", "new-in-the-library", "active"),
         }
         assert session.scalar(select(Subscriber).where(Subscriber.email == "stale@example.org")) is None
+
+
+@pytest.mark.parametrize(
+    ("address", "noted"),
+    [("jürgen@bücher.example", True), ("用户@例子.广告", True), ("reader@bücher.example", False)],
+)
+def test_sign_up_says_at_once_what_happens_to_an_international_address(
+    mail, address, noted
+) -> None:
+    site, inbox = mail  # this server offers SMTPUTF8: the confirmation reaches them all
+    client = site.app.test_client()
+    page = client.post("/subscribe/caspar", data=form(client, email=address))
+    assert page.status_code == 200 and "Check your inbox" in page.text
+    assert ("SMTPUTF8" in page.text) == noted
+    (message,) = inbox.messages()
+    assert "/confirm/" in message.get_content()
+
+
+def test_a_confirmation_the_server_cannot_carry_leaves_the_same_page(factory, monkeypatch) -> None:
+    monkeypatch.setenv("DIGEST_TOKEN_KEYS", ",".join(KEYS))
+    with smtp_server(enable_SMTPUTF8=False) as (inbox, url):
+        monkeypatch.setenv("DIGEST_MAIL_URL", url)
+        client = make_site(factory).app.test_client()
+        page = client.post("/subscribe/caspar", data=form(client, email="jürgen@bücher.example"))
+    assert page.status_code == 200 and "Check your inbox" in page.text
+    assert "SMTPUTF8" in page.text and inbox.received == []
+    with factory() as session:  # kept pending: a later try, or another server, may reach it
+        assert session.scalar(select(Subscriber).where(Subscriber.email == "jürgen@bücher.example"))

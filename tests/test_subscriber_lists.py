@@ -67,6 +67,19 @@ def test_import_reports_bad_rows_and_imports_the_rest(run, engine, tmp_path: Pat
         assert ("import of ours.csv", "192.0.2.1") in [tuple(f) for f in forms]
 
 
+def test_import_says_which_addresses_only_smtputf8_can_reach(run, engine, tmp_path) -> None:
+    rows = "email,name\njürgen@bücher.example,Jürgen\nreader@bücher.example,\n用户@例子.广告,\n"
+    result = run("import", str(write(tmp_path, "intl.csv", rows)), "--newsletter", "caspar")
+    assert result.exit_code == 0, result.output
+    assert "3 added" in result.output
+    output = " ".join(result.output.split())
+    assert "rows 2, 4: imported, but with letters outside plain ASCII" in output
+    assert "SMTPUTF8" in output and "row 3" not in output  # an IDN domain needs no note
+    with engine.connect() as connection:
+        stored = set(connection.scalars(select(Subscriber.email)))
+    assert stored == {"jürgen@bücher.example", "reader@bücher.example", "用户@例子.广告"}
+
+
 def test_mailchimp_export_imports_and_round_trips(run, tmp_path: Path) -> None:
     run(
         "import",

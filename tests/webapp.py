@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest import accounts
 from digest.db import transaction
+from digest.delivery.transport import Transports
 from digest.ingest.parse import ParsedEntry
 from digest.ingest.store import feed_entries, store_entries
 from digest.models import Feed, Item, Role
@@ -117,12 +118,14 @@ def placements(
     return [found[item_id] for item_id in item_ids]
 
 
-def make_site(factory: sessionmaker[Session]) -> Site:
+def make_site(factory: sessionmaker[Session], transports: Transports | None = None) -> Site:
+    """The app, with staff of every role; mail through `transports` (by default, through
+    DIGEST_MAIL_URL as it is when the mail is sent)."""
     with transaction(factory) as session:
         for role, email in STAFF.items():
             accounts.create_user(session, email, role, PASSWORD, "test")
     url = factory.kw["bind"].url.render_as_string(hide_password=False)
-    app = create_app(url, secret_key="test-secret-key")
+    app = create_app(url, secret_key="test-secret-key", transports=transports)
     return Site(app, factory)
 
 

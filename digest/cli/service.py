@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 import click
 
 from digest.cli import App, cli, console, database_errors, pass_app
-from digest.cli.delivery import make_worker, stop_on_signals
+from digest.cli.delivery import make_worker, stop_on_signals, transports
 from digest.scheduler.service import Scheduler
 
 
 def _scheduler(app: App) -> Scheduler:
-    return Scheduler(app.engine, app.database_url)
+    config = Path(app.config_path)
+    transports(app)  # a config whose transports cannot be read is refused now, not at 07:00
+    return Scheduler(
+        app.engine, app.database_url, config_path=str(config.resolve()) if config.exists() else None
+    )
 
 
 @cli.command("scheduler")
@@ -50,7 +55,11 @@ def run_command(app: App, host: str, port: int, threads: int) -> None:
     worker = make_worker(app, "run")
     sender = threading.Thread(target=worker.run, args=(stop,), name="worker")
     server = create_server(
-        create_app(app.database_url), host=host, port=port, threads=threads, ident="Digest"
+        create_app(app.database_url, transports=transports(app)),
+        host=host,
+        port=port,
+        threads=threads,
+        ident="Digest",
     )
     web = threading.Thread(target=server.run, name="web", daemon=True)
     for thread in (scheduler, sender, web):

@@ -45,6 +45,8 @@ def subscribers_import(app: App, file: Path, slug: str, source: str | None) -> N
         )
     for error in report.errors:
         console.print(f"[red]{file}: {error}[/] (skipped)")
+    for note in report.notes:
+        console.print(f"[yellow]{file}: {note}[/]")
     console.print(
         f"Imported {file}: {report.added} added, {report.updated} updated, "
         f"{len(report.errors)} rows skipped, {report.suppressed} erased or "

@@ -25,13 +25,13 @@ def serve(app: App, host: str, port: int, threads: int) -> None:
     """Run the staff web app under a production WSGI server (waitress)."""
     from waitress import serve as waitress_serve
 
+    from digest.cli.delivery import transports
     from digest.web import create_app
 
     app.require_schema()
+    web_app = create_app(app.database_url, transports=transports(app))
     console.print(f"Digest is serving on http://{host}:{port}/ (Ctrl+C stops it).")
-    waitress_serve(
-        create_app(app.database_url), host=host, port=port, threads=threads, ident="Digest"
-    )
+    waitress_serve(web_app, host=host, port=port, threads=threads, ident="Digest")
 
 
 @cli.group()

@@ -3,6 +3,7 @@ copy made from it, with a VERP return path and, when configured, a DKIM signatur
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -12,10 +13,12 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from digest.delivery.dkim import Signer
 from digest.delivery.queue import Claimed, cut_positions
 from digest.delivery.verp import return_path
-from digest.editions.message import MailSettings, MessageTemplate, archive_url
+from digest.editions.message import MailSettings, MessageError, MessageTemplate, archive_url
 from digest.editions.render import entries, render_items
+from digest.install import install_token
 from digest.models import Edition
 
+log = logging.getLogger(__name__)
 TEMPLATES_KEPT = 512  # rendered cuts kept in memory per edition, most recently used first
 
 
@@ -23,7 +26,20 @@ TEMPLATES_KEPT = 512  # rendered cuts kept in memory per edition, most recently 
 class _EditionCache:
     edition: Edition
     items: list[dict[str, object]]
-    templates: OrderedDict[str, MessageTemplate] = field(default_factory=OrderedDict)
+    install: str  # this install's token, for the Message-IDs
+    # A cut that cannot be made is kept as the reason, so that each of its deliveries fails
+    # at once rather than rendering it again.
+    templates: OrderedDict[str, MessageTemplate | CutError] = field(default_factory=OrderedDict)
+
+
+class CutError(MessageError):
+    """The message of a whole cut cannot be made (logged once, when it is tried)."""
+
+
+def _usable(made: MessageTemplate | CutError) -> MessageTemplate:
+    if isinstance(made, CutError):
+        raise CutError(str(made))
+    return made
 
 
 class MessageFactory:
@@ -55,17 +71,23 @@ class MessageFactory:
             cached = self._editions.get(edition_id) or self._load(edition_id)
             if (found := cached.templates.get(cut)) is not None:
                 cached.templates.move_to_end(cut)
-                return found
+                return _usable(found)
         # Rendered outside the lock, so that the other connections keep sending meanwhile
         # (two connections may render the same new cut once each: harmless).
-        chosen = [cached.items[n] for n in cut_positions(cut, len(cached.items))]
-        rendered = render_items(cached.edition, chosen, archive_url(cached.edition, self.settings))
-        template = MessageTemplate(cached.edition, rendered, self.settings)
+        made: MessageTemplate | CutError
+        try:
+            chosen = [cached.items[n] for n in cut_positions(cut, len(cached.items))]
+            edition = cached.edition
+            rendered = render_items(edition, chosen, archive_url(edition, self.settings))
+            made = MessageTemplate(edition, rendered, self.settings, cached.install)
+        except Exception as exc:
+            log.exception("edition %d: the message for cut %r cannot be made", edition_id, cut)
+            made = CutError(f"the edition's message cannot be made: {exc}")
         with self._lock:
-            template = cached.templates.setdefault(cut, template)
+            made = cached.templates.setdefault(cut, made)
             if len(cached.templates) > TEMPLATES_KEPT:
                 cached.templates.popitem(last=False)
-        return template
+        return _usable(made)
 
     def _load(self, edition_id: int) -> _EditionCache:
         with self.factory() as session:
@@ -75,5 +97,6 @@ class MessageFactory:
                 options=[selectinload(Edition.entries), selectinload(Edition.newsletter)],
             )
             assert edition is not None  # deliveries go with their edition
-            self._editions[edition_id] = _EditionCache(edition, entries(edition))
+            cache = _EditionCache(edition, entries(edition), install_token(session))
+            self._editions[edition_id] = cache
         return self._editions[edition_id]

@@ -1,14 +1,41 @@
-"""Short plain-text emails to one person: confirmations, lost links, reports to editors."""
+"""Short plain-text emails to one person: confirmations, lost links, reports to editors.
+
+They go through the newsletter's own transport (see `for_newsletter`), so they are signed
+with its DKIM key when it has one, like the editions themselves.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
 
+from digest.addresses import on_the_wire
 from digest.delivery.transport import Transport
-from digest.editions.message import POLICY
+from digest.editions.headers import address_header, mailbox, text_header
 from digest.timeutil import utcnow
+
+
+def notice_bytes(
+    from_address: str, to: str, subject: str, text: str, now: datetime | None = None
+) -> tuple[str, str, bytes]:
+    """The envelope sender and recipient, and the message. The headers are written as the
+    editions' are; a UTF-8 local part in To goes as it is (RFC 6532), for SMTPUTF8."""
+    sender, recipient = mailbox(from_address), on_the_wire(to)
+    body = EmailMessage(policy=SMTP)
+    body.set_content(text, charset="utf-8", cte="quoted-printable")
+    headers = b"".join(
+        (
+            address_header("From", from_address),
+            b"To: " + recipient.encode() + b"\r\n",
+            text_header("Subject", subject),
+            f"Date: {format_datetime(now or utcnow())}\r\n".encode(),
+            f"Message-ID: {make_msgid(domain=sender.domain)}\r\n".encode(),
+            b"Auto-Submitted: auto-generated\r\n",
+        )
+    )
+    return sender.address, recipient, headers + body.as_bytes()
 
 
 def send_notice(
@@ -19,14 +46,6 @@ def send_notice(
     text: str,
     now: datetime | None = None,
 ) -> None:
-    """Raises DeliveryError when the mail server refuses it."""
-    sender = parseaddr(from_address)[1]
-    message = EmailMessage(policy=POLICY)
-    message["From"] = from_address
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = format_datetime(now or utcnow())
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text, charset="utf-8", cte="quoted-printable")
-    transport.send(sender, to, message.as_bytes())
+    """Raises DeliveryError when the mail server refuses it, AddressError when `to` or the
+    sending address cannot be used."""
+    transport.send(*notice_bytes(from_address, to, subject, text, now))

@@ -38,6 +38,12 @@ class Outcome:
         return cls(Result.DEFERRED if 400 <= code < 500 else refused, code, text)
 
 
+def storable(text: str) -> str:
+    """`text` as any database column takes it: bytes that are not text shown as escapes, and
+    no NUL (which PostgreSQL refuses). A reason often quotes the bad data it is about."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 def new_values(
     delivery: Claimed,
     outcome: Outcome,
@@ -47,7 +53,7 @@ def new_values(
     """The delivery's row after `outcome`: a deferral past the last retry is a failure."""
     attempts = delivery.attempts + 1
     status = DeliveryStatus(outcome.result.value)
-    error = None if outcome.result is Result.SENT else outcome.message[:1000]
+    error = None if outcome.result is Result.SENT else storable(outcome.message)[:1000]
     if status is DeliveryStatus.DEFERRED and attempts > len(retry_delays):
         status, error = DeliveryStatus.FAILED, f"gave up after {attempts} tries: {error}"
     deferred = status is DeliveryStatus.DEFERRED

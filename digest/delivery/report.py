@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.accounts import addresses_with_role
 from digest.db import transaction
 from digest.delivery.notices import send_notice
 from digest.delivery.queue import progress
-from digest.delivery.transport import Transport
+from digest.delivery.transport import DeliveryError, Transports, for_newsletter
 from digest.models import Edition, Role
 from digest.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 
 def report_text(edition: Edition, counts: dict[str, int]) -> str:
@@ -34,8 +38,9 @@ def report_text(edition: Edition, counts: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def send_reports(factory: sessionmaker[Session], edition_id: int, transport: Transport) -> int:
-    """Email the edition's report to every active editor and admin, once. Returns how many."""
+def send_reports(factory: sessionmaker[Session], edition_id: int, transports: Transports) -> int:
+    """Email the edition's report to every active editor and admin, once, through the
+    newsletter's transport. Returns how many."""
     with transaction(factory) as session:
         edition = session.get(Edition, edition_id)
         if edition is None or edition.report_sent_at is not None:
@@ -44,7 +49,16 @@ def send_reports(factory: sessionmaker[Session], edition_id: int, transport: Tra
         text = report_text(edition, counts)
         editors = addresses_with_role(session, Role.EDITOR)
         subject = f"Sent: {edition.subject}"
+        transport = for_newsletter(transports, edition.newsletter.transport)
+        sent = 0
         for address in editors:
-            send_notice(transport, edition.newsletter.from_address, address, subject, text)
+            try:
+                send_notice(transport, edition.newsletter.from_address, address, subject, text)
+            except (DeliveryError, ValueError) as exc:  # one editor's address: not the others'
+                log.warning(
+                    "the report on edition %d did not reach %s: %s", edition_id, address, exc
+                )
+            else:
+                sent += 1
         edition.report_sent_at = utcnow()
-    return len(editors)
+    return sent

@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.db import transaction
 from digest.delivery import queue, stores
 from digest.delivery.dkim import Signer
-from digest.delivery.messages import MessageFactory
-from digest.delivery.outcomes import needs_transaction, record
+from digest.delivery.messages import CutError, MessageFactory
+from digest.delivery.outcomes import Outcome, Result, needs_transaction, record
 from digest.delivery.ratelimit import RateLimit
 from digest.delivery.report import send_reports
 from digest.delivery.transport import Channel, Transport
@@ -141,9 +141,7 @@ class TransportSender(threading.Thread):
 
     async def _send(self, channel: Channel, store: stores.Store, delivery: queue.Claimed) -> None:
         shared = self.shared
-        sender, raw = shared.messages.build(delivery, self.signer)
-        await self.limit.wait_async()
-        outcome = await channel.send(sender, delivery.email, raw)
+        outcome = await self._attempt(channel, delivery)
         # A bounce suppresses the subscriber too, all or nothing; anything else is one statement.
         run = store.run if needs_transaction(outcome) else store.run_alone
         (status,) = await run(
@@ -151,6 +149,33 @@ class TransportSender(threading.Thread):
         )
         with shared.counts_lock:
             shared.counts[status.value] += 1
+
+    async def _attempt(self, channel: Channel, delivery: queue.Claimed) -> Outcome:
+        """Build, sign and send one message. Whatever goes wrong with this one message fails
+        this delivery alone, with the reason, and the connection goes on to the next."""
+        try:
+            sender, raw = self.shared.messages.build(delivery, self.signer)
+        except Exception as exc:
+            return _unsendable(delivery, "its message could not be made", exc)
+        await self.limit.wait_async()
+        try:
+            return await channel.send(sender, delivery.email, raw)
+        except Exception as exc:
+            await channel.close()  # in an unknown state: the next message starts afresh
+            return _unsendable(delivery, "its message could not be handed over", exc)
+
+
+def _unsendable(delivery: queue.Claimed, what: str, exc: Exception) -> Outcome:
+    """A failed outcome saying why, logged once (with the traceback when it is not one of the
+    errors that describe bad data)."""
+    if isinstance(exc, ValueError):  # AddressError, MessageError, UnicodeError: the data
+        reason = str(exc)
+        if not isinstance(exc, CutError):  # that was logged once, for all its deliveries
+            log.warning("delivery %d failed: %s", delivery.id, reason)
+    else:
+        reason = f"{what}: {type(exc).__name__}: {exc}"
+        log.exception("delivery %d failed: %s", delivery.id, reason)
+    return Outcome(Result.FAILED, None, reason)
 
 
 class Worker:
@@ -285,6 +310,6 @@ class Worker:
         for edition_id in finished:
             shared.messages.forget(edition_id)
             try:
-                send_reports(self.factory, edition_id, self.transports[None])
+                send_reports(self.factory, edition_id, self.transports)
             except Exception:
                 log.exception("the report for edition %d was not sent", edition_id)

@@ -9,21 +9,27 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import mailbox
 import os
 import re
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from digest.addresses import AddressError, needs_smtputf8, on_the_wire
+from digest.config import load_config
 from digest.config.schema import DkimConfig, TransportConfig
+from digest.delivery.dkim import Signer
 from digest.delivery.outcomes import Outcome, Result
 
+log = logging.getLogger(__name__)
 DEFAULT_MAIL_URL = "maildir:var/mail"
 CRLF = b"\r\n"
 RECONNECTS = 3  # a dropped connection is tried again on a new one, this many times in all
@@ -31,6 +37,21 @@ RECONNECTS = 3  # a dropped connection is tried again on a new one, this many ti
 
 class DeliveryError(RuntimeError):
     """The message could not be handed over; the message says why."""
+
+
+def no_smtputf8(address: str) -> str:
+    return (
+        f"the mail server does not accept international addresses (SMTPUTF8), so {address}, "
+        "with letters outside ASCII before the “@”, cannot be sent to through it"
+    )
+
+
+def _envelope(sender: str, recipient: str) -> tuple[str, str] | Outcome:
+    """Both addresses as they go on the wire, or the failure that says why one cannot."""
+    try:
+        return on_the_wire(sender), on_the_wire(recipient)
+    except AddressError as exc:
+        return Outcome(Result.FAILED, None, str(exc))
 
 
 class Channel(Protocol):
@@ -95,6 +116,14 @@ class Transport:
         named: dict[str | None, Transport] = {c.name: Transport.from_config(c) for c in configs}
         return {None: Transport.from_env(), **named}
 
+    @staticmethod
+    def all_from_file(config_path: str | None) -> dict[str | None, Transport]:
+        """The transports of a config file (none without one), and the default. Raises
+        ConfigError for a file that is not valid."""
+        if config_path is None or not Path(config_path).exists():
+            return Transport.all_from([])
+        return Transport.all_from(load_config(config_path).transports)
+
     def open(self) -> Channel:
         parts = urlsplit(_expand(self.url))
         if parts.scheme == "maildir":
@@ -112,7 +141,10 @@ class Transport:
         raise DeliveryError(f"unknown mail transport {self.url!r}")
 
     def send(self, sender: str, recipient: str, raw: bytes) -> None:
-        """One message on its own connection (confirmations, links, tests)."""
+        """One message on its own connection (confirmations, links, tests), DKIM-signed when
+        the transport signs."""
+        if self.dkim is not None:
+            raw = _signer(self.dkim.domain, self.dkim.selector, self.dkim.key_file).sign(raw)
 
         async def once() -> Outcome:
             channel = self.open()
@@ -123,10 +155,24 @@ class Transport:
 
         outcome = _run_to_completion(once())
         if outcome.result is not Result.SENT:
-            raise DeliveryError(
-                f"the mail server refused or could not be reached: {outcome.code or ''} "
-                f"{outcome.message}".strip()
-            )
+            reply = f"{outcome.code} " if outcome.code else ""
+            raise DeliveryError(f"not sent to {recipient}: {reply}{outcome.message}")
+
+
+Transports = Mapping[str | None, Transport]  # by name; None is the default
+
+
+def for_newsletter(transports: Transports, name: str | None) -> Transport:
+    """The transport a newsletter names; the default when it names none, or one not (or no
+    longer) configured."""
+    if name is not None and name not in transports:
+        log.warning("unknown transport %r: using the default", name)
+    return transports.get(name) or transports[None]
+
+
+@lru_cache(maxsize=8)
+def _signer(domain: str, selector: str, key_file: str) -> Signer:
+    return Signer(DkimConfig(domain=domain, selector=selector, key_file=key_file))
 
 
 class MaildirChannel:
@@ -144,6 +190,10 @@ class MaildirChannel:
         raw: bytes,
         before_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> Outcome:
+        addresses = _envelope(sender, recipient)
+        if isinstance(addresses, Outcome):
+            return addresses
+        sender, recipient = addresses
         envelope = f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode()
         if before_commit is not None:
             await before_commit()
@@ -266,12 +316,17 @@ class SmtpChannel:
         raw: bytes,
         before_commit: Callable[[], Awaitable[None]] | None,
     ) -> Outcome:
-        if any(char in sender + recipient for char in "\r\n<>"):
-            return Outcome(
-                Result.FAILED, None, f"not a bare address: {sender!r} or {recipient!r}"
-            )
+        addresses = _envelope(sender, recipient)
+        if isinstance(addresses, Outcome):
+            return addresses
+        given, (sender, recipient) = recipient, addresses
+        mail = f"MAIL FROM:<{sender}>"
+        if needs_smtputf8(sender + recipient):  # and the headers may hold UTF-8 (RFC 6532)
+            if "smtputf8" not in self.extensions:
+                return Outcome(Result.FAILED, None, no_smtputf8(given))
+            mail += " SMTPUTF8"
         assert self.writer is not None
-        commands = (f"MAIL FROM:<{sender}>", f"RCPT TO:<{recipient}>", "DATA")
+        commands = (mail, f"RCPT TO:<{recipient}>", "DATA")
         replies: list[tuple[int, str]] = []
         if "pipelining" in self.extensions:  # one round trip for all three
             self.writer.write("".join(f"{command}\r\n" for command in commands).encode())

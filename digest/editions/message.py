@@ -15,26 +15,39 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 from functools import lru_cache
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from digest.editions.render import PLACEHOLDERS, RenderedCut, escape_for_html
+from sqlalchemy.orm import object_session
+
+from digest.addresses import ascii_domain, on_the_wire
+from digest.editions.headers import address_header, list_id_header, mailbox, text_header
+from digest.editions.render import RenderedCut, escape_for_html
+from digest.install import install_token
 from digest.models import Edition, Subscription
 from digest.subscriptions.tokens import subscription_token
 from digest.timeutil import utcnow
 
-# Long header values (List-Unsubscribe) stay on one line instead of being folded or turned
-# into RFC 2047 encoded words, which would break them.
-POLICY = SMTP.clone(max_line_length=998)
-_PLACEHOLDER = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS.values()) + ")")
-_KEY_OF = {placeholder: key for key, placeholder in PLACEHOLDERS.items()}
 CRLF = b"\r\n"
+
+
+class MessageError(ValueError):
+    """A copy cannot be made from what is stored (a name that is not text, say); the message
+    says why."""
 
 
 @dataclass(frozen=True)
 class MailSettings:
     base_url: str  # where the public pages live, e.g. https://digest.example.org
+
+    def __post_init__(self) -> None:
+        # The links go into List-Unsubscribe, which must stay ASCII: an IDN host as A-labels.
+        if not self.base_url.isascii():
+            parts = urlsplit(self.base_url)
+            netloc = ascii_domain(parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+            ascii_url = urlunsplit(parts._replace(netloc=netloc, path=quote(parts.path, "/%")))
+            object.__setattr__(self, "base_url", ascii_url.rstrip("/"))
 
     @classmethod
     def from_env(cls) -> MailSettings:
@@ -42,7 +55,13 @@ class MailSettings:
 
 
 def mail_domain(edition: Edition) -> str:
-    return parseaddr(edition.newsletter.from_address)[1].rpartition("@")[2]
+    """The domain of the newsletter's sending address, in A-labels."""
+    return mailbox(edition.newsletter.from_address).domain
+
+
+def return_address(edition: Edition) -> str:
+    """The newsletter's sending address as it goes in an envelope (a test send's)."""
+    return mailbox(edition.newsletter.from_address).address
 
 
 def archive_url(edition: Edition, settings: MailSettings) -> str:
@@ -75,10 +94,6 @@ def _date_header(now: datetime) -> bytes:
     return f"Date: {format_datetime(now)}\r\n".encode()
 
 
-def _header(name: str, value: str) -> bytes:
-    return POLICY.fold_binary(name, value)
-
-
 _PLAIN = re.compile(r"[!-<>-~]{0,76}")  # printable ASCII but "=": quoted-printable as it is
 
 
@@ -103,11 +118,15 @@ class _Part:
     html: bool
 
     @classmethod
-    def encode(cls, content: str, html: bool) -> _Part:
+    def encode(cls, content: str, html: bool, placeholders: dict[str, str]) -> _Part:
+        """`content` encoded, split at this render's `placeholders` (personal key: stand-in)."""
+        key_of = {placeholder: key for key, placeholder in placeholders.items()}
+        pattern = "(" + "|".join(map(re.escape, key_of)) + ")"
+        chunks = re.split(pattern, content) if key_of else [content]
         pieces: list[bytes | str] = []
-        for index, chunk in enumerate(_PLACEHOLDER.split(content)):
+        for index, chunk in enumerate(chunks):
             if index % 2:
-                pieces.append(_KEY_OF[chunk])
+                pieces.append(key_of[chunk])
             elif chunk:
                 pieces.append(_ends_line(_qp(chunk)))
         if pieces and isinstance(pieces[-1], bytes):
@@ -125,29 +144,45 @@ class _Part:
         return b"".join(out)
 
 
+def _install_of(*objects: object) -> str:
+    for thing in objects:
+        if (session := object_session(thing)) is not None:
+            return install_token(session)
+    raise ValueError("an edition in no session needs the install's token passed in")
+
+
 class MessageTemplate:
     """One cut of an edition, encoded once; `bytes_for` makes a subscriber's copy."""
 
-    def __init__(self, edition: Edition, rendered: RenderedCut, settings: MailSettings) -> None:
+    def __init__(
+        self,
+        edition: Edition,
+        rendered: RenderedCut,
+        settings: MailSettings,
+        install: str | None = None,
+    ) -> None:
+        """`install` is this install's token (`install_token`); by default it is read through
+        the session the edition (or its newsletter) belongs to."""
         newsletter = edition.newsletter
         self.edition_id = edition.id
+        self.install = install or _install_of(edition, newsletter)
         self.domain = mail_domain(edition)
         self.settings = settings
         self.item_count = rendered.item_count
-        static = [_header("From", newsletter.from_address)]
+        static = [address_header("From", newsletter.from_address)]
         if newsletter.reply_to:
-            static.append(_header("Reply-To", newsletter.reply_to))
+            static.append(address_header("Reply-To", newsletter.reply_to))
         static += [
-            _header("Subject", edition.subject),
-            _header("List-Id", f"{newsletter.title} <{newsletter.slug}.{self.domain}>"),
-            _header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-            _header("List-Archive", f"<{archive_url(edition, settings)}>"),
-            _header("Auto-Submitted", "auto-generated"),
+            text_header("Subject", edition.subject),
+            list_id_header(newsletter.title, newsletter.slug, self.domain),
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+            f"List-Archive: <{archive_url(edition, settings)}>\r\n".encode("ascii"),
+            b"Auto-Submitted: auto-generated\r\n",
             b"MIME-Version: 1.0\r\n",
         ]
         self._static_headers = b"".join(static)
-        self._text = _Part.encode(rendered.text, html=False)
-        self._html = _Part.encode(rendered.html, html=True)
+        self._text = _Part.encode(rendered.text, False, rendered.placeholders)
+        self._html = _Part.encode(rendered.html, True, rendered.placeholders)
 
     def bytes_for(
         self,
@@ -156,15 +191,32 @@ class MessageTemplate:
         name: str,
         keys: list[str],
         now: datetime | None = None,
+        message_id: str | None = None,
     ) -> bytes:
+        """The subscriber's copy. Its Message-ID is the same for the same edition and
+        subscription on this install, unless `message_id` is given (a test send's own)."""
+        if not name.isascii():
+            try:
+                name.encode()
+            except UnicodeEncodeError:
+                raise MessageError(
+                    f"the subscriber's name is not valid text (it holds bytes that are not "
+                    f"UTF-8): {name.encode(errors='backslashreplace').decode()}"
+                ) from None
         values = links_for(subscription_id, name, self.domain, self.settings, keys)
         # The same edition to the same subscription always has the same id: a resend is the
-        # same message, not a new one.
-        message_id = f"<edition-{self.edition_id}.subscription-{subscription_id}@{self.domain}>"
+        # same message, not a new one. The install's token keeps it apart from every other
+        # install's (and from this database's before it was made again).
+        message_id = message_id or (
+            f"<edition-{self.edition_id}.subscription-{subscription_id}.{self.install}"
+            f"@{self.domain}>"
+        )
         # A boundary derived from the Message-ID makes the bytes reproducible. ("=_" cannot
         # occur in quoted-printable text, where "=" is always "=3D".)
         boundary = ("=_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]).encode()
-        to = f"To: {email}\r\n".encode() if email.isascii() else _header("To", email)
+        # A UTF-8 local part goes as it is (RFC 6532): such a message travels only with
+        # SMTPUTF8, which the transport checks for.
+        to = b"To: " + on_the_wire(email).encode() + b"\r\n"
         part_headers = b'; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
         return b"".join(
             (
@@ -174,7 +226,7 @@ class MessageTemplate:
                 f"Message-ID: {message_id}\r\n".encode(),
                 f"List-Unsubscribe: <{values['unsubscribe_url']}>, "
                 f"<{values['unsubscribe_mailto']}>\r\n".encode(),
-                b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n\r\n',
+                b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n\r\n',
                 b"--" + boundary + b"\r\nContent-Type: text/plain" + part_headers,
                 self._text.fill(values),
                 b"\r\n--" + boundary + b"\r\nContent-Type: text/html" + part_headers,
@@ -191,8 +243,15 @@ def build_message(
     settings: MailSettings,
     keys: list[str],
     now: datetime | None = None,
+    message_id: str | None = None,
 ) -> bytes:
     """One subscriber's copy: exactly what the sender sends them."""
-    return MessageTemplate(edition, rendered, settings).bytes_for(
-        subscription.id, subscription.subscriber.email, subscription.subscriber.name, keys, now
+    install = _install_of(edition, edition.newsletter, subscription)
+    return MessageTemplate(edition, rendered, settings, install).bytes_for(
+        subscription.id,
+        subscription.subscriber.email,
+        subscription.subscriber.name,
+        keys,
+        now,
+        message_id,
     )

@@ -2,12 +2,15 @@
 
 A subscriber's cut is the items carrying one of their topics (all items when they chose
 none). Everything but the links and name is the same for everyone with the same cut, so it is
-rendered and CSS-inlined once, with placeholders for the per-subscriber parts.
+rendered and CSS-inlined once, with placeholders for the per-subscriber parts. The placeholders
+are made afresh, unguessable, for each render: content (a feed item's title, summary or link)
+could otherwise hold one, and have a subscriber's links and name put into it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +23,7 @@ from digest.models import Edition
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
 HTML_BUDGET = 90 * 1024  # Gmail clips at about 102 KB, taking the footer with it
-PLACEHOLDERS = {
-    "unsubscribe_url": "DIGEST-PLACEHOLDER-UNSUBSCRIBE-URL",
-    "preferences_url": "DIGEST-PLACEHOLDER-PREFERENCES-URL",
-    "name": "DIGEST-PLACEHOLDER-NAME",
-}
+PERSONAL = ("unsubscribe_url", "preferences_url", "name")  # what differs per subscriber
 _environment = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
     autoescape=select_autoescape(["html"]),
@@ -47,16 +46,24 @@ def escape_for_html(value: str) -> str:
     )
 
 
+def new_placeholders() -> dict[str, str]:
+    """Stand-ins for the personal parts, with 128 random bits no content can know in advance.
+    (Letters, digits and hyphens: HTML escaping and CSS inlining leave them as they are.)"""
+    nonce = secrets.token_hex(16)
+    return {key: f"DIGEST-{nonce}-{key.upper().replace('_', '-')}" for key in PERSONAL}
+
+
 @dataclass(frozen=True)
 class RenderedCut:
     html: str
     text: str
     item_count: int
+    placeholders: dict[str, str] = field(default_factory=dict)  # personal key: its stand-in
 
     def personalise(self, values: dict[str, str]) -> tuple[str, str]:
         """HTML and text for one subscriber: placeholders replaced (escaped for HTML)."""
         page, text = self.html, self.text
-        for key, placeholder in PLACEHOLDERS.items():
+        for key, placeholder in self.placeholders.items():
             page = page.replace(placeholder, escape_for_html(values[key]))
             text = text.replace(placeholder, values[key])
         return page, text
@@ -107,6 +114,7 @@ def render_items(
     values: dict[str, str] | None = None,
 ) -> RenderedCut:
     """The edition's email with just the `chosen` items (a cut)."""
+    placeholders = new_placeholders() if values is None else {}
     context = {
         "edition": edition,
         "newsletter": edition.newsletter,
@@ -114,12 +122,12 @@ def render_items(
         "nothing_matched": not chosen,
         "archive_url": archive_url,
         "published": lambda value: datetime.fromisoformat(value).strftime("%d %B %Y"),
-        **(PLACEHOLDERS if values is None else {k: values[k] for k in PLACEHOLDERS}),
+        **(placeholders if values is None else {k: values[k] for k in PERSONAL}),
     }
     slug = edition.newsletter.slug
     page = _inliner.inline(_template(slug, "html").render(context))
     text = _template(slug, "txt").render(context)
-    return RenderedCut(page, text, len(chosen))
+    return RenderedCut(page, text, len(chosen), placeholders)
 
 
 def full_size(edition: Edition, archive_url: str) -> int:

@@ -23,7 +23,7 @@ from digest.models.content import (
     Topic,
     TopicSource,
 )
-from digest.models.delivery import Delivery, DeliveryStatus, MailEvent, Worker
+from digest.models.delivery import Delivery, DeliveryStatus, Installation, MailEvent, Worker
 from digest.models.editions import Edition, EditionItem, EditionState
 from digest.models.subscribers import (
     ConsentEvent,
@@ -48,6 +48,7 @@ __all__ = [
     "Feed",
     "FeedKind",
     "FeedTopic",
+    "Installation",
     "Item",
     "ItemSource",
     "ItemStatus",

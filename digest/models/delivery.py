@@ -92,3 +92,15 @@ class MailEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(32))  # hard-bounce, soft-bounce, complaint, …
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Installation(Base):
+    """This install's own identity: one row, with a random token made when the schema is
+    created. What Digest names for the world (Message-IDs, MIME boundaries) carries it, so two
+    installs, or one database made again, never repeat a name."""
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    token: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -53,8 +53,10 @@ class Scheduler:
         database_url: str,
         settings: tasks.Settings | None = None,
         poll_every: timedelta = timedelta(minutes=5),
+        config_path: str | None = None,
     ) -> None:
-        self.engine, self.database_url = engine, database_url
+        """`config_path`: the config file whose transports the tasks' mail goes through."""
+        self.engine, self.database_url, self.config_path = engine, database_url, config_path
         self.settings = settings or tasks.Settings.from_env()
         self.poll_every = poll_every
         self.lock = LifetimeLock(engine, LEADER_LOCK)
@@ -155,11 +157,16 @@ class Scheduler:
             )
             job_id = _draft_job_id(newsletter.slug)
             existing = scheduler.get_job(job_id)
-            if existing is None or str(existing.trigger) != str(trigger):
+            args = [self.database_url, newsletter.slug, self.config_path]
+            if (
+                existing is None
+                or str(existing.trigger) != str(trigger)
+                or list(existing.args) != args
+            ):
                 scheduler.add_job(
                     tasks.draft_edition,
                     trigger,
-                    args=[self.database_url, newsletter.slug],
+                    args=args,
                     id=job_id,
                     replace_existing=True,
                 )

@@ -19,7 +19,7 @@ from digest.curation.suggest import suggest_new_items
 from digest.db import lock_for_writing, make_engine, session_factory, transaction
 from digest.delivery import bounces, queue
 from digest.delivery.notices import send_notice
-from digest.delivery.transport import DeliveryError, Transport
+from digest.delivery.transport import DeliveryError, Transport, for_newsletter
 from digest.editions import compose
 from digest.editions.message import MailSettings
 from digest.ingest.poll import poll_feeds
@@ -64,8 +64,11 @@ def poll_due_feeds(database_url: str) -> None:
     log.info("polled %d feeds: %d new items", len(report.outcomes), report.total("new"))
 
 
-def draft_edition(database_url: str, slug: str, now: datetime | None = None) -> int | None:
-    """Draft this week's edition of a newsletter and tell its editors it is ready."""
+def draft_edition(
+    database_url: str, slug: str, config_path: str | None = None, now: datetime | None = None
+) -> int | None:
+    """Draft this week's edition of a newsletter and tell its editors it is ready, through
+    the newsletter's transport (from the config file at `config_path`)."""
     factory = sessions(database_url)
     with transaction(factory) as session:
         newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
@@ -86,11 +89,12 @@ def draft_edition(database_url: str, slug: str, now: datetime | None = None) -> 
             "when an editor approves it.\n"
         )
         subject, sender = f"Ready for review: {edition.subject}", newsletter.from_address
-        edition_id = edition.id
+        edition_id, transport_name = edition.id, newsletter.transport
+    transport = for_newsletter(Transport.all_from_file(config_path), transport_name)
     for address in editors:
         try:
-            send_notice(Transport.from_env(), sender, address, subject, text)
-        except DeliveryError as exc:
+            send_notice(transport, sender, address, subject, text)
+        except (DeliveryError, ValueError) as exc:  # ValueError: an address not sendable
             log.warning("could not tell %s about edition %d: %s", address, edition_id, exc)
     return edition_id
 

@@ -19,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from digest.addresses import entry_note, import_note
 from digest.models import (
     ConsentEvent,
     Newsletter,
@@ -72,6 +73,7 @@ class ImportReport:
     updated: int = 0
     errors: list[str] = field(default_factory=list)  # "row N: what is wrong"
     suppressed: int = 0  # rows for erased or suppressed addresses, left out
+    notes: list[str] = field(default_factory=list)  # what staff should know about rows taken
 
 
 def email_hash(address: str, key: str) -> str:
@@ -105,6 +107,7 @@ def import_csv(
         s.email: s
         for s in session.scalars(select(Subscriber).options(selectinload(Subscriber.subscriptions)))
     }
+    international: list[int] = []  # rows whose address only SMTPUTF8 can carry
     for number, row in enumerate(reader, start=2):
         try:
             values = {k: (v or "").strip() for k, v in row.items() if k is not None}
@@ -138,6 +141,8 @@ def import_csv(
         name = values.get("name") or " ".join(
             filter(None, [values.get("first_name", ""), values.get("last_name", "")])
         )
+        if entry_note(address):
+            international.append(number)
         subscriber = existing.get(address)
         if subscriber is None:
             subscriber = existing[address] = Subscriber(email=address, name=name)
@@ -171,6 +176,8 @@ def import_csv(
                 },
             )
         )
+    if international:
+        report.notes.append(import_note(international))
     return report
 
 

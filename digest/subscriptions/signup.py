@@ -6,6 +6,7 @@ find out who subscribes; what differs is only the email that the owner of the ad
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,8 +16,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from digest.addresses import AddressError, entry_note
 from digest.delivery.notices import send_notice
-from digest.delivery.transport import Transport
+from digest.delivery.transport import DeliveryError, Transports, for_newsletter
 from digest.editions.message import MailSettings
 from digest.models import (
     ConsentEvent,
@@ -30,6 +32,7 @@ from digest.subscriptions.manage import Origin, record
 from digest.subscriptions.tokens import InvalidToken, subscription_token
 from digest.timeutil import utcnow
 
+log = logging.getLogger(__name__)
 CONSENT_WORDING = {
     "2026-11": "Yes, send me {title} by email every week. I can unsubscribe at any time with "
     "the link in every email, and the library keeps a record of this consent.",
@@ -98,16 +101,19 @@ def sign_up(
     form: SignupForm,
     keys: Sequence[str],
     settings: MailSettings,
-    transport: Transport,
+    transports: Transports,
     now: datetime | None = None,
-) -> None:
-    """Start a subscription and send the confirmation (or, if already subscribed, a note)."""
+) -> str | None:
+    """Start a subscription and send the confirmation (or, if already subscribed, a note),
+    through the newsletter's transport. Returns what the person should know about their
+    address (`entry_note`), the same whether or not it was known."""
     now = now or utcnow()
     try:
         address = validate_email(form.email.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise SignupError(f"that is not an email address ({exc})") from None
     email = address.normalized.lower()
+    note = entry_note(email)
     if (
         form.origin.ip
         and _recent_signups(session, now - timedelta(hours=1), ip=form.origin.ip)
@@ -123,22 +129,22 @@ def sign_up(
         _recent_signups(session, now - timedelta(days=1), subscriber_id=subscriber.id)
         >= SIGNUPS_PER_ADDRESS_PER_DAY
     ):
-        return  # quietly: the owner already has confirmation emails waiting
+        return note  # quietly: the owner already has confirmation emails waiting
     subscription = next(
         (s for s in subscriber.subscriptions if s.newsletter_id == newsletter.id), None
     )
     if subscription is not None and subscription.status is SubscriberStatus.SUPPRESSED:
-        return  # the address bounced or complained: it is never mailed again
+        return note  # the address bounced or complained: it is never mailed again
     if subscription is not None and subscription.status is SubscriberStatus.ACTIVE:
         _send(
-            transport,
+            transports,
             newsletter,
             email,
             f"You already receive {newsletter.title}",
             _already_text(newsletter, subscription, settings, keys),
             now,
         )
-        return
+        return note
     if subscription is None:
         subscription = Subscription(newsletter=newsletter, subscriber=subscriber)
         session.add(subscription)
@@ -157,13 +163,14 @@ def sign_up(
     )
     link = f"{settings.base_url}/confirm/{confirmation_token(subscription.id, keys)}"
     _send(
-        transport,
+        transports,
         newsletter,
         email,
         f"Please confirm your subscription to {newsletter.title}",
         _confirm_text(newsletter, link),
         now,
     )
+    return note
 
 
 def confirm(session: Session, token: str, keys: Sequence[str], origin: Origin) -> Subscription:
@@ -182,10 +189,11 @@ def send_my_links(
     email: str,
     settings: MailSettings,
     keys: Sequence[str],
-    transport: Transport,
+    transports: Transports,
     now: datetime | None = None,
 ) -> None:
-    """Email the preference links of an address, if it has any (the page says the same)."""
+    """Email the preference links of an address, if it has any (the page says the same),
+    through the transport of the first newsletter listed."""
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email.strip().lower()))
     live = [
         s
@@ -199,7 +207,7 @@ def send_my_links(
         for s in live
     ]
     _send(
-        transport,
+        transports,
         live[0].newsletter,
         subscriber.email,
         "Your Digest preference links",
@@ -229,9 +237,20 @@ def _already_text(
 
 
 def _send(
-    transport: Transport, newsletter: Newsletter, to: str, subject: str, text: str, now: datetime
+    transports: Transports,
+    newsletter: Newsletter,
+    to: str,
+    subject: str,
+    text: str,
+    now: datetime,
 ) -> None:
-    send_notice(transport, newsletter.from_address, to, subject, text, now)
+    """Send a notice; one that cannot go is logged, and the page answers as ever (saying it
+    did not go would tell whether the address was known)."""
+    transport = for_newsletter(transports, newsletter.transport)
+    try:
+        send_notice(transport, newsletter.from_address, to, subject, text, now)
+    except (DeliveryError, AddressError) as exc:
+        log.warning("%s: %r was not sent: %s", newsletter.slug, subject, exc)
 
 
 def expire_unconfirmed(session: Session, now: datetime | None = None) -> int:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, render_template
+from flask import Flask, Response, current_app, g, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from digest import keys
 from digest.db import make_engine, session_factory
+from digest.delivery.transport import Transport, Transports
 from digest.web import security
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
@@ -28,7 +29,11 @@ def create_app(
     secret_key: str | None = None,
     secure_cookies: bool | None = None,
     config: dict[str, Any] | None = None,
+    transports: Transports | None = None,
 ) -> Flask:
+    """The app. `transports` are the mail transports of the config (`Transport.all_from`),
+    through which each newsletter's notices and test sends go; without them, only the default
+    one, from the environment."""
     app = Flask(__name__, template_folder=str(TEMPLATES))
     app.config.update(
         SECRET_KEY=secret_key or keys.secret_key(),
@@ -47,6 +52,7 @@ def create_app(
     csrf = CSRFProtect(app)
     sessions = session_factory(make_engine(database_url))
     app.extensions["digest.sessions"] = sessions
+    app.extensions["digest.transports"] = transports
     _wire_requests(app, sessions)
 
     from digest.web import (
@@ -89,6 +95,11 @@ def create_app(
         return "ok\n", 200
 
     return app
+
+
+def mail_transports() -> Transports:
+    """The transports the app was made with; else the default, read from the environment."""
+    return current_app.extensions.get("digest.transports") or Transport.all_from([])
 
 
 def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from email.utils import parseaddr
+from email.utils import make_msgid
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from digest.delivery import queue
-from digest.delivery.transport import DeliveryError, Transport
+from digest.delivery.transport import DeliveryError, for_newsletter
 from digest.editions import compose
-from digest.editions.message import MailSettings, archive_url, build_message
+from digest.editions.message import (
+    MailSettings,
+    archive_url,
+    build_message,
+    mail_domain,
+    return_address,
+)
 from digest.editions.render import HTML_BUDGET, full_size, render_cut
 from digest.keys import token_keys
 from digest.models import (
@@ -24,6 +30,7 @@ from digest.models import (
 )
 from digest.subscriptions.overview import topic_cuts
 from digest.subscriptions.tokens import TEST_SEND_SUBSCRIPTION
+from digest.web import mail_transports
 from digest.web.security import requires
 
 blueprint = Blueprint("editions", __name__, url_prefix="/editions")
@@ -219,11 +226,14 @@ def send_test(edition_id: int) -> Response:
         subscriber=Subscriber(email=g.user.email, name=""),
     )
     rendered = render_cut(edition, None, archive_url(edition, settings))
-    raw = build_message(edition, test, rendered, settings, token_keys())
     try:
-        sender = parseaddr(edition.newsletter.from_address)[1]
-        Transport.from_env().send(sender, g.user.email, raw)
-    except DeliveryError as exc:
+        # A Message-ID of its own: a second test of the same edition is a new message, which
+        # Gmail would otherwise drop as seen before.
+        message_id = make_msgid(domain=mail_domain(edition))
+        raw = build_message(edition, test, rendered, settings, token_keys(), None, message_id)
+        transport = for_newsletter(mail_transports(), edition.newsletter.transport)
+        transport.send(return_address(edition), g.user.email, raw)
+    except (DeliveryError, ValueError) as exc:  # ValueError: an address or text not sendable
         flash(f"The test was not sent: {exc}.")
     else:
         flash(f"A test was sent to {g.user.email}.")

@@ -10,7 +10,6 @@ from flask import Blueprint, Response, abort, g, render_template, request
 from sqlalchemy import select
 
 from digest.curation.topics import grouped_by_parent, offered_topics
-from digest.delivery.transport import Transport
 from digest.editions import archive as editions_archive
 from digest.editions.message import MailSettings
 from digest.keys import token_keys
@@ -22,6 +21,7 @@ from digest.subscriptions.tokens import (
     read_subscription_token,
     subscription_token,
 )
+from digest.web import mail_transports
 from digest.web.security import client_ip, public
 
 blueprint = Blueprint("public", __name__)
@@ -165,8 +165,8 @@ def subscribe(slug: str) -> str | tuple[str, int]:
         ),
     )
     try:
-        signup.sign_up(
-            g.db, newsletter, form, token_keys(), MailSettings.from_env(), Transport.from_env()
+        note = signup.sign_up(
+            g.db, newsletter, form, token_keys(), MailSettings.from_env(), mail_transports()
         )
     except signup.TooManySignups as exc:
         g.db.rollback()
@@ -179,7 +179,7 @@ def subscribe(slug: str) -> str | tuple[str, int]:
             "public/subscribe.html", error=f"Please check: {exc}.", form=request.form, **page
         ), 400
     g.db.commit()
-    return render_template("public/check_inbox.html", newsletter=newsletter)
+    return render_template("public/check_inbox.html", newsletter=newsletter, note=note)
 
 
 @blueprint.post("/subscribe/<slug>/embedded")
@@ -240,7 +240,7 @@ def lost_link() -> str:
             request.form.get("email", ""),
             MailSettings.from_env(),
             token_keys(),
-            Transport.from_env(),
+            mail_transports(),
         )
         sent = True
     return render_template("public/lost_link.html", sent=sent)
