@@ -19,6 +19,7 @@ from digest.cli import (
     newsletter_by_slug,
     pass_app,
 )
+from digest.curation.topics import expand_chosen
 from digest.db import transaction
 from digest.editions import compose
 from digest.editions.message import MailSettings, archive_url, build_message
@@ -178,7 +179,7 @@ def edition_render(app: App, edition_id: int, email: str, out: Path) -> None:
         if subscription is None:
             raise UsageProblem(f"{email} is not subscribed to {found.newsletter.slug}")
         settings = MailSettings.from_env()
-        topics = frozenset(t.slug for t in subscription.topics)
+        topics = expand_chosen(session, (t.slug for t in subscription.topics))
         rendered = render_cut(found, topics, archive_url(found, settings))
         out.write_bytes(build_message(found, subscription, rendered, settings, token_keys()))
     console.print(f"Wrote {out}: {rendered.item_count} items, {out.stat().st_size} bytes.")

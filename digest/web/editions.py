@@ -8,11 +8,12 @@ from email.utils import parseaddr
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from digest.curation.topics import expand_chosen
 from digest.delivery import queue
 from digest.delivery.transport import DeliveryError, Transport
 from digest.editions import compose
 from digest.editions.message import MailSettings, archive_url, build_message
-from digest.editions.render import HTML_BUDGET, full_size, render_cut
+from digest.editions.render import HTML_BUDGET, cut, entries, full_size, render_cut
 from digest.keys import token_keys
 from digest.models import (
     Edition,
@@ -76,11 +77,12 @@ def edit(edition_id: int) -> str:
     edition = _edition(edition_id)
     size = full_size(edition, archive_url(edition, MailSettings.from_env()))
     waiting = compose.waiting_items(g.db, edition.newsletter_id)
+    items = entries(edition)
     return render_template(
         "edition.html",
         edition=edition,
         sending=_sending(edition),
-        cuts=topic_cuts(g.db, edition.newsletter_id),
+        cuts=[(c, len(cut(items, c.topics))) for c in topic_cuts(g.db, edition.newsletter_id)],
         size=size,
         budget=HTML_BUDGET,
         waiting=waiting,
@@ -190,7 +192,7 @@ def _send_now(edition: Edition) -> None:
 def preview(edition_id: int) -> Response:
     """The email exactly as a subscriber with the chosen topics would get it."""
     edition = _edition(edition_id)
-    topics = frozenset(t for t in request.args.get("topics", "").split(",") if t)
+    topics = expand_chosen(g.db, (t for t in request.args.get("topics", "").split(",") if t))
     settings = MailSettings.from_env()
     rendered = render_cut(edition, topics or None, archive_url(edition, settings))
     page, text = rendered.personalise(
