@@ -21,7 +21,7 @@ from digest.cli import (
 )
 from digest.curation.topics import expand_chosen
 from digest.db import transaction
-from digest.editions import compose
+from digest.editions import approvals, compose
 from digest.editions.message import MailSettings, archive_url, build_message
 from digest.editions.render import full_size, over_budget_warning, render_cut
 from digest.keys import token_keys
@@ -71,12 +71,17 @@ def edition_list(app: App, slug: str | None) -> None:
                 str(each.id),
                 each.newsletter.slug,
                 str(each.period_start),
-                each.state.value,
+                _state(each),
                 str(len(each.entries)),
                 each.send_at.strftime("%Y-%m-%d %H:%M") if each.send_at else "—",
                 each.subject,
             )
     console.print(table)
+
+
+def _state(edition: Edition) -> str:
+    awaiting = approvals.awaiting_second_approver(edition)
+    return f"{edition.state.value} ({awaiting})" if awaiting else edition.state.value
 
 
 def _change(app: App, edition_id: int, action: str, **options: object) -> str:
@@ -88,6 +93,8 @@ def _change(app: App, edition_id: int, action: str, **options: object) -> str:
             getattr(compose, action)(session, found, **options)
         except compose.EditionError as exc:
             raise UsageProblem(str(exc)) from None
+        if awaiting := approvals.awaiting_second_approver(found):
+            return f"Edition {found.id}: {awaiting} before it can go out."
         when = found.send_at.strftime("%Y-%m-%d %H:%M UTC") if found.send_at else ""
         return (
             f"Edition {found.id} is now {found.state}"

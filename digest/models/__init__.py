@@ -21,7 +21,13 @@ from digest.models.content import (
     TopicSource,
 )
 from digest.models.delivery import Delivery, DeliveryStatus, MailEvent, Worker
-from digest.models.editions import Edition, EditionItem, EditionState
+from digest.models.editions import (
+    Contribution,
+    Edition,
+    EditionContributor,
+    EditionItem,
+    EditionState,
+)
 from digest.models.subscribers import (
     ConsentEvent,
     Subscriber,
@@ -36,9 +42,11 @@ __all__ = [
     "AuditEntry",
     "Base",
     "ConsentEvent",
+    "Contribution",
     "Delivery",
     "DeliveryStatus",
     "Edition",
+    "EditionContributor",
     "EditionItem",
     "EditionState",
     "Feed",

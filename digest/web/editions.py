@@ -11,7 +11,7 @@ from sqlalchemy import select
 from digest.curation.topics import expand_chosen
 from digest.delivery import queue
 from digest.delivery.transport import DeliveryError, Transport
-from digest.editions import compose
+from digest.editions import approvals, compose
 from digest.editions.message import MailSettings, archive_url, build_message
 from digest.editions.render import HTML_BUDGET, cut, entries, full_size, render_cut
 from digest.keys import token_keys
@@ -47,6 +47,7 @@ def index() -> str:
     return render_template(
         "editions.html",
         editions=compose.list_editions(g.db),
+        awaiting=approvals.awaiting_second_approver,
         newsletters=g.db.scalars(select(Newsletter)).all(),
     )
 
@@ -86,6 +87,8 @@ def edit(edition_id: int) -> str:
         size=size,
         budget=HTML_BUDGET,
         waiting=waiting,
+        contributors=approvals.contributors_in_words(edition),
+        awaiting=approvals.awaiting_second_approver(edition),
     )
 
 
@@ -115,15 +118,16 @@ def progress(edition_id: int) -> str:
 
 
 def _change(edition_id: int, change: Callable[[Edition], object], done: str) -> Response:
+    """Make a change and say how it went: `done`, or the sentence the change returns."""
     edition = _edition(edition_id)
     try:
-        change(edition)
+        said = change(edition)
     except compose.EditionError as exc:
         g.db.rollback()
         flash(f"Not changed: {exc}.")
     else:
         g.db.commit()
-        flash(done)
+        flash(said if isinstance(said, str) else done)
     return redirect(url_for("editions.edit", edition_id=edition_id))
 
 
@@ -164,10 +168,7 @@ def change_items(edition_id: int) -> Response:
 def set_state(edition_id: int) -> Response:
     action = request.form.get("action", "")
     changes: dict[str, tuple[Callable[[Edition], object], str]] = {
-        "approve": (
-            lambda e: compose.approve(g.db, e, g.user.email),
-            "Approved: it goes out at the time shown.",
-        ),
+        "approve": (_approve, "Approved: it goes out at the time shown."),
         "unapprove": (
             lambda e: compose.unapprove(g.db, e, g.user.email),
             "Un-approved: it can be changed again.",
@@ -179,6 +180,13 @@ def set_state(edition_id: int) -> Response:
         abort(400)
     change, done = changes[action]
     return _change(edition_id, change, done)
+
+
+def _approve(edition: Edition) -> str | None:
+    if compose.approve(g.db, edition, g.user.email):
+        return None
+    me = g.user.email
+    return f"Approved by {me}; it needs a second editor other than {me} before it goes out."
 
 
 def _send_now(edition: Edition) -> None:
