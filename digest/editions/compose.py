@@ -85,6 +85,19 @@ def _sort_key(item: Item) -> tuple[int, str, float]:
     return position, chosen[0] if chosen else "~", -item.published.timestamp()
 
 
+def this_weeks_edition(
+    session: Session, newsletter: Newsletter, now: datetime | None = None
+) -> Edition | None:
+    """The edition (not cancelled) of the week in which the newsletter next goes out."""
+    return session.scalar(
+        select(Edition).where(
+            Edition.newsletter_id == newsletter.id,
+            Edition.period_start == period_start(newsletter, now or utcnow()),
+            Edition.state != EditionState.CANCELLED,
+        )
+    )
+
+
 def build_draft(
     session: Session,
     newsletter: Newsletter,
@@ -100,13 +113,7 @@ def build_draft(
     """
     now = now or utcnow()
     start = period_start(newsletter, now)
-    edition = session.scalar(
-        select(Edition).where(
-            Edition.newsletter_id == newsletter.id,
-            Edition.period_start == start,
-            Edition.state != EditionState.CANCELLED,
-        )
-    )
+    edition = this_weeks_edition(session, newsletter, now)
     if edition is not None and edition.state is not EditionState.DRAFT:
         raise EditionError(f"the edition for the week of {start} is already {edition.state}")
     waiting = waiting_items(session, newsletter.id)
