@@ -4,9 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 DIGEST := $(BIN)/digest
 DEMO_DB := sqlite:///var/demo.sqlite
-DEMO_PORT := 8000
+DEMO_PORT ?= 8000
+# Links in the demo's emails lead to the port it serves (make demo DEMO_PORT=8123).
+DEMO_BASE_URL ?= http://127.0.0.1:$(DEMO_PORT)
+DEMO := DIGEST_BASE_URL=$(DEMO_BASE_URL) DIGEST_MAIL_URL=maildir:var/mail \
+	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB)
 
-.PHONY: venv install install-test browser imap-server demo test lint clean bench bench-send
+.PHONY: venv install install-test browser imap-server demo demo-data demo-run test lint clean \
+	bench bench-send
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +26,19 @@ install-test: venv
 	$(BIN)/pip install --quiet -e '.[test]'
 
 demo: install
+	$(MAKE) --no-print-directory demo-run
+
+# The demo's database, made or brought up to date: safe to run again on an existing var/.
+demo-data:
 	mkdir -p var
-	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) init
-	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) poll --all
-	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) items import examples/catalogue/new-in-the-library.ris --newsletter new-in-the-library
-	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) demo-setup
+	$(DEMO) init
+	$(DEMO) poll --all
+	$(DEMO) items import examples/catalogue/new-in-the-library.ris --newsletter new-in-the-library
+	$(DEMO) demo-setup
+
+demo-run: demo-data
 	@echo "Mail goes to the Maildir var/mail: staff read it on the Outbox page."
-	DIGEST_DEMO=1 DIGEST_MAIL_URL=maildir:var/mail \
-	  $(DIGEST) --config examples/demo.yaml --db $(DEMO_DB) run --port $(DEMO_PORT)
+	DIGEST_DEMO=1 $(DEMO) run --port $(DEMO_PORT)
 
 # Browser tests drive Debian's Chromium (never a downloaded one); install it when missing.
 browser:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 from xml.sax.saxutils import escape
 
 from sqlalchemy import select
@@ -98,3 +100,34 @@ def add_feed(
 def get_feed(factory: sessionmaker[Session], feed_id: int) -> Feed:
     with factory() as session:
         return session.get_one(Feed, feed_id)
+
+
+def json_feed(
+    entries: list[Entry],
+    version: str = "1.1",
+    title: str = "Test feed",
+    home_page_url: str = "https://example.org/",
+) -> bytes:
+    """A JSON Feed document (https://jsonfeed.org/version/1 or /1.1); summaries go in
+    `content_html`, authors in `author` (1.0) or `authors` (1.1)."""
+    items = []
+    for e in entries:
+        item: dict[str, Any] = {"id": e.guid or e.link, "title": e.title}
+        if e.link:
+            item["url"] = e.link
+        if e.summary:
+            item["content_html"] = e.summary
+        if e.published:
+            item["date_published"] = e.published.isoformat()
+        if e.author and version == "1":
+            item["author"] = {"name": e.author}
+        elif e.author:
+            item["authors"] = [{"name": e.author}]
+        items.append(item)
+    document = {
+        "version": f"https://jsonfeed.org/version/{version}",
+        "title": title,
+        "home_page_url": home_page_url,
+        "items": items,
+    }
+    return json.dumps(document, ensure_ascii=False, indent=1).encode()

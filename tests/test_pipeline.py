@@ -88,3 +88,6 @@ def test_demo_feeds(sqlite_factory) -> None:
     )
     assert any(i.title == "What is online child sexual abuse and exploitation?" for i in items)
     assert any(i.published_estimated for i in items)
+    welsh = next(i for i in items if i.title.startswith("Wales Safeguarding Procedures"))
+    assert welsh.title == "Wales Safeguarding Procedures: what’s changed for practitioners"
+    assert welsh.authors == ["Siân Llŵyd"]  # a JSON Feed, read like the others

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from digest import accounts
-from digest.cli import App, cli, console, database_errors, pass_app
+from digest.cli import App, UsageProblem, cli, console, database_errors, pass_app
 from digest.curation import decisions
 from digest.db import transaction
 from digest.editions import compose
 from digest.models import (
-    Item,
+    Edition,
+    EditionState,
     ItemStatus,
     Newsletter,
     Placement,
@@ -41,40 +43,80 @@ DEMO_READERS = [  # address, name, topics (none: everything)
 @pass_app
 @database_errors
 def demo_setup(app: App) -> None:
-    """Demo accounts, a few subscribers, and this week's CASPAR draft (safe to run again)."""
+    """Demo accounts, a few subscribers, and this week's CASPAR draft. Safe to run again: what
+    is there already is kept, and said."""
     with transaction(app.require_schema()) as session:
-        for role, email in DEMO_STAFF.items():
-            if accounts.get_user(session, email) is None:
-                accounts.create_user(session, email, role, DEMO_PASSWORD, "demo")
-        topics = {t.slug: t for t in session.scalars(select(Topic))}
         caspar = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
-        for email, name, chosen in DEMO_READERS:
-            if session.scalar(select(Subscriber).where(Subscriber.email == email)):
-                continue
-            subscriber = Subscriber(email=email, name=name)
-            subscriber.subscriptions.append(
-                Subscription(
-                    newsletter=caspar,
-                    status=SubscriberStatus.ACTIVE,
-                    confirmed_at=utcnow(),
-                    topics=[topics[slug] for slug in chosen if slug in topics],
-                )
-            )
-            session.add(subscriber)
-        new = session.scalars(
-            select(Placement.id)
-            .join(Placement.item)
-            .where(Placement.newsletter_id == caspar.id, Placement.status == ItemStatus.NEW)
-            .order_by(Item.published.desc())
-            .limit(8)
-        ).all()
-        if new:
-            decisions.set_status(session, list(new), ItemStatus.ACCEPTED, "demo")
-        draft = compose.build_draft(session, caspar, "demo")
+        if caspar is None:
+            raise UsageProblem("the demo needs the CASPAR newsletter: run init with demo.yaml")
+        staff_kept = _add_staff(session)
+        readers_kept = _add_readers(session, caspar)
+        edition, kept = _this_weeks_draft(session, caspar)
     console.print("Demo accounts (password for each: [bold]" + DEMO_PASSWORD + "[/bold]):")
     for role, email in DEMO_STAFF.items():
         console.print(f"  {role.value:<10} {email}")
-    console.print(
-        f"{len(DEMO_READERS)} demo subscribers of CASPAR"
-        + (f"; this week's draft is edition {draft.id}." if draft else ".")
-    )
+    if staff_kept or readers_kept:
+        console.print(
+            f"Kept the {staff_kept} demo accounts and the {readers_kept} demo subscribers "
+            "already there (passwords and topics as they were)."
+        )
+    console.print(f"{len(DEMO_READERS)} demo subscribers of CASPAR.")
+    if edition is None:
+        console.print("Nothing accepted for CASPAR this week: no draft.")
+    elif kept and edition.state is not EditionState.DRAFT:
+        console.print(
+            f"This week's CASPAR edition {edition.id} is already {edition.state}: kept as it is."
+        )
+    else:
+        console.print(
+            f"This week's CASPAR draft is edition {edition.id}" + (" (kept)." if kept else ".")
+        )
+
+
+def _add_staff(session: Session) -> int:
+    """The demo's staff accounts that are missing; returns how many were there already."""
+    kept = 0
+    for role, email in DEMO_STAFF.items():
+        if accounts.get_user(session, email) is None:
+            accounts.create_user(session, email, role, DEMO_PASSWORD, "demo")
+        else:
+            kept += 1
+    return kept
+
+
+def _add_readers(session: Session, caspar: Newsletter) -> int:
+    """The demo's subscribers that are missing; returns how many were there already."""
+    topics = {t.slug: t for t in session.scalars(select(Topic))}
+    kept = 0
+    for email, name, chosen in DEMO_READERS:
+        if session.scalar(select(Subscriber).where(Subscriber.email == email)):
+            kept += 1
+            continue
+        subscriber = Subscriber(email=email, name=name)
+        subscriber.subscriptions.append(
+            Subscription(
+                newsletter=caspar,
+                status=SubscriberStatus.ACTIVE,
+                confirmed_at=utcnow(),
+                topics=[topics[slug] for slug in chosen if slug in topics],
+            )
+        )
+        session.add(subscriber)
+    return kept
+
+
+def _this_weeks_draft(session: Session, caspar: Newsletter) -> tuple[Edition | None, bool]:
+    """This week's CASPAR edition, and whether it was there already. A new draft gets the eight
+    newest new items, accepted; one already approved or sent is left alone."""
+    existing = compose.this_weeks_edition(session, caspar)
+    if existing is not None:
+        return existing, True
+    new = session.scalars(
+        select(Placement.id)
+        .where(Placement.newsletter_id == caspar.id, Placement.status == ItemStatus.NEW)
+        .order_by(Placement.published.desc())
+        .limit(8)
+    ).all()
+    if new:
+        decisions.set_status(session, list(new), ItemStatus.ACCEPTED, "demo")
+    return compose.build_draft(session, caspar, "demo", person=False), False

@@ -19,8 +19,9 @@ from digest.cli import (
     newsletter_by_slug,
     pass_app,
 )
+from digest.curation.topics import expand_chosen
 from digest.db import transaction
-from digest.editions import compose
+from digest.editions import approvals, compose
 from digest.editions.message import MailSettings, archive_url, build_message
 from digest.editions.render import full_size, over_budget_warning, render_cut
 from digest.keys import token_keys
@@ -70,12 +71,17 @@ def edition_list(app: App, slug: str | None) -> None:
                 str(each.id),
                 each.newsletter.slug,
                 str(each.period_start),
-                each.state.value,
+                _state(each),
                 str(len(each.entries)),
                 each.send_at.strftime("%Y-%m-%d %H:%M") if each.send_at else "—",
                 each.subject,
             )
     console.print(table)
+
+
+def _state(edition: Edition) -> str:
+    awaiting = approvals.awaiting_second_approver(edition)
+    return f"{edition.state.value} ({awaiting})" if awaiting else edition.state.value
 
 
 def _change(app: App, edition_id: int, action: str, **options: object) -> str:
@@ -87,6 +93,8 @@ def _change(app: App, edition_id: int, action: str, **options: object) -> str:
             getattr(compose, action)(session, found, **options)
         except compose.EditionError as exc:
             raise UsageProblem(str(exc)) from None
+        if awaiting := approvals.awaiting_second_approver(found):
+            return f"Edition {found.id}: {awaiting} before it can go out."
         when = found.send_at.strftime("%Y-%m-%d %H:%M UTC") if found.send_at else ""
         return (
             f"Edition {found.id} is now {found.state}"
@@ -178,7 +186,7 @@ def edition_render(app: App, edition_id: int, email: str, out: Path) -> None:
         if subscription is None:
             raise UsageProblem(f"{email} is not subscribed to {found.newsletter.slug}")
         settings = MailSettings.from_env()
-        topics = frozenset(t.slug for t in subscription.topics)
+        topics = expand_chosen(session, (t.slug for t in subscription.topics))
         rendered = render_cut(found, topics, archive_url(found, settings))
         out.write_bytes(build_message(found, subscription, rendered, settings, token_keys()))
     console.print(f"Wrote {out}: {rendered.item_count} items, {out.stat().st_size} bytes.")

@@ -94,7 +94,7 @@ class NewsletterConfig(Strict):
     reply_to: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
     skip_when_empty: bool = True  # no edition in a week with nothing accepted
     when_nothing_matches: Literal["skip", "note"] = "note"  # for a subscriber's topics
-    second_approver: bool = False  # the approver must not be the last person who edited
+    second_approver: bool = False  # two people: one approves, another built, edited or approved
     transport: Slug | None = None  # a name from `transports`; None: the default transport
 
     @field_validator("sections")

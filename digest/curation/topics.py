@@ -1,15 +1,26 @@
-"""Looking after the controlled vocabulary: add, rename, merge and retire topics."""
+"""Looking after the controlled vocabulary: add, rename, merge and retire topics; and its
+hierarchy, by which a topic stands for itself and every topic below it."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable, Iterable, Mapping
+from typing import TypeVar
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from digest import audit
 from digest.config.schema import SLUG_PATTERN
-from digest.models import FeedTopic, PlacementTopic, Topic
+from digest.models import FeedTopic, PlacementTopic, SubscriptionTopic, Topic
+
+Key = TypeVar("Key", bound=Hashable)
+# What carries a topic: (the link's topic column, its owner column).
+_LINKS = (
+    (PlacementTopic.topic_id, PlacementTopic.placement_id),
+    (FeedTopic.topic_id, FeedTopic.feed_id),
+    (SubscriptionTopic.topic_id, SubscriptionTopic.subscription_id),
+)
 
 
 class TopicError(ValueError):
@@ -31,6 +42,57 @@ def grouped_by_parent(topics: list[Topic]) -> list[tuple[str, list[Topic]]]:
     for topic in topics:
         groups.setdefault(topic.parent.label if topic.parent else topic.label, []).append(topic)
     return sorted(groups.items())
+
+
+def topic_tree(session: Session) -> dict[str, str | None]:
+    """Every topic's parent, by slug (None for a top-level topic)."""
+    parent = aliased(Topic)
+    rows = session.execute(
+        select(Topic.slug, parent.slug).outerjoin(parent, Topic.parent_id == parent.id)
+    )
+    return {slug: parent_slug for slug, parent_slug in rows}
+
+
+def with_descendants(chosen: Iterable[Key], tree: Mapping[Key, Key | None]) -> frozenset[Key]:
+    """`chosen` with every topic below them: children, grandchildren and so on.
+
+    `tree` maps each topic to its parent (slugs or ids alike). Use it wherever the topics
+    someone chose are matched against items' topics: choosing "Online abuse" means wanting
+    "Online grooming" too. A loop in the parents (the config refuses one, but the database
+    does not) ends the walk instead of running for ever.
+    """
+    children: dict[Key, list[Key]] = {}
+    for topic, parent in tree.items():
+        if parent is not None:
+            children.setdefault(parent, []).append(topic)
+    found: set[Key] = set()
+    waiting = list(chosen)
+    while waiting:
+        topic = waiting.pop()
+        if topic not in found:
+            found.add(topic)
+            waiting.extend(children.get(topic, ()))
+    return frozenset(found)
+
+
+def topmost(topics: frozenset[Key], tree: Mapping[Key, Key | None]) -> frozenset[Key]:
+    """The topics of a set that are below no other of them: the ones to name for it."""
+    named = frozenset(t for t in topics if not _ancestors(t, tree) & topics)
+    return named or topics  # (in a loop every one is below another: name them all)
+
+
+def _ancestors(topic: Key, tree: Mapping[Key, Key | None]) -> set[Key]:
+    found: set[Key] = set()
+    parent = tree.get(topic)
+    while parent is not None and parent not in found:
+        found.add(parent)
+        parent = tree.get(parent)
+    return found
+
+
+def expand_chosen(session: Session, chosen: Iterable[str]) -> frozenset[str]:
+    """The topic slugs `chosen` with every topic below them, from the database's hierarchy."""
+    return with_descendants(chosen, topic_tree(session))
 
 
 def _get(session: Session, topic_id: int) -> Topic:
@@ -106,7 +168,8 @@ def set_retired(session: Session, topic_id: int, retired: bool, actor: str) -> T
 
 
 def merge(session: Session, topic_id: int, into_id: int, actor: str) -> Topic:
-    """Move everything tagged `topic_id` to `into_id`, then remove `topic_id`."""
+    """Move everything tagged or chosen `topic_id` to `into_id`, then remove `topic_id`:
+    items, feeds' default topics and subscribers' choices, each kept once."""
     if topic_id == into_id:
         raise TopicError("a topic cannot be merged into itself")
     gone, survivor = _get(session, topic_id), _get(session, into_id)
@@ -115,27 +178,20 @@ def merge(session: Session, topic_id: int, into_id: int, actor: str) -> Topic:
             select(PlacementTopic.placement_id).where(PlacementTopic.topic_id == gone.id)
         )
     )
-    has_both = select(PlacementTopic.placement_id).where(PlacementTopic.topic_id == survivor.id)
-    session.execute(
-        delete(PlacementTopic).where(
-            PlacementTopic.topic_id == gone.id, PlacementTopic.placement_id.in_(has_both)
+    subscriptions = list(
+        session.scalars(
+            select(SubscriptionTopic.subscription_id).where(SubscriptionTopic.topic_id == gone.id)
         )
     )
+    for topic_column, owner in _LINKS:
+        _move_links(session, topic_column, owner, gone.id, survivor.id)
+    if survivor.parent_id == gone.id:  # merged into its own child: the child takes its place
+        survivor.parent_id = gone.parent_id
     session.execute(
-        update(PlacementTopic)
-        .where(PlacementTopic.topic_id == gone.id)
-        .values(topic_id=survivor.id)
+        update(Topic)
+        .where(Topic.parent_id == gone.id, Topic.id != survivor.id)
+        .values(parent_id=survivor.id)
     )
-    feeds_with_both = select(FeedTopic.feed_id).where(FeedTopic.topic_id == survivor.id)
-    session.execute(
-        delete(FeedTopic).where(
-            FeedTopic.topic_id == gone.id, FeedTopic.feed_id.in_(feeds_with_both)
-        )
-    )
-    session.execute(
-        update(FeedTopic).where(FeedTopic.topic_id == gone.id).values(topic_id=survivor.id)
-    )
-    session.execute(update(Topic).where(Topic.parent_id == gone.id).values(parent_id=survivor.id))
     audit.record(
         session,
         actor,
@@ -143,10 +199,25 @@ def merge(session: Session, topic_id: int, into_id: int, actor: str) -> Topic:
         "topic",
         survivor.id,
         f"{gone.label} merged into {survivor.label}",
-        before={"slug": gone.slug, "items": len(moved)},
+        before={"slug": gone.slug, "items": len(moved), "subscriptions": len(subscriptions)},
         after={"slug": survivor.slug},
     )
     session.delete(gone)
     session.flush()
     session.expire_all()
     return survivor
+
+
+def _move_links(
+    session: Session,
+    topic: InstrumentedAttribute[int],
+    owner: InstrumentedAttribute[int],
+    gone: int,
+    survivor: int,
+) -> None:
+    """Re-point links from topic `gone` to `survivor`; an owner (item, feed or subscription)
+    that already has `survivor` keeps its one link."""
+    table = topic.class_
+    has_both = select(owner).where(topic == survivor)
+    session.execute(delete(table).where(topic == gone, owner.in_(has_both)))
+    session.execute(update(table).where(topic == gone).values({topic: survivor}))

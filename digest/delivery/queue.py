@@ -17,6 +17,7 @@ from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from digest import audit
+from digest.curation.topics import topic_tree, with_descendants
 from digest.db import lock_for_writing
 from digest.editions.render import entries
 from digest.models import (
@@ -44,7 +45,8 @@ RETRY_DELAYS = (
 
 
 def cut_key(item_topics: Sequence[frozenset[str]], chosen: frozenset[str]) -> str:
-    """The items a subscriber with `chosen` topics gets, as positions ("*": all; "": none)."""
+    """The items a subscriber with `chosen` topics (and those below them) gets, as positions
+    ("*": all; "": none)."""
     if not chosen:
         return EVERYTHING
     wanted = [str(n) for n, topics in enumerate(item_topics) if topics & chosen]
@@ -75,6 +77,7 @@ def enqueue(session: Session, edition: Edition, now: datetime | None = None) -> 
         .where(Subscription.newsletter_id == edition.newsletter_id)
     ):
         chosen.setdefault(subscription_id, set()).add(slug)
+    tree = topic_tree(session)
     cuts: dict[frozenset[str], str] = {}
     rows = []
     counts: Counter[str] = Counter()
@@ -86,8 +89,8 @@ def enqueue(session: Session, edition: Edition, now: datetime | None = None) -> 
         )
     ):
         topics = frozenset(chosen.get(subscription_id, ()))
-        if topics not in cuts:
-            cuts[topics] = cut_key(item_topics, topics)
+        if topics not in cuts:  # a topic chosen brings the topics below it
+            cuts[topics] = cut_key(item_topics, with_descendants(topics, tree))
         key = cuts[topics]
         skipped = key == "" and not edition.newsletter.note_when_nothing_matches
         status = DeliveryStatus.SKIPPED if skipped else DeliveryStatus.QUEUED

@@ -10,7 +10,8 @@ from feedgen.feed import FeedGenerator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from digest.editions.render import entries, grouped
+from digest.curation.topics import expand_chosen
+from digest.editions.render import cut, entries, grouped
 from digest.models import Edition, EditionItem, EditionState, Newsletter, Topic
 
 
@@ -21,14 +22,19 @@ class ArchivedEdition:
     items: list[dict[str, Any]]
 
 
-def sent_editions(session: Session, newsletter: Newsletter, words: str = "") -> list[Edition]:
-    """Sent editions, newest first; with `words`, those whose subject or items mention all."""
+def sent_editions(
+    session: Session, newsletter: Newsletter, words: str = "", topics: frozenset[str] = frozenset()
+) -> list[Edition]:
+    """Sent editions, newest first; with `words`, those whose subject or items mention all;
+    with `topics` (a topic with those below it), those with an item carrying one of them."""
     found = session.scalars(
         select(Edition)
         .where(Edition.newsletter_id == newsletter.id, Edition.state == EditionState.SENT)
         .order_by(Edition.period_start.desc())
         .options(selectinload(Edition.entries).selectinload(EditionItem.item))
     ).all()
+    if topics:
+        found = [e for e in found if cut(entries(e), topics)]
     wanted = [w.casefold() for w in words.split() if w.strip()]
     if not wanted:
         return list(found)
@@ -40,6 +46,30 @@ def sent_editions(session: Session, newsletter: Newsletter, words: str = "") -> 
         return " ".join(parts).casefold()
 
     return [e for e in found if all(w in text_of(e) for w in wanted)]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A sent edition that matched a search, with its items about the topic searched for."""
+
+    edition: Edition
+    items: list[dict[str, Any]]  # empty when no topic was asked for
+
+
+def search(
+    session: Session, newsletter: Newsletter, words: str = "", topic: str | None = None
+) -> list[Found]:
+    """The archive's search: by words, and by a topic, which brings the topics below it.
+    LookupError when `topic` names no topic."""
+    topics: frozenset[str] = frozenset()
+    if topic:
+        if session.scalar(select(Topic.id).where(Topic.slug == topic)) is None:
+            raise LookupError(f"no topic {topic!r}")
+        topics = expand_chosen(session, [topic])
+    return [
+        Found(edition, cut(entries(edition), topics) if topics else [])
+        for edition in sent_editions(session, newsletter, words, topics)
+    ]
 
 
 def archived(session: Session, newsletter: Newsletter, edition_id: int) -> ArchivedEdition:
@@ -89,7 +119,7 @@ def editions_feed(session: Session, newsletter: Newsletter, base_url: str) -> by
 
 
 def topic_feed(session: Session, topic: Topic, base_url: str) -> bytes:
-    """Atom: the items of sent editions that carry `topic`, newest first."""
+    """Atom: the items of sent editions that carry `topic` or a topic below it, newest first."""
     feed = _feed(
         f"Digest: {topic.label}",
         f"{base_url}/archive",
@@ -102,11 +132,8 @@ def topic_feed(session: Session, topic: Topic, base_url: str) -> bytes:
         .where(Edition.state == EditionState.SENT)
         .order_by(Edition.send_at.desc())
     ).all()
-    chosen = [
-        (row, row.frozen)
-        for row in rows
-        if row.frozen and topic.slug in row.frozen.get("topics", [])
-    ][:100]
+    about = expand_chosen(session, [topic.slug])  # a topic's feed carries those below it too
+    chosen = [(row, row.frozen) for row in rows if row.frozen and cut([row.frozen], about)][:100]
     feed.updated(
         chosen[0][0].edition.send_at
         if chosen and chosen[0][0].edition.send_at

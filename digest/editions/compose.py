@@ -14,8 +14,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from digest import audit
+from digest.editions.approvals import (
+    approvers,
+    contributed,
+    set_aside_approvals,
+    someone_else,
+    withdraw_approvals,
+)
 from digest.editions.schedule import next_send_time
 from digest.models import (
+    Contribution,
     Edition,
     EditionItem,
     EditionState,
@@ -87,22 +95,35 @@ def _sort_key(placement: Placement) -> tuple[int, str, float]:
     return position, chosen[0] if chosen else "~", -placement.item.published.timestamp()
 
 
-def build_draft(
-    session: Session, newsletter: Newsletter, actor: str, now: datetime | None = None
+def this_weeks_edition(
+    session: Session, newsletter: Newsletter, now: datetime | None = None
 ) -> Edition | None:
-    """This period's draft, with every accepted item not yet in an edition added to it.
-
-    Returns None when there is nothing to send and the newsletter skips empty weeks.
-    """
-    now = now or utcnow()
-    start = period_start(newsletter, now)
-    edition = session.scalar(
+    """The edition (not cancelled) of the week in which the newsletter next goes out."""
+    return session.scalar(
         select(Edition).where(
             Edition.newsletter_id == newsletter.id,
-            Edition.period_start == start,
+            Edition.period_start == period_start(newsletter, now or utcnow()),
             Edition.state != EditionState.CANCELLED,
         )
     )
+
+
+def build_draft(
+    session: Session,
+    newsletter: Newsletter,
+    actor: str,
+    now: datetime | None = None,
+    person: bool = True,
+) -> Edition | None:
+    """This period's draft, with every accepted item not yet in an edition added to it.
+
+    Returns None when there is nothing to send and the newsletter skips empty weeks. `person`
+    is False when no person builds it (the scheduler): then it counts as nobody's pair of eyes
+    for the second-approver rule.
+    """
+    now = now or utcnow()
+    start = period_start(newsletter, now)
+    edition = this_weeks_edition(session, newsletter, now)
     if edition is not None and edition.state is not EditionState.DRAFT:
         raise EditionError(f"the edition for the week of {start} is already {edition.state}")
     waiting = waiting_items(session, newsletter.id)
@@ -127,6 +148,10 @@ def build_draft(
     first = len(edition.entries)
     for offset, placement in enumerate(sorted(waiting, key=_sort_key)):
         edition.entries.append(EditionItem(item_id=placement.item_id, position=first + offset))
+    if waiting or not edition.contributors:
+        contributed(edition, actor, Contribution.BUILT, person)
+    if waiting:
+        set_aside_approvals(session, edition, actor)
     session.flush()
     if waiting:
         audit.record(
@@ -149,8 +174,10 @@ def _editable(edition: Edition) -> None:
         )
 
 
-def _touched(edition: Edition, actor: str) -> None:
+def _touched(session: Session, edition: Edition, actor: str) -> None:
     edition.last_edited_by, edition.last_edited_at = actor, utcnow()
+    contributed(edition, actor, Contribution.EDITED)
+    set_aside_approvals(session, edition, actor)
 
 
 def set_text(session: Session, edition: Edition, subject: str, intro: str, actor: str) -> None:
@@ -160,7 +187,7 @@ def set_text(session: Session, edition: Edition, subject: str, intro: str, actor
         raise EditionError("an edition needs a subject line")
     before = {"subject": edition.subject, "intro": edition.intro}
     edition.subject, edition.intro = subject, intro.strip()
-    _touched(edition, actor)
+    _touched(session, edition, actor)
     audit.record(
         session,
         actor,
@@ -189,7 +216,7 @@ def add_item(session: Session, edition: Edition, item_id: int, actor: str) -> No
     if session.scalar(in_editions) is not None:
         raise EditionError("that item is already in an edition")
     edition.entries.append(EditionItem(item_id=item_id, position=len(edition.entries)))
-    _touched(edition, actor)
+    _touched(session, edition, actor)
     session.flush()
     audit.record(
         session,
@@ -210,7 +237,7 @@ def remove_item(session: Session, edition: Edition, item_id: int, actor: str) ->
         raise EditionError("that item is not in this edition")
     edition.entries.remove(entry)
     _renumber(edition)
-    _touched(edition, actor)
+    _touched(session, edition, actor)
     audit.record(
         session,
         actor,
@@ -234,7 +261,7 @@ def move_item(session: Session, edition: Edition, item_id: int, position: int, a
     for index, each in enumerate(entries):
         each.position = index
     edition.entries = entries
-    _touched(edition, actor)
+    _touched(session, edition, actor)
     audit.record(
         session,
         actor,
@@ -276,22 +303,25 @@ def approve(
     actor: str,
     send_at: datetime | None = None,
     now: datetime | None = None,
-) -> None:
-    """Freeze the content and schedule the send (by default, the newsletter's next slot)."""
+) -> bool:
+    """Approve the edition: freeze the content and schedule the send (by default, the
+    newsletter's next slot). Returns False when the newsletter needs a second person and
+    `actor` is the only person who has built, edited or approved it: the approval is recorded
+    and the edition waits, still a draft, for a second editor's."""
     _editable(edition)
     if not edition.entries:
         raise EditionError("an edition with no items cannot be approved")
     newsletter = edition.newsletter
-    if newsletter.second_approver and edition.last_edited_by == actor:
-        raise EditionError(
-            "this newsletter needs a second person to approve: you made the last change"
-        )
     now = now or utcnow()
     when = send_at or next_send_time(
         newsletter.send_weekday, newsletter.send_time, newsletter.timezone, now
     )
     if when <= now:
         raise EditionError("the send time must be in the future")
+    if newsletter.second_approver and not someone_else(edition, actor):
+        _first_approval(session, edition, actor)
+        return False
+    contributed(edition, actor, Contribution.APPROVED)
     for entry in edition.entries:
         entry.frozen = snapshot(entry.item, entry.placement)
     edition.state, edition.approved_by, edition.approved_at = EditionState.APPROVED, actor, now
@@ -303,11 +333,36 @@ def approve(
         "edition",
         edition.id,
         edition.subject,
-        after={"send_at": when.isoformat(), "items": len(edition.entries)},
+        after={
+            "send_at": when.isoformat(),
+            "items": len(edition.entries),
+            "approved_by": approvers(edition),
+        },
+    )
+    return True
+
+
+def _first_approval(session: Session, edition: Edition, actor: str) -> None:
+    if actor in approvers(edition):
+        raise EditionError(
+            f"{actor} has already approved this edition; it needs a second editor other than "
+            + actor
+        )
+    contributed(edition, actor, Contribution.APPROVED)
+    audit.record(
+        session,
+        actor,
+        "edition.approve_first",
+        "edition",
+        edition.id,
+        edition.subject,
+        after={"approved_by": approvers(edition), "needs": f"a second editor other than {actor}"},
     )
 
 
 def unapprove(session: Session, edition: Edition, actor: str) -> None:
+    """Back to a draft that can be changed; every approval is undone, so it needs approving
+    again (by two people, with the second-approver rule)."""
     if edition.state is not EditionState.APPROVED:
         raise EditionError(
             f"only an approved edition can be un-approved; this one is {edition.state}"
@@ -316,7 +371,16 @@ def unapprove(session: Session, edition: Edition, actor: str) -> None:
     edition.send_at = None
     for entry in edition.entries:
         entry.frozen = None
-    audit.record(session, actor, "edition.unapprove", "edition", edition.id, edition.subject)
+    before = withdraw_approvals(session, edition)
+    audit.record(
+        session,
+        actor,
+        "edition.unapprove",
+        "edition",
+        edition.id,
+        edition.subject,
+        before={"approved_by": before},
+    )
 
 
 def cancel(session: Session, edition: Edition, actor: str) -> None:
@@ -340,7 +404,11 @@ def list_editions(session: Session, newsletter: Newsletter | None = None) -> lis
     query = (
         select(Edition)
         .order_by(Edition.period_start.desc(), Edition.id.desc())
-        .options(selectinload(Edition.newsletter), selectinload(Edition.entries))
+        .options(
+            selectinload(Edition.newsletter),
+            selectinload(Edition.entries),
+            selectinload(Edition.contributors),
+        )
     )
     if newsletter is not None:
         query = query.where(Edition.newsletter_id == newsletter.id)

@@ -75,7 +75,8 @@ def entries(edition: Edition) -> list[dict[str, Any]]:
 
 
 def cut(items: list[dict[str, Any]], topics: frozenset[str] | None) -> list[dict[str, Any]]:
-    """The items a subscriber with `topics` gets (None or empty: every item)."""
+    """The items carrying one of `topics` (None or empty: every item). For a subscriber,
+    `topics` is what they chose with every topic below it (`curation.topics.with_descendants`)."""
     if not topics:
         return items
     return [item for item in items if topics & set(item["topics"])]
@@ -102,8 +103,8 @@ def render_cut(
     archive_url: str,
     values: dict[str, str] | None = None,
 ) -> RenderedCut:
-    """The edition for one cut, with placeholders for the personal parts (or, given `values`,
-    with those filled in directly: the slow way, one render per subscriber)."""
+    """The edition for one cut (`topics` as for `cut`), with placeholders for the personal parts
+    (or, given `values`, with those filled in directly: the slow way, one per subscriber)."""
     return render_items(edition, cut(entries(edition), topics), archive_url, values)
 
 

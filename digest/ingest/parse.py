@@ -14,6 +14,7 @@ import feedparser
 from digest.ingest import dedup
 from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.identifiers import find_doi
+from digest.ingest.jsonfeed import JSONFeedError, is_json_feed, read_json_feed
 from digest.ingest.sanitize import html_to_text, sanitize_html, sanitized_html_to_text
 from digest.ingest.urls import canonicalize_url
 
@@ -137,6 +138,8 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
 
 
 def _parse(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
+    if is_json_feed(body, headers.get("content-type", "")):
+        return _parse_json(body, url)
     # Links are resolved here, not by feedparser: given a base URL it spends a third of its
     # time resolving every element's URI. (A local file's path is no base for links at all.)
     response_headers = {"content-type": headers.get("content-type") or "application/xml"}
@@ -150,17 +153,9 @@ def _parse(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     ):
         return ParsedFeed(problem=_not_a_feed(body, url))
     site_url = result.feed.get("link") or None
-    parsed = ParsedFeed(title=html_to_text(result.feed.get("title", "")) or None, site_url=site_url)
-    seen: set[str] = set()
-    for raw in result.entries:
-        entry = _entry(raw, base=_web_base(url, site_url))
-        if entry is None:
-            continue
-        if entry.entry_key in seen:
-            parsed.repeated_entries += 1
-            continue
-        seen.add(entry.entry_key)
-        parsed.entries.append(entry)
+    parsed = _collect(
+        result.entries, html_to_text(result.feed.get("title", "")) or None, site_url, url
+    )
     if not parsed.entries and result.bozo:
         parsed.problem = FeedProblem(
             ErrorKind.PARSE_ERROR,
@@ -172,13 +167,42 @@ def _parse(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
             ErrorKind.NOT_A_FEED, "The address did not return an RSS, Atom, RDF or JSON feed."
         )
     elif result.bozo:
-        parsed.problem = FeedProblem(
-            ErrorKind.WARNING,
-            "The feed has errors "
-            f"({_describe(result)}); {len(parsed.entries)} entries "
-            "could still be read.",
-        )
+        parsed.problem = _warning(_describe(result), len(parsed.entries))
     return parsed
+
+
+def _parse_json(body: bytes, url: str) -> ParsedFeed:
+    try:
+        feed = read_json_feed(body)
+    except JSONFeedError as exc:
+        kind = ErrorKind.NOT_A_FEED if exc.is_other_json else ErrorKind.PARSE_ERROR
+        return ParsedFeed(problem=FeedProblem(kind, f"The feed is not a valid JSON Feed: {exc}."))
+    parsed = _collect(feed.entries, feed.title, feed.home_page_url, url)
+    if feed.problems:
+        parsed.problem = _warning("; ".join(feed.problems), len(parsed.entries))
+    return parsed
+
+
+def _collect(raws: list[Any], title: str | None, site_url: str | None, url: str) -> ParsedFeed:
+    """The feed's entries, cleaned and keyed; an entry repeated in the feed is counted once."""
+    parsed = ParsedFeed(title=title, site_url=site_url)
+    seen: set[str] = set()
+    for raw in raws:
+        entry = _entry(raw, base=_web_base(url, site_url))
+        if entry is None:
+            continue
+        if entry.entry_key in seen:
+            parsed.repeated_entries += 1
+            continue
+        seen.add(entry.entry_key)
+        parsed.entries.append(entry)
+    return parsed
+
+
+def _warning(what: str, read: int) -> FeedProblem:
+    return FeedProblem(
+        ErrorKind.WARNING, f"The feed has errors ({what}); {read} entries could still be read."
+    )
 
 
 def _describe(result: Any) -> str:

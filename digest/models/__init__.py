@@ -24,7 +24,13 @@ from digest.models.content import (
     TopicSource,
 )
 from digest.models.delivery import Delivery, DeliveryStatus, Installation, MailEvent, Worker
-from digest.models.editions import Edition, EditionItem, EditionState
+from digest.models.editions import (
+    Contribution,
+    Edition,
+    EditionContributor,
+    EditionItem,
+    EditionState,
+)
 from digest.models.subscribers import (
     ConsentEvent,
     Subscriber,
@@ -39,10 +45,12 @@ __all__ = [
     "AuditEntry",
     "Base",
     "ConsentEvent",
+    "Contribution",
     "Delivery",
     "DeliveryStatus",
     "DuplicateState",
     "Edition",
+    "EditionContributor",
     "EditionItem",
     "EditionState",
     "Feed",

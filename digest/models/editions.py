@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     ForeignKey,
     Integer,
@@ -28,6 +29,14 @@ class EditionState(enum.StrEnum):
     SENDING = "sending"
     SENT = "sent"
     CANCELLED = "cancelled"
+
+
+class Contribution(enum.StrEnum):
+    """What someone did to an edition."""
+
+    BUILT = "built"  # drafted it, or added the week's newly accepted items to it
+    EDITED = "edited"  # changed its subject, introduction or items
+    APPROVED = "approved"  # approved it (with the second-approver rule, perhaps not yet enough)
 
 
 class Edition(Base):
@@ -59,6 +68,32 @@ class Edition(Base):
     entries: Mapped[list[EditionItem]] = relationship(
         back_populates="edition", order_by="EditionItem.position", cascade="all, delete-orphan"
     )
+    contributors: Mapped[list[EditionContributor]] = relationship(
+        back_populates="edition",
+        order_by="EditionContributor.id",
+        cascade="all, delete-orphan",
+    )
+
+
+class EditionContributor(Base):
+    """Who built, edited or approved an edition: what the second-approver rule counts.
+
+    One row per person and kind of contribution. `person` is False for the scheduler, which
+    builds drafts but is nobody's second pair of eyes. Approvals are removed when the edition
+    is un-approved, or when its content changes before a second person has approved it.
+    """
+
+    __tablename__ = "edition_contributors"
+    __table_args__ = (UniqueConstraint("edition_id", "actor", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[Contribution] = mapped_column(_enum(Contribution, "contribution"))
+    person: Mapped[bool] = mapped_column(Boolean, default=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    edition: Mapped[Edition] = relationship(back_populates="contributors")
 
 
 class EditionItem(Base):

@@ -75,7 +75,7 @@ def draft_edition(
         if newsletter is None:
             return None
         try:
-            edition = compose.build_draft(session, newsletter, ACTOR, now)
+            edition = compose.build_draft(session, newsletter, ACTOR, now, person=False)
         except compose.EditionError as exc:
             log.info("no draft for %s: %s", slug, exc)
             return None
@@ -86,7 +86,11 @@ def draft_edition(
         text = (
             f"The draft of {newsletter.title} for the week of {edition.period_start} is ready "
             f"for review: {len(edition.entries)} items.\n\n{link}\n\nIt goes out "
-            "when an editor approves it.\n"
+            + (
+                "when two editors have approved it, or one has edited it and another approved it.\n"
+                if newsletter.second_approver
+                else "when an editor approves it.\n"
+            )
         )
         subject, sender = f"Ready for review: {edition.subject}", newsletter.from_address
         edition_id, transport_name = edition.id, newsletter.transport

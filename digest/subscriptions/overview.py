@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from digest.curation.topics import topic_tree, topmost, with_descendants
 from digest.models import (
     Newsletter,
     Subscriber,
@@ -95,8 +96,19 @@ def growth(session: Session, now: datetime, weeks: int = 26) -> list[tuple[datet
     return points
 
 
-def topic_cuts(session: Session, newsletter_id: int) -> list[tuple[frozenset[str], int]]:
-    """The distinct topic sets of a newsletter's receiving subscribers, most common first."""
+@dataclass(frozen=True)
+class Cut:
+    """Receiving subscribers who get the same items: what they chose, and how many they are."""
+
+    chosen: frozenset[str]  # the topics named (none: everything), without those below them
+    topics: frozenset[str]  # the chosen topics with every topic below them: what is matched
+    subscribers: int
+
+
+def topic_cuts(session: Session, newsletter_id: int) -> list[Cut]:
+    """The distinct cuts of a newsletter's receiving subscribers, most common first. Choosing a
+    topic brings the topics below it, so choosing a parent with its child is one cut with
+    choosing the parent alone."""
     receiving = session.scalars(
         select(Subscription)
         .where(
@@ -106,7 +118,11 @@ def topic_cuts(session: Session, newsletter_id: int) -> list[tuple[frozenset[str
         )
         .options(selectinload(Subscription.topics))
     ).all()
-    return Counter(frozenset(t.slug for t in s.topics) for s in receiving).most_common()
+    tree = topic_tree(session)
+    counts = Counter(
+        with_descendants((t.slug for t in s.topics), tree) for s in receiving
+    ).most_common()
+    return [Cut(topmost(topics, tree), topics, count) for topics, count in counts]
 
 
 def _aware(moment: datetime) -> datetime:

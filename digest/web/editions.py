@@ -8,9 +8,10 @@ from email.utils import make_msgid
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from digest.curation.topics import expand_chosen
 from digest.delivery import queue
 from digest.delivery.transport import DeliveryError, for_newsletter
-from digest.editions import compose
+from digest.editions import approvals, compose
 from digest.editions.message import (
     MailSettings,
     archive_url,
@@ -18,7 +19,7 @@ from digest.editions.message import (
     mail_domain,
     return_address,
 )
-from digest.editions.render import HTML_BUDGET, full_size, render_cut
+from digest.editions.render import HTML_BUDGET, cut, entries, full_size, render_cut
 from digest.keys import token_keys
 from digest.models import (
     Edition,
@@ -53,6 +54,7 @@ def index() -> str:
     return render_template(
         "editions.html",
         editions=compose.list_editions(g.db),
+        awaiting=approvals.awaiting_second_approver,
         newsletters=g.db.scalars(select(Newsletter)).all(),
     )
 
@@ -83,14 +85,17 @@ def edit(edition_id: int) -> str:
     edition = _edition(edition_id)
     size = full_size(edition, archive_url(edition, MailSettings.from_env()))
     waiting = compose.waiting_items(g.db, edition.newsletter_id)
+    items = entries(edition)
     return render_template(
         "edition.html",
         edition=edition,
         sending=_sending(edition),
-        cuts=topic_cuts(g.db, edition.newsletter_id),
+        cuts=[(c, len(cut(items, c.topics))) for c in topic_cuts(g.db, edition.newsletter_id)],
         size=size,
         budget=HTML_BUDGET,
         waiting=waiting,
+        contributors=approvals.contributors_in_words(edition),
+        awaiting=approvals.awaiting_second_approver(edition),
     )
 
 
@@ -120,15 +125,16 @@ def progress(edition_id: int) -> str:
 
 
 def _change(edition_id: int, change: Callable[[Edition], object], done: str) -> Response:
+    """Make a change and say how it went: `done`, or the sentence the change returns."""
     edition = _edition(edition_id)
     try:
-        change(edition)
+        said = change(edition)
     except compose.EditionError as exc:
         g.db.rollback()
         flash(f"Not changed: {exc}.")
     else:
         g.db.commit()
-        flash(done)
+        flash(said if isinstance(said, str) else done)
     return redirect(url_for("editions.edit", edition_id=edition_id))
 
 
@@ -169,10 +175,7 @@ def change_items(edition_id: int) -> Response:
 def set_state(edition_id: int) -> Response:
     action = request.form.get("action", "")
     changes: dict[str, tuple[Callable[[Edition], object], str]] = {
-        "approve": (
-            lambda e: compose.approve(g.db, e, g.user.email),
-            "Approved: it goes out at the time shown.",
-        ),
+        "approve": (_approve, "Approved: it goes out at the time shown."),
         "unapprove": (
             lambda e: compose.unapprove(g.db, e, g.user.email),
             "Un-approved: it can be changed again.",
@@ -186,6 +189,13 @@ def set_state(edition_id: int) -> Response:
     return _change(edition_id, change, done)
 
 
+def _approve(edition: Edition) -> str | None:
+    if compose.approve(g.db, edition, g.user.email):
+        return None
+    me = g.user.email
+    return f"Approved by {me}; it needs a second editor other than {me} before it goes out."
+
+
 def _send_now(edition: Edition) -> None:
     if edition.state is not EditionState.APPROVED:
         raise compose.EditionError("only an approved edition can be sent")
@@ -197,7 +207,7 @@ def _send_now(edition: Edition) -> None:
 def preview(edition_id: int) -> Response:
     """The email exactly as a subscriber with the chosen topics would get it."""
     edition = _edition(edition_id)
-    topics = frozenset(t for t in request.args.get("topics", "").split(",") if t)
+    topics = expand_chosen(g.db, (t for t in request.args.get("topics", "").split(",") if t))
     settings = MailSettings.from_env()
     rendered = render_cut(edition, topics or None, archive_url(edition, settings))
     page, text = rendered.personalise(

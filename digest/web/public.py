@@ -251,11 +251,18 @@ def lost_link() -> str:
 def archive(slug: str) -> str:
     newsletter = _newsletter(slug)
     words = request.args.get("q", "").strip()[:200]
+    topic = request.args.get("topic", "").strip()
+    try:
+        found = editions_archive.search(g.db, newsletter, words, topic or None)
+    except LookupError:
+        abort(404)
     return render_template(
         "public/archive.html",
         newsletter=newsletter,
         words=words,
-        editions=editions_archive.sent_editions(g.db, newsletter, words),
+        topic=topic,
+        groups=grouped_by_parent(offered_topics(g.db)),
+        found=found,
     )
 
 
