@@ -43,6 +43,7 @@ EXPECTED = {
     "triage.bulk": Role.LIBRARIAN,
     "editions.index": Role.EDITOR,
     "subscribers.index": Role.EDITOR,
+    "subscribers.add": Role.EDITOR,
     "editions.build": Role.EDITOR,
     "editions.edit": Role.EDITOR,
     "editions.set_text": Role.EDITOR,

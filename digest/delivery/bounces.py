@@ -4,12 +4,17 @@ List-Unsubscribe.
 A bounce is matched to its delivery by the VERP return path first (the token names it and is
 signed), by the RFC 3464 report's failed addresses second. A hard bounce suppresses the
 subscriber at once; a soft one does when their last three editions all bounced.
+
+A message is removed from the mailbox only once something was done about it. One that names
+nobody we know, carries a link that is not valid, or cannot be read at all stays where it is,
+for a person to read.
 """
 
 from __future__ import annotations
 
 import enum
 import imaplib
+import logging
 import mailbox
 import re
 from collections import Counter
@@ -30,10 +35,11 @@ from digest.db import transaction
 from digest.delivery.outcomes import suppress
 from digest.delivery.verp import delivery_of
 from digest.models import Delivery, DeliveryStatus, MailEvent, Subscriber
-from digest.subscriptions.manage import Origin, subscription_for, unsubscribe
+from digest.subscriptions.manage import Origin, subscription_for_mailto, unsubscribe
 from digest.subscriptions.tokens import InvalidToken
 from digest.timeutil import utcnow
 
+log = logging.getLogger(__name__)
 SOFT_BOUNCES_IN_A_ROW = 3
 Remover = Callable[[], object]
 _ADDRESSED = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
@@ -48,6 +54,14 @@ class Kind(enum.StrEnum):
     COMPLAINT = "complaint"
     UNSUBSCRIBE = "unsubscribe"
     UNKNOWN = "not understood"
+
+
+class Done(enum.Enum):
+    """What acting on a finding did; only NOTHING leaves the message in the mailbox."""
+
+    NOTHING = "nothing"  # it names no one we know, or its link is not valid
+    RECORDED = "recorded"  # an unsubscribe, or a soft bounce noted in the history
+    SUPPRESSED = "suppressed"
 
 
 @dataclass(frozen=True)
@@ -95,30 +109,41 @@ def classify(message: Message, keys: Sequence[str]) -> Finding:
 class BounceReport:
     counts: Counter[str]
     suppressed: int = 0
+    left: int = 0  # messages not acted on, left in the mailbox for a person
 
     def summary(self) -> str:
         parts = [f"{n} {kind}" for kind, n in sorted(self.counts.items())]
         suppressed = f"; {self.suppressed} subscribers suppressed" if self.suppressed else ""
-        return f"{sum(self.counts.values())} messages: {', '.join(parts) or 'none'}{suppressed}"
+        left = f"; {self.left} left in the mailbox for a person" if self.left else ""
+        total = sum(self.counts.values())
+        return f"{total} messages: {', '.join(parts) or 'none'}{suppressed}{left}"
 
 
 def apply(
-    session: Session, finding: Finding, keys: Sequence[str], now: datetime | None = None
-) -> bool:
-    """Record what a finding says against the subscriber. Returns whether it suppressed them."""
+    session: Session,
+    finding: Finding,
+    keys: Sequence[str],
+    hash_key: str,
+    now: datetime | None = None,
+) -> Done:
+    """Record what a finding says against the subscriber (`hash_key` keys the suppression
+    list's hashes)."""
     now = now or utcnow()
     if finding.kind is Kind.UNSUBSCRIBE:
         try:
-            subscription = subscription_for(session, finding.token or "", keys)
+            subscription = subscription_for_mailto(session, finding.token or "", keys)
         except (InvalidToken, LookupError):
-            return False
-        unsubscribe(session, subscription, Origin("email to the List-Unsubscribe address"))
-        return False
+            return Done.NOTHING
+        origin = Origin("email to the List-Unsubscribe address")
+        unsubscribe(session, subscription, origin, hash_key)
+        return Done.RECORDED
     if finding.kind is Kind.UNKNOWN:
-        return False
+        return Done.NOTHING
     delivery = session.get(Delivery, finding.delivery_id) if finding.delivery_id else None
     subscribers = [delivery.subscriber_id] if delivery else _by_address(session, finding)
-    suppressed = False
+    if not subscribers:
+        return Done.NOTHING
+    done = Done.RECORDED
     for subscriber_id in subscribers:
         kind = finding.kind.value
         if finding.kind is Kind.SOFT and not _soft_in_a_row(session, subscriber_id, delivery):
@@ -133,11 +158,11 @@ def apply(
             )
             continue
         delivery_id = delivery.id if delivery else None
-        suppress(session, subscriber_id, kind, finding.detail, delivery_id, now)
-        suppressed = True
+        suppress(session, subscriber_id, kind, finding.detail, delivery_id, now, hash_key)
+        done = Done.SUPPRESSED
     if delivery is not None and finding.kind is Kind.HARD:
         delivery.status, delivery.last_error = DeliveryStatus.BOUNCED, finding.detail
-    return suppressed
+    return done
 
 
 def _by_address(session: Session, finding: Finding) -> list[int]:
@@ -196,32 +221,52 @@ def _imap(source: str) -> Iterator[tuple[Message, Remover]]:
     client_class = imaplib.IMAP4_SSL if parts.scheme == "imaps" else imaplib.IMAP4
     port = parts.port or (993 if parts.scheme == "imaps" else 143)
     client = client_class(parts.hostname or "localhost", port)
+    removed: list[bytes] = []
     try:
         client.login(unquote(parts.username or ""), unquote(parts.password or ""))
         client.select(parts.path.strip("/") or "INBOX")
-        _, found = client.search(None, "ALL")
-        for number in found[0].split():
-            _, data = client.fetch(number, "(RFC822)")
+        _, found = client.uid("SEARCH", "ALL")
+        for uid in found[0].split():
+            # PEEK: a message left for a person stays unread.
+            _, data = client.uid("FETCH", uid, "(BODY.PEEK[])")
             raw = data[0][1] if data and isinstance(data[0], tuple) else b""
             yield message_from_bytes(raw, policy=compat32), (
-                lambda number=number: client.store(number, "+FLAGS", "\\Deleted")
+                lambda uid=uid: (
+                    client.uid("STORE", uid, "+FLAGS", "(\\Deleted)"),
+                    removed.append(uid),
+                )
             )
-        client.expunge()
+        if removed:
+            # Only what was dealt with here: a plain EXPUNGE would also remove messages that
+            # someone else marked deleted.
+            _, capabilities = client.capability()  # as the server offers them once logged in
+            if b"UIDPLUS" in (capabilities[0] or b"").upper().split():
+                client.uid("EXPUNGE", b",".join(removed).decode())
+            else:
+                client.expunge()
     finally:
         client.logout()
 
 
-def process(factory: sessionmaker[Session], source: str, keys: Sequence[str]) -> BounceReport:
+def process(
+    factory: sessionmaker[Session], source: str, keys: Sequence[str], hash_key: str
+) -> BounceReport:
     """Read every message in `source`, record what each says, and remove it once recorded.
-    A message not understood stays where it is, for a person to read."""
+    A message not acted on stays where it is, for a person to read."""
     report = BounceReport(Counter())
     for message, remove in read_mailbox(source):
-        finding = classify(message, keys)
+        try:
+            finding = classify(message, keys)
+        except Exception:  # a message malformed in a way the parsers do not survive
+            log.warning("a returned message could not be read; left for a person", exc_info=True)
+            finding = Finding(Kind.UNKNOWN)
         report.counts[finding.kind.value] += 1
-        if finding.kind is Kind.UNKNOWN:
-            continue
         with transaction(factory) as session:
-            if apply(session, finding, keys):
-                report.suppressed += 1
+            done = apply(session, finding, keys, hash_key)
+        if done is Done.NOTHING:
+            report.left += 1
+            continue
+        if done is Done.SUPPRESSED:
+            report.suppressed += 1
         remove()
     return report

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from digest.editions.render import PLACEHOLDERS, RenderedCut, escape_for_html
 from digest.models import Edition, Subscription
-from digest.subscriptions.tokens import subscription_token
+from digest.subscriptions.tokens import mailto_token, subscription_token
 from digest.timeutil import utcnow
 
 # Long header values (List-Unsubscribe) stay on one line instead of being folded or turned
@@ -50,13 +50,19 @@ def archive_url(edition: Edition, settings: MailSettings) -> str:
 
 
 def links_for(
-    subscription_id: int, name: str, domain: str, settings: MailSettings, keys: list[str]
+    subscription_id: int,
+    link_secret: str | None,
+    name: str,
+    domain: str,
+    settings: MailSettings,
+    keys: list[str],
 ) -> dict[str, str]:
-    token = subscription_token(subscription_id, keys)
+    token = subscription_token(subscription_id, link_secret, keys)
+    mailto = mailto_token(subscription_id, link_secret, keys)
     return {
         "unsubscribe_url": f"{settings.base_url}/u/{token}",
         "preferences_url": f"{settings.base_url}/p/{token}",
-        "unsubscribe_mailto": f"mailto:unsubscribe+{token}@{domain}",
+        "unsubscribe_mailto": f"mailto:unsubscribe+{mailto}@{domain}",
         "name": name or "colleague",
     }
 
@@ -65,7 +71,12 @@ def subscriber_links(
     subscription: Subscription, edition: Edition, settings: MailSettings, keys: list[str]
 ) -> dict[str, str]:
     return links_for(
-        subscription.id, subscription.subscriber.name, mail_domain(edition), settings, keys
+        subscription.id,
+        subscription.link_secret,
+        subscription.subscriber.name,
+        mail_domain(edition),
+        settings,
+        keys,
     )
 
 
@@ -152,12 +163,13 @@ class MessageTemplate:
     def bytes_for(
         self,
         subscription_id: int,
+        link_secret: str | None,
         email: str,
         name: str,
         keys: list[str],
         now: datetime | None = None,
     ) -> bytes:
-        values = links_for(subscription_id, name, self.domain, self.settings, keys)
+        values = links_for(subscription_id, link_secret, name, self.domain, self.settings, keys)
         # The same edition to the same subscription always has the same id: a resend is the
         # same message, not a new one.
         message_id = f"<edition-{self.edition_id}.subscription-{subscription_id}@{self.domain}>"
@@ -194,5 +206,10 @@ def build_message(
 ) -> bytes:
     """One subscriber's copy: exactly what the sender sends them."""
     return MessageTemplate(edition, rendered, settings).bytes_for(
-        subscription.id, subscription.subscriber.email, subscription.subscriber.name, keys, now
+        subscription.id,
+        subscription.link_secret,
+        subscription.subscriber.email,
+        subscription.subscriber.name,
+        keys,
+        now,
     )
