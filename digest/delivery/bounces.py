@@ -24,6 +24,7 @@ from datetime import datetime
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -101,8 +102,22 @@ def classify(message: Message, keys: Sequence[str]) -> Finding:
         elif temporary or (status and status[1] == "4"):
             kind = Kind.SOFT
     addresses = frozenset(a.decode(errors="replace").lower() for a in permanent | temporary)
+    if kind is Kind.COMPLAINT:
+        addresses |= _complained_about(message)
     subject = str(message.get("Subject", ""))[:200]
     return Finding(kind, delivery_id, addresses, detail=subject)
+
+
+def _complained_about(report: Message) -> frozenset[str]:
+    """Whom an abuse report (RFC 5965) is about: its Original-Rcpt-To, or the To of the
+    message it returns. Reports that came back to a plain address carry no VERP token."""
+    found = set()
+    for part in report.walk():
+        found.update(parseaddr(str(v))[1] for v in part.get_all("Original-Rcpt-To", []))
+        if part.get_content_type() == "message/rfc822" and part.is_multipart():
+            original = part.get_payload(0)
+            found.update(a for _, a in getaddresses([str(v) for v in original.get_all("To", [])]))
+    return frozenset(a.lower() for a in found if "@" in a)
 
 
 @dataclass

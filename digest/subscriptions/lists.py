@@ -112,8 +112,8 @@ def add_subscriber(
     if report.held_back:
         (reason,) = report.held_back
         raise HeldBack(
-            f"{row.email} was not added: it is on the suppression list ({reason}). Only the "
-            f"person can come back, by signing up at /subscribe/{newsletter.slug}"
+            f"{row.email} is on the suppression list ({reason}): only the person can come "
+            f"back, by signing up at /subscribe/{newsletter.slug}"
         )
 
 
