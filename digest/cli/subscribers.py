@@ -59,12 +59,15 @@ def subscribers_import(app: App, file: Path, slug: str, source: str | None) -> N
             highlight=False,
         )
     if report.left:
+        rows = "1 row says" if report.left == 1 else f"{report.left} rows say"
         console.print(
-            f"{report.left} rows say the person left: recorded, and on the suppression list.",
-            markup=False,
+            f"{rows} the person left: recorded, and on the suppression list.", markup=False
         )
     if report.unknown_tags:
-        tags = ", ".join(f"{tag!r} ({n} rows)" for tag, n in sorted(report.unknown_tags.items()))
+        tags = ", ".join(
+            f"{tag!r} ({n} row{'' if n == 1 else 's'})"
+            for tag, n in sorted(report.unknown_tags.items())
+        )
         console.print(
             f"Tags that name no topic, not applied (the addresses were imported): {tags}.",
             markup=False,
