@@ -165,9 +165,9 @@ def bounce_while_sending(world: World) -> None:
         queue.enqueue(session, session.get(Edition, edition_id))
     refusing = Faults(rcpt={READER: ("550 5.1.1 No such user", 9)})
     with smtp_server(refusing) as (_, url):
-        Worker(
-            world.factory, KEYS, MailSettings("https://d.example"), {None: Transport(url)}
-        ).run(until_idle=True)
+        Worker(world.factory, KEYS, MailSettings("https://d.example"), {None: Transport(url)}).run(
+            until_idle=True
+        )
 
 
 def erase(world: World) -> None:
