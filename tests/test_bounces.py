@@ -8,6 +8,7 @@ import mailbox
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
+import pytest
 from click.testing import CliRunner
 from delivery_helpers import add_subscribers, approved_edition
 from imap import imap_server
@@ -221,3 +222,116 @@ def test_an_imap_mailbox_is_read_on_a_real_server_and_what_was_done_is_removed(f
     assert status_of(factory, readers[1]) == {SubscriberStatus.UNSUBSCRIBED}
     assert status_of(factory, readers[2]) == {SubscriberStatus.ACTIVE}
     assert len(left[0].split()) == 1 and b"Thanks!" in subject[0][1]  # left for a person
+
+
+def put(kind: str, path, messages: list[EmailMessage | bytes]) -> str:
+    """`messages` in a new Maildir folder or mbox file at `path`; the source to process."""
+    box = mailbox.Maildir(path, create=True) if kind == "maildir" else mailbox.mbox(path)
+    for message in messages:
+        box.add(message)
+    box.flush()
+    box.close()
+    return str(path)
+
+
+def left_in(kind: str, source: str) -> list[str]:
+    """The subjects of the messages still in the mailbox."""
+    box = mailbox.Maildir(source, create=False) if kind == "maildir" else mailbox.mbox(source)
+    return sorted(str(message["Subject"]) for message in box)
+
+
+def recased(request: EmailMessage, change) -> EmailMessage:
+    local, _, domain = request["To"].partition("@")
+    del request["To"]
+    request["To"] = f"{change(local)}@{domain}"
+    return request
+
+
+CASES = {"as sent": str, "lower case": str.lower, "upper case": str.upper}
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+@pytest.mark.parametrize("case", CASES)
+def test_the_mailto_unsubscribe_works_whatever_case_the_server_gives_it(
+    factory, tmp_path, kind: str, case: str
+) -> None:
+    _, readers = sent_edition(factory, 2)
+    request = recased(unsubscribe_request(factory, readers[0]), CASES[case])
+    source = put(kind, tmp_path / "box", [request])
+    assert "1 unsubscribe" in process_mailbox(factory, source)
+    assert status_of(factory, readers[0]) == {SubscriberStatus.UNSUBSCRIBED}
+    assert status_of(factory, readers[1]) == {SubscriberStatus.ACTIVE}
+    assert left_in(kind, source) == []
+
+
+def not_acted_on(factory, reader: str) -> list[EmailMessage | bytes]:
+    """Returned mail that names no one we know, carries a link that is not valid, or cannot
+    be read: each must stay for a person."""
+    forged = recased(unsubscribe_request(factory, reader), lambda local: local[:-3] + "aaa")
+    forged.replace_header("Subject", "forged unsubscribe")
+    unknown = unsubscribe_request(factory, reader)
+    unknown.replace_header("To", "unsubscribe+999999-abcdefghijklmnopqrstuvwx@digest.test")
+    unknown.replace_header("Subject", "unsubscribe of no one")
+    return [
+        forged,
+        unknown,
+        dsn("digest@digest.test", "stranger@elsewhere.example", "5.1.1").replace(
+            b"Subject: Undelivered", b"Subject: stranger Undelivered"
+        ),
+        thank_you_note(),
+        b"Subject: garbage\n" + bytes(range(256)) * 4,
+    ]
+
+
+SUBJECTS_LEFT = sorted(
+    [
+        "forged unsubscribe",
+        "unsubscribe of no one",
+        "stranger Undelivered Mail Returned to Sender",
+        "Thanks!",
+        "garbage",
+    ]
+)
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+def test_returned_mail_that_was_not_acted_on_is_never_deleted(factory, tmp_path, kind) -> None:
+    _, readers = sent_edition(factory, 2)
+    acted = unsubscribe_request(factory, readers[1])
+    source = put(kind, tmp_path / "box", [*not_acted_on(factory, readers[0]), acted])
+    output = process_mailbox(factory, source)
+    assert "6 messages" in output and "5 left in the mailbox for a person" in output
+    assert left_in(kind, source) == SUBJECTS_LEFT
+    assert status_of(factory, readers[0]) == {SubscriberStatus.ACTIVE}
+    assert status_of(factory, readers[1]) == {SubscriberStatus.UNSUBSCRIBED}
+    # Read again, the same is still there: nothing is lost by a second run either.
+    process_mailbox(factory, source)
+    assert left_in(kind, source) == SUBJECTS_LEFT
+
+
+def test_over_imap_only_what_was_acted_on_is_removed_whatever_its_case(factory) -> None:
+    _, readers = sent_edition(factory, 3)
+    upper = recased(unsubscribe_request(factory, readers[0]), str.upper)
+    lower = recased(unsubscribe_request(factory, readers[1]), str.lower)
+    with imap_server() as url:
+        parts = urlsplit(url)
+        client = imaplib.IMAP4(parts.hostname, parts.port)
+        client.login(parts.username, parts.password)
+        for message in [upper, lower, *not_acted_on(factory, readers[2])]:
+            raw = message if isinstance(message, bytes) else message.as_bytes()
+            client.append("INBOX", None, None, raw.replace(b"\n", b"\r\n"))
+        output = process_mailbox(factory, url)
+        client.select("INBOX")
+        _, left = client.search(None, "ALL")
+        subjects = []
+        for number in left[0].split():
+            _, data = client.fetch(number, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            subjects.append(data[0][1].decode().removeprefix("Subject: ").strip())
+        _, unseen = client.search(None, "UNSEEN")
+        client.logout()
+    assert "4 unsubscribe" in output and "5 left in the mailbox for a person" in output
+    assert status_of(factory, readers[0]) == {SubscriberStatus.UNSUBSCRIBED}
+    assert status_of(factory, readers[1]) == {SubscriberStatus.UNSUBSCRIBED}
+    assert status_of(factory, readers[2]) == {SubscriberStatus.ACTIVE}
+    assert sorted(subjects) == SUBJECTS_LEFT
+    assert len(unseen[0].split()) == 5  # still unread, for the person who reads them
