@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 from delivery_helpers import add_subscribers, approved_edition
 from imap import imap_server
+from mail_links import email_links
 from sqlalchemy import select
 
 from digest.cli import cli
 from digest.db import transaction
 from digest.delivery import queue
 from digest.delivery.verp import return_path
-from digest.editions.message import MailSettings, links_for
 from digest.models import (
     ConsentEvent,
     Delivery,
@@ -85,21 +85,9 @@ def process_mailbox(factory, source: str) -> str:
 
 def unsubscribe_request(factory, email: str) -> EmailMessage:
     """What a mail client sends to the `mailto:` address in `email`'s List-Unsubscribe."""
-    with factory() as session:
-        subscription = session.scalar(
-            select(Subscription).join(Subscriber).where(Subscriber.email == email)
-        )
-        mailto = links_for(
-            subscription.id,
-            subscription.link_secret,
-            "",
-            "digest.test",
-            MailSettings("https://x"),
-            KEYS,
-        )["unsubscribe_mailto"]
     request = EmailMessage()
     request["From"] = email
-    request["To"] = mailto.removeprefix("mailto:")
+    request["To"] = email_links(factory, email, KEYS).mailto
     request["Subject"] = "unsubscribe"
     request.set_content("")
     return request
