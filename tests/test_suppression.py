@@ -367,3 +367,15 @@ def test_subject_access_shows_the_suppression_entries(world: World) -> None:
     shown = world.digest("subscribers", "show", READER)
     assert '"reason": "unsubscribed"' in shown and '"newsletter": "caspar"' in shown
     assert datetime.now(UTC).strftime("%Y-%m-%d") in shown
+
+
+def test_setting_up_the_demo_again_does_not_bring_back_an_erased_demo_reader(
+    world: World,
+) -> None:
+    world.digest("demo-setup")
+    reader = "teacher@demo.example"
+    assert world.status(reader) == "active"
+    erase_output = world.digest("subscribers", "erase", reader, "--yes")
+    assert "Erased" in erase_output
+    world.digest("demo-setup")
+    assert world.status(reader) is None

@@ -9,6 +9,7 @@ from digest.cli import App, cli, console, database_errors, pass_app
 from digest.curation import decisions
 from digest.db import transaction
 from digest.editions import compose
+from digest.keys import secret_key
 from digest.models import (
     Item,
     ItemStatus,
@@ -19,6 +20,7 @@ from digest.models import (
     Subscription,
     Topic,
 )
+from digest.subscriptions import suppression
 from digest.timeutil import utcnow
 
 DEMO_PASSWORD = "digest-demo-password"
@@ -49,6 +51,9 @@ def demo_setup(app: App) -> None:
         caspar = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
         for email, name, chosen in DEMO_READERS:
             if session.scalar(select(Subscriber).where(Subscriber.email == email)):
+                continue
+            # A demo reader who was erased stays erased: running this again is a staff action.
+            if suppression.reason_for(session, email, caspar.id, secret_key()):
                 continue
             subscriber = Subscriber(email=email, name=name)
             subscriber.subscriptions.append(

@@ -122,15 +122,17 @@ def _target(
 ) -> _Target:
     topics = {t.slug: t for t in session.scalars(select(Topic))}
     topics.update({t.label.casefold(): t for t in topics.values()})
-    addresses = {row.email for row in rows}
-    subscribers = {
-        s.email: s
-        for s in session.scalars(
-            select(Subscriber)
-            .where(Subscriber.email.in_(addresses))
-            .options(selectinload(Subscriber.subscriptions))
+    addresses = sorted({row.email for row in rows})
+    subscribers: dict[str, Subscriber] = {}
+    for start in range(0, len(addresses), suppression.CHUNK):
+        subscribers.update(
+            (s.email, s)
+            for s in session.scalars(
+                select(Subscriber)
+                .where(Subscriber.email.in_(addresses[start : start + suppression.CHUNK]))
+                .options(selectinload(Subscriber.subscriptions))
+            )
         )
-    }
     held = suppression.held_back(session, addresses, newsletter.id, hash_key)
     return _Target(newsletter, source, hash_key, topics, subscribers, held)
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from digest.models import Newsletter, Subscriber, SubscriberStatus, Subscription, Suppression
 from digest.timeutil import utcnow
 
-_CHUNK = 500  # addresses per query: well under SQLite's limit on bound parameters
+CHUNK = 500  # addresses per query: well under SQLite's limit on bound parameters
 
 
 class Reason(enum.StrEnum):
@@ -77,10 +77,10 @@ def held_back(
             found[address] = held
 
     hashes = list(by_hash)
-    for start in range(0, len(hashes), _CHUNK):
+    for start in range(0, len(hashes), CHUNK):
         for digest, reason, scope in db.execute(
             select(Suppression.email_hash, Suppression.reason, Suppression.newsletter_id).where(
-                Suppression.email_hash.in_(hashes[start : start + _CHUNK]),
+                Suppression.email_hash.in_(hashes[start : start + CHUNK]),
                 or_(
                     Suppression.newsletter_id.is_(None),
                     Suppression.newsletter_id == newsletter_id,
@@ -89,12 +89,12 @@ def held_back(
         ):
             note(by_hash[digest], Held(_reason(reason), scope is None))
     emails = list(by_hash.values())
-    for start in range(0, len(emails), _CHUNK):
+    for start in range(0, len(emails), CHUNK):
         for address, status in db.execute(
             select(Subscriber.email, Subscription.status)
             .join(Subscription)
             .where(
-                Subscriber.email.in_(emails[start : start + _CHUNK]),
+                Subscriber.email.in_(emails[start : start + CHUNK]),
                 Subscription.newsletter_id == newsletter_id,
                 Subscription.status.in_(
                     (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.SUPPRESSED)
