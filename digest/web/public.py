@@ -132,8 +132,10 @@ def preferences(token: str) -> str | tuple[str, int]:
     if request.method == "POST":
         try:
             message, status = _change(subscription)
-        except signup.SignupError as exc:
+        except signup.TooManySignups as exc:
             message, status = f"Not now: {exc}.", 429
+        except signup.SignupError as exc:
+            message, status = f"Not done: {exc}.", 400
         if status == 200:
             g.db.commit()
         else:
