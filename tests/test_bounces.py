@@ -13,12 +13,16 @@ from click.testing import CliRunner
 from delivery_helpers import add_subscribers, approved_edition
 from imap import imap_server
 from mail_links import email_links
+from smtp import smtp_server
 from sqlalchemy import select
 
 from digest.cli import cli
 from digest.db import transaction
 from digest.delivery import queue
+from digest.delivery.sender import Worker
+from digest.delivery.transport import Transport
 from digest.delivery.verp import return_path
+from digest.editions.message import MailSettings
 from digest.models import (
     ConsentEvent,
     Delivery,
@@ -66,6 +70,14 @@ def delivery_for(factory, email: str, edition_id: int) -> int:
         )
 
 
+def verp_for(factory, email: str, edition_id: int) -> str:
+    """The return path the message of that delivery was sent with."""
+    delivery_id = delivery_for(factory, email, edition_id)
+    with factory() as session:
+        secret = session.get(Delivery, delivery_id).subscription.link_secret
+    return return_path(delivery_id, secret, "digest.test", KEYS[0])
+
+
 def process(factory, messages: list[EmailMessage | bytes], folder) -> str:
     box = mailbox.Maildir(folder, create=True)
     for message in messages:
@@ -109,7 +121,7 @@ def status_of(factory, email: str) -> set[SubscriberStatus]:
 def test_a_hard_bounce_to_the_verp_address_suppresses_at_once(factory, tmp_path) -> None:
     edition_id, readers = sent_edition(factory)
     bounced = readers[0]
-    verp = return_path(delivery_for(factory, bounced, edition_id), "digest.test", KEYS[0])
+    verp = verp_for(factory, bounced, edition_id)
     forged = verp.replace("bounces+d", "bounces+d9")  # a token whose signature does not match
     output = process(
         factory,
@@ -164,7 +176,7 @@ def test_three_soft_bounces_in_a_row_suppress(factory, tmp_path) -> None:
             )
             editions.append(edition.id)
     for count, edition_id in enumerate(editions, start=1):
-        verp = return_path(delivery_for(factory, reader, edition_id), "digest.test", KEYS[0])
+        verp = verp_for(factory, reader, edition_id)
         process(factory, [dsn(verp, reader, "4.2.2")], tmp_path / f"soft{count}")
         expected = SubscriberStatus.SUPPRESSED if count == 3 else SubscriberStatus.ACTIVE
         assert status_of(factory, reader) == {expected}, count
@@ -189,7 +201,7 @@ def test_mail_not_understood_is_left_for_a_person(factory, tmp_path) -> None:
 
 def test_an_imap_mailbox_is_read_on_a_real_server_and_what_was_done_is_removed(factory) -> None:
     edition_id, readers = sent_edition(factory, 3)
-    verp = return_path(delivery_for(factory, readers[0], edition_id), "digest.test", KEYS[0])
+    verp = verp_for(factory, readers[0], edition_id)
     with imap_server() as url:
         parts = urlsplit(url)
         client = imaplib.IMAP4(parts.hostname, parts.port)
@@ -323,3 +335,53 @@ def test_over_imap_only_what_was_acted_on_is_removed_whatever_its_case(factory) 
     assert status_of(factory, readers[2]) == {SubscriberStatus.ACTIVE}
     assert sorted(subjects) == SUBJECTS_LEFT
     assert len(unseen[0].split()) == 5  # still unread, for the person who reads them
+
+
+def test_a_late_bounce_for_an_erased_reader_never_suppresses_whoever_gets_its_delivery_id(
+    factory, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "bounce-test-secret")
+    edition_id = approved_edition(factory)
+    readers = add_subscribers(factory, 3)
+    with transaction(factory) as session:
+        queue.enqueue(session, session.get(Edition, edition_id))
+    with smtp_server() as (inbox, url):
+        Worker(factory, KEYS, MailSettings("https://d.example"), {None: Transport(url)}).run(
+            until_idle=True
+        )
+    # The return path of the message to the reader whose delivery came last.
+    last = max(readers, key=lambda r: delivery_for(factory, r, edition_id))
+    old_id = delivery_for(factory, last, edition_id)
+    (verp,) = [sender for sender, (to,), _ in inbox.received if to == last]
+    db = factory.kw["bind"].url.render_as_string(hide_password=False)
+    assert (
+        CliRunner().invoke(cli, ["--db", db, "subscribers", "erase", last, "--yes"]).exit_code == 0
+    )
+    stranger = next(r for r in readers if r != last)
+    with transaction(factory) as session:  # a later edition's delivery takes the id
+        first = session.get(Edition, edition_id)
+        later = Edition(
+            newsletter_id=first.newsletter_id,
+            period_start=first.period_start.replace(year=2031),
+            created_by="editor",
+            state="sent",
+        )
+        session.add(later)
+        session.flush()
+        subscription = session.scalar(
+            select(Subscription).join(Subscriber).where(Subscriber.email == stranger)
+        )
+        reused = Delivery(
+            edition_id=later.id,
+            subscriber_id=subscription.subscriber_id,
+            subscription_id=subscription.id,
+            status="sent",
+        )
+        if session.get_bind().dialect.name == "postgresql":  # as a restored database would
+            reused.id = old_id
+        session.add(reused)
+        session.flush()
+        assert reused.id == old_id  # on SQLite by itself
+    output = process(factory, [dsn(verp, last, "5.1.1")], tmp_path / "late")
+    assert "1 left in the mailbox for a person" in output
+    assert status_of(factory, stranger) == {SubscriberStatus.ACTIVE}

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.db import transaction
 from digest.delivery.outcomes import suppress
 from digest.delivery.verp import delivery_of
-from digest.models import Delivery, DeliveryStatus, MailEvent, Subscriber
+from digest.models import Delivery, DeliveryStatus, MailEvent, Subscriber, Subscription
 from digest.subscriptions.manage import Origin, subscription_for_mailto, unsubscribe
 from digest.subscriptions.tokens import InvalidToken
 from digest.timeutil import utcnow
@@ -70,7 +70,7 @@ class Finding:
     """What one returned message says: its kind, and whom it is about."""
 
     kind: Kind
-    delivery_id: int | None = None
+    return_paths: tuple[str, ...] = ()  # VERP addresses it was sent to, not yet checked
     addresses: frozenset[str] = frozenset()
     token: str | None = None
     detail: str = ""
@@ -90,10 +90,7 @@ def classify(message: Message, keys: Sequence[str]) -> Finding:
         kind = Kind.COMPLAINT
     else:
         kind = Kind.UNKNOWN
-    delivery_id = None
-    for value in _addressed_to(message):
-        for address in _VERP.findall(value):
-            delivery_id = delivery_id or delivery_of(address, list(keys))
+    return_paths = tuple(a for v in _addressed_to(message) for a in _VERP.findall(v))
     temporary, permanent = all_failures(message)
     status = _STATUS.search(message.as_string())
     if kind is Kind.UNKNOWN:
@@ -105,7 +102,7 @@ def classify(message: Message, keys: Sequence[str]) -> Finding:
     if kind is Kind.COMPLAINT:
         addresses |= _complained_about(message)
     subject = str(message.get("Subject", ""))[:200]
-    return Finding(kind, delivery_id, addresses, detail=subject)
+    return Finding(kind, return_paths, addresses, detail=subject)
 
 
 def _complained_about(report: Message) -> frozenset[str]:
@@ -154,7 +151,9 @@ def apply(
         return Done.RECORDED
     if finding.kind is Kind.UNKNOWN:
         return Done.NOTHING
-    delivery = session.get(Delivery, finding.delivery_id) if finding.delivery_id else None
+    delivery = next(
+        (d for a in finding.return_paths if (d := delivery_named(session, a, keys))), None
+    )
     subscribers = [delivery.subscriber_id] if delivery else _by_address(session, finding)
     if not subscribers:
         return Done.NOTHING
@@ -178,6 +177,23 @@ def apply(
     if delivery is not None and finding.kind is Kind.HARD:
         delivery.status, delivery.last_error = DeliveryStatus.BOUNCED, finding.detail
     return done
+
+
+def delivery_named(session: Session, address: str, keys: Sequence[str]) -> Delivery | None:
+    """The delivery a VERP return path names, if its signature holds for that delivery."""
+
+    def link_secret_of(delivery_id: int) -> str | None:
+        row = session.execute(
+            select(Subscription.link_secret)
+            .join(Delivery, Delivery.subscription_id == Subscription.id)
+            .where(Delivery.id == delivery_id)
+        ).first()
+        if row is None:
+            raise LookupError(delivery_id)
+        return row[0]
+
+    delivery_id = delivery_of(address, keys, link_secret_of)
+    return session.get(Delivery, delivery_id) if delivery_id is not None else None
 
 
 def _by_address(session: Session, finding: Finding) -> list[int]:

@@ -44,7 +44,7 @@ class MessageFactory:
         )
         if signer is not None:
             raw = signer.sign(raw)
-        return return_path(delivery.id, template.domain, self.keys[-1]), raw
+        return return_path(delivery.id, delivery.link_secret, template.domain, self.keys[-1]), raw
 
     def forget(self, edition_id: int) -> None:
         with self._lock:
