@@ -219,7 +219,7 @@ def message_size(database_url: str, edition_id: int) -> int:
             topics = frozenset(t.slug for t in subscription.topics)
             rendered = render_cut(edition, topics, archive_url(edition, settings))
             raw = MessageTemplate(edition, rendered, settings).bytes_for(
-                subscription.id, subscription.subscriber.email, "", ["k"]
+                subscription.id, subscription.link_secret, subscription.subscriber.email, "", ["k"]
             )
             sizes.append(len(raw))
     return sum(sizes) // len(sizes)

@@ -8,16 +8,21 @@ import mailbox
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
+import pytest
 from click.testing import CliRunner
 from delivery_helpers import add_subscribers, approved_edition
 from imap import imap_server
+from mail_links import email_links
+from smtp import smtp_server
 from sqlalchemy import select
 
 from digest.cli import cli
 from digest.db import transaction
 from digest.delivery import queue
+from digest.delivery.sender import Worker
+from digest.delivery.transport import Transport
 from digest.delivery.verp import return_path
-from digest.editions.message import MailSettings, links_for
+from digest.editions.message import MailSettings
 from digest.models import (
     ConsentEvent,
     Delivery,
@@ -65,6 +70,14 @@ def delivery_for(factory, email: str, edition_id: int) -> int:
         )
 
 
+def verp_for(factory, email: str, edition_id: int) -> str:
+    """The return path the message of that delivery was sent with."""
+    delivery_id = delivery_for(factory, email, edition_id)
+    with factory() as session:
+        secret = session.get(Delivery, delivery_id).subscription.link_secret
+    return return_path(delivery_id, secret, "digest.test", KEYS[0])
+
+
 def process(factory, messages: list[EmailMessage | bytes], folder) -> str:
     box = mailbox.Maildir(folder, create=True)
     for message in messages:
@@ -84,16 +97,9 @@ def process_mailbox(factory, source: str) -> str:
 
 def unsubscribe_request(factory, email: str) -> EmailMessage:
     """What a mail client sends to the `mailto:` address in `email`'s List-Unsubscribe."""
-    with factory() as session:
-        subscription = session.scalar(
-            select(Subscription).join(Subscriber).where(Subscriber.email == email)
-        )
-        mailto = links_for(subscription.id, "", "digest.test", MailSettings("https://x"), KEYS)[
-            "unsubscribe_mailto"
-        ]
     request = EmailMessage()
     request["From"] = email
-    request["To"] = mailto.removeprefix("mailto:")
+    request["To"] = email_links(factory, email, KEYS).mailto
     request["Subject"] = "unsubscribe"
     request.set_content("")
     return request
@@ -115,7 +121,7 @@ def status_of(factory, email: str) -> set[SubscriberStatus]:
 def test_a_hard_bounce_to_the_verp_address_suppresses_at_once(factory, tmp_path) -> None:
     edition_id, readers = sent_edition(factory)
     bounced = readers[0]
-    verp = return_path(delivery_for(factory, bounced, edition_id), "digest.test", KEYS[0])
+    verp = verp_for(factory, bounced, edition_id)
     forged = verp.replace("bounces+d", "bounces+d9")  # a token whose signature does not match
     output = process(
         factory,
@@ -130,7 +136,9 @@ def test_a_hard_bounce_to_the_verp_address_suppresses_at_once(factory, tmp_path)
         assert delivery.status.value == "bounced"
         (event,) = session.scalars(select(MailEvent)).all()
         assert event.kind == "hard-bounce" and event.delivery_id == delivery.id
-    assert list(mailbox.Maildir(tmp_path / "bounces")) == []  # dealt with, removed
+    # The one dealt with is removed; the forged one, acted on by no one, is left for a person.
+    (left,) = list(mailbox.Maildir(tmp_path / "bounces"))
+    assert "someone@else.example" in left.as_string()
 
 
 def test_a_report_without_verp_is_matched_by_the_failed_address(factory, tmp_path) -> None:
@@ -168,7 +176,7 @@ def test_three_soft_bounces_in_a_row_suppress(factory, tmp_path) -> None:
             )
             editions.append(edition.id)
     for count, edition_id in enumerate(editions, start=1):
-        verp = return_path(delivery_for(factory, reader, edition_id), "digest.test", KEYS[0])
+        verp = verp_for(factory, reader, edition_id)
         process(factory, [dsn(verp, reader, "4.2.2")], tmp_path / f"soft{count}")
         expected = SubscriberStatus.SUPPRESSED if count == 3 else SubscriberStatus.ACTIVE
         assert status_of(factory, reader) == {expected}, count
@@ -193,7 +201,7 @@ def test_mail_not_understood_is_left_for_a_person(factory, tmp_path) -> None:
 
 def test_an_imap_mailbox_is_read_on_a_real_server_and_what_was_done_is_removed(factory) -> None:
     edition_id, readers = sent_edition(factory, 3)
-    verp = return_path(delivery_for(factory, readers[0], edition_id), "digest.test", KEYS[0])
+    verp = verp_for(factory, readers[0], edition_id)
     with imap_server() as url:
         parts = urlsplit(url)
         client = imaplib.IMAP4(parts.hostname, parts.port)
@@ -214,3 +222,166 @@ def test_an_imap_mailbox_is_read_on_a_real_server_and_what_was_done_is_removed(f
     assert status_of(factory, readers[1]) == {SubscriberStatus.UNSUBSCRIBED}
     assert status_of(factory, readers[2]) == {SubscriberStatus.ACTIVE}
     assert len(left[0].split()) == 1 and b"Thanks!" in subject[0][1]  # left for a person
+
+
+def put(kind: str, path, messages: list[EmailMessage | bytes]) -> str:
+    """`messages` in a new Maildir folder or mbox file at `path`; the source to process."""
+    box = mailbox.Maildir(path, create=True) if kind == "maildir" else mailbox.mbox(path)
+    for message in messages:
+        box.add(message)
+    box.flush()
+    box.close()
+    return str(path)
+
+
+def left_in(kind: str, source: str) -> list[str]:
+    """The subjects of the messages still in the mailbox."""
+    box = mailbox.Maildir(source, create=False) if kind == "maildir" else mailbox.mbox(source)
+    return sorted(str(message["Subject"]) for message in box)
+
+
+def recased(request: EmailMessage, change) -> EmailMessage:
+    local, _, domain = request["To"].partition("@")
+    del request["To"]
+    request["To"] = f"{change(local)}@{domain}"
+    return request
+
+
+CASES = {"as sent": str, "lower case": str.lower, "upper case": str.upper}
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+@pytest.mark.parametrize("case", CASES)
+def test_the_mailto_unsubscribe_works_whatever_case_the_server_gives_it(
+    factory, tmp_path, kind: str, case: str
+) -> None:
+    _, readers = sent_edition(factory, 2)
+    request = recased(unsubscribe_request(factory, readers[0]), CASES[case])
+    source = put(kind, tmp_path / "box", [request])
+    assert "1 unsubscribe" in process_mailbox(factory, source)
+    assert status_of(factory, readers[0]) == {SubscriberStatus.UNSUBSCRIBED}
+    assert status_of(factory, readers[1]) == {SubscriberStatus.ACTIVE}
+    assert left_in(kind, source) == []
+
+
+def not_acted_on(factory, reader: str) -> list[EmailMessage | bytes]:
+    """Returned mail that names no one we know, carries a link that is not valid, or cannot
+    be read: each must stay for a person."""
+    forged = recased(unsubscribe_request(factory, reader), lambda local: local[:-3] + "aaa")
+    forged.replace_header("Subject", "forged unsubscribe")
+    unknown = unsubscribe_request(factory, reader)
+    unknown.replace_header("To", "unsubscribe+999999-abcdefghijklmnopqrstuvwx@digest.test")
+    unknown.replace_header("Subject", "unsubscribe of no one")
+    return [
+        forged,
+        unknown,
+        dsn("digest@digest.test", "stranger@elsewhere.example", "5.1.1").replace(
+            b"Subject: Undelivered", b"Subject: stranger Undelivered"
+        ),
+        thank_you_note(),
+        b"Subject: garbage\n" + bytes(range(256)) * 4,
+    ]
+
+
+SUBJECTS_LEFT = sorted(
+    [
+        "forged unsubscribe",
+        "unsubscribe of no one",
+        "stranger Undelivered Mail Returned to Sender",
+        "Thanks!",
+        "garbage",
+    ]
+)
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+def test_returned_mail_that_was_not_acted_on_is_never_deleted(factory, tmp_path, kind) -> None:
+    _, readers = sent_edition(factory, 2)
+    acted = unsubscribe_request(factory, readers[1])
+    source = put(kind, tmp_path / "box", [*not_acted_on(factory, readers[0]), acted])
+    output = process_mailbox(factory, source)
+    assert "6 messages" in output and "5 left in the mailbox for a person" in output
+    assert left_in(kind, source) == SUBJECTS_LEFT
+    assert status_of(factory, readers[0]) == {SubscriberStatus.ACTIVE}
+    assert status_of(factory, readers[1]) == {SubscriberStatus.UNSUBSCRIBED}
+    # Read again, the same is still there: nothing is lost by a second run either.
+    process_mailbox(factory, source)
+    assert left_in(kind, source) == SUBJECTS_LEFT
+
+
+def test_over_imap_only_what_was_acted_on_is_removed_whatever_its_case(factory) -> None:
+    _, readers = sent_edition(factory, 3)
+    upper = recased(unsubscribe_request(factory, readers[0]), str.upper)
+    lower = recased(unsubscribe_request(factory, readers[1]), str.lower)
+    with imap_server() as url:
+        parts = urlsplit(url)
+        client = imaplib.IMAP4(parts.hostname, parts.port)
+        client.login(parts.username, parts.password)
+        for message in [upper, lower, *not_acted_on(factory, readers[2])]:
+            raw = message if isinstance(message, bytes) else message.as_bytes()
+            client.append("INBOX", None, None, raw.replace(b"\n", b"\r\n"))
+        output = process_mailbox(factory, url)
+        client.select("INBOX")
+        _, left = client.search(None, "ALL")
+        subjects = []
+        for number in left[0].split():
+            _, data = client.fetch(number, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            subjects.append(data[0][1].decode().removeprefix("Subject: ").strip())
+        _, unseen = client.search(None, "UNSEEN")
+        client.logout()
+    assert "4 unsubscribe" in output and "5 left in the mailbox for a person" in output
+    assert status_of(factory, readers[0]) == {SubscriberStatus.UNSUBSCRIBED}
+    assert status_of(factory, readers[1]) == {SubscriberStatus.UNSUBSCRIBED}
+    assert status_of(factory, readers[2]) == {SubscriberStatus.ACTIVE}
+    assert sorted(subjects) == SUBJECTS_LEFT
+    assert len(unseen[0].split()) == 5  # still unread, for the person who reads them
+
+
+def test_a_late_bounce_for_an_erased_reader_never_suppresses_whoever_gets_its_delivery_id(
+    factory, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "bounce-test-secret")
+    edition_id = approved_edition(factory)
+    readers = add_subscribers(factory, 3)
+    with transaction(factory) as session:
+        queue.enqueue(session, session.get(Edition, edition_id))
+    with smtp_server() as (inbox, url):
+        Worker(factory, KEYS, MailSettings("https://d.example"), {None: Transport(url)}).run(
+            until_idle=True
+        )
+    # The return path of the message to the reader whose delivery came last.
+    last = max(readers, key=lambda r: delivery_for(factory, r, edition_id))
+    old_id = delivery_for(factory, last, edition_id)
+    (verp,) = [sender for sender, (to,), _ in inbox.received if to == last]
+    db = factory.kw["bind"].url.render_as_string(hide_password=False)
+    assert (
+        CliRunner().invoke(cli, ["--db", db, "subscribers", "erase", last, "--yes"]).exit_code == 0
+    )
+    stranger = next(r for r in readers if r != last)
+    with transaction(factory) as session:  # a later edition's delivery takes the id
+        first = session.get(Edition, edition_id)
+        later = Edition(
+            newsletter_id=first.newsletter_id,
+            period_start=first.period_start.replace(year=2031),
+            created_by="editor",
+            state="sent",
+        )
+        session.add(later)
+        session.flush()
+        subscription = session.scalar(
+            select(Subscription).join(Subscriber).where(Subscriber.email == stranger)
+        )
+        reused = Delivery(
+            edition_id=later.id,
+            subscriber_id=subscription.subscriber_id,
+            subscription_id=subscription.id,
+            status="sent",
+        )
+        if session.get_bind().dialect.name == "postgresql":  # as a restored database would
+            reused.id = old_id
+        session.add(reused)
+        session.flush()
+        assert reused.id == old_id  # on SQLite by itself
+    output = process(factory, [dsn(verp, last, "5.1.1")], tmp_path / "late")
+    assert "1 left in the mailbox for a person" in output
+    assert status_of(factory, stranger) == {SubscriberStatus.ACTIVE}

@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from digest.curation.topics import add_topic
 from digest.db import transaction
 from digest.delivery import queue
+from digest.delivery.bounces import delivery_named
 from digest.delivery.sender import Worker
 from digest.delivery.transport import Transport
-from digest.delivery.verp import delivery_of
 from digest.editions.message import MailSettings
 from digest.models import (
     Delivery,
@@ -74,7 +74,7 @@ def test_every_subscriber_gets_one_message_with_their_own_cut(factory) -> None:
     assert sorted(to for _, (to,), _ in inbox.received) == sorted(readers)
     with factory() as session:
         for sender, (to,), raw in inbox.received:
-            delivery = session.get(Delivery, delivery_of(sender, KEYS))  # VERP names it
+            delivery = delivery_named(session, sender, KEYS)  # VERP names it
             assert delivery.subscriber.email == to
             assert delivery.status is DeliveryStatus.SENT
             topics = {t.slug for t in delivery.subscription.topics}
@@ -207,4 +207,5 @@ def test_maildir_transport_keeps_each_message_with_its_return_path(factory, tmp_
 
     stored = list(mailbox.Maildir(tmp_path / "mail"))
     assert sorted(m["To"] for m in stored) == sorted(readers)
-    assert all(delivery_of(m["Return-Path"], KEYS) for m in stored)
+    with factory() as session:
+        assert all(delivery_named(session, m["Return-Path"], KEYS) for m in stored)

@@ -27,7 +27,8 @@ from digest.models import (
     Subscription,
     Topic,
 )
-from digest.subscriptions.tokens import InvalidToken, read_subscription_token, subscription_token
+from digest.subscriptions.manage import subscription_for
+from digest.subscriptions.tokens import InvalidToken, check_token, subscription_token
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 KEYS = ["old-key", "current-key"]
@@ -134,10 +135,9 @@ def test_headers_are_complete_and_list_unsubscribe_is_never_encoded(factory, edi
     ), line
     assert b"=?" not in line
     https_token = re.search(rb"/u/([\w.-]+)>", line)[1].decode()
-    subscription_id = read_subscription_token(https_token, KEYS)
     assert b"all@example.org" not in https_token.encode()
     with factory() as session:
-        assert session.get(Subscription, subscription_id).subscriber.email == "all@example.org"
+        assert subscription_for(session, https_token, KEYS).subscriber.email == "all@example.org"
 
 
 def test_parts_are_quoted_printable_text_then_html(factory, edition_id) -> None:
@@ -192,14 +192,17 @@ def test_rendering_once_per_cut_equals_rendering_per_subscriber(factory, edition
 
 
 def test_forged_and_damaged_tokens_are_refused() -> None:
-    from digest.subscriptions.tokens import subscription_token
-
-    token = subscription_token(7, KEYS)
-    assert read_subscription_token(token, KEYS) == 7
-    assert read_subscription_token(subscription_token(7, KEYS[:1]), KEYS) == 7  # rotated
-    for bad in (token[:-2] + "xx", subscription_token(7, ["attacker-key"]), "nonsense"):
+    token = subscription_token(7, "row-secret", KEYS)
+    check_token(token, 7, "row-secret", KEYS)
+    check_token(subscription_token(7, "row-secret", KEYS[:1]), 7, "row-secret", KEYS)  # rotated
+    for bad in (
+        token[:-2] + "xx",
+        subscription_token(7, "row-secret", ["attacker-key"]),
+        subscription_token(7, "another-row", KEYS),
+        "nonsense",
+    ):
         with pytest.raises(InvalidToken):
-            read_subscription_token(bad, KEYS)
+            check_token(bad, 7, "row-secret", KEYS)
 
 
 def test_cli_render_writes_the_bytes_that_would_be_sent(

@@ -131,7 +131,7 @@ def test_confirmation_links_expire_after_7_days(mail, monkeypatch) -> None:
     eight_days_ago = time.time() - 8 * 86400
     with monkeypatch.context() as past:
         past.setattr("itsdangerous.timed.time.time", lambda: eight_days_ago)
-        old = signup.confirmation_token(1, KEYS)
+        old = signup.confirmation_token(1, None, KEYS)
     with pytest.raises(InvalidToken, match="expired"):
         signup.read_confirmation_token(old, KEYS)
     response = site.app.test_client().get(f"/confirm/{old}")

@@ -37,7 +37,11 @@ def site(factory, monkeypatch) -> Site:
         subscriber = Subscriber(email="reader@example.org", name="Reader")
         for newsletter in newsletters.values():
             subscriber.subscriptions.append(
-                Subscription(newsletter=newsletter, status=SubscriberStatus.ACTIVE)
+                Subscription(
+                    newsletter=newsletter,
+                    status=SubscriberStatus.ACTIVE,
+                    confirmed_at=datetime(2026, 1, 5, tzinfo=UTC),
+                )
             )
         session.add(subscriber)
     return site
@@ -49,7 +53,8 @@ def subscription(site: Site, slug: str = "caspar") -> Subscription:
 
 
 def token(site: Site, slug: str = "caspar") -> str:
-    return subscription_token(subscription(site, slug).id, KEYS)
+    found = subscription(site, slug)
+    return subscription_token(found.id, found.link_secret, KEYS)
 
 
 def consent_kinds(site: Site) -> list[tuple[str, str]]:
@@ -127,7 +132,7 @@ def test_forged_and_foreign_tokens_change_nothing(site: Site) -> None:
     good = token(site)
     for bad in (
         good[:-3] + "abc",
-        subscription_token(subscription(site).id, ["stolen-key"]),
+        subscription_token(subscription(site).id, subscription(site).link_secret, ["stolen-key"]),
         "garbage",
     ):
         response = client.post(

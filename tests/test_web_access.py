@@ -50,6 +50,7 @@ EXPECTED = {
     "duplicates.merge_into": Role.LIBRARIAN,
     "editions.index": Role.EDITOR,
     "subscribers.index": Role.EDITOR,
+    "subscribers.add": Role.EDITOR,
     "editions.build": Role.EDITOR,
     "editions.edit": Role.EDITOR,
     "editions.set_text": Role.EDITOR,

@@ -19,7 +19,7 @@ from digest.delivery import queue
 from digest.delivery.sender import Worker, WorkerError
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
-from digest.keys import token_keys
+from digest.keys import secret_key, token_keys
 from digest.models import Edition, EditionState
 
 
@@ -31,7 +31,12 @@ def transports(app: App) -> dict[str | None, Transport]:
 
 def make_worker(app: App, name: str) -> Worker:
     return Worker(
-        app.require_schema(), token_keys(), MailSettings.from_env(), transports(app), name=name
+        app.require_schema(),
+        token_keys(),
+        MailSettings.from_env(),
+        transports(app),
+        name=name,
+        hash_key=secret_key(),
     )
 
 
@@ -123,7 +128,7 @@ def bounces_process(app: App, source: str) -> None:
     """Read returned mail from SOURCE (a Maildir folder, an mbox file, or
     imaps://user:password@host/FOLDER; env DIGEST_BOUNCE_MAILBOX) and act on each message."""
     try:
-        report = bounce_mail.process(app.require_schema(), source, token_keys())
+        report = bounce_mail.process(app.require_schema(), source, token_keys(), secret_key())
     except (OSError, imaplib.IMAP4.error) as exc:
         raise UsageProblem(f"cannot read {source}: {exc}") from None
     console.print(f"Processed {report.summary()}.")

@@ -10,6 +10,7 @@ from digest.cli import App, UsageProblem, cli, console, database_errors, pass_ap
 from digest.curation import decisions
 from digest.db import transaction
 from digest.editions import compose
+from digest.keys import secret_key
 from digest.models import (
     Edition,
     EditionState,
@@ -22,6 +23,7 @@ from digest.models import (
     Subscription,
     Topic,
 )
+from digest.subscriptions import suppression
 from digest.timeutil import utcnow
 
 DEMO_PASSWORD = "digest-demo-password"
@@ -91,6 +93,9 @@ def _add_readers(session: Session, caspar: Newsletter) -> int:
     for email, name, chosen in DEMO_READERS:
         if session.scalar(select(Subscriber).where(Subscriber.email == email)):
             kept += 1
+            continue
+        # A demo reader who was erased stays erased: running this again is a staff action.
+        if suppression.reason_for(session, email, caspar.id, secret_key()):
             continue
         subscriber = Subscriber(email=email, name=name)
         subscriber.subscriptions.append(

@@ -24,7 +24,7 @@ from digest.subscriptions import lists, privacy, signup
 
 @cli.group()
 def subscribers() -> None:
-    """Subscribers: import, export, show, erase."""
+    """Subscribers: import, export, add, show, erase."""
 
 
 @subscribers.command("import")
@@ -44,14 +44,66 @@ def subscribers_import(app: App, file: Path, slug: str, source: str | None) -> N
             secret_key(),
         )
     for error in report.errors:
-        console.print(f"[red]{file}: {error}[/] (skipped)")
+        console.print(f"[red]{file}: {error}[/] (skipped)", markup=True, highlight=False)
     for note in report.notes:
-        console.print(f"[yellow]{file}: {note}[/]")
+        console.print(f"[yellow]{file}: {note}[/]", markup=True, highlight=False)
     console.print(
-        f"Imported {file}: {report.added} added, {report.updated} updated, "
-        f"{len(report.errors)} rows skipped, {report.suppressed} erased or "
-        "suppressed addresses left out."
+        f"Imported {file} ({report.format}): {report.added} added, {report.updated} updated, "
+        f"{len(report.errors)} rows skipped.",
+        markup=False,
+        highlight=False,
     )
+    if report.held_back:
+        console.print(
+            f"{report.held_back_summary().capitalize()}. These addresses are on the "
+            "suppression list: only the person can come back, by signing up again.",
+            markup=False,
+            highlight=False,
+        )
+    if report.left:
+        rows = "1 row says" if report.left == 1 else f"{report.left} rows say"
+        console.print(
+            f"{rows} the person left: recorded, and on the suppression list.", markup=False
+        )
+    if report.unknown_tags:
+        tags = ", ".join(
+            f"{tag!r} ({n} row{'' if n == 1 else 's'})"
+            for tag, n in sorted(report.unknown_tags.items())
+        )
+        console.print(
+            f"Tags that name no topic, not applied (the addresses were imported): {tags}.",
+            markup=False,
+            highlight=False,
+        )
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--newsletter", "slug", required=True)
+@click.option("--name", default="")
+@click.option("--topic", "topics", multiple=True, help="A topic slug; repeat for more.")
+@click.option("--source", required=True, help="Where this person gave consent (recorded).")
+@pass_app
+@database_errors
+def subscribers_add(
+    app: App, email: str, slug: str, name: str, topics: tuple[str, ...], source: str
+) -> None:
+    """Add one person who gave consent elsewhere. Refused for an address on the
+    suppression list: only its owner can come back, by signing up."""
+    with transaction(app.require_schema()) as session:
+        try:
+            lists.add_subscriber(
+                session,
+                newsletter_by_slug(session, slug),
+                email,
+                name,
+                topics,
+                source,
+                secret_key(),
+            )
+        except ValueError as exc:
+            raise UsageProblem(str(exc)) from None
+    console.print(f"Added {email} to {slug}.", markup=False, highlight=False)
 
 
 @subscribers.command("export")
@@ -90,7 +142,7 @@ def subscribers_show(app: App, email: str) -> None:
     """Everything held about a subscriber, as JSON (a subject access request)."""
     with app.require_schema()() as session:
         try:
-            data = privacy.subject_access(session, email)
+            data = privacy.subject_access(session, email, secret_key())
         except LookupError as exc:
             raise UsageProblem(str(exc)) from None
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))

@@ -4,12 +4,17 @@ List-Unsubscribe.
 A bounce is matched to its delivery by the VERP return path first (the token names it and is
 signed), by the RFC 3464 report's failed addresses second. A hard bounce suppresses the
 subscriber at once; a soft one does when their last three editions all bounced.
+
+A message is removed from the mailbox only once something was done about it. One that names
+nobody we know, carries a link that is not valid, or cannot be read at all stays where it is,
+for a person to read.
 """
 
 from __future__ import annotations
 
 import enum
 import imaplib
+import logging
 import mailbox
 import re
 from collections import Counter
@@ -19,6 +24,7 @@ from datetime import datetime
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -29,11 +35,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.db import transaction
 from digest.delivery.outcomes import suppress
 from digest.delivery.verp import delivery_of
-from digest.models import Delivery, DeliveryStatus, MailEvent, Subscriber
-from digest.subscriptions.manage import Origin, subscription_for, unsubscribe
+from digest.models import Delivery, DeliveryStatus, MailEvent, Subscriber, Subscription
+from digest.subscriptions.manage import Origin, subscription_for_mailto, unsubscribe
 from digest.subscriptions.tokens import InvalidToken
 from digest.timeutil import utcnow
 
+log = logging.getLogger(__name__)
 SOFT_BOUNCES_IN_A_ROW = 3
 Remover = Callable[[], object]
 _ADDRESSED = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
@@ -50,12 +57,20 @@ class Kind(enum.StrEnum):
     UNKNOWN = "not understood"
 
 
+class Done(enum.Enum):
+    """What acting on a finding did; only NOTHING leaves the message in the mailbox."""
+
+    NOTHING = "nothing"  # it names no one we know, or its link is not valid
+    RECORDED = "recorded"  # an unsubscribe, or a soft bounce noted in the history
+    SUPPRESSED = "suppressed"
+
+
 @dataclass(frozen=True)
 class Finding:
     """What one returned message says: its kind, and whom it is about."""
 
     kind: Kind
-    delivery_id: int | None = None
+    return_paths: tuple[str, ...] = ()  # VERP addresses it was sent to, not yet checked
     addresses: frozenset[str] = frozenset()
     token: str | None = None
     detail: str = ""
@@ -75,10 +90,7 @@ def classify(message: Message, keys: Sequence[str]) -> Finding:
         kind = Kind.COMPLAINT
     else:
         kind = Kind.UNKNOWN
-    delivery_id = None
-    for value in _addressed_to(message):
-        for address in _VERP.findall(value):
-            delivery_id = delivery_id or delivery_of(address, list(keys))
+    return_paths = tuple(a for v in _addressed_to(message) for a in _VERP.findall(v))
     temporary, permanent = all_failures(message)
     status = _STATUS.search(message.as_string())
     if kind is Kind.UNKNOWN:
@@ -87,38 +99,65 @@ def classify(message: Message, keys: Sequence[str]) -> Finding:
         elif temporary or (status and status[1] == "4"):
             kind = Kind.SOFT
     addresses = frozenset(a.decode(errors="replace").lower() for a in permanent | temporary)
+    if kind is Kind.COMPLAINT:
+        addresses |= _complained_about(message)
     subject = str(message.get("Subject", ""))[:200]
-    return Finding(kind, delivery_id, addresses, detail=subject)
+    return Finding(kind, return_paths, addresses, detail=subject)
+
+
+def _complained_about(report: Message) -> frozenset[str]:
+    """Whom an abuse report (RFC 5965) is about: its Original-Rcpt-To, or the To of the
+    message it returns. Reports that came back to a plain address carry no VERP token."""
+    found = set()
+    for part in report.walk():
+        found.update(parseaddr(str(v))[1] for v in part.get_all("Original-Rcpt-To", []))
+        if part.get_content_type() == "message/rfc822" and part.is_multipart():
+            original = part.get_payload(0)
+            found.update(a for _, a in getaddresses([str(v) for v in original.get_all("To", [])]))
+    return frozenset(a.lower() for a in found if "@" in a)
 
 
 @dataclass
 class BounceReport:
     counts: Counter[str]
     suppressed: int = 0
+    left: int = 0  # messages not acted on, left in the mailbox for a person
 
     def summary(self) -> str:
         parts = [f"{n} {kind}" for kind, n in sorted(self.counts.items())]
         suppressed = f"; {self.suppressed} subscribers suppressed" if self.suppressed else ""
-        return f"{sum(self.counts.values())} messages: {', '.join(parts) or 'none'}{suppressed}"
+        left = f"; {self.left} left in the mailbox for a person" if self.left else ""
+        total = sum(self.counts.values())
+        return f"{total} messages: {', '.join(parts) or 'none'}{suppressed}{left}"
 
 
 def apply(
-    session: Session, finding: Finding, keys: Sequence[str], now: datetime | None = None
-) -> bool:
-    """Record what a finding says against the subscriber. Returns whether it suppressed them."""
+    session: Session,
+    finding: Finding,
+    keys: Sequence[str],
+    hash_key: str,
+    now: datetime | None = None,
+) -> Done:
+    """Record what a finding says against the subscriber (`hash_key` keys the suppression
+    list's hashes)."""
     now = now or utcnow()
     if finding.kind is Kind.UNSUBSCRIBE:
         try:
-            subscription = subscription_for(session, finding.token or "", keys)
+            subscription = subscription_for_mailto(session, finding.token or "", keys)
         except (InvalidToken, LookupError):
-            return False
-        unsubscribe(session, subscription, Origin("email to the List-Unsubscribe address"))
-        return False
+            return Done.NOTHING
+        origin = Origin("email to the List-Unsubscribe address")
+        unsubscribe(session, subscription, origin, hash_key)
+        return Done.RECORDED
     if finding.kind is Kind.UNKNOWN:
-        return False
-    delivery = session.get(Delivery, finding.delivery_id) if finding.delivery_id else None
+        return Done.NOTHING
+    delivery = next(
+        (d for a in finding.return_paths if (d := delivery_named(session, a, keys))), None
+    )
     subscribers = [delivery.subscriber_id] if delivery else _by_address(session, finding)
-    suppressed = False
+    if not subscribers:
+        return Done.NOTHING
+    done = Done.RECORDED
     for subscriber_id in subscribers:
         kind = finding.kind.value
         if finding.kind is Kind.SOFT and not _soft_in_a_row(session, subscriber_id, delivery):
@@ -133,11 +172,28 @@ def apply(
             )
             continue
         delivery_id = delivery.id if delivery else None
-        suppress(session, subscriber_id, kind, finding.detail, delivery_id, now)
-        suppressed = True
+        suppress(session, subscriber_id, kind, finding.detail, delivery_id, now, hash_key)
+        done = Done.SUPPRESSED
     if delivery is not None and finding.kind is Kind.HARD:
         delivery.status, delivery.last_error = DeliveryStatus.BOUNCED, finding.detail
-    return suppressed
+    return done
+
+
+def delivery_named(session: Session, address: str, keys: Sequence[str]) -> Delivery | None:
+    """The delivery a VERP return path names, if its signature holds for that delivery."""
+
+    def link_secret_of(delivery_id: int) -> str | None:
+        row = session.execute(
+            select(Subscription.link_secret)
+            .join(Delivery, Delivery.subscription_id == Subscription.id)
+            .where(Delivery.id == delivery_id)
+        ).first()
+        if row is None:
+            raise LookupError(delivery_id)
+        return row[0]
+
+    delivery_id = delivery_of(address, keys, link_secret_of)
+    return session.get(Delivery, delivery_id) if delivery_id is not None else None
 
 
 def _by_address(session: Session, finding: Finding) -> list[int]:
@@ -196,32 +252,52 @@ def _imap(source: str) -> Iterator[tuple[Message, Remover]]:
     client_class = imaplib.IMAP4_SSL if parts.scheme == "imaps" else imaplib.IMAP4
     port = parts.port or (993 if parts.scheme == "imaps" else 143)
     client = client_class(parts.hostname or "localhost", port)
+    removed: list[bytes] = []
     try:
         client.login(unquote(parts.username or ""), unquote(parts.password or ""))
         client.select(parts.path.strip("/") or "INBOX")
-        _, found = client.search(None, "ALL")
-        for number in found[0].split():
-            _, data = client.fetch(number, "(RFC822)")
+        _, found = client.uid("SEARCH", "ALL")
+        for uid in found[0].split():
+            # PEEK: a message left for a person stays unread.
+            _, data = client.uid("FETCH", uid, "(BODY.PEEK[])")
             raw = data[0][1] if data and isinstance(data[0], tuple) else b""
             yield message_from_bytes(raw, policy=compat32), (
-                lambda number=number: client.store(number, "+FLAGS", "\\Deleted")
+                lambda uid=uid: (
+                    client.uid("STORE", uid, "+FLAGS", "(\\Deleted)"),
+                    removed.append(uid),
+                )
             )
-        client.expunge()
+        if removed:
+            # Only what was dealt with here: a plain EXPUNGE would also remove messages that
+            # someone else marked deleted.
+            _, capabilities = client.capability()  # as the server offers them once logged in
+            if b"UIDPLUS" in (capabilities[0] or b"").upper().split():
+                client.uid("EXPUNGE", b",".join(removed).decode())
+            else:
+                client.expunge()
     finally:
         client.logout()
 
 
-def process(factory: sessionmaker[Session], source: str, keys: Sequence[str]) -> BounceReport:
+def process(
+    factory: sessionmaker[Session], source: str, keys: Sequence[str], hash_key: str
+) -> BounceReport:
     """Read every message in `source`, record what each says, and remove it once recorded.
-    A message not understood stays where it is, for a person to read."""
+    A message not acted on stays where it is, for a person to read."""
     report = BounceReport(Counter())
     for message, remove in read_mailbox(source):
-        finding = classify(message, keys)
+        try:
+            finding = classify(message, keys)
+        except Exception:  # a message malformed in a way the parsers do not survive
+            log.warning("a returned message could not be read; left for a person", exc_info=True)
+            finding = Finding(Kind.UNKNOWN)
         report.counts[finding.kind.value] += 1
-        if finding.kind is Kind.UNKNOWN:
-            continue
         with transaction(factory) as session:
-            if apply(session, finding, keys):
-                report.suppressed += 1
+            done = apply(session, finding, keys, hash_key)
+        if done is Done.NOTHING:
+            report.left += 1
+            continue
+        if done is Done.SUPPRESSED:
+            report.suppressed += 1
         remove()
     return report

@@ -56,11 +56,11 @@ class MessageFactory:
         """The envelope sender and the bytes to send."""
         template = self._template(delivery.edition_id, delivery.cut)
         raw = template.bytes_for(
-            delivery.subscription_id, delivery.email, delivery.name, self.keys
+            delivery.subscription_id, delivery.link_secret, delivery.email, delivery.name, self.keys
         )
         if signer is not None:
             raw = signer.sign(raw)
-        return return_path(delivery.id, template.domain, self.keys[-1]), raw
+        return return_path(delivery.id, delivery.link_secret, template.domain, self.keys[-1]), raw
 
     def forget(self, edition_id: int) -> None:
         with self._lock:

@@ -13,7 +13,15 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from digest.delivery.queue import RETRY_DELAYS, Claimed
-from digest.models import Delivery, DeliveryStatus, MailEvent, SubscriberStatus, Subscription
+from digest.models import (
+    Delivery,
+    DeliveryStatus,
+    MailEvent,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+)
+from digest.subscriptions import suppression
 
 
 class Result(enum.StrEnum):
@@ -88,8 +96,11 @@ def record(
     outcomes: Sequence[tuple[Claimed, Outcome]],
     now: datetime,
     retry_delays: Sequence[timedelta] = RETRY_DELAYS,
+    *,
+    hash_key: str,
 ) -> list[DeliveryStatus]:
-    """Store outcomes, all in one statement; a bounce also suppresses its subscriber."""
+    """Store outcomes, all in one statement; a bounce also suppresses its subscriber (with
+    `hash_key`, the key of the suppression list's hashes)."""
     rows = [new_values(delivery, outcome, now, retry_delays) for delivery, outcome in outcomes]
     db.execute(_RECORD, rows)
     for (delivery, _), row in zip(outcomes, rows, strict=True):
@@ -101,7 +112,7 @@ def record(
             )
             if subscriber_id is not None:
                 detail = row["error"] or ""
-                suppress(db, subscriber_id, "hard-bounce", detail, delivery.id, now)
+                suppress(db, subscriber_id, "hard-bounce", detail, delivery.id, now, hash_key)
     return [row["new_status"] for row in rows]
 
 
@@ -117,8 +128,16 @@ def suppress(
     detail: str,
     delivery_id: int | None,
     now: datetime,
+    hash_key: str,
 ) -> None:
-    """Never mail this subscriber again (any newsletter), and say why in their history."""
+    """Never mail this subscriber again (any newsletter): mark their subscriptions, put the
+    address on the suppression list, and say why in their history."""
+    address = db.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
+    if address is not None:
+        reason = suppression.Reason.BOUNCED
+        if kind == "complaint":
+            reason = suppression.Reason.COMPLAINED
+        suppression.suppress(db, address, reason, hash_key, at=now)
     db.execute(
         update(Subscription)
         .where(Subscription.subscriber_id == subscriber_id)

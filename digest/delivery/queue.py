@@ -123,6 +123,7 @@ class Claimed:
     attempts: int
     email: str
     name: str
+    link_secret: str | None  # for the subscription's links (subscriptions/tokens.py)
 
 
 def claim(
@@ -182,8 +183,10 @@ def claim(
             Delivery.attempts,
             Subscriber.email,
             Subscriber.name,
+            Subscription.link_secret,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .join(Subscription, Subscription.id == Delivery.subscription_id)
         .where(Delivery.id.in_(ids), Delivery.claimed_by == worker)
         .order_by(Delivery.id)
     )

@@ -35,6 +35,7 @@ from digest.delivery.ratelimit import RateLimit
 from digest.delivery.report import send_reports
 from digest.delivery.transport import Channel, Transport
 from digest.editions.message import MailSettings
+from digest.keys import secret_key
 from digest.locks import LifetimeLock, is_free
 from digest.models import Edition, EditionState, Newsletter
 from digest.models import Worker as WorkerRow
@@ -145,7 +146,13 @@ class TransportSender(threading.Thread):
         # A bounce suppresses the subscriber too, all or nothing; anything else is one statement.
         run = store.run if needs_transaction(outcome) else store.run_alone
         (status,) = await run(
-            lambda db: record(db, [(delivery, outcome)], utcnow(), shared.worker.retry_delays)
+            lambda db: record(
+                db,
+                [(delivery, outcome)],
+                utcnow(),
+                shared.worker.retry_delays,
+                hash_key=shared.worker.hash_key,
+            )
         )
         with shared.counts_lock:
             shared.counts[status.value] += 1
@@ -191,8 +198,11 @@ class Worker:
         batch_size: int = 200,
         retry_delays: Sequence[timedelta] = queue.RETRY_DELAYS,
         idle_wait: float = 2.0,
+        hash_key: str | None = None,
     ) -> None:
         self.factory, self.keys, self.settings = factory, keys, settings
+        # Keys the suppression list's hashes, for addresses that bounce while sending.
+        self.hash_key = hash_key or secret_key()
         self.transports = transports
         self.id = f"{socket.gethostname()}:{name}"
         self.batch_size, self.retry_delays, self.idle_wait = batch_size, retry_delays, idle_wait

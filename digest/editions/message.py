@@ -26,7 +26,7 @@ from digest.editions.headers import address_header, list_id_header, mailbox, tex
 from digest.editions.render import RenderedCut, escape_for_html
 from digest.install import install_token
 from digest.models import Edition, Subscription
-from digest.subscriptions.tokens import subscription_token
+from digest.subscriptions.tokens import mailto_token, subscription_token
 from digest.timeutil import utcnow
 
 CRLF = b"\r\n"
@@ -69,13 +69,19 @@ def archive_url(edition: Edition, settings: MailSettings) -> str:
 
 
 def links_for(
-    subscription_id: int, name: str, domain: str, settings: MailSettings, keys: list[str]
+    subscription_id: int,
+    link_secret: str | None,
+    name: str,
+    domain: str,
+    settings: MailSettings,
+    keys: list[str],
 ) -> dict[str, str]:
-    token = subscription_token(subscription_id, keys)
+    token = subscription_token(subscription_id, link_secret, keys)
+    mailto = mailto_token(subscription_id, link_secret, keys)
     return {
         "unsubscribe_url": f"{settings.base_url}/u/{token}",
         "preferences_url": f"{settings.base_url}/p/{token}",
-        "unsubscribe_mailto": f"mailto:unsubscribe+{token}@{domain}",
+        "unsubscribe_mailto": f"mailto:unsubscribe+{mailto}@{domain}",
         "name": name or "colleague",
     }
 
@@ -84,7 +90,12 @@ def subscriber_links(
     subscription: Subscription, edition: Edition, settings: MailSettings, keys: list[str]
 ) -> dict[str, str]:
     return links_for(
-        subscription.id, subscription.subscriber.name, mail_domain(edition), settings, keys
+        subscription.id,
+        subscription.link_secret,
+        subscription.subscriber.name,
+        mail_domain(edition),
+        settings,
+        keys,
     )
 
 
@@ -187,6 +198,7 @@ class MessageTemplate:
     def bytes_for(
         self,
         subscription_id: int,
+        link_secret: str | None,
         email: str,
         name: str,
         keys: list[str],
@@ -203,7 +215,7 @@ class MessageTemplate:
                     f"the subscriber's name is not valid text (it holds bytes that are not "
                     f"UTF-8): {name.encode(errors='backslashreplace').decode()}"
                 ) from None
-        values = links_for(subscription_id, name, self.domain, self.settings, keys)
+        values = links_for(subscription_id, link_secret, name, self.domain, self.settings, keys)
         # The same edition to the same subscription always has the same id: a resend is the
         # same message, not a new one. The install's token keeps it apart from every other
         # install's (and from this database's before it was made again).
@@ -249,6 +261,7 @@ def build_message(
     install = _install_of(edition, edition.newsletter, subscription)
     return MessageTemplate(edition, rendered, settings, install).bytes_for(
         subscription.id,
+        subscription.link_secret,
         subscription.subscriber.email,
         subscription.subscriber.name,
         keys,

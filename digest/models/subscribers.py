@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -10,9 +11,11 @@ from sqlalchemy import (
     JSON,
     Boolean,
     ForeignKey,
+    Index,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -43,6 +46,10 @@ class Subscriber(Base):
     )
 
 
+def new_link_secret() -> str:
+    return secrets.token_urlsafe(16)
+
+
 class Subscription(Base):
     """One subscriber to one newsletter, with the topics they chose (none chosen: all)."""
 
@@ -60,6 +67,10 @@ class Subscription(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every link made for this subscription (see subscriptions/tokens.py), so that a
+    # link outlives neither the row nor a later row that happens to get the same id. None on
+    # rows made before links carried it: their old links keep working while the row exists.
+    link_secret: Mapped[str | None] = mapped_column(String(32), default=new_link_secret)
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
     newsletter: Mapped[Newsletter] = relationship()
@@ -99,11 +110,28 @@ class ConsentEvent(Base):
 
 
 class Suppression(Base):
-    """An address that must not be mailed or re-imported, kept only as a keyed hash."""
+    """An address that must not be mailed, re-imported or re-subscribed by staff, kept only as
+    a keyed hash: for one newsletter (an unsubscribe), or for all (newsletter_id None: a
+    bounce, a complaint, an erasure). See subscriptions/suppression.py."""
 
     __tablename__ = "suppressions"
+    __table_args__ = (
+        # One entry per address and newsletter; NULLs are distinct in a unique constraint, so
+        # the entry for every newsletter has an index of its own.
+        UniqueConstraint("email_hash", "newsletter_id", name="uq_suppressions_per_newsletter"),
+        Index(
+            "uq_suppressions_everywhere",
+            "email_hash",
+            unique=True,
+            sqlite_where=text("newsletter_id IS NULL"),
+            postgresql_where=text("newsletter_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email_hash: Mapped[str] = mapped_column(String(64))
+    newsletter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("newsletters.id", ondelete="CASCADE")
+    )
     reason: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -23,7 +23,7 @@ from digest.delivery.transport import DeliveryError, Transport, for_newsletter
 from digest.editions import compose
 from digest.editions.message import MailSettings
 from digest.ingest.poll import poll_feeds
-from digest.keys import token_keys
+from digest.keys import secret_key, token_keys
 from digest.models import AuditEntry, Delivery, Edition, EditionState, Newsletter, Role
 from digest.subscriptions.signup import expire_unconfirmed
 from digest.timeutil import utcnow
@@ -186,5 +186,5 @@ def purge_deliveries(database_url: str, retention_days: int, now: datetime | Non
 
 
 def process_bounces(database_url: str, source: str) -> None:
-    report = bounces.process(sessions(database_url), source, token_keys())
+    report = bounces.process(sessions(database_url), source, token_keys(), secret_key())
     log.info("returned mail: %s", report.summary())

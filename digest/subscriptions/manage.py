@@ -1,5 +1,9 @@
 """Changing a subscription on the subscriber's word: topics, pause, unsubscribe. Each change is
-recorded as a consent event (UK GDPR/PECR: withdrawing must be as easy as giving)."""
+recorded as a consent event (UK GDPR/PECR: withdrawing must be as easy as giving).
+
+Coming back after leaving is not a change of preferences: it takes a fresh double opt-in
+(signup.sign_up), so that only the owner of the address can undo an unsubscribe.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,17 @@ from sqlalchemy.orm import Session
 
 from digest.models import (
     ConsentEvent,
-    Newsletter,
     SubscriberStatus,
     Subscription,
     Topic,
 )
-from digest.subscriptions.tokens import read_subscription_token
+from digest.subscriptions import suppression
+from digest.subscriptions.tokens import (
+    check_mailto_token,
+    check_token,
+    mailto_subscription,
+    token_subscription,
+)
 from digest.timeutil import utcnow
 
 
@@ -55,50 +64,44 @@ def record(
 
 def subscription_for(session: Session, token: str, keys: Sequence[str]) -> Subscription:
     """The subscription a signed link names; InvalidToken or LookupError otherwise."""
-    subscription = session.get(Subscription, read_subscription_token(token, keys))
+    subscription = session.get(Subscription, token_subscription(token))
     if subscription is None:
         raise LookupError("this subscription no longer exists")
+    check_token(token, subscription.id, subscription.link_secret, keys)
     return subscription
 
 
-def unsubscribe(session: Session, subscription: Subscription, origin: Origin) -> bool:
-    """Stop sending at once. Returns False when it was already unsubscribed (nothing to do)."""
+def subscription_for_mailto(session: Session, token: str, keys: Sequence[str]) -> Subscription:
+    """The subscription named by the token of a List-Unsubscribe `mailto:` address, in any
+    case; links from before that address had a form of its own are accepted as they were."""
+    number = mailto_subscription(token)
+    if number is None:
+        return subscription_for(session, token, keys)
+    subscription = session.get(Subscription, number)
+    if subscription is None:
+        raise LookupError("this subscription no longer exists")
+    check_mailto_token(token, subscription.id, subscription.link_secret, keys)
+    return subscription
+
+
+def unsubscribe(
+    session: Session, subscription: Subscription, origin: Origin, hash_key: str
+) -> bool:
+    """Stop sending at once, and put the address on the newsletter's suppression list.
+    Returns False when it was already unsubscribed (nothing to do)."""
+    suppression.suppress(
+        session,
+        subscription.subscriber.email,
+        suppression.Reason.UNSUBSCRIBED,
+        hash_key,
+        subscription.newsletter_id,
+    )
     if subscription.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.SUPPRESSED):
         return False
     before = subscription.status.value
     subscription.status = SubscriberStatus.UNSUBSCRIBED
     record(session, subscription, "unsubscribe", origin, {"before": before})
     return True
-
-
-def join(
-    session: Session,
-    subscription: Subscription,
-    newsletter: Newsletter,
-    origin: Origin,
-    wording_version: str,
-    wording: str,
-) -> Subscription:
-    """Subscribe the same (already confirmed) address to another newsletter, at once."""
-    subscriber = subscription.subscriber
-    other = next((s for s in subscriber.subscriptions if s.newsletter_id == newsletter.id), None)
-    if other is not None and other.status is SubscriberStatus.SUPPRESSED:
-        return other
-    if other is None:
-        other = Subscription(newsletter=newsletter, subscriber=subscriber)
-        session.add(other)
-    if other.status is not SubscriberStatus.ACTIVE:
-        other.status, other.confirmed_at = SubscriberStatus.ACTIVE, utcnow()
-        session.flush()
-        record(
-            session,
-            other,
-            "signup",
-            origin,
-            {"wording": wording, "confirmed_by": "the signed link of another subscription"},
-            wording_version,
-        )
-    return other
 
 
 def set_preferences(
@@ -108,21 +111,12 @@ def set_preferences(
     paused: bool,
     origin: Origin,
 ) -> None:
-    """Choose topics (none: everything) and pause or resume; resubscribes if it had left."""
+    """Choose topics (none: everything) and pause or resume. It never subscribes again someone
+    who left: that takes a fresh sign-up."""
     topics = list(session.scalars(select(Topic).where(Topic.id.in_(topic_ids), ~Topic.retired)))
-    before = {
-        "topics": [t.slug for t in subscription.topics],
-        "paused": subscription.paused,
-        "status": subscription.status.value,
-    }
+    before = {"topics": [t.slug for t in subscription.topics], "paused": subscription.paused}
     subscription.topics = sorted(topics, key=lambda t: t.slug)
     subscription.paused = paused
-    if subscription.status is SubscriberStatus.UNSUBSCRIBED:
-        subscription.status = SubscriberStatus.ACTIVE
-    after = {
-        "topics": [t.slug for t in subscription.topics],
-        "paused": paused,
-        "status": subscription.status.value,
-    }
+    after = {"topics": [t.slug for t in subscription.topics], "paused": paused}
     if after != before:
         record(session, subscription, "change", origin, {"before": before, "after": after})

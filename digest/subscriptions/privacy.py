@@ -7,9 +7,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from digest.models import ConsentEvent, Subscriber, Suppression
-from digest.subscriptions.lists import email_hash
-from digest.timeutil import utcnow
+from digest.models import ConsentEvent, Newsletter, Subscriber, Suppression
+from digest.subscriptions.suppression import Reason, email_hash, suppress
 
 
 def _subscriber(session: Session, email: str) -> Subscriber:
@@ -19,13 +18,20 @@ def _subscriber(session: Session, email: str) -> Subscriber:
     return found
 
 
-def subject_access(session: Session, email: str) -> dict[str, Any]:
-    """Every fact held about a subscriber, as JSON-ready data."""
+def subject_access(session: Session, email: str, hash_key: str) -> dict[str, Any]:
+    """Every fact held about a subscriber, as JSON-ready data: the suppression list's entries
+    for their address too."""
     subscriber = _subscriber(session, email)
     events = session.scalars(
         select(ConsentEvent)
         .where(ConsentEvent.subscriber_id == subscriber.id)
         .order_by(ConsentEvent.at)
+    )
+    held = session.execute(
+        select(Suppression.reason, Newsletter.slug, Suppression.at)
+        .outerjoin(Newsletter, Newsletter.id == Suppression.newsletter_id)
+        .where(Suppression.email_hash == email_hash(subscriber.email, hash_key))
+        .order_by(Suppression.at)
     )
     return {
         "email": subscriber.email,
@@ -55,6 +61,10 @@ def subject_access(session: Session, email: str) -> dict[str, Any]:
             }
             for e in events
         ],
+        "suppressed": [
+            {"reason": reason, "newsletter": slug or "every newsletter", "at": at.isoformat()}
+            for reason, slug, at in held
+        ],
     }
 
 
@@ -62,8 +72,6 @@ def erase(session: Session, email: str, hash_key: str) -> None:
     """Delete the subscriber and everything about them; keep only a keyed hash of the
     address, so that an old list cannot bring it back."""
     subscriber = _subscriber(session, email)
-    digest = email_hash(subscriber.email, hash_key)
     session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
     session.delete(subscriber)
-    if session.scalar(select(Suppression).where(Suppression.email_hash == digest)) is None:
-        session.add(Suppression(email_hash=digest, reason="erased", at=utcnow()))
+    suppress(session, subscriber.email, Reason.ERASED, hash_key)

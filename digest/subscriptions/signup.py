@@ -2,10 +2,14 @@
 
 The answer is the same whether or not the address is known, so the page cannot be used to
 find out who subscribes; what differs is only the email that the owner of the address gets.
+This is also the only way back for an address on the suppression list: confirming a fresh
+sign-up lifts what held it back from that newsletter, and the consent record says so.
 """
 
 from __future__ import annotations
 
+import enum
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +32,7 @@ from digest.models import (
     Subscription,
     Topic,
 )
+from digest.subscriptions import suppression
 from digest.subscriptions.manage import Origin, record
 from digest.subscriptions.tokens import InvalidToken, subscription_token
 from digest.timeutil import utcnow
@@ -52,6 +57,15 @@ class TooManySignups(SignupError):
     pass
 
 
+class JoinRefused(SignupError):
+    """Joining from the preference centre needs an active, confirmed subscription."""
+
+
+class Joined(enum.StrEnum):
+    JOINED = "joined"  # subscribed at once
+    CONFIRMING = "confirming"  # the address had left that newsletter: a confirmation was sent
+
+
 @dataclass(frozen=True)
 class SignupForm:
     email: str
@@ -68,18 +82,26 @@ def _confirmations(keys: Sequence[str]) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(list(keys), salt=CONFIRM_SALT)
 
 
-def confirmation_token(subscription_id: int, keys: Sequence[str]) -> str:
-    return _confirmations(keys).dumps({"s": subscription_id})
+def _secret_tag(link_secret: str | None) -> str | None:
+    # The confirmation link carries a digest of the row's link secret, not the secret itself.
+    if link_secret is None:
+        return None
+    return hashlib.sha256(link_secret.encode()).hexdigest()[:22]
 
 
-def read_confirmation_token(token: str, keys: Sequence[str]) -> int:
+def confirmation_token(subscription_id: int, link_secret: str | None, keys: Sequence[str]) -> str:
+    return _confirmations(keys).dumps({"s": subscription_id, "l": _secret_tag(link_secret)})
+
+
+def read_confirmation_token(token: str, keys: Sequence[str]) -> tuple[int, str | None]:
+    """The subscription number and link-secret digest a confirmation link names."""
     try:
         payload = _confirmations(keys).loads(token, max_age=CONFIRM_MAX_AGE.total_seconds())
     except SignatureExpired:
         raise InvalidToken("this confirmation link has expired: sign up again") from None
     except BadSignature:
         raise InvalidToken("this link is not valid") from None
-    return int(payload["s"])
+    return int(payload["s"]), payload.get("l")
 
 
 def _recent_signups(session: Session, since: datetime, **where: object) -> int:
@@ -102,11 +124,13 @@ def sign_up(
     keys: Sequence[str],
     settings: MailSettings,
     transports: Transports,
+    hash_key: str,
     now: datetime | None = None,
 ) -> str | None:
     """Start a subscription and send the confirmation (or, if already subscribed, a note),
-    through the newsletter's transport. Returns what the person should know about their
-    address (`entry_note`), the same whether or not it was known."""
+    through the newsletter's transport. An address that left, bounced or complained gets a
+    confirmation too: confirming it is how the person comes back. Returns what the person
+    should know about their address (`entry_note`), the same whether or not it was known."""
     now = now or utcnow()
     try:
         address = validate_email(form.email.strip(), check_deliverability=False)
@@ -133,8 +157,15 @@ def sign_up(
     subscription = next(
         (s for s in subscriber.subscriptions if s.newsletter_id == newsletter.id), None
     )
-    if subscription is not None and subscription.status is SubscriberStatus.SUPPRESSED:
-        return note  # the address bounced or complained: it is never mailed again
+    if subscription is not None and subscription.status in (
+        SubscriberStatus.UNSUBSCRIBED,
+        SubscriberStatus.SUPPRESSED,
+    ):
+        # Pending from now on, so keep on the list why it was held back (rows from before the
+        # list kept hashes say it only in their status).
+        reason = suppression.reason_for(session, email, newsletter.id, hash_key)
+        if reason is not None:
+            suppression.suppress(session, email, reason.reason, hash_key, newsletter.id)
     if subscription is not None and subscription.status is SubscriberStatus.ACTIVE:
         _send(
             transports,
@@ -161,7 +192,8 @@ def sign_up(
         {"topics": [t.slug for t in subscription.topics], "wording": consent_text(newsletter)},
         CURRENT_WORDING,
     )
-    link = f"{settings.base_url}/confirm/{confirmation_token(subscription.id, keys)}"
+    token = confirmation_token(subscription.id, subscription.link_secret, keys)
+    link = f"{settings.base_url}/confirm/{token}"
     _send(
         transports,
         newsletter,
@@ -173,15 +205,70 @@ def sign_up(
     return note
 
 
-def confirm(session: Session, token: str, keys: Sequence[str], origin: Origin) -> Subscription:
-    subscription = session.get(Subscription, read_confirmation_token(token, keys))
-    if subscription is None or subscription.status is SubscriberStatus.SUPPRESSED:
+def confirm(
+    session: Session, token: str, keys: Sequence[str], origin: Origin, hash_key: str
+) -> Subscription:
+    """Confirm a pending sign-up (a second use changes nothing). It lifts whatever held the
+    address back from this newsletter; a link older than a later unsubscribe, bounce or
+    complaint no longer confirms, because that made the subscription leave `pending`."""
+    number, tag = read_confirmation_token(token, keys)
+    subscription = session.get(Subscription, number)
+    if subscription is None or tag != _secret_tag(subscription.link_secret):
         raise InvalidToken("this link is not valid")
-    if subscription.status is not SubscriberStatus.ACTIVE:
-        subscription.status = SubscriberStatus.ACTIVE
-        subscription.confirmed_at = utcnow()
-        record(session, subscription, "confirm", origin)
+    if subscription.status is SubscriberStatus.ACTIVE:
+        return subscription
+    if subscription.status is not SubscriberStatus.PENDING:
+        raise InvalidToken("this confirmation link is no longer valid: sign up again")
+    subscription.status = SubscriberStatus.ACTIVE
+    subscription.confirmed_at = utcnow()
+    lifted = suppression.lift(
+        session, subscription.subscriber.email, subscription.newsletter_id, hash_key
+    )
+    record(session, subscription, "confirm", origin, {"lifted": lifted} if lifted else None)
     return subscription
+
+
+def join(
+    session: Session,
+    subscription: Subscription,
+    newsletter: Newsletter,
+    origin: Origin,
+    keys: Sequence[str],
+    settings: MailSettings,
+    transports: Transports,
+    hash_key: str,
+) -> Joined:
+    """Subscribe the address of a confirmed subscription to another newsletter, at once; or, if
+    the address had left that one, send it a fresh confirmation instead."""
+    if subscription.status is not SubscriberStatus.ACTIVE or subscription.confirmed_at is None:
+        raise JoinRefused(
+            "only a confirmed subscription can join another newsletter; "
+            f"sign up on the {newsletter.title} page instead"
+        )
+    subscriber = subscription.subscriber
+    if suppression.reason_for(session, subscriber.email, newsletter.id, hash_key) is not None:
+        form = SignupForm(subscriber.email, subscriber.name, [], origin)
+        sign_up(session, newsletter, form, keys, settings, transports, hash_key)
+        return Joined.CONFIRMING
+    other = next((s for s in subscriber.subscriptions if s.newsletter_id == newsletter.id), None)
+    if other is None:
+        other = Subscription(newsletter=newsletter, subscriber=subscriber)
+        session.add(other)
+    if other.status is not SubscriberStatus.ACTIVE:
+        other.status, other.confirmed_at = SubscriberStatus.ACTIVE, utcnow()
+        session.flush()
+        record(
+            session,
+            other,
+            "signup",
+            origin,
+            {
+                "wording": consent_text(newsletter),
+                "confirmed_by": "the signed link of another subscription",
+            },
+            CURRENT_WORDING,
+        )
+    return Joined.JOINED
 
 
 def send_my_links(
@@ -203,7 +290,8 @@ def send_my_links(
     if not live:
         return
     lines = [
-        f"{s.newsletter.title}: {settings.base_url}/p/{subscription_token(s.id, keys)}"
+        f"{s.newsletter.title}: {settings.base_url}/p/"
+        f"{subscription_token(s.id, s.link_secret, keys)}"
         for s in live
     ]
     _send(
@@ -229,7 +317,8 @@ def _confirm_text(newsletter: Newsletter, link: str) -> str:
 def _already_text(
     newsletter: Newsletter, subscription: Subscription, settings: MailSettings, keys: Sequence[str]
 ) -> str:
-    link = f"{settings.base_url}/p/{subscription_token(subscription.id, keys)}"
+    token = subscription_token(subscription.id, subscription.link_secret, keys)
+    link = f"{settings.base_url}/p/{token}"
     return (
         f"You asked to subscribe to {newsletter.title}, and you already receive it.\n\n"
         f"To change your topics or unsubscribe: {link}\n"

@@ -1,23 +1,38 @@
 """Signed subscriber links: opaque, bound to one subscription (subscriber and newsletter).
 
-A token is the subscription's number and an HMAC of it: no address, nothing guessable. Keys
-rotate: links are signed with the newest key and accepted under any listed key.
+A token is the subscription's number and an HMAC of that number together with the
+subscription's own random link secret. The secret never leaves the database, so a link opens
+only the row it was made for: when that row is erased and a later subscription gets the same
+number (SQLite reuses them; so does a restored or reset database), the old link opens nothing.
+Rows made before links carried a secret have none, and their links are signed as they were.
+
+The `mailto:` address of List-Unsubscribe carries a second form, `ID-MAC` in lower-case
+base32, because mail servers may change the case of a local part. Keys rotate: links are
+signed with the newest key and accepted under any listed key.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
 from itsdangerous import BadSignature, Signer
 
 SALT = "digest.subscription-link"
+MAILTO_SALT = b"digest.subscription-mailto"
+MAILTO_MAC_BYTES = 15  # 120 bits: 24 base32 characters, so the local part stays under 64
 TEST_SEND_SUBSCRIPTION = 0  # the links in an editor's test send name no real subscription
+_LINK = re.compile(r"s(\d{1,18})\.([A-Za-z0-9_-]+)")
+_MAILTO = re.compile(r"(\d{1,18})-([a-z2-7]{24})")
 
 
 class InvalidToken(ValueError):
-    """The link was forged, damaged or signed with a key no longer listed."""
+    """The link was forged, damaged, made for another subscription, or signed with a key no
+    longer listed."""
 
 
 @lru_cache(maxsize=8)
@@ -26,15 +41,65 @@ def _signer(keys: tuple[str, ...]) -> Signer:
     return Signer(list(keys), salt=SALT, digest_method=hashlib.sha256)
 
 
-def subscription_token(subscription_id: int, keys: Sequence[str]) -> str:
-    return _signer(tuple(keys)).sign(f"s{subscription_id}").decode()
+def _signed_value(subscription_id: int, link_secret: str | None) -> bytes:
+    value = f"s{subscription_id}"
+    return (value if link_secret is None else f"{value}.{link_secret}").encode()
 
 
-def read_subscription_token(token: str, keys: Sequence[str]) -> int:
-    try:
-        value = _signer(tuple(keys)).unsign(token).decode()
-    except (BadSignature, UnicodeError):
-        raise InvalidToken("this link is not valid") from None
-    if not value.startswith("s") or not value[1:].isdigit():
+def subscription_token(subscription_id: int, link_secret: str | None, keys: Sequence[str]) -> str:
+    """The token of a subscription's links (unsubscribe page, preference centre)."""
+    signature = _signer(tuple(keys)).get_signature(_signed_value(subscription_id, link_secret))
+    return f"s{subscription_id}.{signature.decode()}"
+
+
+def token_subscription(token: str) -> int:
+    """The subscription number a token claims (not yet checked: see `check_token`)."""
+    if match := _LINK.fullmatch(token):
+        return int(match[1])
+    raise InvalidToken("this link is not valid")
+
+
+def check_token(
+    token: str, subscription_id: int, link_secret: str | None, keys: Sequence[str]
+) -> None:
+    """Raise InvalidToken unless `token` was made for this subscription and secret."""
+    match = _LINK.fullmatch(token)
+    if match is None or int(match[1]) != subscription_id:
         raise InvalidToken("this link is not valid")
-    return int(value[1:])
+    value = _signed_value(subscription_id, link_secret)
+    try:
+        valid = _signer(tuple(keys)).verify_signature(value, match[2].encode())
+    except BadSignature:
+        valid = False
+    if not valid:
+        raise InvalidToken("this link is not valid")
+
+
+def _mailto_mac(key: str, subscription_id: int, link_secret: str | None) -> str:
+    message = MAILTO_SALT + b":" + _signed_value(subscription_id, link_secret)
+    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()[:MAILTO_MAC_BYTES]
+    return base64.b32encode(digest).decode().lower()
+
+
+def mailto_token(subscription_id: int, link_secret: str | None, keys: Sequence[str]) -> str:
+    """The token of the List-Unsubscribe `mailto:` address: the same whatever its case."""
+    return f"{subscription_id}-{_mailto_mac(keys[-1], subscription_id, link_secret)}"
+
+
+def mailto_subscription(token: str) -> int | None:
+    """The subscription number a mailto token claims; None when it is not of that form."""
+    match = _MAILTO.fullmatch(token.lower())
+    return int(match[1]) if match else None
+
+
+def check_mailto_token(
+    token: str, subscription_id: int, link_secret: str | None, keys: Sequence[str]
+) -> None:
+    match = _MAILTO.fullmatch(token.lower())
+    if match is None or int(match[1]) != subscription_id:
+        raise InvalidToken("this unsubscribe address is not valid")
+    if not any(
+        hmac.compare_digest(match[2], _mailto_mac(key, subscription_id, link_secret))
+        for key in keys
+    ):
+        raise InvalidToken("this unsubscribe address is not valid")

@@ -10,15 +10,16 @@ from flask import Blueprint, Response, abort, g, render_template, request
 from sqlalchemy import select
 
 from digest.curation.topics import grouped_by_parent, offered_topics
+from digest.delivery.transport import Transports
 from digest.editions import archive as editions_archive
 from digest.editions.message import MailSettings
-from digest.keys import token_keys
+from digest.keys import secret_key, token_keys
 from digest.models import Newsletter, SubscriberStatus, Subscription, Topic
 from digest.subscriptions import manage, signup
 from digest.subscriptions.tokens import (
     TEST_SEND_SUBSCRIPTION,
     InvalidToken,
-    read_subscription_token,
+    check_token,
     subscription_token,
 )
 from digest.web import mail_transports
@@ -40,7 +41,8 @@ def _subscription(token: str):
 
 def _invalid(token: str) -> tuple[str, int]:
     try:
-        from_test_send = read_subscription_token(token, token_keys()) == TEST_SEND_SUBSCRIPTION
+        check_token(token, TEST_SEND_SUBSCRIPTION, None, token_keys())
+        from_test_send = True
     except InvalidToken:
         from_test_send = False
     return render_template("public/invalid_link.html", from_test_send=from_test_send), 400
@@ -60,7 +62,10 @@ def unsubscribe(token: str) -> str | tuple[str, int]:
         )
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     manage.unsubscribe(
-        g.db, subscription, _origin("one-click (RFC 8058)" if one_click else "unsubscribe page")
+        g.db,
+        subscription,
+        _origin("one-click (RFC 8058)" if one_click else "unsubscribe page"),
+        secret_key(),
     )
     g.db.commit()
     return render_template(
@@ -76,9 +81,46 @@ def _other_newsletters(subscription: Subscription) -> list[tuple[Newsletter, str
         if newsletter.id == subscription.newsletter_id:
             continue
         held = mine.get(newsletter.id)
-        active = held is not None and held.status is SubscriberStatus.ACTIVE
-        others.append((newsletter, subscription_token(held.id, token_keys()) if active else None))
+        link = None
+        if held is not None and held.status is SubscriberStatus.ACTIVE:
+            link = subscription_token(held.id, held.link_secret, token_keys())
+        others.append((newsletter, link))
     return others
+
+
+def _mail() -> tuple[list[str], MailSettings, Transports]:
+    return token_keys(), MailSettings.from_env(), mail_transports()
+
+
+def _change(subscription: Subscription) -> tuple[str, int]:
+    """Carry out the preference form's action; the sentence to show, and the status."""
+    chosen = [int(v) for v in request.form.getlist("topic") if v.isdigit()]
+    action = request.form.get("action")
+    origin = _origin("preference centre")
+    if action == "unsubscribe":
+        manage.unsubscribe(g.db, subscription, origin, secret_key())
+        return "You are unsubscribed.", 200
+    if action == "resubscribe":
+        form = signup.SignupForm(
+            subscription.subscriber.email, subscription.subscriber.name, chosen, origin
+        )
+        signup.sign_up(g.db, subscription.newsletter, form, *_mail(), secret_key())
+        return f"We have emailed {subscription.subscriber.email} a link to confirm.", 200
+    if action == "join":
+        newsletter = _newsletter(request.form.get("newsletter", ""))
+        try:
+            joined = signup.join(g.db, subscription, newsletter, origin, *_mail(), secret_key())
+        except signup.JoinRefused as exc:
+            return f"Not done: {exc}.", 400
+        if joined is signup.Joined.CONFIRMING:
+            return (
+                f"You left {newsletter.title} before, so we have emailed "
+                f"{subscription.subscriber.email} a link to confirm.",
+                200,
+            )
+        return f"You now receive {newsletter.title}.", 200
+    manage.set_preferences(g.db, subscription, chosen, request.form.get("paused") == "on", origin)
+    return "Saved.", 200
 
 
 @blueprint.route("/p/<token>", methods=["GET", "POST"])
@@ -87,42 +129,30 @@ def preferences(token: str) -> str | tuple[str, int]:
     subscription = _subscription(token)
     if subscription is None:
         return _invalid(token)
-    saved = False
+    message, status = None, 200
     if request.method == "POST":
-        chosen = [int(v) for v in request.form.getlist("topic") if v.isdigit()]
-        action = request.form.get("action")
-        if action == "unsubscribe":
-            manage.unsubscribe(g.db, subscription, _origin("preference centre"))
-        elif action == "join":
-            newsletter = _newsletter(request.form.get("newsletter", ""))
-            manage.join(
-                g.db,
-                subscription,
-                newsletter,
-                _origin("preference centre"),
-                signup.CURRENT_WORDING,
-                signup.consent_text(newsletter),
-            )
+        try:
+            message, status = _change(subscription)
+        except signup.TooManySignups as exc:
+            message, status = f"Not now: {exc}.", 429
+        except signup.SignupError as exc:
+            message, status = f"Not done: {exc}.", 400
+        if status == 200:
+            g.db.commit()
         else:
-            manage.set_preferences(
-                g.db,
-                subscription,
-                chosen,
-                request.form.get("paused") == "on",
-                _origin("preference centre"),
-            )
-        g.db.commit()
-        saved = True
+            g.db.rollback()
+    active = subscription.status is SubscriberStatus.ACTIVE
     return render_template(
         "public/preferences.html",
         subscription=subscription,
         token=token,
         groups=grouped_by_parent(offered_topics(g.db)),
-        saved=saved,
+        message=message,
         chosen={t.id for t in subscription.topics},
         others=_other_newsletters(subscription),
-        active=subscription.status is SubscriberStatus.ACTIVE,
-    )
+        active=active,
+        can_join=active and subscription.confirmed_at is not None,
+    ), status
 
 
 def _newsletter(slug: str) -> Newsletter:
@@ -165,9 +195,7 @@ def subscribe(slug: str) -> str | tuple[str, int]:
         ),
     )
     try:
-        note = signup.sign_up(
-            g.db, newsletter, form, token_keys(), MailSettings.from_env(), mail_transports()
-        )
+        note = signup.sign_up(g.db, newsletter, form, *_mail(), secret_key())
     except signup.TooManySignups as exc:
         g.db.rollback()
         return render_template(
@@ -216,7 +244,9 @@ def confirm(token: str) -> str | tuple[str, int]:
             return render_template("public/invalid_link.html", reason=str(exc)), 400
         return render_template("public/confirm.html", token=token, done=False)
     try:
-        subscription = signup.confirm(g.db, token, token_keys(), _origin("confirmation link"))
+        subscription = signup.confirm(
+            g.db, token, token_keys(), _origin("confirmation link"), secret_key()
+        )
     except InvalidToken as exc:
         return render_template("public/invalid_link.html", reason=str(exc)), 400
     g.db.commit()
@@ -225,7 +255,7 @@ def confirm(token: str) -> str | tuple[str, int]:
         token=token,
         done=True,
         subscription=subscription,
-        preferences=subscription_token(subscription.id, token_keys()),
+        preferences=subscription_token(subscription.id, subscription.link_secret, token_keys()),
     )
 
 

@@ -1,10 +1,14 @@
-"""Staff pages for subscribers: search, counts, and growth as a chart."""
+"""Staff pages for subscribers: search, counts, growth as a chart, and adding a person who
+gave consent elsewhere (never one on the suppression list)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
 
-from digest.models import Role
+from digest.keys import secret_key
+from digest.models import Newsletter, Role
+from digest.subscriptions import lists
 from digest.subscriptions.overview import PAGE_SIZE, counts, find_subscribers, growth
 from digest.timeutil import utcnow
 from digest.web.security import requires
@@ -48,4 +52,36 @@ def index() -> str:
         pages=max(1, -(-total // PAGE_SIZE)),
         counts=counts(g.db),
         chart=_chart(growth(g.db, utcnow())),
+        newsletters=g.db.scalars(select(Newsletter).order_by(Newsletter.title)).all(),
     )
+
+
+@blueprint.post("/add")
+@requires(Role.EDITOR)
+def add() -> Response:
+    """Add one person to a newsletter; refused, with the reason, for a suppressed address."""
+    slug = request.form.get("newsletter", "")
+    newsletter = g.db.scalar(select(Newsletter).where(Newsletter.slug == slug))
+    if newsletter is None:
+        abort(404)
+    address, source = request.form.get("email", ""), request.form.get("source", "").strip()
+    if not source:
+        flash("Not added: say where this person gave consent.")
+        return redirect(url_for("subscribers.index"))
+    try:
+        lists.add_subscriber(
+            g.db,
+            newsletter,
+            address,
+            request.form.get("name", ""),
+            [],
+            f"added by {g.user.email}: {source}"[:200],
+            secret_key(),
+        )
+    except ValueError as exc:
+        g.db.rollback()
+        flash(f"Not added: {exc}.")
+    else:
+        g.db.commit()
+        flash(f"Added {address.strip()} to {newsletter.title}.")
+    return redirect(url_for("subscribers.index", q=address.strip()))

@@ -1,0 +1,216 @@
+"""Reading subscriber list files as other tools really write them: our own export, Mailchimp's
+audience exports (subscribed, unsubscribed and cleaned: three files, the last two without a
+status column) and listmonk's subscriber export. Pure: text in, rows and row errors out.
+
+Mailchimp writes times as `2024-03-05 10:11:12` (UTC), quotes a field that holds a space, and
+puts tags in one cell as a quoted list, `"A","B"`. listmonk writes Go's `time.Time` text
+(`2021-02-11 18:28:31.455849 +0000 UTC`) and its attributes as JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.models import SubscriberStatus
+from digest.subscriptions.suppression import Reason
+
+COLUMNS = (
+    "email",
+    "name",
+    "status",
+    "topics",
+    "consent_source",
+    "consent_at",
+    "consent_ip",
+    "confirmed_at",
+)
+# A status word (of our export, or of a list from elsewhere) and, where it says the person
+# left, why they are held back.
+STATUSES: dict[str, tuple[SubscriberStatus, Reason | None]] = {
+    "active": (SubscriberStatus.ACTIVE, None),
+    "subscribed": (SubscriberStatus.ACTIVE, None),
+    "enabled": (SubscriberStatus.ACTIVE, None),
+    "confirmed": (SubscriberStatus.ACTIVE, None),
+    "pending": (SubscriberStatus.PENDING, None),
+    "unconfirmed": (SubscriberStatus.PENDING, None),
+    "unsubscribed": (SubscriberStatus.UNSUBSCRIBED, Reason.UNSUBSCRIBED),
+    "disabled": (SubscriberStatus.UNSUBSCRIBED, Reason.UNSUBSCRIBED),  # listmonk
+    "blocklisted": (SubscriberStatus.SUPPRESSED, Reason.BLOCKLISTED),  # listmonk
+    "cleaned": (SubscriberStatus.SUPPRESSED, Reason.CLEANED),  # Mailchimp
+    "bounced": (SubscriberStatus.SUPPRESSED, Reason.BOUNCED),
+    "complained": (SubscriberStatus.SUPPRESSED, Reason.COMPLAINED),
+    "suppressed": (SubscriberStatus.SUPPRESSED, Reason.SUPPRESSED),
+}
+_GO_TIME = re.compile(
+    r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(\d{1,9}))? ([+-]\d{4})(?: [A-Za-z0-9+-]+)?"
+    r"(?: m=[+-][\d.]+)?"
+)
+
+
+class Format(enum.StrEnum):
+    OURS = "Digest export"
+    MAILCHIMP = "Mailchimp export"
+    LISTMONK = "listmonk export"
+
+
+@dataclass(frozen=True)
+class ListRow:
+    """One person of a list file, in our terms."""
+
+    number: int  # the row's number in the file, the header being row 1
+    email: str  # normalised, lower case
+    name: str
+    status: SubscriberStatus
+    left: Reason | None  # why they are held back, when the row says they left
+    topics: tuple[str, ...] = ()  # topic slugs or labels: each must name a topic
+    tags: tuple[str, ...] = ()  # Mailchimp tags: topics where they name one
+    consent_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    left_at: datetime | None = None
+    consent_ip: str | None = None
+    consent_source: str | None = None
+    left_detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ListFile:
+    format: Format | None
+    rows: list[ListRow]
+    errors: list[str]  # "row N: what is wrong"
+
+
+def when(value: str, column: str) -> datetime | None:
+    """A time as any of the three tools writes it; naive times are UTC."""
+    value = value.strip()
+    if not value:
+        return None
+    if match := _GO_TIME.fullmatch(value):
+        fraction = (match[2] or "0")[:6].ljust(6, "0")
+        parsed = datetime.strptime(f"{match[1]}.{fraction} {match[3]}", "%Y-%m-%d %H:%M:%S.%f %z")
+        return parsed.astimezone(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{column} {value!r} is not a date and time") from None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _format(columns: list[str]) -> Format | None:
+    if "email address" in columns:
+        return Format.MAILCHIMP
+    if {"uuid", "email", "attributes", "status"} <= set(columns):
+        return Format.LISTMONK
+    return Format.OURS if "email" in columns else None
+
+
+def _tags(cell: str) -> tuple[str, ...]:
+    """Mailchimp's tags cell: `"A","B"` (a tag may hold a comma inside its quotes)."""
+    if not cell.strip():
+        return ()
+    return tuple(t.strip() for t in next(csv.reader([cell], skipinitialspace=True)) if t.strip())
+
+
+def _status(values: dict[str, str], kind: Format) -> tuple[SubscriberStatus, Reason | None]:
+    if kind is Format.MAILCHIMP and "unsub_time" in values:
+        return SubscriberStatus.UNSUBSCRIBED, Reason.UNSUBSCRIBED
+    if kind is Format.MAILCHIMP and "clean_time" in values:
+        return SubscriberStatus.SUPPRESSED, Reason.CLEANED
+    word = (values.get("status") or "active").lower()
+    if word not in STATUSES:
+        raise ValueError(f"unknown status {values['status']!r}")
+    return STATUSES[word]
+
+
+def _row(number: int, values: dict[str, str], kind: Format) -> ListRow:
+    address = validate_email(values.get("email", ""), check_deliverability=False)
+    status, left = _status(values, kind)
+    common = {"number": number, "email": address.normalized.lower(), "status": status}
+    if kind is Format.MAILCHIMP:
+        first, last = values.get("first name", ""), values.get("last name", "")
+        left_column = "unsub_time" if "unsub_time" in values else "clean_time"
+        left_at = when(values.get(left_column, ""), left_column.upper())
+        detail = {
+            "reason": values.get("unsub_reason", ""),
+            "reason_other": values.get("unsub_reason_other", ""),
+            "campaign": values.get("unsub_campaign_title") or values.get("clean_campaign_title"),
+        }
+        return ListRow(
+            **common,
+            name=" ".join(filter(None, [first, last])),
+            left=left,
+            tags=_tags(values.get("tags", "")),
+            consent_at=when(values.get("optin_time", ""), "OPTIN_TIME")
+            or when(values.get("confirm_time", ""), "CONFIRM_TIME"),
+            confirmed_at=when(values.get("confirm_time", ""), "CONFIRM_TIME"),
+            left_at=left_at,
+            consent_ip=values.get("optin_ip") or values.get("confirm_ip") or None,
+            left_detail={k: v for k, v in detail.items() if v},
+        )
+    if kind is Format.LISTMONK:
+        return ListRow(
+            **common,
+            name=values.get("name", ""),
+            left=left,
+            consent_at=when(values.get("created_at", ""), "created_at"),
+        )
+    wanted = values.get("topics", "").replace(";", ",").split(",")
+    return ListRow(
+        **common,
+        name=values.get("name", ""),
+        left=left,
+        topics=tuple(t.strip() for t in wanted if t.strip()),
+        consent_at=when(values.get("consent_at", ""), "consent_at"),
+        confirmed_at=when(values.get("confirmed_at", ""), "confirmed_at"),
+        consent_ip=values.get("consent_ip") or None,
+        consent_source=values.get("consent_source") or None,
+    )
+
+
+def person(address: str, name: str, topics: Sequence[str], source: str) -> ListRow:
+    """One person that staff add by hand, as a row of a list; ValueError for a bad address."""
+    try:
+        valid = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{address!r} is not an email address ({exc})") from None
+    return ListRow(
+        number=1,
+        email=valid.normalized.lower(),
+        name=" ".join(name.split())[:200],
+        status=SubscriberStatus.ACTIVE,
+        left=None,
+        topics=tuple(t.strip() for t in topics if t.strip()),
+        consent_source=source,
+    )
+
+
+def read_list(text: str) -> ListFile:
+    """Every row of a list file, or why it could not be read (bad rows do not stop the rest)."""
+    reader = csv.DictReader(io.StringIO(text))
+    columns = [c.strip().lower() for c in reader.fieldnames or []]
+    kind = _format(columns)
+    if kind is None:
+        expected = ", ".join(COLUMNS)
+        return ListFile(None, [], [f"row 1: no email column (expected: {expected})"])
+    reader.fieldnames = ["email" if c == "email address" else c for c in columns]
+    found = ListFile(kind, [], [])
+    # Numbered as a spreadsheet shows them: a record is one row even when a quoted field holds
+    # line breaks (as Mailchimp's NOTES may).
+    for number, row in enumerate(reader, start=2):
+        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        try:
+            found.rows.append(_row(number, values, kind))
+        except EmailNotValidError as exc:
+            found.errors.append(
+                f"row {number}: {values.get('email', '')!r} is not an email address ({exc})"
+            )
+        except ValueError as exc:
+            found.errors.append(f"row {number}: {exc}")
+    return found
