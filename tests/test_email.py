@@ -304,7 +304,7 @@ def test_content_can_never_plant_a_subscribers_links_or_name(factory, edition_id
         subscription = session.scalar(
             select(Subscription).join(Subscriber).where(Subscriber.email == "all@example.org")
         )
-        token = subscription_token(subscription.id, KEYS)
+        token = subscription_token(subscription.id, subscription.link_secret, KEYS)
     assert title in text and f"Summary {planted}" in text and link in text
     assert title in page and link.replace("&", "&amp;") in page
     # The subscriber's token appears in their own links only: never in the planted link.

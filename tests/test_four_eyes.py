@@ -218,7 +218,7 @@ def test_in_the_web_app_a_scheduled_draft_needs_two_editors(
 ) -> None:
     monkeypatch.setenv("DIGEST_MAIL_URL", f"maildir:{tmp_path / 'mail'}")  # the editors' notice
     url = site.factory.kw["bind"].url.render_as_string(hide_password=False)
-    edition_id = tasks.draft_edition(url, "caspar", NOW)
+    edition_id = tasks.draft_edition(url, "caspar", now=NOW)
     assert edition_id is not None
     first = site.client(Role.EDITOR)
     page = first.get(f"/editions/{edition_id}").text
