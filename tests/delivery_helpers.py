@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
@@ -88,3 +91,29 @@ def add_subscribers(
 def edition_state(factory: sessionmaker[Session], edition_id: int) -> str:
     with factory() as session:
         return session.get(Edition, edition_id).state.value
+
+
+def worker_process(
+    database_url: str,
+    mail_url: str,
+    name: str,
+    *arguments: str,
+    connections: int = 4,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`digest worker --name NAME --until-idle` in a process of its own, sending to `mail_url`
+    (`arguments` go before the command: `--config FILE`, say)."""
+    environment = {
+        **os.environ,
+        "DIGEST_MAIL_URL": mail_url,
+        "DIGEST_MAIL_CONNECTIONS": str(connections),
+        "DIGEST_TOKEN_KEYS": "worker-test-key",
+        **(env or {}),
+    }
+    command = [*arguments, "worker", "--name", name, "--until-idle"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "--db", database_url, *command],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import socket
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ class Faults:
 class Inbox:
     faults: Faults = field(default_factory=Faults)
     received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)  # time.monotonic() of each message
     tries: Counter[str] = field(default_factory=Counter)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
@@ -51,6 +53,7 @@ class Inbox:
         if self.faults.data_delay:
             await asyncio.sleep(self.faults.data_delay)
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        self.arrived.append(time.monotonic())
         return "250 Message accepted"
 
     def messages(self, to: str | None = None) -> list[EmailMessage]:

@@ -20,13 +20,14 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy import Connection as DbConnection
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import transaction
+from digest.db import first_line, transaction
 from digest.delivery import queue, stores
 from digest.delivery.dkim import Signer
 from digest.delivery.messages import MessageFactory
@@ -49,6 +50,17 @@ class WorkerError(RuntimeError):
     """The worker cannot start or had to stop; the message says why."""
 
 
+class LockLost(WorkerError):
+    """The worker's lifetime lock is gone while it lives (the database connection holding it
+    was closed): another worker may take its claims over at any moment, so it sends no more."""
+
+    def __init__(self, worker_id: str) -> None:
+        super().__init__(
+            f"worker {worker_id} lost its lock (the database connection holding it was "
+            "closed), so it stopped sending; its unsent deliveries go to the other workers"
+        )
+
+
 def worker_lock_name(worker_id: str) -> str:
     return f"worker:{worker_id}"
 
@@ -68,6 +80,11 @@ class _Shared:
         self.counts_lock = threading.Lock()
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop every connection; the first failure is the one the worker raises."""
+        self.failure = self.failure or exc
+        self.stopping.set()
 
 
 def _in_session(db: DbConnection, work: Callable[..., T], *args: Any) -> T:
@@ -89,7 +106,10 @@ class TransportSender(threading.Thread):
         self.signer = Signer(transport.dkim) if transport.dkim else None
 
     def run(self) -> None:
-        asyncio.run(self._all())
+        try:
+            asyncio.run(self._all())
+        except BaseException as exc:  # reaching the database, say: the worker says so, once
+            self.shared.fail(exc)
 
     async def _all(self) -> None:
         engine = self.shared.engine
@@ -121,20 +141,27 @@ class TransportSender(threading.Thread):
                     await self._send(channel, store, batch[0])
                     batch.pop(0)
         except BaseException as exc:
-            shared.failure = shared.failure or exc
-            shared.stopping.set()
-            log.exception("a delivery connection stopped")
+            shared.fail(exc)
         finally:
             await channel.close()
-            if batch:  # claimed, never sent: back to the queue
-                ids = [d.id for d in batch]
-                await store.run(lambda db: _in_session(db, queue.release, worker.id, ids))
+            if batch:
+                await self._give_back(store, batch)
+
+    async def _give_back(self, store: stores.Store, batch: list[queue.Claimed]) -> None:
+        """Claimed, never sent: back to the queue. If the database cannot take them now, they
+        go back when this worker starts again, or when another sees it gone."""
+        worker_id, ids = self.shared.worker.id, [d.id for d in batch]
+        try:
+            await store.run(lambda db: _in_session(db, queue.release, worker_id, ids))
+        except Exception as exc:
+            log.info("%d unsent deliveries stay claimed for now: %s", len(ids), first_line(exc))
 
     async def _claim(self, store: stores.Store) -> list[queue.Claimed]:
         worker = self.shared.worker
         editions = worker.editions_for(self.transport_name)
         if not editions:
             return []
+        await self._still_mine()
         return await store.run(
             lambda db: _in_session(db, queue.claim, worker.id, worker.batch_size, editions)
         )
@@ -143,7 +170,7 @@ class TransportSender(threading.Thread):
         shared = self.shared
         sender, raw = shared.messages.build(delivery, self.signer)
         await self.limit.wait_async()
-        outcome = await channel.send(sender, delivery.email, raw)
+        outcome = await channel.send(sender, delivery.email, raw, self._still_mine)
         # A bounce suppresses the subscriber too, all or nothing; anything else is one statement.
         run = store.run if needs_transaction(outcome) else store.run_alone
         (status,) = await run(
@@ -151,6 +178,20 @@ class TransportSender(threading.Thread):
         )
         with shared.counts_lock:
             shared.counts[status.value] += 1
+
+    async def _still_mine(self) -> None:
+        """Raise `LockLost` unless the worker still holds its lock: asked before each claim,
+        and before each message's point of no return (the final dot)."""
+        if not self.shared.worker.lock_intact():
+            raise LockLost(self.shared.worker.id)
+
+
+def _raise(failure: BaseException) -> NoReturn:
+    """A connection's failure, raised in the worker's own thread: as it is when it says what
+    went wrong in the worker's terms (a lost lock) or the database's; else as a WorkerError."""
+    if isinstance(failure, WorkerError | DBAPIError):
+        raise failure
+    raise WorkerError(f"stopped: {failure}") from failure
 
 
 class Worker:
@@ -172,7 +213,9 @@ class Worker:
         self.id = f"{socket.gethostname()}:{name}"
         self.batch_size, self.retry_delays, self.idle_wait = batch_size, retry_delays, idle_wait
         self.until_idle = False
-        self._lock = LifetimeLock(factory.kw["bind"], worker_lock_name(self.id))
+        self._lock = LifetimeLock(
+            factory.kw["bind"], worker_lock_name(self.id), label=f"worker {self.id}"
+        )
         self._routes: dict[str | None, list[int]] = {}
         self._routes_lock = threading.Lock()
 
@@ -194,6 +237,10 @@ class Worker:
             self._start(shared)
             last_check = utcnow()
             while True:
+                # A round trip now and then: a lost lock is noticed even while idle, and the
+                # lock's connection never looks idle to a server that closes idle sessions.
+                if not self._lock.still_held():
+                    shared.fail(LockLost(self.id))
                 self._route()
                 for name in self._routes:
                     if name not in connections:
@@ -207,7 +254,9 @@ class Worker:
                 if stop.is_set():
                     shared.stopping.set()
                 if shared.failure is not None:
-                    raise WorkerError(f"stopped: {shared.failure}") from shared.failure
+                    if isinstance(shared.failure, LockLost):
+                        self._reach_database()
+                    _raise(shared.failure)
                 if utcnow() - last_check > DEAD_CLAIMS_EVERY:
                     self._release_dead_claims(shared)
                     last_check = utcnow()
@@ -225,6 +274,15 @@ class Worker:
                 for connection in group:
                     connection.join()
             self._lock.release()
+
+    def _reach_database(self) -> None:
+        """Raise the database's own error if it is the whole database that went away, not
+        just the lock's connection: that says better what happened."""
+        with self.factory() as session:
+            session.execute(text("SELECT 1"))
+
+    def lock_intact(self) -> bool:
+        return self._lock.intact()
 
     def editions_for(self, transport: str | None) -> list[int]:
         with self._routes_lock:

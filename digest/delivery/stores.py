@@ -17,6 +17,8 @@ from typing import Protocol, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from digest.db import postgres_connect_args
+
 T = TypeVar("T")
 Work = Callable[[Connection], T]
 
@@ -65,7 +67,9 @@ class Awaited:
     async def open(cls, engine: Engine) -> Awaited:
         """Connect to `engine`'s database (call it in the event loop that will use it)."""
         url = engine.url.set(drivername="postgresql+psycopg")
-        pool = create_async_engine(url, pool_size=2, max_overflow=0)
+        pool = create_async_engine(
+            url, pool_size=2, max_overflow=0, connect_args=postgres_connect_args(url)
+        )
         try:
             transactions, alone = await _connect(pool), await _connect(pool)
             await alone.execution_options(isolation_level="AUTOCOMMIT")

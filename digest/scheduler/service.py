@@ -57,7 +57,7 @@ class Scheduler:
         self.engine, self.database_url = engine, database_url
         self.settings = settings or tasks.Settings.from_env()
         self.poll_every = poll_every
-        self.lock = LifetimeLock(engine, LEADER_LOCK)
+        self.lock = LifetimeLock(engine, LEADER_LOCK, label="scheduler")
         self.scheduler: BackgroundScheduler | None = None
         self._synced_at = datetime.min.replace(tzinfo=UTC)
 
