@@ -6,6 +6,8 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
@@ -114,6 +116,18 @@ def worker_process(
     return subprocess.Popen(
         [sys.executable, "-m", "digest", "--db", database_url, *command],
         env=environment,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+@contextmanager
+def ended_afterwards(*processes: subprocess.Popen[bytes]) -> Iterator[None]:
+    """Kill whichever of `processes` still runs when the block ends (a test that failed)."""
+    try:
+        yield
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import threading
@@ -32,7 +33,7 @@ from digest.delivery import queue, stores
 from digest.delivery.dkim import Signer
 from digest.delivery.messages import MessageFactory
 from digest.delivery.outcomes import needs_transaction, record
-from digest.delivery.ratelimit import RateLimit
+from digest.delivery.ratelimit import Budget
 from digest.delivery.report import send_reports
 from digest.delivery.transport import Channel, Transport
 from digest.editions.message import MailSettings
@@ -43,6 +44,7 @@ from digest.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 DEAD_CLAIMS_EVERY = timedelta(seconds=30)
+CLAIM_SECONDS = 2  # under a per-second limit, a connection claims this long's sending at most
 T = TypeVar("T")
 
 
@@ -97,13 +99,16 @@ class TransportSender(threading.Thread):
     """The connections to one transport: one thread, an event loop, a coroutine for each
     connection. One thread means no contention between connections for Python's lock."""
 
-    def __init__(
-        self, shared: _Shared, name: str | None, transport: Transport, limit: RateLimit
-    ) -> None:
+    def __init__(self, shared: _Shared, name: str | None, transport: Transport) -> None:
         super().__init__(name=f"send-{name or 'default'}", daemon=True)
-        self.shared, self.transport_name = shared, name
-        self.transport, self.limit = transport, limit
+        self.shared, self.transport_name, self.transport = shared, name, transport
         self.signer = Signer(transport.dkim) if transport.dkim else None
+        self.budget = Budget(name or "", transport.per_second, transport.per_hour)
+        self.claim_size = shared.worker.batch_size
+        if transport.per_second:  # what a connection may send in a few seconds, no more:
+            # the rest stays in the queue for the other workers sharing the limit
+            paced = math.ceil(transport.per_second * CLAIM_SECONDS / transport.connections)
+            self.claim_size = max(1, min(self.claim_size, paced))
 
     def run(self) -> None:
         try:
@@ -138,8 +143,8 @@ class TransportSender(threading.Thread):
                     await asyncio.sleep(worker.idle_wait)
                     continue
                 while batch and not shared.stopping.is_set():
-                    await self._send(channel, store, batch[0])
-                    batch.pop(0)
+                    if await self._send(channel, store, batch[0]):
+                        batch.pop(0)
         except BaseException as exc:
             shared.fail(exc)
         finally:
@@ -163,13 +168,16 @@ class TransportSender(threading.Thread):
             return []
         await self._still_mine()
         return await store.run(
-            lambda db: _in_session(db, queue.claim, worker.id, worker.batch_size, editions)
+            lambda db: _in_session(db, queue.claim, worker.id, self.claim_size, editions)
         )
 
-    async def _send(self, channel: Channel, store: stores.Store, delivery: queue.Claimed) -> None:
+    async def _send(self, channel: Channel, store: stores.Store, delivery: queue.Claimed) -> bool:
+        """Send one delivery and record its outcome; False if the worker began stopping while
+        it waited for the transport's rate limit (the delivery is not sent)."""
         shared = self.shared
         sender, raw = shared.messages.build(delivery, self.signer)
-        await self.limit.wait_async()
+        if not await self.budget.wait(store, shared.stopping):
+            return False
         outcome = await channel.send(sender, delivery.email, raw, self._still_mine)
         # A bounce suppresses the subscriber too, all or nothing; anything else is one statement.
         run = store.run if needs_transaction(outcome) else store.run_alone
@@ -178,6 +186,7 @@ class TransportSender(threading.Thread):
         )
         with shared.counts_lock:
             shared.counts[status.value] += 1
+        return True
 
     async def _still_mine(self) -> None:
         """Raise `LockLost` unless the worker still holds its lock: asked before each claim,
@@ -305,10 +314,7 @@ class Worker:
             self._routes = routes
 
     def _connect(self, shared: _Shared, name: str | None) -> list[TransportSender]:
-        transport = self.transports[name]
-        sender = TransportSender(
-            shared, name, transport, RateLimit(transport.per_second, transport.per_hour)
-        )
+        sender = TransportSender(shared, name, self.transports[name])
         sender.start()
         return [sender]
 

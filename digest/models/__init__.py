@@ -20,7 +20,14 @@ from digest.models.content import (
     Topic,
     TopicSource,
 )
-from digest.models.delivery import Delivery, DeliveryStatus, MailEvent, Worker
+from digest.models.delivery import (
+    Delivery,
+    DeliveryStatus,
+    MailEvent,
+    SendBudget,
+    SendCount,
+    Worker,
+)
 from digest.models.editions import Edition, EditionItem, EditionState
 from digest.models.subscribers import (
     ConsentEvent,
@@ -53,6 +60,8 @@ __all__ = [
     "Newsletter",
     "Role",
     "Section",
+    "SendBudget",
+    "SendCount",
     "Subscriber",
     "SubscriberStatus",
     "Subscription",
