@@ -5,6 +5,7 @@ nobody gets a second copy."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
@@ -19,7 +20,8 @@ from digest.db import transaction
 from digest.delivery import queue
 from digest.delivery.outcomes import Outcome, Result, record
 from digest.delivery.sender import worker_lock_name
-from digest.locks import SCOPED_KEY_SQL
+from digest.delivery.stores import Awaited
+from digest.locks import SCOPED_KEY_SQL, LifetimeLock
 from digest.models import Delivery, DeliveryStatus, Edition
 from digest.timeutil import utcnow
 
@@ -123,3 +125,50 @@ def test_an_outcome_is_not_recorded_over_a_delivery_another_worker_took_over(
         assert [(r.status, r.claimed_by, r.attempts) for r in rows] == [
             (DeliveryStatus.SENDING, "host:alive", 0)
         ] * 3
+
+
+def engine_parameters(factory) -> dict[str, str]:
+    with factory.kw["bind"].connect() as db:
+        return db.connection.driver_connection.info.get_parameters()
+
+
+def lock_parameters(factory) -> dict[str, str]:
+    lock = LifetimeLock(factory.kw["bind"], "keepalive-test", label="keepalive test")
+    assert lock.acquire()
+    try:
+        held = lock._held
+        server = held.execute(text("SELECT current_setting('tcp_keepalives_idle')")).scalar()
+        return {**held.connection.driver_connection.info.get_parameters(), "server": server}
+    finally:
+        lock.release()
+
+
+def store_parameters(factory) -> dict[str, str]:
+    async def parameters() -> dict[str, str]:
+        store = await Awaited.open(factory.kw["bind"])
+        try:
+            return await store.run(lambda db: db.connection.driver_connection.info.get_parameters())
+        finally:
+            await store.close()
+
+    return asyncio.run(parameters())
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    "parameters",
+    [engine_parameters, lock_parameters, store_parameters],
+    ids=["the app's connections", "a worker's lock", "a worker's sending connections"],
+)
+def test_database_connections_use_tcp_keepalives_so_a_dropped_line_is_noticed(
+    factory, parameters
+) -> None:
+    found = parameters(factory)
+    assert found["keepalives"] == "1"
+    # Known dead within about half a minute of silence, not the system's two hours.
+    idle, interval, count = (
+        int(found[k]) for k in ("keepalives_idle", "keepalives_interval", "keepalives_count")
+    )
+    assert idle + interval * count <= 30
+    if "server" in found:  # and the server waits longer, so the holder is first to know
+        assert found["server"] in ("60", "1min")
