@@ -4,6 +4,7 @@ not running."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -141,3 +142,29 @@ def test_healthz_names_a_worker_that_keeps_failing_while_the_database_is_well(
         part.join(timeout=30)
     assert not part.is_alive()
     assert client.get("/healthz").text == "worker stopped\n"
+
+
+def test_a_part_that_keeps_failing_is_restarted_after_doubling_pauses_and_traced_once(
+    caplog,
+) -> None:
+    starts: list[float] = []
+
+    def unreachable(stop: threading.Event) -> None:
+        starts.append(time.monotonic())
+        raise ConnectionRefusedError("the database at db.example:5432 refused — ŵ")
+
+    stop = threading.Event()
+    part = Supervised("worker", unreachable, stop, first_pause=0.1, longest_pause=0.4)
+    with caplog.at_level("ERROR", logger="digest.cli.supervise"):
+        part.start()
+        wait_for(lambda: len(starts) >= 5, 10, "five starts")
+        assert part.problem() == "worker restarting"
+        stop.set()
+        part.join(timeout=10)
+    pauses = [b - a for a, b in itertools.pairwise(starts)][:4]
+    for pause, wanted in zip(pauses, [0.1, 0.2, 0.4, 0.4], strict=True):  # doubled, to 0.4
+        assert wanted <= pause < wanted + 0.3, pauses
+    failures = [r for r in caplog.records if "starting it again" in r.getMessage()]
+    assert len(failures) >= 4
+    assert all("refused — ŵ" in r.getMessage() for r in failures)  # one line each time
+    assert [r.exc_info is not None for r in failures[:2]] == [True, False]  # traced once

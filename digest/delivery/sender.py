@@ -4,9 +4,11 @@ its cut, send it, and record the outcome.
 Crash safety comes from one rule: a connection records the outcome of its message, durably,
 before it sends the next. Claimed deliveries that were never sent go back to the queue when
 the worker (or another, seeing it gone) starts; so a crash repeats at most the one message in
-flight on each connection, and loses none. The connections to a transport are coroutines in
-one thread, each working alone: no hand-offs and no contention between threads, which is what
-lets one Python process keep up with a fast mail server.
+flight on each connection, and loses none. A worker that loses its lifetime lock while it lives
+stops before its next message, since another may already be sending its claims; and every
+outcome it records checks that the delivery is still its own. The connections to a transport
+are coroutines in one thread, each working alone: no hand-offs and no contention between
+threads, which is what lets one Python process keep up with a fast mail server.
 """
 
 from __future__ import annotations
@@ -246,10 +248,6 @@ class Worker:
             self._start(shared)
             last_check = utcnow()
             while True:
-                # A round trip now and then: a lost lock is noticed even while idle, and the
-                # lock's connection never looks idle to a server that closes idle sessions.
-                if not self._lock.still_held():
-                    shared.fail(LockLost(self.id))
                 self._route()
                 for name in self._routes:
                     if name not in connections:
@@ -262,10 +260,7 @@ class Worker:
                         on_progress(Counter(shared.counts))
                 if stop.is_set():
                     shared.stopping.set()
-                if shared.failure is not None:
-                    if isinstance(shared.failure, LockLost):
-                        self._reach_database()
-                    _raise(shared.failure)
+                self._raise_failure(shared)
                 if utcnow() - last_check > DEAD_CLAIMS_EVERY:
                     self._release_dead_claims(shared)
                     last_check = utcnow()
@@ -284,11 +279,20 @@ class Worker:
                     connection.join()
             self._lock.release()
 
-    def _reach_database(self) -> None:
-        """Raise the database's own error if it is the whole database that went away, not
-        just the lock's connection: that says better what happened."""
-        with self.factory() as session:
-            session.execute(text("SELECT 1"))
+    def _raise_failure(self, shared: _Shared) -> None:
+        """Raise what stopped the connections, if anything did. The lock is checked too, with
+        a round trip: so a lost lock is noticed even while idle, and the lock's connection
+        never looks idle to a server that closes idle sessions."""
+        if not self._lock.still_held():
+            shared.fail(LockLost(self.id))
+        if shared.failure is None:
+            return
+        if isinstance(shared.failure, LockLost):
+            # If the whole database went away, not just the lock's connection, its own error
+            # says better what happened.
+            with self.factory() as session:
+                session.execute(text("SELECT 1"))
+        _raise(shared.failure)
 
     def lock_intact(self) -> bool:
         return self._lock.intact()
