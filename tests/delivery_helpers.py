@@ -9,12 +9,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 from webapp import accept_tagged
 
 from digest.db import transaction
+from digest.delivery import queue
 from digest.editions import compose
 from digest.models import (
     Edition,
@@ -26,6 +28,7 @@ from digest.models import (
     Topic,
 )
 
+DATA = Path(__file__).parent / "data"
 TAGGED = [
     ("Neglect in adolescence", "neglect"),
     ("Sextortion: advice for schools", "online-grooming"),
@@ -110,6 +113,7 @@ def worker_process(
         "DIGEST_MAIL_URL": mail_url,
         "DIGEST_MAIL_CONNECTIONS": str(connections),
         "DIGEST_TOKEN_KEYS": "worker-test-key",
+        "DIGEST_LOG_FILE": os.devnull,
         **(env or {}),
     }
     command = [*arguments, "worker", "--name", name, "--until-idle"]
@@ -131,3 +135,28 @@ def ended_afterwards(*processes: subprocess.Popen[bytes]) -> Iterator[None]:
             if process.poll() is None:
                 process.kill()
                 process.communicate()
+
+
+def start_limited_sending(factory: sessionmaker[Session], readers: int) -> tuple[int, list[str]]:
+    """An edition being sent to `readers` subscribers through the transport `limited`."""
+    edition_id = approved_edition(factory)
+    emails = add_subscribers(factory, readers)
+    with transaction(factory) as session:
+        caspar(session).transport = "limited"
+        queue.enqueue(session, session.get(Edition, edition_id))
+    return edition_id, emails
+
+
+def limited_config(folder: Path, url: str, **limits: float) -> str:
+    """A config file whose CASPAR goes through the transport `limited`, to `url` with these
+    limits (`per_second`, `per_hour`)."""
+    lines = "".join(f"    {name}: {value}\n" for name, value in limits.items())
+    path = folder / "feeds.yaml"
+    path.write_text(
+        f"extends: {DATA / 'config.yaml'}\n"
+        "transports:\n"
+        "  - name: limited\n"
+        f'    url: "{url}"\n'
+        "    connections: 4\n" + lines
+    )
+    return str(path)

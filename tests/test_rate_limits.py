@@ -9,50 +9,19 @@ import signal
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from delivery_helpers import (
-    add_subscribers,
-    approved_edition,
-    caspar,
-    ended_afterwards,
-    worker_process,
-)
+from delivery_helpers import ended_afterwards, limited_config, start_limited_sending, worker_process
 from smtp import smtp_server
 from sqlalchemy import select
 
-from digest.db import transaction
-from digest.delivery import queue
 from digest.delivery.ratelimit import take
-from digest.models import Delivery, DeliveryStatus, Edition
+from digest.models import Delivery, DeliveryStatus
 from digest.models import Worker as WorkerRow
-
-DATA = Path(__file__).parent / "data"
 
 
 def start_sending(factory, readers: int) -> list[str]:
-    edition_id = approved_edition(factory)
-    emails = add_subscribers(factory, readers)
-    with transaction(factory) as session:
-        caspar(session).transport = "limited"
-        queue.enqueue(session, session.get(Edition, edition_id))
-    return emails
-
-
-def limited_config(tmp_path: Path, url: str, **limits: float) -> str:
-    """A config whose CASPAR goes through the transport `limited`, to `url` with these
-    limits."""
-    lines = "".join(f"    {name}: {value}\n" for name, value in limits.items())
-    path = tmp_path / "feeds.yaml"
-    path.write_text(
-        f"extends: {DATA / 'config.yaml'}\n"
-        "transports:\n"
-        "  - name: limited\n"
-        f'    url: "{url}"\n'
-        "    connections: 4\n" + lines
-    )
-    return str(path)
+    return start_limited_sending(factory, readers)[1]
 
 
 def most_in_any_second(times: list[float]) -> int:

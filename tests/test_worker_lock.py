@@ -12,7 +12,15 @@ import uuid
 from collections import Counter
 
 import pytest
-from delivery_helpers import add_subscribers, approved_edition, edition_state, worker_process
+from delivery_helpers import (
+    add_subscribers,
+    approved_edition,
+    edition_state,
+    ended_afterwards,
+    limited_config,
+    start_limited_sending,
+    worker_process,
+)
 from smtp import Faults, smtp_server
 from sqlalchemy import select, text
 
@@ -172,3 +180,21 @@ def test_database_connections_use_tcp_keepalives_so_a_dropped_line_is_noticed(
     assert idle + interval * count <= 30
     if "server" in found:  # and the server waits longer, so the holder is first to know
         assert found["server"] in ("60", "1min")
+
+
+@postgres_only
+def test_a_slow_worker_rides_out_a_server_that_closes_its_idle_sessions(
+    factory, database_url, tmp_path
+) -> None:
+    edition_id, readers = start_limited_sending(factory, 5)
+    # Every session of the worker is closed by the server after 1.5 s idle, while the
+    # transport lets a message go only every 2 s: each connection idles past the timeout.
+    closing = database_url + "%20-cidle_session_timeout%3D1500"
+    with smtp_server() as (inbox, url):
+        config = limited_config(tmp_path, url, per_second=0.5)
+        worker = worker_process(closing, url, "patient", "--config", config)
+        with ended_afterwards(worker):
+            _, errors = worker.communicate(timeout=120)
+    assert worker.returncode == 0, errors.decode()
+    assert sorted(to for _, (to,), _ in inbox.received) == sorted(readers)
+    assert edition_state(factory, edition_id) == "sent"
