@@ -25,6 +25,7 @@ from digest.cli import logs
 from digest.config import ConfigError, DigestConfig, load_config, sync_config
 from digest.db import (
     DEFAULT_DATABASE_URL,
+    first_line,
     make_engine,
     schema_revision,
     session_factory,
@@ -97,7 +98,7 @@ class App:
 
     def stopped_by(self, exc: BaseException, details: bool = True) -> UsageProblem:
         """`exc` said in one line (exit status 2), with its details logged once."""
-        summary = logs.first_line(exc)
+        summary = first_line(exc)
         if isinstance(exc, DATABASE_ERRORS):
             summary = f"database error at {self.database_place}: {summary}"
         return UsageProblem(summary + (logs.log_details(summary, exc) if details else ""))
@@ -123,7 +124,7 @@ def database_errors(command: F) -> F:
         except (*DATABASE_ERRORS, LockError) as exc:
             app = next((a for a in args if isinstance(a, App)), None)
             if app is None:
-                raise UsageProblem(logs.first_line(exc)) from None
+                raise UsageProblem(first_line(exc)) from None
             raise app.stopped_by(exc) from None
 
     return wrapper  # type: ignore[return-value]
