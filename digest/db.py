@@ -8,13 +8,25 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.locks import SCOPED_KEY_SQL
 
 DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# libpq's TCP keepalives: a connection that a firewall or a dead network silently dropped is
+# known dead in about 25 seconds instead of hours, so a worker learns at once that the lock it
+# held is gone (see `digest.locks`); and connecting gives up after 10 seconds. Options in the
+# database URL win.
+POSTGRES_CONNECT_ARGS = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 25_000,  # milliseconds: unacknowledged data counts as dead too
+    "connect_timeout": 10,
+}
 
 
 def _text(value: bytes) -> str:
@@ -44,7 +56,20 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, connect_args=postgres_connect_args(parsed))
+
+
+def postgres_connect_args(url: URL) -> dict[str, int]:
+    """`POSTGRES_CONNECT_ARGS` less those the URL sets itself."""
+    return {name: value for name, value in POSTGRES_CONNECT_ARGS.items() if name not in url.query}
+
+
+def first_line(exc: BaseException) -> str:
+    """What went wrong, in one line: a database error's own first line, without the SQL and
+    parameters SQLAlchemy adds."""
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's wrapper of the driver's error
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import base64
+import os
 import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from webapp import accept_tagged
 
 from digest.db import transaction
+from digest.delivery import queue
 from digest.editions import compose
 from digest.models import (
     Edition,
@@ -25,6 +31,7 @@ from digest.models import (
     Topic,
 )
 
+DATA = Path(__file__).parent / "data"
 TAGGED = [
     ("Neglect in adolescence", "neglect"),
     ("Sextortion: advice for schools", "online-grooming"),
@@ -129,3 +136,67 @@ def rsa_key(tmp_path: Path) -> tuple[str, bytes]:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return str(path), b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def worker_process(
+    database_url: str,
+    mail_url: str,
+    name: str,
+    *arguments: str,
+    connections: int = 4,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`digest worker --name NAME --until-idle` in a process of its own, sending to `mail_url`
+    (`arguments` go before the command: `--config FILE`, say)."""
+    environment = {
+        **os.environ,
+        "DIGEST_MAIL_URL": mail_url,
+        "DIGEST_MAIL_CONNECTIONS": str(connections),
+        "DIGEST_TOKEN_KEYS": "worker-test-key",
+        "DIGEST_LOG_FILE": os.devnull,
+        **(env or {}),
+    }
+    command = [*arguments, "worker", "--name", name, "--until-idle"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "--db", database_url, *command],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+@contextmanager
+def ended_afterwards(*processes: subprocess.Popen[bytes]) -> Iterator[None]:
+    """Kill whichever of `processes` still runs when the block ends (a test that failed)."""
+    try:
+        yield
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+
+
+def start_limited_sending(factory: sessionmaker[Session], readers: int) -> tuple[int, list[str]]:
+    """An edition being sent to `readers` subscribers through the transport `limited`."""
+    edition_id = approved_edition(factory)
+    emails = add_subscribers(factory, readers)
+    with transaction(factory) as session:
+        caspar(session).transport = "limited"
+        queue.enqueue(session, session.get(Edition, edition_id))
+    return edition_id, emails
+
+
+def limited_config(folder: Path, url: str, **limits: float) -> str:
+    """A config file whose CASPAR goes through the transport `limited`, to `url` with these
+    limits (`per_second`, `per_hour`)."""
+    lines = "".join(f"    {name}: {value}\n" for name, value in limits.items())
+    path = folder / "feeds.yaml"
+    path.write_text(
+        f"extends: {DATA / 'config.yaml'}\n"
+        "transports:\n"
+        "  - name: limited\n"
+        f'    url: "{url}"\n'
+        "    connections: 4\n" + lines
+    )
+    return str(path)

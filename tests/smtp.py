@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import socket
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ class Inbox:
     faults: Faults = field(default_factory=Faults)
     received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
     mail_options: list[list[str]] = field(default_factory=list)  # MAIL FROM's, per message
+    arrived: list[float] = field(default_factory=list)  # time.monotonic() of each message
     tries: Counter[str] = field(default_factory=Counter)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
@@ -53,6 +55,7 @@ class Inbox:
             await asyncio.sleep(self.faults.data_delay)
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         self.mail_options.append(list(envelope.mail_options))
+        self.arrived.append(time.monotonic())
         return "250 Message accepted"
 
     def messages(self, to: str | None = None) -> list[EmailMessage]:

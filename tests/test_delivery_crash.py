@@ -6,12 +6,10 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 
-from delivery_helpers import add_subscribers, approved_edition, edition_state
+from delivery_helpers import add_subscribers, approved_edition, edition_state, worker_process
 from smtp import smtp_server
 from sqlalchemy import select
 
@@ -22,22 +20,6 @@ from digest.models import Delivery, DeliveryStatus, Edition
 SUBSCRIBERS = 5_000
 KILLS = 5
 CONNECTIONS = 4
-
-
-def worker_process(database_url: str, mail_url: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DIGEST_MAIL_URL": mail_url,
-        "DIGEST_MAIL_CONNECTIONS": str(CONNECTIONS),
-        "DIGEST_TOKEN_KEYS": "crash-test-key",
-    }
-    command = ["worker", "--name", "crash", "--until-idle"]
-    return subprocess.Popen(
-        [sys.executable, "-m", "digest", "--db", database_url, *command],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
 
 
 def test_kill_9_mid_send_loses_nothing_and_repeats_only_what_was_in_flight(
@@ -52,7 +34,7 @@ def test_kill_9_mid_send_loses_nothing_and_repeats_only_what_was_in_flight(
     with smtp_server() as (inbox, url):
         while kills < KILLS:
             before = len(inbox.received)
-            process = worker_process(database_url, url)
+            process = worker_process(database_url, url, "crash", connections=CONNECTIONS)
             deadline = time.monotonic() + 60
             while len(inbox.received) <= before and time.monotonic() < deadline:
                 time.sleep(0.01)  # wait until it is sending
@@ -64,7 +46,7 @@ def test_kill_9_mid_send_loses_nothing_and_repeats_only_what_was_in_flight(
             kills += 1
             reached = {to for _, (to,), _ in inbox.received}
             assert len(reached) < SUBSCRIBERS, "each kill must land mid-send"
-        final = worker_process(database_url, url)
+        final = worker_process(database_url, url, "crash", connections=CONNECTIONS)
         _, err = final.communicate(timeout=300)
         assert final.returncode == 0, err.decode()
     assert kills == KILLS

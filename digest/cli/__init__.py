@@ -18,18 +18,21 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.cli import logs
 from digest.config import ConfigError, DigestConfig, load_config, sync_config
 from digest.db import (
     DEFAULT_DATABASE_URL,
+    first_line,
     make_engine,
     schema_revision,
     session_factory,
     transaction,
     upgrade_schema,
 )
+from digest.locks import LockError
 from digest.models import Newsletter
 
 # Piped output (logs, CI) gets wide tables instead of rows wrapped at 80 columns.
@@ -85,6 +88,21 @@ class App:
             )
         return self.sessions
 
+    @property
+    def database_place(self) -> str:
+        """Where the database is, for messages: a SQLite file, or a URL without its password."""
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database:
+            return str(Path(url.database).resolve())
+        return url.render_as_string(hide_password=True)
+
+    def stopped_by(self, exc: BaseException, details: bool = True) -> UsageProblem:
+        """`exc` said in one line (exit status 2), with its details logged once."""
+        summary = first_line(exc)
+        if isinstance(exc, DATABASE_ERRORS):
+            summary = f"database error at {self.database_place}: {summary}"
+        return UsageProblem(summary + (logs.log_details(summary, exc) if details else ""))
+
     def init(self) -> str:
         config = self.config  # validate before touching the database
         upgrade_schema(self.engine)
@@ -92,15 +110,22 @@ class App:
             return sync_config(session, config).summary()
 
 
+DATABASE_ERRORS = (OperationalError, ProgrammingError, InterfaceError)
+
+
 def database_errors(command: F) -> F:
-    """Report an unreachable or broken database as exit status 2, not a traceback."""
+    """Report an unreachable or broken database, or a lock directory that cannot be written,
+    as one line and exit status 2, not a traceback (which goes to the log, if there is one)."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (OperationalError, ProgrammingError) as exc:
-            raise UsageProblem(f"database error: {exc.orig or exc}") from None
+        except (*DATABASE_ERRORS, LockError) as exc:
+            app = next((a for a in args if isinstance(a, App)), None)
+            if app is None:
+                raise UsageProblem(first_line(exc)) from None
+            raise app.stopped_by(exc) from None
 
     return wrapper  # type: ignore[return-value]
 

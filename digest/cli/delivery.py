@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import imaplib
+import logging
 import signal
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from digest.cli import App, UsageProblem, cli, console, database_errors, pass_app
+from digest.cli import App, UsageProblem, cli, console, database_errors, logs, pass_app
 from digest.db import transaction
 from digest.delivery import bounces as bounce_mail
 from digest.delivery import queue
@@ -58,12 +59,13 @@ def _summary(counts: Counter[str]) -> str:
 def worker_command(app: App, name: str, until_idle: bool) -> None:
     """Send due deliveries of every edition being sent (run as many as you like on
     PostgreSQL; one on SQLite)."""
+    logs.setup(logging.WARNING)
     stop = threading.Event()
     stop_on_signals(stop)
     try:
         counts = make_worker(app, name).run(stop, until_idle=until_idle)
     except WorkerError as exc:
-        raise UsageProblem(str(exc)) from None
+        raise app.stopped_by(exc, details=exc.__cause__ is not None) from None
     console.print(f"Worker stopped: {_summary(counts)}.")
 
 
@@ -73,6 +75,7 @@ def worker_command(app: App, name: str, until_idle: bool) -> None:
 @database_errors
 def send_command(app: App, edition_id: int) -> None:
     """Send an approved edition now, showing progress (or finish one being sent)."""
+    logs.setup(logging.WARNING)
     with transaction(app.require_schema()) as session:
         edition = session.get(Edition, edition_id)
         if edition is None:
@@ -103,7 +106,7 @@ def send_command(app: App, edition_id: int) -> None:
         try:
             make_worker(app, "send").run(stop, until_idle=True, on_progress=update)
         except WorkerError as exc:
-            raise UsageProblem(str(exc)) from None
+            raise app.stopped_by(exc, details=exc.__cause__ is not None) from None
         bar.update(task, completed=total)
     with app.sessions() as session:
         counts = queue.progress(session, edition_id)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
-from digest.cli import App, cli, console, database_errors, pass_app
+from digest.cli import App, cli, console, database_errors, logs, pass_app
 from digest.cli.delivery import make_worker, stop_on_signals, transports
+from digest.cli.supervise import Supervised
+from digest.locks import LockError
 from digest.scheduler.service import Scheduler
 
 
@@ -27,12 +30,23 @@ def _scheduler(app: App) -> Scheduler:
 def scheduler_command(app: App) -> None:
     """Run the scheduler: polls, drafts, sends and housekeeping on time. Start it on as many
     machines as you like: one runs the jobs, the others take over if it stops."""
+    logs.setup(logging.INFO)
     app.require_schema()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     stop = threading.Event()
     stop_on_signals(stop)
     console.print("Scheduler started (Ctrl+C stops it).")
     _scheduler(app).run(stop)
+
+
+def _close_from_its_thread(server: Any, thread: threading.Thread) -> None:
+    """Stop waitress: closed from another thread, its socket would vanish under its select()."""
+    trigger = getattr(server, "trigger", None)
+    if trigger is None:
+        server.close()
+    else:
+        trigger.pull_trigger(server.close)
+    thread.join(timeout=5)
+    server.task_dispatcher.shutdown()
 
 
 @cli.command("run")
@@ -47,29 +61,34 @@ def run_command(app: App, host: str, port: int, threads: int) -> None:
 
     from digest.web import create_app
 
+    logs.setup(logging.INFO)
     app.require_schema()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     stop = threading.Event()
     stop_on_signals(stop)
-    scheduler = threading.Thread(target=_scheduler(app).run, args=(stop,), name="scheduler")
-    worker = make_worker(app, "run")
-    sender = threading.Thread(target=worker.run, args=(stop,), name="worker")
+    # Each started again after a failure; a lock directory that cannot be written stops all.
+    parts = [
+        Supervised("scheduler", _scheduler(app).run, stop, fatal=(LockError,)),
+        Supervised("worker", make_worker(app, "run").run, stop, fatal=(LockError,)),
+    ]
     server = create_server(
-        create_app(app.database_url, transports=transports(app)),
+        create_app(app.database_url, transports=transports(app), components=parts),
         host=host,
         port=port,
         threads=threads,
         ident="Digest",
     )
     web = threading.Thread(target=server.run, name="web", daemon=True)
-    for thread in (scheduler, sender, web):
+    for thread in (*parts, web):
         thread.start()
     console.print(
         f"Digest is running on http://{host}:{server.effective_port}/ with its scheduler "
         "and a delivery worker (Ctrl+C stops it)."
     )
     stop.wait()
-    server.close()
-    for thread in (scheduler, sender):
-        thread.join()
+    _close_from_its_thread(server, web)
+    for part in parts:
+        part.join()
+    failed = next((p.failure for p in parts if p.failure is not None), None)
+    if failed is not None:
+        raise app.stopped_by(failed)
     console.print("Stopped.")

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from digest.delivery.queue import RETRY_DELAYS, Claimed
+from digest.delivery.queue import RETRY_DELAYS, Claimed, ClaimLost
 from digest.models import (
     Delivery,
     DeliveryStatus,
@@ -67,6 +67,7 @@ def new_values(
     deferred = status is DeliveryStatus.DEFERRED
     return {
         "delivery_id": delivery.id,
+        "holder": delivery.claimed_by,
         "new_status": status,
         "new_attempts": attempts,
         "code": outcome.code,
@@ -76,9 +77,15 @@ def new_values(
     }
 
 
+# Only while the delivery is still this worker's: if another took it over (this one lost its
+# lock), the outcome is not written over that worker's claim.
 _RECORD = (
     update(Delivery)
-    .where(Delivery.id == bindparam("delivery_id"))
+    .where(
+        Delivery.id == bindparam("delivery_id"),
+        Delivery.claimed_by == bindparam("holder"),
+        Delivery.status == DeliveryStatus.SENDING,
+    )
     .values(
         status=bindparam("new_status"),
         attempts=bindparam("new_attempts"),
@@ -100,9 +107,14 @@ def record(
     hash_key: str,
 ) -> list[DeliveryStatus]:
     """Store outcomes, all in one statement; a bounce also suppresses its subscriber (with
-    `hash_key`, the key of the suppression list's hashes)."""
+    `hash_key`, the key of the suppression list's hashes).
+
+    Raises `ClaimLost`, having written nothing, when a delivery is no longer claimed by the
+    worker that claimed it (run it in a transaction when there are several)."""
     rows = [new_values(delivery, outcome, now, retry_delays) for delivery, outcome in outcomes]
-    db.execute(_RECORD, rows)
+    changed = db.execute(_RECORD, rows[0] if len(rows) == 1 else rows).rowcount
+    if changed != len(rows):
+        raise ClaimLost(_taken_over(db, [delivery for delivery, _ in outcomes]))
     for (delivery, _), row in zip(outcomes, rows, strict=True):
         if row["new_status"] is DeliveryStatus.BOUNCED:
             subscriber_id = db.scalar(
@@ -114,6 +126,23 @@ def record(
                 detail = row["error"] or ""
                 suppress(db, subscriber_id, "hard-bounce", detail, delivery.id, now, hash_key)
     return [row["new_status"] for row in rows]
+
+
+def _taken_over(db: Connection | Session, deliveries: Sequence[Claimed]) -> str:
+    """Which of `deliveries` are no longer their claimer's, and what became of them, in words
+    (read before the caller's transaction rolls back)."""
+    claimer = {d.id: d.claimed_by for d in deliveries}
+    now_held = db.execute(
+        select(Delivery.id, Delivery.status, Delivery.claimed_by).where(Delivery.id.in_(claimer))
+    )
+    lost = [
+        f"{delivery_id} ({DeliveryStatus(status).value}"
+        + (f", claimed by {holder})" if holder else ")")
+        for delivery_id, status, holder in now_held
+        if holder != claimer[delivery_id] or status != DeliveryStatus.SENDING
+    ]
+    owner = deliveries[0].claimed_by
+    return f"deliveries {', '.join(lost)} are no longer claimed by {owner}"
 
 
 def needs_transaction(outcome: Outcome) -> bool:

@@ -112,6 +112,11 @@ def enqueue(session: Session, edition: Edition, now: datetime | None = None) -> 
     return counts
 
 
+class ClaimLost(RuntimeError):
+    """Deliveries a worker claimed are no longer its own: another worker, seeing it gone (its
+    lock lost), put them back in the queue. The message says which and whose."""
+
+
 @dataclass(frozen=True)
 class Claimed:
     """A delivery a worker now holds, with what it needs to build the message."""
@@ -124,6 +129,7 @@ class Claimed:
     email: str
     name: str
     link_secret: str | None  # for the subscription's links (subscriptions/tokens.py)
+    claimed_by: str
 
 
 def claim(
@@ -166,12 +172,12 @@ def claim(
         ids += session.scalars(query).all()
     if not ids:
         return []
-    # By id alone: the rows are ours already (locked on PostgreSQL, the write lock held on
-    # SQLite). A condition on status too would lead SQLite to walk the status index instead,
-    # every queued row of it, on each claim.
+    # The rows are ours already (locked on PostgreSQL, the write lock held on SQLite), and
+    # only those no worker holds are taken all the same. Not by status: that condition would
+    # lead SQLite to walk the status index instead, every queued row of it, on each claim.
     session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(ids))
+        .where(Delivery.id.in_(ids), Delivery.claimed_by.is_(None))
         .values(status=DeliveryStatus.SENDING, claimed_by=worker, claimed_at=now)
     )
     rows = session.execute(
@@ -184,6 +190,7 @@ def claim(
             Subscriber.email,
             Subscriber.name,
             Subscription.link_secret,
+            Delivery.claimed_by,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .join(Subscription, Subscription.id == Delivery.subscription_id)

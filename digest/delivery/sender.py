@@ -4,15 +4,18 @@ its cut, send it, and record the outcome.
 Crash safety comes from one rule: a connection records the outcome of its message, durably,
 before it sends the next. Claimed deliveries that were never sent go back to the queue when
 the worker (or another, seeing it gone) starts; so a crash repeats at most the one message in
-flight on each connection, and loses none. The connections to a transport are coroutines in
-one thread, each working alone: no hand-offs and no contention between threads, which is what
-lets one Python process keep up with a fast mail server.
+flight on each connection, and loses none. A worker that loses its lifetime lock while it lives
+stops before its next message, since another may already be sending its claims; and every
+outcome it records checks that the delivery is still its own. The connections to a transport
+are coroutines in one thread, each working alone: no hand-offs and no contention between
+threads, which is what lets one Python process keep up with a fast mail server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import threading
@@ -20,18 +23,19 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy import Connection as DbConnection
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import transaction
+from digest.db import first_line, transaction
 from digest.delivery import queue, stores
 from digest.delivery.dkim import Signer
 from digest.delivery.messages import CutError, MessageFactory
 from digest.delivery.outcomes import Outcome, Result, needs_transaction, record
-from digest.delivery.ratelimit import RateLimit
+from digest.delivery.ratelimit import Budget
 from digest.delivery.report import send_reports
 from digest.delivery.transport import Channel, Transport
 from digest.editions.message import MailSettings
@@ -43,11 +47,23 @@ from digest.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 DEAD_CLAIMS_EVERY = timedelta(seconds=30)
+CLAIM_SECONDS = 2  # under a per-second limit, a connection claims this long's sending at most
 T = TypeVar("T")
 
 
 class WorkerError(RuntimeError):
     """The worker cannot start or had to stop; the message says why."""
+
+
+class LockLost(WorkerError):
+    """The worker's lifetime lock is gone while it lives (the database connection holding it
+    was closed): another worker may take its claims over at any moment, so it sends no more."""
+
+    def __init__(self, worker_id: str) -> None:
+        super().__init__(
+            f"worker {worker_id} lost its lock (the database connection holding it was "
+            "closed), so it stopped sending; its unsent deliveries go to the other workers"
+        )
 
 
 def worker_lock_name(worker_id: str) -> str:
@@ -70,6 +86,11 @@ class _Shared:
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
 
+    def fail(self, exc: BaseException) -> None:
+        """Stop every connection; the first failure is the one the worker raises."""
+        self.failure = self.failure or exc
+        self.stopping.set()
+
 
 def _in_session(db: DbConnection, work: Callable[..., T], *args: Any) -> T:
     """`work(session, *args)` with a session joining `db`'s transaction."""
@@ -81,16 +102,22 @@ class TransportSender(threading.Thread):
     """The connections to one transport: one thread, an event loop, a coroutine for each
     connection. One thread means no contention between connections for Python's lock."""
 
-    def __init__(
-        self, shared: _Shared, name: str | None, transport: Transport, limit: RateLimit
-    ) -> None:
+    def __init__(self, shared: _Shared, name: str | None, transport: Transport) -> None:
         super().__init__(name=f"send-{name or 'default'}", daemon=True)
-        self.shared, self.transport_name = shared, name
-        self.transport, self.limit = transport, limit
+        self.shared, self.transport_name, self.transport = shared, name, transport
         self.signer = Signer(transport.dkim) if transport.dkim else None
+        self.budget = Budget(name or "", transport.per_second, transport.per_hour)
+        self.claim_size = shared.worker.batch_size
+        if transport.per_second:  # what a connection may send in a few seconds, no more:
+            # the rest stays in the queue for the other workers sharing the limit
+            paced = math.ceil(transport.per_second * CLAIM_SECONDS / transport.connections)
+            self.claim_size = max(1, min(self.claim_size, paced))
 
     def run(self) -> None:
-        asyncio.run(self._all())
+        try:
+            asyncio.run(self._all())
+        except BaseException as exc:  # reaching the database, say: the worker says so, once
+            self.shared.fail(exc)
 
     async def _all(self) -> None:
         engine = self.shared.engine
@@ -119,30 +146,41 @@ class TransportSender(threading.Thread):
                     await asyncio.sleep(worker.idle_wait)
                     continue
                 while batch and not shared.stopping.is_set():
-                    await self._send(channel, store, batch[0])
-                    batch.pop(0)
+                    if await self._send(channel, store, batch[0]):
+                        batch.pop(0)
         except BaseException as exc:
-            shared.failure = shared.failure or exc
-            shared.stopping.set()
-            log.exception("a delivery connection stopped")
+            shared.fail(exc)
         finally:
             await channel.close()
-            if batch:  # claimed, never sent: back to the queue
-                ids = [d.id for d in batch]
-                await store.run(lambda db: _in_session(db, queue.release, worker.id, ids))
+            if batch:
+                await self._give_back(store, batch)
+
+    async def _give_back(self, store: stores.Store, batch: list[queue.Claimed]) -> None:
+        """Claimed, never sent: back to the queue. If the database cannot take them now, they
+        go back when this worker starts again, or when another sees it gone."""
+        worker_id, ids = self.shared.worker.id, [d.id for d in batch]
+        try:
+            await store.run(lambda db: _in_session(db, queue.release, worker_id, ids))
+        except Exception as exc:
+            log.info("%d unsent deliveries stay claimed for now: %s", len(ids), first_line(exc))
 
     async def _claim(self, store: stores.Store) -> list[queue.Claimed]:
         worker = self.shared.worker
         editions = worker.editions_for(self.transport_name)
         if not editions:
             return []
+        await self._still_mine()
         return await store.run(
-            lambda db: _in_session(db, queue.claim, worker.id, worker.batch_size, editions)
+            lambda db: _in_session(db, queue.claim, worker.id, self.claim_size, editions)
         )
 
-    async def _send(self, channel: Channel, store: stores.Store, delivery: queue.Claimed) -> None:
+    async def _send(self, channel: Channel, store: stores.Store, delivery: queue.Claimed) -> bool:
+        """Send one delivery and record its outcome; False if the worker began stopping while
+        it waited for the transport's rate limit (the delivery is not sent)."""
         shared = self.shared
-        outcome = await self._attempt(channel, delivery)
+        outcome = await self._attempt(channel, store, delivery)
+        if outcome is None:
+            return False
         # A bounce suppresses the subscriber too, all or nothing; anything else is one statement.
         run = store.run if needs_transaction(outcome) else store.run_alone
         (status,) = await run(
@@ -156,20 +194,42 @@ class TransportSender(threading.Thread):
         )
         with shared.counts_lock:
             shared.counts[status.value] += 1
+        return True
 
-    async def _attempt(self, channel: Channel, delivery: queue.Claimed) -> Outcome:
+    async def _attempt(
+        self, channel: Channel, store: stores.Store, delivery: queue.Claimed
+    ) -> Outcome | None:
         """Build, sign and send one message. Whatever goes wrong with this one message fails
-        this delivery alone, with the reason, and the connection goes on to the next."""
+        this delivery alone, with the reason, and the connection goes on to the next. None: the
+        worker began stopping while it waited for the rate limit (nothing was sent). A lost
+        lock or claim is the worker's failure, not the message's: it stops the worker."""
         try:
             sender, raw = self.shared.messages.build(delivery, self.signer)
         except Exception as exc:
             return _unsendable(delivery, "its message could not be made", exc)
-        await self.limit.wait_async()
+        if not await self.budget.wait(store, self.shared.stopping):
+            return None
         try:
-            return await channel.send(sender, delivery.email, raw)
+            return await channel.send(sender, delivery.email, raw, self._still_mine)
+        except (WorkerError, queue.ClaimLost):
+            raise
         except Exception as exc:
             await channel.close()  # in an unknown state: the next message starts afresh
             return _unsendable(delivery, "its message could not be handed over", exc)
+
+    async def _still_mine(self) -> None:
+        """Raise `LockLost` unless the worker still holds its lock: asked before each claim,
+        and before each message's point of no return (the final dot)."""
+        if not self.shared.worker.lock_intact():
+            raise LockLost(self.shared.worker.id)
+
+
+def _raise(failure: BaseException) -> NoReturn:
+    """A connection's failure, raised in the worker's own thread: as it is when it says what
+    went wrong in the worker's terms (a lost lock) or the database's; else as a WorkerError."""
+    if isinstance(failure, WorkerError | DBAPIError):
+        raise failure
+    raise WorkerError(f"stopped: {failure}") from failure
 
 
 def _unsendable(delivery: queue.Claimed, what: str, exc: Exception) -> Outcome:
@@ -207,7 +267,9 @@ class Worker:
         self.id = f"{socket.gethostname()}:{name}"
         self.batch_size, self.retry_delays, self.idle_wait = batch_size, retry_delays, idle_wait
         self.until_idle = False
-        self._lock = LifetimeLock(factory.kw["bind"], worker_lock_name(self.id))
+        self._lock = LifetimeLock(
+            factory.kw["bind"], worker_lock_name(self.id), label=f"worker {self.id}"
+        )
         self._routes: dict[str | None, list[int]] = {}
         self._routes_lock = threading.Lock()
 
@@ -241,8 +303,7 @@ class Worker:
                         on_progress(Counter(shared.counts))
                 if stop.is_set():
                     shared.stopping.set()
-                if shared.failure is not None:
-                    raise WorkerError(f"stopped: {shared.failure}") from shared.failure
+                self._raise_failure(shared)
                 if utcnow() - last_check > DEAD_CLAIMS_EVERY:
                     self._release_dead_claims(shared)
                     last_check = utcnow()
@@ -260,6 +321,24 @@ class Worker:
                 for connection in group:
                     connection.join()
             self._lock.release()
+
+    def _raise_failure(self, shared: _Shared) -> None:
+        """Raise what stopped the connections, if anything did. The lock is checked too, with
+        a round trip: so a lost lock is noticed even while idle, and the lock's connection
+        never looks idle to a server that closes idle sessions."""
+        if not self._lock.still_held():
+            shared.fail(LockLost(self.id))
+        if shared.failure is None:
+            return
+        if isinstance(shared.failure, LockLost):
+            # If the whole database went away, not just the lock's connection, its own error
+            # says better what happened.
+            with self.factory() as session:
+                session.execute(text("SELECT 1"))
+        _raise(shared.failure)
+
+    def lock_intact(self) -> bool:
+        return self._lock.intact()
 
     def editions_for(self, transport: str | None) -> list[int]:
         with self._routes_lock:
@@ -282,10 +361,7 @@ class Worker:
             self._routes = routes
 
     def _connect(self, shared: _Shared, name: str | None) -> list[TransportSender]:
-        transport = self.transports[name]
-        sender = TransportSender(
-            shared, name, transport, RateLimit(transport.per_second, transport.per_hour)
-        )
+        sender = TransportSender(shared, name, self.transports[name])
         sender.start()
         return [sender]
 
@@ -313,9 +389,7 @@ class Worker:
         with shared.write_lock, transaction(self.factory) as session:
             finished = queue.finish_editions(session)
             session.execute(
-                WorkerRow.__table__.update()
-                .where(WorkerRow.id == self.id)
-                .values(seen_at=utcnow())
+                WorkerRow.__table__.update().where(WorkerRow.id == self.id).values(seen_at=utcnow())
             )
         for edition_id in finished:
             shared.messages.forget(edition_id)

@@ -10,14 +10,21 @@ server works (on another core) the SMTP connections keep sending.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from digest.db import postgres_connect_args
+
 T = TypeVar("T")
+# Seconds a PostgreSQL connection may go unused before it is checked at its next use: in the
+# meantime a server's idle-session timeout, or a firewall, may have closed it.
+CHECK_AFTER_IDLE = 1.0
 Work = Callable[[Connection], T]
 
 
@@ -53,19 +60,25 @@ class TakingTurns:
 class Awaited:
     """Two PostgreSQL connections, awaited rather than waited on: one for transactions, one
     in autocommit for statements that stand alone (one round trip each, where BEGIN and
-    COMMIT would make three)."""
+    COMMIT would make three).
+
+    A connection left unused for a while (a worker waiting for its rate limit) may have been
+    closed by the server or a firewall: it is checked before its next use, and replaced."""
 
     def __init__(
         self, engine: AsyncEngine, transactions: AsyncConnection, alone: AsyncConnection
     ) -> None:
         self._engine, self._transactions, self._alone = engine, transactions, alone
         self._transactions_lock, self._alone_lock = asyncio.Lock(), asyncio.Lock()
+        self._used = {"transactions": time.monotonic(), "alone": time.monotonic()}
 
     @classmethod
     async def open(cls, engine: Engine) -> Awaited:
         """Connect to `engine`'s database (call it in the event loop that will use it)."""
         url = engine.url.set(drivername="postgresql+psycopg")
-        pool = create_async_engine(url, pool_size=2, max_overflow=0)
+        pool = create_async_engine(
+            url, pool_size=2, max_overflow=0, connect_args=postgres_connect_args(url)
+        )
         try:
             transactions, alone = await _connect(pool), await _connect(pool)
             await alone.execution_options(isolation_level="AUTOCOMMIT")
@@ -75,12 +88,40 @@ class Awaited:
         return cls(pool, transactions, alone)
 
     async def run(self, work: Work[T]) -> T:
-        async with self._transactions_lock, self._transactions.begin():
-            return await self._transactions.run_sync(work)
+        async with self._transactions_lock:
+            if await self._stale("transactions"):
+                self._transactions = await self._replace(self._transactions)
+            async with self._transactions.begin():
+                return await self._transactions.run_sync(work)
 
     async def run_alone(self, work: Work[T]) -> T:
         async with self._alone_lock:
+            if await self._stale("alone"):
+                self._alone = await self._replace(self._alone, isolation_level="AUTOCOMMIT")
             return await self._alone.run_sync(work)
+
+    async def _stale(self, which: str) -> bool:
+        """Whether the connection went unused long enough to check, and the server no
+        longer answers it. (Before any work, so the work is never done twice.)"""
+        now, last = time.monotonic(), self._used[which]
+        self._used[which] = now
+        if now - last < CHECK_AFTER_IDLE:
+            return False
+        connection = self._transactions if which == "transactions" else self._alone
+        try:
+            await connection.exec_driver_sql("SELECT 1")
+            await connection.commit()
+        except DBAPIError:
+            return True
+        return False
+
+    async def _replace(self, dead: AsyncConnection, **options: str) -> AsyncConnection:
+        await dead.invalidate()
+        await dead.close()
+        connection = await _connect(self._engine)
+        if options:
+            await connection.execution_options(**options)
+        return connection
 
     async def close(self) -> None:
         await self._transactions.close()

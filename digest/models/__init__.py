@@ -23,7 +23,15 @@ from digest.models.content import (
     Topic,
     TopicSource,
 )
-from digest.models.delivery import Delivery, DeliveryStatus, Installation, MailEvent, Worker
+from digest.models.delivery import (
+    Delivery,
+    DeliveryStatus,
+    Installation,
+    MailEvent,
+    SendBudget,
+    SendCount,
+    Worker,
+)
 from digest.models.editions import (
     Contribution,
     Edition,
@@ -68,6 +76,8 @@ __all__ = [
     "PossibleDuplicate",
     "Role",
     "Section",
+    "SendBudget",
+    "SendCount",
     "Subscriber",
     "SubscriberStatus",
     "Subscription",

@@ -76,6 +76,30 @@ class Worker(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class SendBudget(Base):
+    """A transport's sending allowance, shared by every worker and kept across restarts: its
+    limits belong to the mail account, not to a process. Workers lock this row to take slots."""
+
+    __tablename__ = "send_budgets"
+
+    transport: Mapped[str] = mapped_column(String(64), primary_key=True)  # "": the default
+    # Per-second pacing: when the next slot is; each taker moves it on by what it took.
+    next_slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SendCount(Base):
+    """How many slots a transport gave out in one minute, for its hourly limit."""
+
+    __tablename__ = "send_counts"
+
+    transport: Mapped[str] = mapped_column(
+        ForeignKey("send_budgets.transport", ondelete="CASCADE"), primary_key=True
+    )
+    # Minutes since 1970 (UTC): the minute the slots were for.
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class MailEvent(Base):
     """Something that came back about a subscriber's mail: a hard or soft bounce, a complaint,
     an unsubscribe by mail. Kept as the subscriber's delivery history."""

@@ -59,7 +59,7 @@ class Scheduler:
         self.engine, self.database_url, self.config_path = engine, database_url, config_path
         self.settings = settings or tasks.Settings.from_env()
         self.poll_every = poll_every
-        self.lock = LifetimeLock(engine, LEADER_LOCK)
+        self.lock = LifetimeLock(engine, LEADER_LOCK, label="scheduler")
         self.scheduler: BackgroundScheduler | None = None
         self._synced_at = datetime.min.replace(tzinfo=UTC)
 

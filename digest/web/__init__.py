@@ -6,8 +6,9 @@ Views stay thin: they read the request, call the pipeline stages and render a te
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask, Response, current_app, g, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -23,6 +24,15 @@ from digest.web import security
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
 
 
+class Component(Protocol):
+    """A part of the service running beside the web app in this process (the scheduler, a
+    worker), which `/healthz` reports on."""
+
+    def problem(self) -> str | None:
+        """None while it runs; else what is wrong, in a few words."""
+        ...
+
+
 def create_app(
     database_url: str,
     *,
@@ -30,10 +40,12 @@ def create_app(
     secure_cookies: bool | None = None,
     config: dict[str, Any] | None = None,
     transports: Transports | None = None,
+    components: Sequence[Component] = (),
 ) -> Flask:
     """The app. `transports` are the mail transports of the config (`Transport.all_from`),
     through which each newsletter's notices and test sends go; without them, only the default
-    one, from the environment."""
+    one, from the environment. `components` are the other parts this process runs (`digest
+    run`), which `/healthz` reports on."""
     app = Flask(__name__, template_folder=str(TEMPLATES))
     app.config.update(
         SECRET_KEY=secret_key or keys.secret_key(),
@@ -86,13 +98,18 @@ def create_app(
 
     @app.get("/healthz")
     @security.public
-    def healthz() -> tuple[str, int]:
-        """200 when the database answers, 503 when it does not."""
+    def healthz() -> tuple[str, int, dict[str, str]]:
+        """200 when the database answers and every part this process runs is running; else
+        503, with a line for each thing wrong."""
+        problems = [p for p in (c.problem() for c in components) if p]
         try:
             g.db.execute(text("SELECT 1"))
         except Exception:  # any failure to reach the database is "unhealthy"
-            return "database unreachable\n", 503
-        return "ok\n", 200
+            problems.insert(0, "database unreachable")
+        plain = {"Content-Type": "text/plain; charset=utf-8"}
+        if problems:
+            return "".join(f"{p}\n" for p in problems), 503, plain
+        return "ok\n", 200, plain
 
     return app
 
