@@ -127,7 +127,7 @@ def test_an_outcome_is_not_recorded_over_a_delivery_another_worker_took_over(
         pytest.raises(queue.ClaimLost, match="host:gone"),
         factory.kw["bind"].begin() as db,
     ):
-        record(db, [(d, sent) for d in mine[:outcomes]], utcnow())
+        record(db, [(d, sent) for d in mine[:outcomes]], utcnow(), hash_key="test-key")
     with factory() as session:
         rows = session.scalars(select(Delivery).order_by(Delivery.id)).all()
         assert [(r.status, r.claimed_by, r.attempts) for r in rows] == [
