@@ -177,12 +177,15 @@ def ended_afterwards(*processes: subprocess.Popen[bytes]) -> Iterator[None]:
                 process.communicate()
 
 
-def start_limited_sending(factory: sessionmaker[Session], readers: int) -> tuple[int, list[str]]:
-    """An edition being sent to `readers` subscribers through the transport `limited`."""
+def sending_to(
+    factory: sessionmaker[Session], readers: int, transport: str | None = None
+) -> tuple[int, list[str]]:
+    """An edition being sent to `readers` new subscribers (through the named `transport`, or
+    the default); returns its id and their addresses."""
     edition_id = approved_edition(factory)
     emails = add_subscribers(factory, readers)
     with transaction(factory) as session:
-        caspar(session).transport = "limited"
+        caspar(session).transport = transport
         queue.enqueue(session, session.get(Edition, edition_id))
     return edition_id, emails
 

@@ -357,8 +357,17 @@ def test_merging_keeps_every_source_and_a_split_undoes_it_exactly(
     items = stored(factory)
     assert [i.id for i in items] == [first, second]
     by_id = {i.id: i for i in items}
-    assert [s.feed.name for s in by_id[first].sources] == ["Publisher A"]
-    assert [s.feed.name for s in by_id[second].sources] == ["Publisher B"]
+    # Each gets back the source it came with (the feeds are polled in either order).
+    assert [(s.feed.name, s.link) for s in by_id[first].sources] == [
+        (by_id[first].sources[0].feed.name, by_id[first].link)
+    ]
+    assert [(s.feed.name, s.link) for s in by_id[second].sources] == [
+        (by_id[second].sources[0].feed.name, by_id[second].link)
+    ]
+    assert {by_id[first].sources[0].feed.name, by_id[second].sources[0].feed.name} == {
+        "Publisher A",
+        "Publisher B",
+    }
     assert [p.status for p in by_id[first].placements] == [ItemStatus.NEW]
     assert [p.status for p in by_id[second].placements] == [ItemStatus.ACCEPTED]
     with factory() as session:

@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 
 import pytest
-from delivery_helpers import ended_afterwards, limited_config, start_limited_sending, worker_process
+from delivery_helpers import ended_afterwards, limited_config, sending_to, worker_process
 from smtp import smtp_server
 from sqlalchemy import select
 
@@ -21,7 +21,7 @@ from digest.models import Worker as WorkerRow
 
 
 def start_sending(factory, readers: int) -> list[str]:
-    return start_limited_sending(factory, readers)[1]
+    return sending_to(factory, readers, "limited")[1]
 
 
 def most_in_any_second(times: list[float]) -> int:

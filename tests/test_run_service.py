@@ -17,29 +17,19 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from delivery_helpers import add_subscribers, approved_edition, edition_state
+from delivery_helpers import edition_state, sending_to
 from smtp import Faults, free_port, smtp_server
 from sqlalchemy import select
 from tcpproxy import tcp_proxy
 
 from digest.cli.supervise import Supervised
-from digest.db import transaction
-from digest.delivery import queue
 from digest.delivery.sender import Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
-from digest.models import Delivery, DeliveryStatus, Edition
+from digest.models import Delivery, DeliveryStatus
 from digest.web import create_app
 
 CONNECTIONS = 4
-
-
-def start_sending(factory, readers: int) -> tuple[int, list[str]]:
-    edition_id = approved_edition(factory)
-    emails = add_subscribers(factory, readers)
-    with transaction(factory) as session:
-        queue.enqueue(session, session.get(Edition, edition_id))
-    return edition_id, emails
 
 
 def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
@@ -61,7 +51,7 @@ def health(port: int) -> tuple[int, str]:
 def test_digest_run_rides_out_a_database_outage_and_healthz_says_what_is_down(
     factory, database_url, tmp_path
 ) -> None:
-    edition_id, readers = start_sending(factory, 600)
+    edition_id, readers = sending_to(factory, 600)
     port = free_port()
     with tcp_proxy(database_url) as proxy, smtp_server(Faults(data_delay=0.01)) as (inbox, url):
         env = {
@@ -117,7 +107,7 @@ def test_digest_run_rides_out_a_database_outage_and_healthz_says_what_is_down(
 def test_healthz_names_a_worker_that_keeps_failing_while_the_database_is_well(
     factory, database_url
 ) -> None:
-    start_sending(factory, 2)
+    sending_to(factory, 2)
     worker = Worker(
         factory,
         ["k"],

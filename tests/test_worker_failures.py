@@ -13,13 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from delivery_helpers import add_subscribers, approved_edition
+from delivery_helpers import sending_to
 from smtp import Faults, free_port, smtp_server
 from tcpproxy import tcp_proxy
-
-from digest.db import transaction
-from digest.delivery import queue
-from digest.models import Edition
 
 COMMANDS = {
     "worker": ["worker", "--name", "failing", "--until-idle"],
@@ -27,14 +23,6 @@ COMMANDS = {
     "run": ["run", "--port", "{port}"],
 }
 RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (\w+) ", re.MULTILINE)
-
-
-def start_sending(factory, readers: int) -> int:
-    edition_id = approved_edition(factory)
-    add_subscribers(factory, readers)
-    with transaction(factory) as session:
-        queue.enqueue(session, session.get(Edition, edition_id))
-    return edition_id
 
 
 def digest(
@@ -88,7 +76,7 @@ def assert_stopped_in_one_line(process: subprocess.Popen[str], log_file: Path, *
 def test_a_database_that_goes_away_mid_send_stops_it_with_one_line_and_status_2(
     factory, database_url, command, tmp_path
 ) -> None:
-    edition_id = start_sending(factory, 2000)
+    edition_id, _ = sending_to(factory, 2000)
     log_file = tmp_path / "digest.log"
     with tcp_proxy(database_url) as proxy, smtp_server(Faults(data_delay=0.01)) as (inbox, url):
         process = digest(proxy.url_for(database_url), command, edition_id, log_file, url)
@@ -136,7 +124,7 @@ def read_only_database_directory(database: Path) -> None:
 def test_an_unwritable_place_stops_it_with_one_line_and_status_2(
     sqlite_factory, command, damage, tmp_path
 ) -> None:
-    edition_id = start_sending(sqlite_factory, 3)
+    edition_id, _ = sending_to(sqlite_factory, 3)
     engine = sqlite_factory.kw["bind"]
     database = Path(engine.url.database)
     engine.dispose()

@@ -13,12 +13,10 @@ from collections import Counter
 
 import pytest
 from delivery_helpers import (
-    add_subscribers,
-    approved_edition,
     edition_state,
     ended_afterwards,
     limited_config,
-    start_limited_sending,
+    sending_to,
     worker_process,
 )
 from smtp import Faults, smtp_server
@@ -30,18 +28,10 @@ from digest.delivery.outcomes import Outcome, Result, record
 from digest.delivery.sender import worker_lock_name
 from digest.delivery.stores import Awaited
 from digest.locks import SCOPED_KEY_SQL, LifetimeLock
-from digest.models import Delivery, DeliveryStatus, Edition
+from digest.models import Delivery, DeliveryStatus
 from digest.timeutil import utcnow
 
 postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-
-def start_sending(factory, readers: int) -> tuple[int, list[str]]:
-    edition_id = approved_edition(factory)
-    emails = add_subscribers(factory, readers)
-    with transaction(factory) as session:
-        queue.enqueue(session, session.get(Edition, edition_id))
-    return edition_id, emails
 
 
 def lock_holder(factory, lock_name: str) -> tuple[int, str]:
@@ -81,7 +71,7 @@ def wait_for(condition, seconds: float = 60) -> None:
 def test_a_worker_whose_lock_connection_is_closed_stops_and_another_sends_the_rest_once(
     factory, database_url
 ) -> None:
-    edition_id, readers = start_sending(factory, 1500)
+    edition_id, readers = sending_to(factory, 1500)
     run = uuid.uuid4().hex[:8]  # worker names of this run alone
     first_name, second_name = f"first-{run}", f"second-{run}"
     # A slow server keeps the first worker's claims (4 connections × 200) in hand for seconds.
@@ -115,7 +105,7 @@ def test_a_worker_whose_lock_connection_is_closed_stops_and_another_sends_the_re
 def test_an_outcome_is_not_recorded_over_a_delivery_another_worker_took_over(
     factory, outcomes: int
 ) -> None:
-    start_sending(factory, 3)
+    sending_to(factory, 3)
     with transaction(factory) as session:
         mine = queue.claim(session, "host:gone", 10)
     with transaction(factory) as session:  # another worker saw "gone" without its lock
@@ -186,7 +176,7 @@ def test_database_connections_use_tcp_keepalives_so_a_dropped_line_is_noticed(
 def test_a_slow_worker_rides_out_a_server_that_closes_its_idle_sessions(
     factory, database_url, tmp_path
 ) -> None:
-    edition_id, readers = start_limited_sending(factory, 5)
+    edition_id, readers = sending_to(factory, 5, "limited")
     # Every session of the worker is closed by the server after 1.5 s idle, while the
     # transport lets a message go only every 2 s: each connection idles past the timeout.
     closing = database_url + "%20-cidle_session_timeout%3D1500"

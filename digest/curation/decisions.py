@@ -72,12 +72,17 @@ def set_status(
     return placements
 
 
-def place(session: Session, placement_id: int, section_id: int, actor: str) -> Placement:
-    """Put an item in another section of the same newsletter."""
-    placement = get_placement(session, placement_id)
+def _section(session: Session, section_id: int) -> Section:
     section = session.get(Section, section_id)
     if section is None:
         raise DecisionError(f"no section with id {section_id}")
+    return section
+
+
+def place(session: Session, placement_id: int, section_id: int, actor: str) -> Placement:
+    """Put an item in another section of the same newsletter."""
+    placement = get_placement(session, placement_id)
+    section = _section(session, section_id)
     if section.newsletter_id != placement.newsletter_id:
         raise DecisionError(
             f"the section {section.name!r} belongs to {section.newsletter.title}, not "
@@ -94,9 +99,7 @@ def place(session: Session, placement_id: int, section_id: int, actor: str) -> P
 def offer(session: Session, item_id: int, section_id: int, actor: str) -> Placement:
     """Offer an item to one more newsletter, in one of its sections, as new for its triage."""
     item = get_item(session, item_id)
-    section = session.get(Section, section_id)
-    if section is None:
-        raise DecisionError(f"no section with id {section_id}")
+    section = _section(session, section_id)
     if any(p.newsletter_id == section.newsletter_id for p in item.placements):
         raise DecisionError(f"the item is already in {section.newsletter.title}")
     placement = Placement(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, render_template, request, url_for
 
 from digest.curation import duplicates
-from digest.curation.decisions import DecisionError
 from digest.models import Role
-from digest.web.security import local_path, requires
+from digest.web.security import requires
+from digest.web.triage import decide_then_back
 
 blueprint = Blueprint("duplicates", __name__)
 
@@ -30,20 +28,6 @@ def compare(pair_id: int) -> str:
     return render_template("duplicate.html", pair=pair)
 
 
-def _decide(change: Callable[[], object], done: str, fallback: str) -> Response:
-    try:
-        change()
-    except LookupError:
-        abort(404)
-    except DecisionError as exc:
-        g.db.rollback()
-        flash(f"Not changed: {exc}.")
-    else:
-        g.db.commit()
-        flash(done)
-    return redirect(local_path(request.form.get("back"), fallback))
-
-
 def _form_int(name: str) -> int:
     value = request.form.get(name, "").strip()
     if not value.isdigit():
@@ -55,7 +39,7 @@ def _form_int(name: str) -> int:
 @requires(Role.LIBRARIAN)
 def merge(pair_id: int) -> Response:
     keep = _form_int("keep")
-    return _decide(
+    return decide_then_back(
         lambda: duplicates.merge(g.db, pair_id, keep, g.user.email),
         "Merged: one item now, with every source. Undo it from the item's page.",
         url_for("triage.item", item_id=keep),
@@ -65,7 +49,7 @@ def merge(pair_id: int) -> Response:
 @blueprint.post("/duplicates/<int:pair_id>/different")
 @requires(Role.LIBRARIAN)
 def different(pair_id: int) -> Response:
-    return _decide(
+    return decide_then_back(
         lambda: duplicates.mark_different(g.db, pair_id, g.user.email),
         "Kept apart: they will not be proposed again.",
         url_for("duplicates.index"),
@@ -75,7 +59,7 @@ def different(pair_id: int) -> Response:
 @blueprint.post("/duplicates/<int:pair_id>/split")
 @requires(Role.LIBRARIAN)
 def split(pair_id: int) -> Response:
-    return _decide(
+    return decide_then_back(
         lambda: duplicates.split(g.db, pair_id, g.user.email),
         "Split: the two items are separate again, each with its own sources.",
         url_for("duplicates.compare", pair_id=pair_id),
@@ -87,7 +71,7 @@ def split(pair_id: int) -> Response:
 def merge_into(item_id: int) -> Response:
     """Merge another item, named by its number, into this one."""
     other = _form_int("other")
-    return _decide(
+    return decide_then_back(
         lambda: duplicates.merge_by_hand(g.db, item_id, other, g.user.email),
         f"Item {other} merged into this one. Undo it below.",
         url_for("triage.item", item_id=item_id),

@@ -166,7 +166,9 @@ def _after_change(placement_id: int) -> str | Response:
     )
 
 
-def _apply(placement_id: int, change: Callable[[], object]) -> str | Response:
+def decided(change: Callable[[], object]) -> bool:
+    """Make a librarian's change: True when it was made. A refusal is undone and shown in
+    words; an item, placement or pair that does not exist answers 404."""
     try:
         change()
     except LookupError:
@@ -174,6 +176,20 @@ def _apply(placement_id: int, change: Callable[[], object]) -> str | Response:
     except decisions.DecisionError as exc:
         g.db.rollback()
         flash(f"Not changed: {exc}.")
+        return False
+    return True
+
+
+def decide_then_back(change: Callable[[], object], done: str, fallback: str) -> Response:
+    """A change from a plain form: made and said, then back where the form came from."""
+    if decided(change):
+        g.db.commit()
+        flash(done)
+    return redirect(local_path(request.form.get("back"), fallback))
+
+
+def _apply(placement_id: int, change: Callable[[], object]) -> str | Response:
+    decided(change)
     try:
         return _after_change(placement_id)
     except LookupError:
@@ -248,17 +264,7 @@ def dismiss_suggestion(placement_id: int, topic_id: int) -> str | Response:
 
 def _item_change(item_id: int, change: Callable[[], object], done: str) -> Response:
     """A change to the item as a whole, from its page."""
-    try:
-        change()
-    except LookupError:
-        abort(404)
-    except decisions.DecisionError as exc:
-        g.db.rollback()
-        flash(f"Not changed: {exc}.")
-    else:
-        g.db.commit()
-        flash(done)
-    return redirect(local_path(request.form.get("back"), url_for("triage.item", item_id=item_id)))
+    return decide_then_back(change, done, url_for("triage.item", item_id=item_id))
 
 
 @blueprint.post("/items/<int:item_id>/edit")
