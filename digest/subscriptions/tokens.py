@@ -46,10 +46,24 @@ def _signed_value(subscription_id: int, link_secret: str | None) -> bytes:
     return (value if link_secret is None else f"{value}.{link_secret}").encode()
 
 
+@lru_cache(maxsize=8)
+def _link_mac(keys: tuple[str, ...]) -> hmac.HMAC:
+    """The HMAC that itsdangerous's signer makes with the newest key, keyed once: every email
+    carries a token, and copying a keyed HMAC costs a fraction of keying a new one."""
+    return hmac.new(_signer(keys).derive_key(), digestmod=hashlib.sha256)
+
+
+def _mac(keyed: hmac.HMAC, value: bytes) -> bytes:
+    mac = keyed.copy()
+    mac.update(value)
+    return mac.digest()
+
+
 def subscription_token(subscription_id: int, link_secret: str | None, keys: Sequence[str]) -> str:
-    """The token of a subscription's links (unsubscribe page, preference centre)."""
-    signature = _signer(tuple(keys)).get_signature(_signed_value(subscription_id, link_secret))
-    return f"s{subscription_id}.{signature.decode()}"
+    """The token of a subscription's links (unsubscribe page, preference centre): what
+    itsdangerous's `Signer.get_signature` gives, made faster."""
+    mac = _mac(_link_mac(tuple(keys)), _signed_value(subscription_id, link_secret))
+    return f"s{subscription_id}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
 
 def token_subscription(token: str) -> int:
@@ -75,10 +89,14 @@ def check_token(
         raise InvalidToken("this link is not valid")
 
 
+@lru_cache(maxsize=8)
+def _mailto_keyed(key: str) -> hmac.HMAC:
+    return hmac.new(key.encode(), MAILTO_SALT + b":", hashlib.sha256)
+
+
 def _mailto_mac(key: str, subscription_id: int, link_secret: str | None) -> str:
-    message = MAILTO_SALT + b":" + _signed_value(subscription_id, link_secret)
-    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()[:MAILTO_MAC_BYTES]
-    return base64.b32encode(digest).decode().lower()
+    digest = _mac(_mailto_keyed(key), _signed_value(subscription_id, link_secret))
+    return base64.b32encode(digest[:MAILTO_MAC_BYTES]).decode().lower()
 
 
 def mailto_token(subscription_id: int, link_secret: str | None, keys: Sequence[str]) -> str:
