@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 
+from digest import csvfiles
 from digest.models import SubscriberStatus
 from digest.subscriptions.suppression import Reason
 
@@ -205,6 +206,8 @@ def read_list(text: str) -> ListFile:
     # line breaks (as Mailchimp's NOTES may).
     for number, row in enumerate(reader, start=2):
         values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        if kind is Format.OURS:  # our export quoted cells a spreadsheet would run
+            values = {k: csvfiles.restore(v) for k, v in values.items()}
         try:
             found.rows.append(_row(number, values, kind))
         except EmailNotValidError as exc:

@@ -9,7 +9,6 @@ suppression list: such rows are held back and counted by reason. Rows that say a
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from digest import csvfiles
 from digest.addresses import entry_note, import_note
 from digest.models import (
     ConsentEvent,
@@ -257,11 +257,5 @@ def export_rows(session: Session, newsletter: Newsletter) -> Iterable[dict[str, 
 
 
 def write_csv(rows: Iterable[dict[str, str]], path: Path) -> int:
-    count = 0
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
-            count += 1
-    return count
+        return csvfiles.write_rows(handle, COLUMNS, rows)
