@@ -32,9 +32,7 @@ def restore(value: str) -> str:
     return value[1:] if _ADDED_QUOTE.match(value) else value
 
 
-def write_rows(
-    handle: TextIO, columns: Sequence[str], rows: Iterable[Mapping[str, str]]
-) -> int:
+def write_rows(handle: TextIO, columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> int:
     """Write a header and `rows` (each cell neutralised, all quoted); returns the row count."""
     writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
     writer.writerow([neutralise(c) for c in columns])

