@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,14 @@ def lock_for_writing(session: Session) -> None:
             {"name": WRITE_LOCK},
         )
     else:
+        begin_writing(session)
+
+
+def begin_writing(session: Session) -> None:
+    """Begin the transaction as a writer. On SQLite this takes the write lock now, with a write
+    that changes nothing, and so makes savepoints nest inside the transaction: pysqlite begins
+    one only before a write, and a SAVEPOINT outside one commits when it is released."""
+    if session.get_bind().dialect.name == "sqlite":
         session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 0"))
 
 
@@ -108,6 +116,17 @@ def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     with transaction(factory) as session:
         lock_for_writing(session)
         yield session
+
+
+def refresh_statistics(session: Session, tables: Sequence[str]) -> None:
+    """Have PostgreSQL look again at `tables`, rows this transaction wrote included.
+
+    A long import writes into tables whose statistics say they are nearly empty; its prepared
+    lookups then get plans that scan the whole table, so each batch costs more than the last.
+    (SQLite plans from its indexes alone and needs nothing.)
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE {', '.join(tables)}"))
 
 
 def is_managed_by_hand(name: str | None) -> bool:

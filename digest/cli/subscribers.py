@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from digest import csvfiles
 from digest.cli import (
     App,
     UsageProblem,
@@ -19,7 +20,7 @@ from digest.cli import (
 )
 from digest.db import transaction
 from digest.keys import secret_key
-from digest.subscriptions import lists, privacy, signup
+from digest.subscriptions import listfiles, lists, privacy, signup
 
 
 @cli.group()
@@ -27,29 +28,52 @@ def subscribers() -> None:
     """Subscribers: import, export, add, show, erase."""
 
 
+ENCODING = click.option(
+    "--encoding", help="The file's character encoding, when not UTF-8 (default: found from it)."
+)
+
+
 @subscribers.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--newsletter", "slug", required=True)
 @click.option("--source", help="Where these people gave consent (recorded with each).")
+@ENCODING
 @pass_app
 @database_errors
-def subscribers_import(app: App, file: Path, slug: str, source: str | None) -> None:
+def subscribers_import(
+    app: App, file: Path, slug: str, source: str | None, encoding: str | None
+) -> None:
     """Import a CSV list (ours, or a Mailchimp or listmonk export); bad rows are reported."""
-    with transaction(app.require_schema()) as session:
-        report = lists.import_csv(
-            session,
-            file.read_text(encoding="utf-8-sig"),
-            newsletter_by_slug(session, slug),
-            source or f"import of {file.name}",
-            secret_key(),
-        )
+    origin = source or f"import of {file.name}"[: listfiles.MAX_SOURCE]
+    try:
+        lists.check_origin(origin)
+    except ValueError as exc:
+        raise UsageProblem(f"--source: {exc}") from None
+    try:
+        with (
+            transaction(app.require_schema()) as session,
+            csvfiles.open_csv(file, encoding) as found,
+        ):
+            newsletter = newsletter_by_slug(session, slug)
+            report = lists.import_csv(session, found, newsletter, origin, secret_key())
+    except csvfiles.CsvFileError as exc:
+        raise UsageProblem(f"{file}: {exc}; nothing was imported") from None
+    if note := found.note(file):
+        console.print(f"[yellow]{note}[/]", markup=True, highlight=False)
     for error in report.errors:
         console.print(f"[red]{file}: {error}[/] (skipped)", markup=True, highlight=False)
+    if report.skipped > len(report.errors):
+        more = report.skipped - len(report.errors)
+        console.print(
+            f"[red]{file}: {more:,} more bad rows, not listed[/] (skipped)",
+            markup=True,
+            highlight=False,
+        )
     for note in report.notes:
         console.print(f"[yellow]{file}: {note}[/]", markup=True, highlight=False)
     console.print(
         f"Imported {file} ({report.format}): {report.added} added, {report.updated} updated, "
-        f"{len(report.errors)} rows skipped.",
+        f"{report.skipped} rows skipped.",
         markup=False,
         highlight=False,
     )

@@ -5,22 +5,25 @@ status column) and listmonk's subscriber export. Pure: text in, rows and row err
 Mailchimp writes times as `2024-03-05 10:11:12` (UTC), quotes a field that holds a space, and
 puts tags in one cell as a quoted list, `"A","B"`. listmonk writes Go's `time.Time` text
 (`2021-02-11 18:28:31.455849 +0000 UTC`) and its attributes as JSON.
+
+A row is checked against what the database takes (the lengths of the model's columns, no
+control characters) here, before anything is written: a bad row is one error, never a
+failed transaction.
 """
 
 from __future__ import annotations
 
 import csv
 import enum
-import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest import csvfiles
-from digest.models import SubscriberStatus
+from digest.models import ConsentEvent, Subscriber, SubscriberStatus
 from digest.subscriptions.suppression import Reason
 
 COLUMNS = (
@@ -50,6 +53,12 @@ STATUSES: dict[str, tuple[SubscriberStatus, Reason | None]] = {
     "complained": (SubscriberStatus.SUPPRESSED, Reason.COMPLAINED),
     "suppressed": (SubscriberStatus.SUPPRESSED, Reason.SUPPRESSED),
 }
+
+# What the database takes, from the models, so that no row fails its insert.
+MAX_NAME = Subscriber.__table__.c.name.type.length
+MAX_EMAIL = Subscriber.__table__.c.email.type.length
+MAX_IP = ConsentEvent.__table__.c.ip.type.length
+MAX_SOURCE = ConsentEvent.__table__.c.form.type.length
 _GO_TIME = re.compile(
     r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(\d{1,9}))? ([+-]\d{4})(?: [A-Za-z0-9+-]+)?"
     r"(?: m=[+-][\d.]+)?"
@@ -60,6 +69,17 @@ class Format(enum.StrEnum):
     OURS = "Digest export"
     MAILCHIMP = "Mailchimp export"
     LISTMONK = "listmonk export"
+
+
+_TAKEN = {  # the columns whose cells are stored, of each format
+    Format.OURS: COLUMNS,
+    Format.MAILCHIMP: (
+        "email", "first name", "last name", "optin_time", "optin_ip", "confirm_time",
+        "confirm_ip", "tags", "unsub_time", "clean_time", "unsub_reason", "unsub_reason_other",
+        "unsub_campaign_title", "clean_campaign_title", "status",
+    ),
+    Format.LISTMONK: ("email", "name", "status", "created_at"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -81,11 +101,19 @@ class ListRow:
     left_detail: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RowError:
+    number: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.number}: {self.message}"
+
+
 @dataclass
 class ListFile:
-    format: Format | None
-    rows: list[ListRow]
-    errors: list[str]  # "row N: what is wrong"
+    format: Format
+    rows: Iterator[ListRow | RowError]  # read as they are taken, in the file's order
 
 
 def when(value: str, column: str) -> datetime | None:
@@ -130,10 +158,20 @@ def _status(values: dict[str, str], kind: Format) -> tuple[SubscriberStatus, Rea
     return STATUSES[word]
 
 
+def _name(value: str) -> str:
+    name = " ".join(value.split())
+    if len(name) > MAX_NAME:
+        raise ValueError(f"the name has {len(name):,} characters, over the {MAX_NAME} taken")
+    return name
+
+
 def _row(number: int, values: dict[str, str], kind: Format) -> ListRow:
     address = validate_email(values.get("email", ""), check_deliverability=False)
+    email = address.normalized.lower()
+    if len(email) > MAX_EMAIL:  # (validation allows fewer: this holds whatever it allows)
+        raise ValueError(f"the address has {len(email):,} characters, over the {MAX_EMAIL} taken")
     status, left = _status(values, kind)
-    common = {"number": number, "email": address.normalized.lower(), "status": status}
+    common = {"number": number, "email": email, "status": status}
     if kind is Format.MAILCHIMP:
         first, last = values.get("first name", ""), values.get("last name", "")
         left_column = "unsub_time" if "unsub_time" in values else "clean_time"
@@ -145,34 +183,40 @@ def _row(number: int, values: dict[str, str], kind: Format) -> ListRow:
         }
         return ListRow(
             **common,
-            name=" ".join(filter(None, [first, last])),
+            name=_name(" ".join(filter(None, [first, last]))),
             left=left,
             tags=_tags(values.get("tags", "")),
             consent_at=when(values.get("optin_time", ""), "OPTIN_TIME")
             or when(values.get("confirm_time", ""), "CONFIRM_TIME"),
             confirmed_at=when(values.get("confirm_time", ""), "CONFIRM_TIME"),
             left_at=left_at,
-            consent_ip=values.get("optin_ip") or values.get("confirm_ip") or None,
+            consent_ip=_ip(values.get("optin_ip") or values.get("confirm_ip")),
             left_detail={k: v for k, v in detail.items() if v},
         )
     if kind is Format.LISTMONK:
         return ListRow(
             **common,
-            name=values.get("name", ""),
+            name=_name(values.get("name", "")),
             left=left,
             consent_at=when(values.get("created_at", ""), "created_at"),
         )
     wanted = values.get("topics", "").replace(";", ",").split(",")
     return ListRow(
         **common,
-        name=values.get("name", ""),
+        name=_name(values.get("name", "")),
         left=left,
         topics=tuple(t.strip() for t in wanted if t.strip()),
         consent_at=when(values.get("consent_at", ""), "consent_at"),
         confirmed_at=when(values.get("confirmed_at", ""), "confirmed_at"),
-        consent_ip=values.get("consent_ip") or None,
+        consent_ip=_ip(values.get("consent_ip")),
         consent_source=values.get("consent_source") or None,
     )
+
+
+def _ip(value: str | None) -> str | None:
+    if value and len(value) > MAX_IP:
+        raise ValueError(f"the consent IP has {len(value):,} characters, over the {MAX_IP} taken")
+    return value or None
 
 
 def person(address: str, name: str, topics: Sequence[str], source: str) -> ListRow:
@@ -192,28 +236,39 @@ def person(address: str, name: str, topics: Sequence[str], source: str) -> ListR
     )
 
 
-def read_list(text: str) -> ListFile:
-    """Every row of a list file, or why it could not be read (bad rows do not stop the rest)."""
-    reader = csv.DictReader(io.StringIO(text))
-    columns = [c.strip().lower() for c in reader.fieldnames or []]
-    kind = _format(columns)
+def read_list(found: csvfiles.CsvFile) -> ListFile:
+    """The rows of a list file, read as they are taken; CsvFileError when it has no email
+    column. Bad rows come as RowErrors and do not stop the rest."""
+    kind = _format(found.columns)
     if kind is None:
-        expected = ", ".join(COLUMNS)
-        return ListFile(None, [], [f"row 1: no email column (expected: {expected})"])
-    reader.fieldnames = ["email" if c == "email address" else c for c in columns]
-    found = ListFile(kind, [], [])
-    # Numbered as a spreadsheet shows them: a record is one row even when a quoted field holds
-    # line breaks (as Mailchimp's NOTES may).
-    for number, row in enumerate(reader, start=2):
-        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        raise csvfiles.CsvFileError(
+            f"no email column in the first row (expected: {', '.join(COLUMNS)})"
+        )
+    columns = ["email" if c == "email address" else c for c in found.columns]
+    return ListFile(kind, _rows(found, columns, kind))
+
+
+def _rows(
+    found: csvfiles.CsvFile, columns: list[str], kind: Format
+) -> Iterator[ListRow | RowError]:
+    taken = _TAKEN[kind]
+    for record in found.records:
+        number = record.number
+        if record.problem:
+            yield RowError(number, record.problem)
+            continue
+        cells = record.cells
+        if len(cells) < len(columns):  # a short row: the cells it lacks are empty
+            cells = cells + [""] * (len(columns) - len(cells))
+        values = {k: v.strip() for k, v in zip(columns, cells, strict=False)}
         if kind is Format.OURS:  # our export quoted cells a spreadsheet would run
             values = {k: csvfiles.restore(v) for k, v in values.items()}
+        if record.control and (problem := csvfiles.control_problem(values, taken)):
+            yield RowError(number, problem)
+            continue
         try:
-            found.rows.append(_row(number, values, kind))
+            yield _row(number, values, kind)
         except EmailNotValidError as exc:
-            found.errors.append(
-                f"row {number}: {values.get('email', '')!r} is not an email address ({exc})"
-            )
+            yield RowError(number, f"{values.get('email', '')!r} is not an email address ({exc})")
         except ValueError as exc:
-            found.errors.append(f"row {number}: {exc}")
-    return found
+            yield RowError(number, str(exc))
