@@ -105,12 +105,17 @@ class CsvFile:
 
     def note(self, path: Path | str) -> str | None:
         """What to tell a person about the encoding, or None for UTF-8."""
-        if self.encoding in ("utf-8", "utf-8-sig", "utf-16", "utf-32"):
-            return None
-        return (
-            f"{path} is not UTF-8: read as {self.encoding}. If names look wrong, import it "
-            "again with --encoding, or save it as CSV UTF-8"
-        )
+        return encoding_note(path, self.encoding)
+
+
+def encoding_note(path: Path | str, encoding: str) -> str | None:
+    """What to tell a person about a file read in `encoding`, or None for UTF and its BOMs."""
+    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig", "utf-16", "utf-32"):
+        return None
+    return (
+        f"{path} is not UTF-8: read as {encoding}. If names look wrong, import it again with "
+        "--encoding, or save it as CSV UTF-8"
+    )
 
 
 def _first_bad_utf8(path: Path) -> tuple[int, int] | None:

@@ -1,19 +1,29 @@
-"""Reading catalogue exports (RIS and CSV) into records, with a clear reason for each bad one."""
+"""Reading catalogue exports (RIS and CSV) into records, with a clear reason for each bad one.
+
+Records come one at a time, so a catalogue of a million rows costs the memory of one. A record
+is checked against what the database takes (the lengths of the item's columns, no control
+characters) before anything is written. A file is read in UTF-8, or in the encoding found
+from its bytes or named by the person importing it (see `digest.csvfiles`).
+"""
 
 from __future__ import annotations
 
-import csv
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import rispy
 
+from digest import csvfiles
 from digest.ingest.identifiers import find_doi
+from digest.models import Item
 
 CSV_COLUMNS = ("title", "authors", "year", "publisher", "place", "url", "isbn", "abstract", "doi")
 _YEAR = re.compile(r"^(\d{4})")
 _ISBN = re.compile(r"^(?:97[89])?\d{9}[\dX]$")
+MAX_DOI = Item.__table__.c.doi.type.length
+_TEXT_FIELDS = ("title", "authors", "year", "publisher", "place", "url", "isbn", "abstract", "doi")
 
 
 @dataclass
@@ -80,6 +90,8 @@ def build_record(
     doi_clean = find_doi([_clean(doi)], [url])
     if _clean(doi) and doi_clean is None:
         problems.append(f"the DOI {doi!r} is not a DOI (10.NNNN/…)")
+    if doi_clean and len(doi_clean) > MAX_DOI:
+        problems.append(f"the DOI has {len(doi_clean):,} characters, over the {MAX_DOI} taken")
     if problems:
         raise ValueError("; ".join(problems))
     return CatalogueRecord(
@@ -95,84 +107,97 @@ def build_record(
     )
 
 
-def read_csv(path: Path) -> tuple[list[tuple[int, CatalogueRecord]], list[RecordError]]:
-    records, errors = [], []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip().lower() for c in reader.fieldnames or []]
-        if "title" not in columns:
-            raise CatalogueFormatError(
-                f"{path}: the first row must name the columns, including "
-                f"'title' (expected: {', '.join(CSV_COLUMNS)})"
-            )
-        reader.fieldnames = columns
-        for number, row in enumerate(reader, start=2):
-            if None in row:
-                errors.append(
-                    RecordError(
-                        number,
-                        f"has {len(columns) + len(row[None])} fields "
-                        f"but the header names {len(columns)}",
-                        "row",
-                    )
-                )
-                continue
-            try:
-                records.append(
-                    (
-                        number,
-                        build_record(
-                            row.get("title"),
-                            (row.get("authors") or "").split(";"),
-                            row.get("year"),
-                            row.get("publisher"),
-                            row.get("place"),
-                            row.get("url"),
-                            row.get("isbn"),
-                            row.get("abstract"),
-                            row.get("doi"),
-                        ),
-                    )
-                )
-            except ValueError as exc:
-                errors.append(RecordError(number, str(exc), "row"))
-    return records, errors
+Found = tuple[int, CatalogueRecord] | RecordError  # a record and its number, or why not
 
 
-def read_ris(path: Path) -> tuple[list[tuple[int, CatalogueRecord]], list[RecordError]]:
+def read_csv(path: Path, encoding: str | None = None) -> Iterator[Found]:
     try:
-        entries = rispy.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, ValueError, IndexError) as exc:
-        raise CatalogueFormatError(f"{path}: not a readable RIS file: {exc}") from exc
-    records, errors = [], []
-    for number, entry in enumerate(entries, start=1):
-        try:
-            records.append(
-                (
-                    number,
-                    build_record(
-                        entry.get("title") or entry.get("primary_title"),
-                        entry.get("authors") or entry.get("first_authors") or [],
-                        entry.get("year") or entry.get("date"),
-                        entry.get("publisher"),
-                        entry.get("place_published"),
-                        (entry.get("urls") or [None])[0],
-                        entry.get("issn"),
-                        entry.get("abstract"),
-                        entry.get("doi"),
-                    ),
+        with csvfiles.open_csv(path, encoding) as found:
+            if "title" not in found.columns:
+                raise CatalogueFormatError(
+                    f"{path}: the first row must name the columns, including "
+                    f"'title' (expected: {', '.join(CSV_COLUMNS)})"
                 )
+            yield from _csv_records(found)
+    except csvfiles.CsvFileError as exc:
+        raise CatalogueFormatError(f"{path}: {exc}") from None
+
+
+def _csv_records(found: csvfiles.CsvFile) -> Iterator[Found]:
+    columns = found.columns
+    for record in found.records:
+        number = record.number
+        if record.problem:
+            yield RecordError(number, record.problem, "row")
+            continue
+        if len(record.cells) > len(columns):
+            yield RecordError(
+                number,
+                f"has {len(record.cells)} fields but the header names {len(columns)}",
+                "row",
+            )
+            continue
+        row = dict(zip(columns, record.cells, strict=False))
+        if record.control and (problem := csvfiles.control_problem(row, _TEXT_FIELDS)):
+            yield RecordError(number, problem, "row")
+            continue
+        try:
+            yield (
+                number,
+                build_record(
+                    row.get("title"),
+                    (row.get("authors") or "").split(";"),
+                    row.get("year"),
+                    row.get("publisher"),
+                    row.get("place"),
+                    row.get("url"),
+                    row.get("isbn"),
+                    row.get("abstract"),
+                    row.get("doi"),
+                ),
             )
         except ValueError as exc:
-            errors.append(RecordError(number, str(exc)))
-    return records, errors
+            yield RecordError(number, str(exc), "row")
 
 
-def read_catalogue(path: Path) -> tuple[list[tuple[int, CatalogueRecord]], list[RecordError]]:
-    """Records of a `.ris` or `.csv` file, and the reasons the bad ones were left out."""
+def read_ris(path: Path, encoding: str | None = None) -> Iterator[Found]:
+    try:
+        text = path.read_text(encoding=encoding or csvfiles.find_encoding(path))
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        entries = rispy.loads(text)
+    except csvfiles.CsvFileError as exc:
+        raise CatalogueFormatError(f"{path}: {exc}") from None
+    except (OSError, UnicodeDecodeError, LookupError, ValueError, IndexError) as exc:
+        raise CatalogueFormatError(f"{path}: not a readable RIS file: {exc}") from exc
+    for number, entry in enumerate(entries, start=1):
+        fields = {
+            "title": entry.get("title") or entry.get("primary_title"),
+            "authors": entry.get("authors") or entry.get("first_authors") or [],
+            "year": entry.get("year") or entry.get("date"),
+            "publisher": entry.get("publisher"),
+            "place": entry.get("place_published"),
+            "url": (entry.get("urls") or [None])[0],
+            "isbn": entry.get("issn"),
+            "abstract": entry.get("abstract"),
+            "doi": entry.get("doi"),
+        }
+        texts = {k: "; ".join(v) if isinstance(v, list) else v for k, v in fields.items()}
+        if problem := csvfiles.control_problem(texts, _TEXT_FIELDS):
+            yield RecordError(number, problem)
+            continue
+        try:
+            yield number, build_record(**fields)
+        except (ValueError, TypeError) as exc:
+            yield RecordError(number, str(exc))
+
+
+def read_catalogue(path: Path, encoding: str | None = None) -> Iterator[Found]:
+    """Records of a `.ris` or `.csv` file, one at a time, and the reasons the bad ones are
+    left out. CatalogueFormatError (on the first `next`) when the file cannot be read."""
     suffix = path.suffix.lower()
     if suffix in (".ris", ".txt"):
-        return read_ris(path)
+        return read_ris(path, encoding)
     if suffix == ".csv":
-        return read_csv(path)
+        return read_csv(path, encoding)
     raise CatalogueFormatError(f"{path}: unknown catalogue format {suffix!r} (use .ris or .csv)")

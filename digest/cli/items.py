@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
+from digest import csvfiles
 from digest.catalogue.importer import import_catalogue
 from digest.catalogue.records import CatalogueFormatError
 from digest.cli import (
@@ -99,22 +101,37 @@ def items_list(
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--newsletter", required=True, help="Newsletter slug the records belong to.")
 @click.option("--section", help="Section of the newsletter (default: its first).")
+@click.option(
+    "--encoding", help="The file's character encoding, when not UTF-8 (default: found from it)."
+)
 @pass_app
 @database_errors
-def items_import(app: App, file: Path, newsletter: str, section: str | None) -> None:
+def items_import(
+    app: App, file: Path, newsletter: str, section: str | None, encoding: str | None
+) -> None:
     """Import catalogue records from a RIS or CSV file; bad records are reported and skipped."""
     try:
+        encoding = encoding or csvfiles.find_encoding(file)
         with transaction(app.require_schema()) as session:
-            report = import_catalogue(session, file, newsletter, section)
+            report = import_catalogue(session, file, newsletter, section, encoding)
+    except csvfiles.CsvFileError as exc:
+        raise UsageProblem(f"{file}: {exc}; nothing was imported") from None
     except (CatalogueFormatError, LookupError) as exc:
-        raise UsageProblem(str(exc)) from None
+        raise UsageProblem(f"{exc}; nothing was imported") from None
+    if note := csvfiles.encoding_note(file, encoding):
+        console.print(f"[yellow]{escape(note)}[/]")
     for error in report.errors:
-        console.print(f"[red]{file}: {error}[/] (skipped)")
+        console.print(f"[red]{escape(f'{file}: {error}')}[/] (skipped)")
+    if report.skipped > len(report.errors):
+        more = report.skipped - len(report.errors)
+        console.print(f"[red]{escape(str(file))}: {more:,} more bad records, not listed[/]")
     counts = report.counts
     console.print(
         f"Imported {file} into {report.feed_name}: {counts.new} new, "
         f"{counts.duplicate} already known from feeds, {counts.unchanged} already "
-        f"imported, {len(report.errors)} skipped."
+        f"imported, {report.skipped} skipped.",
+        markup=False,
+        highlight=False,
     )
 
 

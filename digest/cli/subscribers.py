@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from digest import csvfiles
 from digest.cli import (
@@ -59,18 +60,19 @@ def subscribers_import(
     except csvfiles.CsvFileError as exc:
         raise UsageProblem(f"{file}: {exc}; nothing was imported") from None
     if note := found.note(file):
-        console.print(f"[yellow]{note}[/]", markup=True, highlight=False)
+        console.print(f"[yellow]{escape(note)}[/]", markup=True, highlight=False)
     for error in report.errors:
-        console.print(f"[red]{file}: {error}[/] (skipped)", markup=True, highlight=False)
+        line = escape(f"{file}: {error}")
+        console.print(f"[red]{line}[/] (skipped)", markup=True, highlight=False)
     if report.skipped > len(report.errors):
         more = report.skipped - len(report.errors)
         console.print(
-            f"[red]{file}: {more:,} more bad rows, not listed[/] (skipped)",
+            f"[red]{escape(str(file))}: {more:,} more bad rows, not listed[/] (skipped)",
             markup=True,
             highlight=False,
         )
     for note in report.notes:
-        console.print(f"[yellow]{file}: {note}[/]", markup=True, highlight=False)
+        console.print(f"[yellow]{escape(f'{file}: {note}')}[/]", markup=True, highlight=False)
     console.print(
         f"Imported {file} ({report.format}): {report.added} added, {report.updated} updated, "
         f"{report.skipped} rows skipped.",
