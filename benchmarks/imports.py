@@ -38,13 +38,14 @@ CATALOGUE_COLUMNS = ("title", "authors", "year", "publisher", "place", "url", "i
 NAMES = ["Ann", "Siân", "José", "Gwenllïan", "Dylan", "Li", "花子", "Ōtake", "Zoë", "Bob"]
 
 
-def write_subscribers(path: Path, rows: int, seed: int = 11) -> None:
-    """A list in Digest's export format: about 1% of rows have a bad address."""
+def write_subscribers(path: Path, rows: int, seed: int = 11, first: int = 0) -> None:
+    """A list in Digest's export format: about 1% of rows have a bad address. The addresses
+    are numbered from `first`."""
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
-        for n in range(rows):
+        for n in range(first, first + rows):
             name = f"{rng.choice(NAMES)} {rng.choice(WORDS).capitalize()}"
             email = f"reader{n}@{rng.choice(['example.org', 'bücher.example', 'example.ac.uk'])}"
             if rng.random() < 0.01:
@@ -64,13 +65,14 @@ def write_subscribers(path: Path, rows: int, seed: int = 11) -> None:
             )
 
 
-def write_catalogue(path: Path, rows: int, seed: int = 13) -> None:
-    """A catalogue export: every record distinct, about 400 bytes a row."""
+def write_catalogue(path: Path, rows: int, seed: int = 13, first: int = 0) -> None:
+    """A catalogue export: every record distinct, about 400 bytes a row, numbered from
+    `first`."""
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CATALOGUE_COLUMNS)
-        for n in range(rows):
+        for n in range(first, first + rows):
             title = f"{' '.join(rng.choices(WORDS, k=7)).capitalize()} ({n})"
             writer.writerow(
                 [
