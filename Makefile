@@ -11,7 +11,7 @@ DEMO := DIGEST_BASE_URL=$(DEMO_BASE_URL) DIGEST_MAIL_URL=maildir:var/mail \
 	$(DIGEST) --config examples/demo.yaml --db $(DEMO_DB)
 
 .PHONY: venv install install-test browser imap-server demo demo-data demo-run test lint clean \
-	bench bench-send
+	bench bench-send bench-imports
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ bench: install-test
 
 bench-send: install-test
 	$(BIN)/python benchmarks/send.py
+
+bench-imports: install-test
+	$(BIN)/python benchmarks/imports.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
