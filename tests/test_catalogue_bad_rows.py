@@ -105,7 +105,7 @@ def test_a_record_the_database_refuses_leaves_the_rest_of_its_batch(
             session.execute(
                 text(
                     "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-                    "IF NEW.title = 'Refused' THEN RAISE EXCEPTION 'refused here'; "
+                    "IF NEW.title = 'Refused' THEN RAISE EXCEPTION 'refused here' USING ERRCODE = 'check_violation'; "
                     "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
                 )
             )

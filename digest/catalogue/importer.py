@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from digest import csvfiles
@@ -32,6 +32,9 @@ from digest.timeutil import utcnow
 BATCH = 2000  # records stored together (the lookups of a batch take this many keys a query)
 MAX_LISTED = 1000  # bad records listed by number and reason; any more are counted
 _WRITTEN = ("items", "item_sources", "placements", "placement_topics", "possible_duplicates")
+# What a database says of a row it will not take; a lost connection or a lock fails the whole
+# import instead, as retrying each row could not help.
+_REFUSED = (IntegrityError, DataError)
 
 
 @dataclass
@@ -169,12 +172,12 @@ def _store(
     try:
         store(entries)
         return []
-    except DBAPIError:
+    except _REFUSED:
         pass
     errors = []
     for number, entry in entries:
         try:
             store([(number, entry)])
-        except DBAPIError as exc:
+        except _REFUSED as exc:
             errors.append(RecordError(number, f"not stored: {first_line(exc)}", report.unit))
     return errors

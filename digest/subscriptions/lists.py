@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from digest import csvfiles
@@ -49,6 +49,9 @@ from digest.subscriptions.suppression import email_hash
 __all__ = ["COLUMNS", "HeldBack", "ImportReport", "add_subscriber", "email_hash", "import_csv"]
 
 BATCH = 1000  # rows written together
+# What a database says of a row it will not take; a lost connection or a lock fails the whole
+# import instead, as retrying each row could not help.
+_REFUSED = (IntegrityError, DataError)
 _WRITTEN = ("subscribers", "subscriptions", "suppressions", "consent_events")
 _CONSENT_KINDS = ("signup", "import")  # the events that say when consent was given
 _SUBSCRIBERS = Subscriber.__table__
@@ -103,13 +106,13 @@ def _import_batch(
     try:
         with session.begin_nested():
             batch = apply_rows(session, rows, target)
-    except DBAPIError:
+    except _REFUSED:
         errors = []
         for row in rows:
             try:
                 with session.begin_nested():
                     one = apply_rows(session, [row], target)
-            except DBAPIError as exc:
+            except _REFUSED as exc:
                 errors.append(RowError(row.number, f"not stored: {first_line(exc)}"))
             else:
                 report.add(one.report)
