@@ -22,6 +22,9 @@ WEEKDAYS: tuple[str, ...] = get_args(Weekday)
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 _MINUTES_PER_UNIT = {"m": 1, "h": 60, "d": 1440}
+# C0 and C1 controls (tab, CR, LF, NEL among them), DEL, and the Unicode line and paragraph
+# separators: none belongs in a one-line setting, and in a mail header they would start lines.
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def parse_duration_minutes(value: object) -> int:
@@ -38,6 +41,22 @@ def parse_duration_minutes(value: object) -> int:
     if not 5 <= minutes <= 7 * 1440:
         raise ValueError("a poll interval must be between 5 minutes and 7 days")
     return minutes
+
+
+def _check_one_line(value: object) -> object:
+    """A setting that may reach a mail header (From, Reply-To, Subject, List-Id, DKIM) or a
+    protocol line, and so must be one line of text. Checked before any pattern, so that the
+    error names the control character rather than a pattern; spaces at either end (a YAML
+    block scalar's last line break among them) are dropped as for any other setting."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    if match := _LINE_BREAKING.search(value):
+        raise ValueError(
+            f"holds a control character (U+{ord(match[0]):04X}); this setting must be one line "
+            "of text, as it may go into an email header"
+        )
+    return value
 
 
 def _check_timezone(name: str) -> str:
@@ -62,6 +81,7 @@ def _check_feed_url(value: str) -> str:
 
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
+Line = Annotated[str, BeforeValidator(_check_one_line)]
 Minutes = Annotated[int, BeforeValidator(parse_duration_minutes)]
 
 
@@ -86,12 +106,12 @@ class Schedule(Strict):
 
 class NewsletterConfig(Strict):
     slug: Slug
-    title: str = Field(min_length=1, max_length=200)
+    title: Line = Field(min_length=1, max_length=200)
     description: str = ""
-    sections: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1)
+    sections: list[Annotated[Line, Field(min_length=1, max_length=100)]] = Field(min_length=1)
     schedule: Schedule = Schedule()
-    from_address: str = Field(pattern=r"^(.*<)?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?$")
-    reply_to: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+    from_address: Line = Field(pattern=r"^(.*<)?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?$")
+    reply_to: Line | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
     skip_when_empty: bool = True  # no edition in a week with nothing accepted
     when_nothing_matches: Literal["skip", "note"] = "note"  # for a subscriber's topics
     second_approver: bool = False  # two people: one approves, another built, edited or approved
@@ -108,17 +128,17 @@ class NewsletterConfig(Strict):
 
 class TopicConfig(Strict):
     slug: Slug
-    label: str = Field(min_length=1, max_length=200)
+    label: Line = Field(min_length=1, max_length=200)
     description: str = ""
-    keywords: list[str] = []
+    keywords: list[Line] = []
     parent: Slug | None = None
 
 
 class FeedConfig(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    url: Annotated[str, AfterValidator(_check_feed_url)]
+    name: Line = Field(min_length=1, max_length=200)
+    url: Annotated[Line, AfterValidator(_check_feed_url)]
     newsletter: Slug
-    section: str
+    section: Line
     topics: list[Slug] = []
     poll_interval: Minutes = 60
     enabled: bool = True
@@ -129,9 +149,9 @@ class DkimConfig(Strict):
     """DKIM signing: the key file holds an RSA private key (PEM); its public half is published
     in DNS at SELECTOR._domainkey.DOMAIN."""
 
-    domain: str = Field(min_length=3)
+    domain: Line = Field(min_length=3)
     selector: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-    key_file: str = Field(min_length=1)
+    key_file: Line = Field(min_length=1)
 
 
 class TransportConfig(Strict):
@@ -140,7 +160,7 @@ class TransportConfig(Strict):
     of this file."""
 
     name: Slug
-    url: str = Field(pattern=r"^(smtps?://|maildir:)")
+    url: Line = Field(pattern=r"^(smtps?://|maildir:)")
     connections: int = Field(default=4, ge=1, le=64)
     per_second: float | None = Field(default=None, gt=0)
     per_hour: int | None = Field(default=None, gt=0)
