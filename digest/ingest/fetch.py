@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from digest import __version__
+from digest.ingest.decoding import ACCEPT_ENCODING, BoundedDecoder, EncodingProblem, codings
 from digest.ingest.errors import ErrorKind, FeedProblem, classify_exception, status_problem
 from digest.ingest.netguard import PublicOnlyTransport
 
@@ -134,7 +135,11 @@ class Fetcher:
             "timeout": httpx.Timeout(s.total_timeout, connect=s.connect_timeout),
             "follow_redirects": True,
             "max_redirects": s.max_redirects,
-            "headers": {"User-Agent": USER_AGENT, "Accept": ACCEPT},
+            "headers": {
+                "User-Agent": USER_AGENT,
+                "Accept": ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
             "trust_env": False,
         }
         self._public = httpx.AsyncClient(transport=PublicOnlyTransport(limits=limits), **common)
@@ -169,6 +174,8 @@ class Fetcher:
                         "feed.",
                     ),
                 )
+            except EncodingProblem as exc:
+                return self._failed(request, FeedProblem(ErrorKind.PARSE_ERROR, str(exc)))
             except (httpx.HTTPError, httpx.InvalidURL, OSError, TimeoutError) as exc:
                 problem = classify_exception(exc, host, self.settings.total_timeout)
                 return self._failed(request, problem)
@@ -226,9 +233,19 @@ class Fetcher:
             and int(declared) > limit
         ):
             raise BodyTooLarge
-        body = bytearray()
-        async for chunk in response.aiter_bytes():  # decompressed as it arrives
-            body += chunk
+        # Decoded here, not by httpx, which would unpack each chunk whole (see `decoding`).
+        decoder = BoundedDecoder(codings(response.headers.get_list("content-encoding")))
+        body, arrived = bytearray(), 0
+        async for raw in response.aiter_raw():
+            arrived += len(raw)
+            if arrived > limit:
+                raise BodyTooLarge
+            for piece in decoder.decode(raw):
+                body += piece
+                if len(body) > limit:
+                    raise BodyTooLarge
+        for piece in decoder.finish():
+            body += piece
             if len(body) > limit:
                 raise BodyTooLarge
         return bytes(body)
