@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from digest.config import bounded_yaml
-from digest.config.schema import DigestConfig
+from digest.config.schema import LOCAL_FILES_ALLOWED, DigestConfig
 from digest.localfiles import LocalFileError, read_regular_file
 
 Path_ = tuple[str | int, ...]
@@ -113,7 +113,7 @@ class _Source:
 
 def _validate(source: _Source) -> DigestConfig:
     try:
-        config = DigestConfig.model_validate(source.data)
+        config = DigestConfig.model_validate(source.data, context={LOCAL_FILES_ALLOWED: True})
     except ValidationError as exc:
         problems = [source.problem(tuple(error["loc"]), _describe(error)) for error in exc.errors()]
         raise ConfigError(source.problems + problems) from None

@@ -14,8 +14,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
 )
+
+from digest.localfiles import is_local_path
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[str, ...] = get_args(Weekday)
@@ -67,8 +70,20 @@ def _check_timezone(name: str) -> str:
     return name
 
 
-def _check_feed_url(value: str) -> str:
-    """An http(s) URL with a host, or a local file path (checked when the feed is polled)."""
+# Validation context under which a feed may name a local file: only the config file gives it,
+# since whoever writes that file may read the machine's files anyway. A form or an OPML file
+# must not make Digest read /etc/passwd or /dev/zero.
+LOCAL_FILES_ALLOWED = "local_files_allowed"
+
+
+def _check_feed_url(value: str, info: ValidationInfo) -> str:
+    """An http(s) URL with a host, or, in the config file only, a local file path (read when
+    the feed is polled)."""
+    if value.strip() and is_local_path(value) and not (info.context or {}).get(LOCAL_FILES_ALLOWED):
+        raise ValueError(
+            f"{value[:200]!r} is not a web address: a local file can be named only in the config "
+            "file, so give the feed's full address, starting with https://"
+        )
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", value):
         scheme, _, rest = value.partition("://")
         if scheme.lower() not in ("http", "https", "file"):
@@ -179,5 +194,5 @@ class DigestConfig(Strict):
     def resolve_local_paths(self, base_dir: Path) -> None:
         """Make feed file paths absolute, relative to the file that names them."""
         for feed in self.feeds:
-            if "://" not in feed.url:
+            if is_local_path(feed.url) and feed.url[:7].lower() != "file://":
                 feed.url = str((base_dir / feed.url).resolve())
