@@ -222,3 +222,23 @@ def test_a_sending_address_is_written_as_configured_with_its_domain_in_a_labels(
     config, written
 ) -> None:
     assert address_header("From", config) == written
+
+
+@pytest.mark.parametrize(
+    "breaker",
+    ["\r\n", "\n", "\r", "\x85", "\u2028", "\u2029", "\x0b", "\x00"],
+    ids=["CRLF", "LF", "CR", "NEL", "LS", "PS", "VT", "NUL"],
+)
+def test_a_stored_line_break_cannot_start_a_header_of_its_own(sqlite_factory, breaker) -> None:
+    """Titles, names and subjects edited in the web app reach the headers without the config
+    file's checks: each line break becomes a space, so no Bcc (or anything) is injected."""
+    words = f"CASPAR{breaker}Bcc: victim@example.net"
+    raw, _ = edition_mail(sqlite_factory, words)
+    assert_well_folded(raw)
+    message, headers = email.message_from_bytes(raw, policy=default), raw_headers(raw)
+    assert "Bcc" not in headers
+    for name in ("Subject", "From", "Reply-To", "List-Id"):
+        decoded = str(make_header(decode_header(headers[name])))
+        assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", decoded.replace("\r\n ", " "))
+        assert "CASPAR Bcc: victim@example.net" in decoded, (name, decoded)
+    assert message["Subject"].startswith("CASPAR Bcc: victim@example.net")

@@ -17,6 +17,7 @@ import rispy
 
 from digest import csvfiles
 from digest.ingest.identifiers import find_doi
+from digest.ingest.urls import reader_link
 from digest.models import Item
 
 CSV_COLUMNS = ("title", "authors", "year", "publisher", "place", "url", "isbn", "abstract", "doi")
@@ -81,9 +82,10 @@ def build_record(
             year_number = int(match[1])
         else:
             problems.append(f"the year {year!r} is not a four-digit year")
-    url = _clean(url)
-    if url and not re.match(r"^https?://[^\s/]+", url):
-        problems.append(f"the URL {url!r} is not an http(s) address")
+    given = _clean(url)
+    url = reader_link(given)
+    if given and url is None:
+        problems.append(f"the URL {given!r} is not an http(s) address")
     isbn_clean = (_clean(isbn) or "").replace("-", "").replace(" ", "").upper() or None
     if isbn_clean and not _ISBN.match(isbn_clean):
         problems.append(f"the ISBN {isbn!r} is not a 10 or 13 digit ISBN")

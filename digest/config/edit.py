@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from digest import audit
 from digest.config.loader import format_field
-from digest.config.schema import FeedConfig
+from digest.config.schema import LOCAL_FILES_ALLOWED, FeedConfig
 from digest.config.sync import apply_feed
 from digest.ingest import health
 from digest.models import Feed, Newsletter, Topic
@@ -63,7 +63,10 @@ def save_feed(
 ) -> Feed:
     """Add a feed, or change `feed`; every mistake is reported by field, nothing half-saved."""
     try:
-        spec = FeedConfig.model_validate(dict(values))
+        # A local file named by the config file stays as it is when the rest is edited; a
+        # form can name no other.
+        unchanged = feed is not None and values.get("url") == feed.url
+        spec = FeedConfig.model_validate(dict(values), context={LOCAL_FILES_ALLOWED: unchanged})
     except ValidationError as exc:
         raise FeedFormError(
             {

@@ -9,9 +9,15 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from digest.config.schema import DigestConfig
+from digest.config import bounded_yaml
+from digest.config.schema import LOCAL_FILES_ALLOWED, DigestConfig
+from digest.localfiles import LocalFileError, read_regular_file
 
 Path_ = tuple[str | int, ...]
+# feeds.yaml for 2,000 feeds is about 400 KB.
+MAX_CONFIG_BYTES = 4 * 2**20
+# A file that extends one that extends one ... : two levels are the most any install uses.
+MAX_EXTENDS = 8
 
 
 @dataclass(frozen=True)
@@ -51,12 +57,16 @@ class _Source:
         self.lines: dict[Path_, int] = {}
         self.problems: list[Problem] = []
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8")
+        except LocalFileError as exc:
             raise ConfigError([Problem(str(path), None, "", f"cannot be read: {exc}")]) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                [Problem(str(path), None, "", f"cannot be read: it is not UTF-8 text ({exc})")]
+            ) from None
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data: Any = yaml.safe_load(text) or {}
+            root, data = bounded_yaml.load(text)
+            self.data: Any = data or {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark else None
@@ -103,7 +113,7 @@ class _Source:
 
 def _validate(source: _Source) -> DigestConfig:
     try:
-        config = DigestConfig.model_validate(source.data)
+        config = DigestConfig.model_validate(source.data, context={LOCAL_FILES_ALLOWED: True})
     except ValidationError as exc:
         problems = [source.problem(tuple(error["loc"]), _describe(error)) for error in exc.errors()]
         raise ConfigError(source.problems + problems) from None
@@ -123,7 +133,7 @@ def _describe(error: Any) -> str:
     return message
 
 
-def load_config(path: str | Path) -> DigestConfig:
+def load_config(path: str | Path, _extended_by: tuple[Path, ...] = ()) -> DigestConfig:
     """Read, validate and cross-check a config file (and the file it extends)."""
     path = Path(path)
     source = _Source(path)
@@ -132,7 +142,17 @@ def load_config(path: str | Path) -> DigestConfig:
         base_path = (path.parent / config.extends).resolve()
         if not base_path.exists():
             raise ConfigError([source.problem(("extends",), f"file {config.extends!r} not found")])
-        base = load_config(base_path)
+        chain = (*_extended_by, path.resolve())
+        if base_path in chain:
+            cycle = " → ".join(p.name for p in (*chain[chain.index(base_path) :], base_path))
+            raise ConfigError(
+                [source.problem(("extends",), f"the files extend each other in a circle: {cycle}")]
+            )
+        if len(chain) > MAX_EXTENDS:
+            raise ConfigError(
+                [source.problem(("extends",), f"more than {MAX_EXTENDS} files extend one another")]
+            )
+        base = load_config(base_path, chain)
         config.newsletters = base.newsletters + config.newsletters
         config.topics = base.topics + config.topics
         own = {t.name for t in config.transports}

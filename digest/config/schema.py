@@ -14,14 +14,20 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
 )
+
+from digest.localfiles import is_local_path
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[str, ...] = get_args(Weekday)
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 _MINUTES_PER_UNIT = {"m": 1, "h": 60, "d": 1440}
+# C0 and C1 controls (tab, CR, LF, NEL among them), DEL, and the Unicode line and paragraph
+# separators: none belongs in a one-line setting, and in a mail header they would start lines.
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def parse_duration_minutes(value: object) -> int:
@@ -40,6 +46,22 @@ def parse_duration_minutes(value: object) -> int:
     return minutes
 
 
+def _check_one_line(value: object) -> object:
+    """A setting that may reach a mail header (From, Reply-To, Subject, List-Id, DKIM) or a
+    protocol line, and so must be one line of text. Checked before any pattern, so that the
+    error names the control character rather than a pattern; spaces at either end (a YAML
+    block scalar's last line break among them) are dropped as for any other setting."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    if match := _LINE_BREAKING.search(value):
+        raise ValueError(
+            f"holds a control character (U+{ord(match[0]):04X}); this setting must be one line "
+            "of text, as it may go into an email header"
+        )
+    return value
+
+
 def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -48,8 +70,20 @@ def _check_timezone(name: str) -> str:
     return name
 
 
-def _check_feed_url(value: str) -> str:
-    """An http(s) URL with a host, or a local file path (checked when the feed is polled)."""
+# Validation context under which a feed may name a local file: only the config file gives it,
+# since whoever writes that file may read the machine's files anyway. A form or an OPML file
+# must not make Digest read /etc/passwd or /dev/zero.
+LOCAL_FILES_ALLOWED = "local_files_allowed"
+
+
+def _check_feed_url(value: str, info: ValidationInfo) -> str:
+    """An http(s) URL with a host, or, in the config file only, a local file path (read when
+    the feed is polled)."""
+    if value.strip() and is_local_path(value) and not (info.context or {}).get(LOCAL_FILES_ALLOWED):
+        raise ValueError(
+            f"{value[:200]!r} is not a web address: a local file can be named only in the config "
+            "file, so give the feed's full address, starting with https://"
+        )
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", value):
         scheme, _, rest = value.partition("://")
         if scheme.lower() not in ("http", "https", "file"):
@@ -62,6 +96,7 @@ def _check_feed_url(value: str) -> str:
 
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
+Line = Annotated[str, BeforeValidator(_check_one_line)]
 Minutes = Annotated[int, BeforeValidator(parse_duration_minutes)]
 
 
@@ -86,12 +121,12 @@ class Schedule(Strict):
 
 class NewsletterConfig(Strict):
     slug: Slug
-    title: str = Field(min_length=1, max_length=200)
+    title: Line = Field(min_length=1, max_length=200)
     description: str = ""
-    sections: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1)
+    sections: list[Annotated[Line, Field(min_length=1, max_length=100)]] = Field(min_length=1)
     schedule: Schedule = Schedule()
-    from_address: str = Field(pattern=r"^(.*<)?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?$")
-    reply_to: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+    from_address: Line = Field(pattern=r"^(.*<)?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?$")
+    reply_to: Line | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
     skip_when_empty: bool = True  # no edition in a week with nothing accepted
     when_nothing_matches: Literal["skip", "note"] = "note"  # for a subscriber's topics
     second_approver: bool = False  # two people: one approves, another built, edited or approved
@@ -108,17 +143,17 @@ class NewsletterConfig(Strict):
 
 class TopicConfig(Strict):
     slug: Slug
-    label: str = Field(min_length=1, max_length=200)
+    label: Line = Field(min_length=1, max_length=200)
     description: str = ""
-    keywords: list[str] = []
+    keywords: list[Line] = []
     parent: Slug | None = None
 
 
 class FeedConfig(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    url: Annotated[str, AfterValidator(_check_feed_url)]
+    name: Line = Field(min_length=1, max_length=200)
+    url: Annotated[Line, AfterValidator(_check_feed_url)]
     newsletter: Slug
-    section: str
+    section: Line
     topics: list[Slug] = []
     poll_interval: Minutes = 60
     enabled: bool = True
@@ -129,9 +164,9 @@ class DkimConfig(Strict):
     """DKIM signing: the key file holds an RSA private key (PEM); its public half is published
     in DNS at SELECTOR._domainkey.DOMAIN."""
 
-    domain: str = Field(min_length=3)
+    domain: Line = Field(min_length=3)
     selector: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-    key_file: str = Field(min_length=1)
+    key_file: Line = Field(min_length=1)
 
 
 class TransportConfig(Strict):
@@ -140,7 +175,7 @@ class TransportConfig(Strict):
     of this file."""
 
     name: Slug
-    url: str = Field(pattern=r"^(smtps?://|maildir:)")
+    url: Line = Field(pattern=r"^(smtps?://|maildir:)")
     connections: int = Field(default=4, ge=1, le=64)
     per_second: float | None = Field(default=None, gt=0)
     per_hour: int | None = Field(default=None, gt=0)
@@ -159,5 +194,5 @@ class DigestConfig(Strict):
     def resolve_local_paths(self, base_dir: Path) -> None:
         """Make feed file paths absolute, relative to the file that names them."""
         for feed in self.feeds:
-            if "://" not in feed.url:
+            if is_local_path(feed.url) and feed.url[:7].lower() != "file://":
                 feed.url = str((base_dir / feed.url).resolve())

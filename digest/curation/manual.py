@@ -7,7 +7,6 @@ import html
 from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
-from urllib.parse import urljoin
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +18,7 @@ from digest.ingest.fetch import Fetcher, FetchRequest, FetchStatus
 from digest.ingest.parse import ParsedEntry
 from digest.ingest.sanitize import html_to_text, sanitize_html
 from digest.ingest.store import feed_entries, store_entries
-from digest.ingest.urls import canonicalize_url
+from digest.ingest.urls import canonicalize_url, check_reader_link, reader_link
 from digest.models import Feed, FeedKind, Item, Section
 from digest.timeutil import utcnow
 
@@ -92,7 +91,8 @@ def describe_page(body: bytes, url: str) -> PageDescription:
                 break
             except ValueError:
                 continue
-    canonical = urljoin(url, parser.canonical) if parser.canonical else url
+    # A page may name any address as its canonical one; only a web address replaces its own.
+    canonical = reader_link(parser.canonical, url) or url
     return PageDescription(
         url=canonical,
         title=" ".join(html.unescape(title).split()),
@@ -104,8 +104,10 @@ def describe_page(body: bytes, url: str) -> PageDescription:
 
 def fetch_description(url: str, allow_private_network: bool = False) -> PageDescription:
     """Fetch a page through the same guarded fetcher as feeds, and read its metadata."""
-    if not url.startswith(("http://", "https://")):
-        raise ManualItemError("the address must start with http:// or https://")
+    checked = check_reader_link(url)
+    if checked.link is None:
+        raise ManualItemError(_refusal(checked.note))
+    url = checked.link
 
     async def fetch() -> PageDescription:
         async with Fetcher() as fetcher:
@@ -118,6 +120,11 @@ def fetch_description(url: str, allow_private_network: bool = False) -> PageDesc
         return describe_page(result.body, result.final_url)
 
     return asyncio.run(fetch())
+
+
+def _refusal(note: str | None) -> str:
+    reason = f" ({note})" if note else ""
+    return f"the address must start with http:// or https://{reason}"
 
 
 def _manual_feed(session: Session, section: Section) -> Feed:
@@ -154,9 +161,10 @@ def add_item(
     section = session.get(Section, section_id)
     if section is None:
         raise ManualItemError("choose a newsletter section")
-    canonical = canonicalize_url(url) if url.strip() else None
-    if canonical and not canonical.startswith(("http://", "https://")):
-        raise ManualItemError("the address must start with http:// or https://")
+    checked = check_reader_link(url)
+    if checked.note:
+        raise ManualItemError(_refusal(checked.note))
+    canonical = canonicalize_url(checked.link) if checked.link else None
     key = dedup.url_key(canonical)
     if key and (known := session.scalar(select(Item).where(Item.url_key == key))):
         where = ", ".join(p.newsletter.title for p in known.placements) or "no newsletter"

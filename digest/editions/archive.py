@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from digest.curation.topics import expand_chosen
 from digest.editions.render import cut, entries, grouped
+from digest.ingest.urls import reader_link
 from digest.models import Edition, EditionItem, EditionState, Newsletter, Topic
 
 
@@ -145,7 +146,7 @@ def topic_feed(session: Session, topic: Topic, base_url: str) -> bytes:
             f"{base_url}/archive/{row.edition.newsletter.slug}/{row.edition_id}#item-{row.item_id}"
         )
         entry.title(item["title"])
-        entry.link(href=item["link"] or f"{base_url}/archive")
+        entry.link(href=reader_link(item.get("link")) or f"{base_url}/archive")
         entry.updated(datetime.fromisoformat(item["published"]))
         entry.summary(item["summary_text"])
     return feed.atom_str(pretty=True)

@@ -18,7 +18,9 @@ from typing import NamedTuple
 from digest.addresses import AddressError, on_the_wire
 
 MAX_LINE = 78
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+# C0 and C1 controls (NEL among them), DEL, and the Unicode line and paragraph separators: a
+# mail client may show any of them as a new line, even inside an encoded word.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")  # RFC 5322 atext, and spaces
 
 

@@ -19,6 +19,7 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from digest.editions.compose import snapshot
+from digest.ingest.urls import reader_link
 from digest.models import Edition
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
@@ -31,6 +32,9 @@ _environment = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+# Defence in depth: whatever was stored, or frozen in an edition before links were checked on
+# the way in, an href only ever gets an http(s) link.
+_environment.filters["reader_link"] = reader_link
 _inliner = css_inline.CSSInliner(keep_style_tags=True)  # media queries stay in <style>
 
 
@@ -70,8 +74,10 @@ class RenderedCut:
 
 
 def entries(edition: Edition) -> list[dict[str, Any]]:
-    """The edition's items as subscribers read them: frozen once approved, live in a draft."""
-    return [entry.frozen or snapshot(entry.item, entry.placement) for entry in edition.entries]
+    """The edition's items as subscribers read them: frozen once approved, live in a draft; a
+    link readers may not follow (frozen before links were checked) left out."""
+    items = [entry.frozen or snapshot(entry.item, entry.placement) for entry in edition.entries]
+    return [{**item, "link": reader_link(item.get("link"))} for item in items]
 
 
 def cut(items: list[dict[str, Any]], topics: frozenset[str] | None) -> list[dict[str, Any]]:

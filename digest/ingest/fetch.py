@@ -11,14 +11,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
 from digest import __version__
+from digest.ingest.decoding import ACCEPT_ENCODING, BoundedDecoder, EncodingProblem, codings
 from digest.ingest.errors import ErrorKind, FeedProblem, classify_exception, status_problem
 from digest.ingest.netguard import PublicOnlyTransport
+from digest.localfiles import (
+    FileTooLarge,
+    LocalFileError,
+    is_local_path,
+    local_path,
+    read_regular_file,
+)
 
 USER_AGENT = f"Digest/{__version__} (current-awareness feed reader)"
 ACCEPT = (
@@ -117,10 +124,6 @@ def permanent_target(response: httpx.Response) -> str | None:
     return target
 
 
-def is_local_path(url: str) -> bool:
-    return "://" not in url or url.startswith("file://")
-
-
 class Fetcher:
     """Fetches many feeds concurrently, within a global and a per-host limit."""
 
@@ -134,7 +137,11 @@ class Fetcher:
             "timeout": httpx.Timeout(s.total_timeout, connect=s.connect_timeout),
             "follow_redirects": True,
             "max_redirects": s.max_redirects,
-            "headers": {"User-Agent": USER_AGENT, "Accept": ACCEPT},
+            "headers": {
+                "User-Agent": USER_AGENT,
+                "Accept": ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
             "trust_env": False,
         }
         self._public = httpx.AsyncClient(transport=PublicOnlyTransport(limits=limits), **common)
@@ -153,7 +160,7 @@ class Fetcher:
 
     async def fetch(self, request: FetchRequest) -> FetchResult:
         if is_local_path(request.url):
-            return await asyncio.to_thread(self._read_file, request)
+            return await self._read_file(request)
         host = urlsplit(request.url).hostname or request.url
         async with self._all, self._per_host[host]:
             try:
@@ -169,6 +176,8 @@ class Fetcher:
                         "feed.",
                     ),
                 )
+            except EncodingProblem as exc:
+                return self._failed(request, FeedProblem(ErrorKind.PARSE_ERROR, str(exc)))
             except (httpx.HTTPError, httpx.InvalidURL, OSError, TimeoutError) as exc:
                 problem = classify_exception(exc, host, self.settings.total_timeout)
                 return self._failed(request, problem)
@@ -226,36 +235,50 @@ class Fetcher:
             and int(declared) > limit
         ):
             raise BodyTooLarge
-        body = bytearray()
-        async for chunk in response.aiter_bytes():  # decompressed as it arrives
-            body += chunk
+        # Decoded here, not by httpx, which would unpack each chunk whole (see `decoding`).
+        decoder = BoundedDecoder(codings(response.headers.get_list("content-encoding")))
+        body, arrived = bytearray(), 0
+        async for raw in response.aiter_raw():
+            arrived += len(raw)
+            if arrived > limit:
+                raise BodyTooLarge
+            for piece in decoder.decode(raw):
+                body += piece
+                if len(body) > limit:
+                    raise BodyTooLarge
+        for piece in decoder.finish():
+            body += piece
             if len(body) > limit:
                 raise BodyTooLarge
         return bytes(body)
 
-    def _read_file(self, request: FetchRequest) -> FetchResult:
-        path = Path(request.url.removeprefix("file://"))
+    async def _read_file(self, request: FetchRequest) -> FetchResult:
+        """A feed file named in the config: a regular file only, within the size cap and the
+        time limit (a file on a hung network mount costs a thread, not the poll)."""
+        path = local_path(request.url)
+        limit = self.settings.max_body_bytes
         try:
-            size = path.stat().st_size
-            if size > self.settings.max_body_bytes:
-                raise BodyTooLarge
-            body = path.read_bytes()
-        except BodyTooLarge:
-            return self._failed(
-                request,
-                FeedProblem(ErrorKind.TOO_LARGE, f"The file {path} is larger than the limit."),
-            )
-        except OSError as exc:
+            async with asyncio.timeout(self.settings.total_timeout):
+                body = await asyncio.to_thread(read_regular_file, path, limit)
+        except TimeoutError:
             return self._failed(
                 request,
                 FeedProblem(
-                    ErrorKind.FILE, f"The file {path} could not be read: {exc.strerror or exc}."
+                    ErrorKind.TIMEOUT,
+                    f"The file {path} could not be read within "
+                    f"{self.settings.total_timeout:g} seconds.",
                 ),
+            )
+        except LocalFileError as exc:
+            kind = ErrorKind.TOO_LARGE if isinstance(exc, FileTooLarge) else ErrorKind.FILE
+            sentence = str(exc)
+            return self._failed(
+                request, FeedProblem(kind, sentence[0].upper() + sentence[1:] + ".")
             )
         return FetchResult(
             request=request,
             status=FetchStatus.FETCHED,
-            final_url=path.as_uri(),
+            final_url=path.as_uri() if path.is_absolute() else str(path),
             body=body,
             body_hash=hashlib.sha256(body).hexdigest(),
         )

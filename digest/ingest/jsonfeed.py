@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from digest.ingest.urls import reader_link
+
 # The versions the spec has published; a feed names one in its "version".
 VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
 _VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(\.\d+)?$")
@@ -178,11 +180,15 @@ def _entry(item: dict[str, Any], home_page_url: str | None) -> tuple[dict[str, A
     if raw_id is not None and not isinstance(raw_id, str | int | float):
         fields.problems.append(f'its "id" is {_kind(raw_id)}, not text')
     entry: dict[str, Any] = {"id": item_id or None}
-    url = fields.text("url")
-    entry["link"] = url or fields.text("external_url")
+    url, external = fields.text("url"), fields.text("external_url")
+    # The item's own page, else the page it is about; one that readers may not be given (a
+    # `javascript:` url, say) yields to the other, and is kept only to be noted when both are.
+    entry["link"] = next(
+        (each for each in (url, external) if reader_link(each, home_page_url)), url or external
+    )
     # JSON has no xml:base: relative links in the item's HTML are taken as relative to the
     # item's own page, as a browser showing that page would.
-    base = url or home_page_url
+    base = reader_link(url, home_page_url) or reader_link(home_page_url)
     title = fields.text("title")
     if title:  # plain text: escaped so that HTML-to-text turns it back into itself
         entry["title"] = html.escape(title, quote=False)

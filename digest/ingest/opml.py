@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 
 import listparser
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,14 @@ class OpmlError(ValueError):
 def _topic_for(category: str, topics: dict[str, Topic]) -> Topic | None:
     key = category.strip().casefold()
     return next((t for t in topics.values() if key in (t.slug, t.label.casefold())), None)
+
+
+def _reasons(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: "
+        + str(error["msg"]).removeprefix("Value error, ")
+        for error in exc.errors()
+    )
 
 
 def import_opml(
@@ -71,8 +80,8 @@ def import_opml(
                 section=section_name,
                 topics=list(default_topics),
             )
-        except ValueError as exc:
-            report.skipped.append(f"{name}: {exc}")
+        except ValidationError as exc:
+            report.skipped.append(f"{name}: {_reasons(exc)}")
             continue
         feed = by_url.get(spec.url) or existing.get(spec.name)
         feed_topics = [topics[t] for t in default_topics]

@@ -16,7 +16,7 @@ from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.identifiers import find_doi
 from digest.ingest.jsonfeed import JSONFeedError, is_json_feed, read_json_feed
 from digest.ingest.sanitize import html_to_text, sanitize_html, sanitized_html_to_text
-from digest.ingest.urls import canonicalize_url
+from digest.ingest.urls import canonicalize_url, check_reader_link, reader_link
 
 _HTML_START = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL
@@ -52,6 +52,7 @@ class ParsedEntry:
     publisher: str | None = None
     place: str | None = None
     isbn: str | None = None
+    link_note: str | None = None  # why the link the feed gave was dropped
 
 
 @dataclass
@@ -185,10 +186,10 @@ def _parse_json(body: bytes, url: str) -> ParsedFeed:
 
 def _collect(raws: list[Any], title: str | None, site_url: str | None, url: str) -> ParsedFeed:
     """The feed's entries, cleaned and keyed; an entry repeated in the feed is counted once."""
-    parsed = ParsedFeed(title=title, site_url=site_url)
+    parsed = ParsedFeed(title=title, site_url=reader_link(site_url, url))
     seen: set[str] = set()
     for raw in raws:
-        entry = _entry(raw, base=_web_base(url, site_url))
+        entry = _entry(raw, base=_web_base(url, parsed.site_url))
         if entry is None:
             continue
         if entry.entry_key in seen:
@@ -213,9 +214,8 @@ def _describe(result: Any) -> str:
 
 
 def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
-    link = (_get(raw, "link") or "").strip() or None
-    if link and base and not link.startswith(("http://", "https://")):
-        link = urljoin(base, link)
+    checked = check_reader_link(_get(raw, "link"), base)
+    link = checked.link
     summary_raw, summary_base = _summary(raw)
     entry_base = _web_base(summary_base, base)
     summary_html = sanitize_html(summary_raw, entry_base)
@@ -247,4 +247,5 @@ def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
         doi=find_doi(
             (_get(raw, "prism_doi"), _get(raw, "dc_identifier"), guid), (link,)
         ),
+        link_note=checked.note,
     )

@@ -222,6 +222,7 @@ def _item_row(entry: ParsedEntry, now: datetime) -> dict[str, Any]:
     return {
         "guid": entry.guid,
         "link": entry.link,
+        "link_note": entry.link_note,
         "canonical_url": entry.canonical_url,
         "url_key": entry.url_key,
         "doi": entry.doi,

@@ -1,8 +1,11 @@
-"""Canonical URLs: one spelling per address, so the same publication is recognised anywhere."""
+"""Addresses: which links readers may be given, and one canonical spelling per address, so the
+same publication is recognised anywhere."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 # Query parameters that only say how a reader arrived, never which page they get.
 TRACKING_PARAMETERS = frozenset(
@@ -37,6 +40,72 @@ TRACKING_PARAMETERS = frozenset(
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+READER_SCHEMES = frozenset(DEFAULT_PORTS)
+# Far past any real page's address (browsers take about 2 MB; sitemaps stop at 2,048), yet it
+# keeps one feed from filling an email with a single link.
+MAX_LINK_CHARS = 8192
+# What the WHATWG URL parser does before it reads a scheme: C0 controls and spaces at either end
+# are stripped, and tabs and line breaks anywhere are removed, so `java\tscript:` and
+# " JavaScript:" are both the javascript scheme to a browser.
+_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
+_TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_INNER_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
+@dataclass(frozen=True)
+class ReaderLink:
+    """A link fit to show readers, or None with a note saying why the given one was dropped."""
+
+    link: str | None
+    note: str | None = None
+
+
+def check_reader_link(value: str | None, base: str | None = None) -> ReaderLink:
+    """`value` as a link readers may follow: absolute http(s) with a host, or None.
+
+    Parsed the way browsers do (WHATWG), so no spelling of `javascript:`, `data:` or
+    `vbscript:` passes. A relative link is resolved against `base` when that is itself a
+    reader link. Spaces and controls left inside are percent-encoded, as a browser would.
+    Pure: every place an item link, source link or site address is stored calls it.
+    """
+    if value is None:
+        return ReaderLink(None)
+    text = _TAB_OR_NEWLINE.sub("", value.strip(_C0_AND_SPACE))
+    if not text:
+        return ReaderLink(None)
+    shown = repr(text[:80] + ("…" if len(text) > 80 else ""))
+    if len(text) > MAX_LINK_CHARS:
+        return ReaderLink(None, f"The link was dropped: it is over {MAX_LINK_CHARS} characters.")
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        web_base = reader_link(base) if base else None
+        if web_base is None:
+            return ReaderLink(
+                None, f"The link {shown} was dropped: it is not a full web address."
+            )
+        text = urljoin(web_base, text)
+        scheme = _SCHEME.match(text)
+        assert scheme is not None  # joined onto an http(s) base
+    if scheme[1].lower() not in READER_SCHEMES:
+        return ReaderLink(
+            None,
+            f"The link {shown} was dropped: only http and https links are given to readers, "
+            f"and it is a {scheme[1].lower()}: link.",
+        )
+    text = _INNER_CONTROL.sub(lambda m: quote(m[0]), text)
+    try:
+        host = urlsplit(text).hostname
+    except ValueError:
+        host = None
+    if not host:
+        return ReaderLink(None, f"The link {shown} was dropped: it names no host.")
+    return ReaderLink(text)
+
+
+def reader_link(value: str | None, base: str | None = None) -> str | None:
+    """The link if readers may be given it (see `check_reader_link`), else None."""
+    return check_reader_link(value, base).link
 
 
 def is_tracking_parameter(name: str) -> bool:

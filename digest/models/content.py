@@ -158,7 +158,9 @@ class Item(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     guid: Mapped[str | None] = mapped_column(Text)
-    link: Mapped[str | None] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(Text)  # http(s) only (`ingest.urls.reader_link`)
+    # Why the link the source gave was not kept (a `javascript:` link, say); None when it was.
+    link_note: Mapped[str | None] = mapped_column(Text)
     canonical_url: Mapped[str | None] = mapped_column(Text)
     url_key: Mapped[str | None] = mapped_column(String(64), index=True)  # hash of canonical_url
     doi: Mapped[str | None] = mapped_column(String(200), index=True)  # lower-case, "10.…/…"

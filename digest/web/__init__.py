@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from digest import keys
 from digest.db import make_engine, session_factory
 from digest.delivery.transport import Transport, Transports
+from digest.ingest.urls import reader_link
 from digest.web import security
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
@@ -61,6 +62,7 @@ def create_app(
         DEMO=os.environ.get("DIGEST_DEMO") == "1",
     )
     app.config.update(config or {})
+    app.jinja_env.filters["reader_link"] = reader_link  # an href only ever gets http(s)
     csrf = CSRFProtect(app)
     sessions = session_factory(make_engine(database_url))
     app.extensions["digest.sessions"] = sessions
