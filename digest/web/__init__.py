@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from flask import Flask, Response, current_app, g, render_template
+from flask import Flask, Response, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -120,6 +120,8 @@ def mail_transports() -> Transports:
 
 
 def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:
+    security.refuse_writes_when_looking(sessions)
+
     @app.before_request
     def open_session() -> Response | None:
         g.db = sessions()
@@ -127,6 +129,8 @@ def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:
             security.load_user()
         except Exception:
             g.user = None  # the database is down: /healthz says so, other pages fail below
+        if request.method in security.LOOKING:
+            g.db.info[security.LOOKING_ONLY] = True
         return security.check_access(app)
 
     @app.teardown_request

@@ -26,7 +26,7 @@ from digest.ingest.opml import OpmlError, import_opml
 from digest.ingest.poll import poll_feeds
 from digest.models import Feed, FeedKind, ItemSource, Newsletter, Role
 from digest.timeutil import utcnow
-from digest.web.security import requires
+from digest.web.security import is_submission, requires
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 AUDIT_PAGE = 100
@@ -122,7 +122,7 @@ def _feed_form_values() -> dict[str, object]:
 def _feed_form(feed: Feed | None) -> str | Response | tuple[str, int]:
     values = feed_values(feed) if feed else {"poll_interval": "1h", "enabled": True, "topics": []}
     problems: dict[str, str] = {}
-    if request.method == "POST":
+    if is_submission():
         values = _feed_form_values()
         try:
             saved = save_feed(g.db, values, g.user.email, feed)
@@ -193,7 +193,7 @@ def import_feeds() -> Response:
 @requires(Role.ADMIN)
 def topics() -> str | Response | tuple[str, int]:
     error = None
-    if request.method == "POST":
+    if is_submission():
         try:
             keywords = [k.strip() for k in request.form.get("keywords", "").split(",") if k.strip()]
             parent = request.form.get("parent", "")
@@ -242,7 +242,7 @@ def update_topic(topic_id: int) -> Response:
 @requires(Role.ADMIN)
 def users() -> str | Response | tuple[str, int]:
     error = None
-    if request.method == "POST":
+    if is_submission():
         try:
             accounts.create_user(
                 g.db,

@@ -24,7 +24,7 @@ from digest.curation.items import (
 from digest.curation.manual import ManualItemError, fetch_description
 from digest.curation.topics import offered_topics
 from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role
-from digest.web.security import local_path, requires
+from digest.web.security import is_submission, local_path, requires
 
 blueprint = Blueprint("triage", __name__)
 PAGE_SIZE = 50
@@ -100,7 +100,7 @@ def add_item() -> str | Response | tuple[str, int]:
         "section": form.get("section", ""),
     }
     error = None
-    if request.method == "POST" and form.get("action") == "fetch":
+    if is_submission() and form.get("action") == "fetch":
         try:
             page = fetch_description(values["url"])
         except ManualItemError as exc:
@@ -112,7 +112,7 @@ def add_item() -> str | Response | tuple[str, int]:
                 summary=page.summary,
                 authors="; ".join(page.authors),
             )
-    elif request.method == "POST":
+    elif is_submission():
         try:
             added = manual.add_item(
                 g.db,
