@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from digest import keys
 from digest.db import make_engine, session_factory
 from digest.delivery.transport import Transport, Transports
-from digest.web import security
+from digest.web import inputs, security
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
 
@@ -62,6 +62,7 @@ def create_app(
     )
     app.config.update(config or {})
     csrf = CSRFProtect(app)
+    inputs.install(app)
     sessions = session_factory(make_engine(database_url))
     app.extensions["digest.sessions"] = sessions
     app.extensions["digest.transports"] = transports
@@ -131,7 +132,7 @@ def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:
             g.user = None  # the database is down: /healthz says so, other pages fail below
         if request.method in security.LOOKING:
             g.db.info[security.LOOKING_ONLY] = True
-        return security.check_access(app)
+        return security.check_access(app) or inputs.refuse_nul()
 
     @app.teardown_request
     def close_session(_exc: BaseException | None) -> None:

@@ -23,6 +23,7 @@ from digest.subscriptions.tokens import (
     subscription_token,
 )
 from digest.web import mail_transports
+from digest.web.inputs import int_list
 from digest.web.security import client_ip, is_submission, public
 
 blueprint = Blueprint("public", __name__)
@@ -94,7 +95,7 @@ def _mail() -> tuple[list[str], MailSettings, Transports]:
 
 def _change(subscription: Subscription) -> tuple[str, int]:
     """Carry out the preference form's action; the sentence to show, and the status."""
-    chosen = [int(v) for v in request.form.getlist("topic") if v.isdigit()]
+    chosen = int_list("topic")
     action = request.form.get("action")
     origin = _origin("preference centre")
     if action == "unsubscribe":
@@ -187,7 +188,7 @@ def subscribe(slug: str) -> str | tuple[str, int]:
     form = signup.SignupForm(
         email=request.form.get("email", ""),
         name=request.form.get("name", ""),
-        topic_ids=[int(v) for v in request.form.getlist("topic") if v.isdigit()],
+        topic_ids=int_list("topic"),
         origin=_origin(
             f"embedded form for /subscribe/{slug}"
             if request.endpoint == "public.subscribe_embedded"
