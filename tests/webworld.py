@@ -40,6 +40,7 @@ from digest.subscriptions.tokens import subscription_token
 from digest.web.security import PUBLIC, access_of
 
 KEYS = ["world-key"]
+REFUSED_FEED = "http://127.0.0.1:9/feed.xml"  # a loopback address: the fetcher refuses it
 # Bookkeeping every request may touch: when a signed-in browser was last seen.
 NOT_STATE = {("web_sessions", "last_seen_at")}
 
@@ -110,6 +111,8 @@ def make_world(
     )
     with transaction(factory) as session:
         session.add(PossibleDuplicate(item_id=new_item, other_id=look_alike, reason="test"))
+        for feed in session.scalars(select(Feed)):
+            feed.url = REFUSED_FEED  # "poll now" is refused at once, without the network
         reader, pending = _subscribers(session)
     box = mailbox.Maildir(mail, create=True)
     message = EmailMessage()

@@ -122,6 +122,7 @@ def mail_transports() -> Transports:
 
 def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:
     security.refuse_writes_when_looking(sessions)
+    inputs.refuse_overlong(sessions)
 
     @app.before_request
     def open_session() -> Response | None:
@@ -150,6 +151,11 @@ def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:
             message="This form has expired or did "
             "not come from Digest. Reload the page and try again.",
         ), 400
+
+    @app.errorhandler(inputs.TooLong)
+    def too_long(error: inputs.TooLong) -> tuple[str, int]:
+        g.db.rollback()
+        return render_template("error.html", code=400, message=f"Not saved: {error}."), 400
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int]:

@@ -122,7 +122,10 @@ def _sending(edition: Edition) -> dict[str, object] | None:
 def progress(edition_id: int) -> str:
     """The live part of the edition page: polled while the edition is being sent."""
     edition = _edition(edition_id)
-    return render_template("edition_progress.html", edition=edition, sending=_sending(edition))
+    sending = _sending(edition)
+    if sending is None:
+        abort(404)  # an edition not yet sending has no progress to show
+    return render_template("edition_progress.html", edition=edition, sending=sending)
 
 
 def _change(edition_id: int, change: Callable[[Edition], object], done: str) -> Response:

@@ -13,7 +13,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from flask import Flask, abort, request
+from sqlalchemy import String, event, inspect
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.datastructures import MultiDict
 from werkzeug.routing import IntegerConverter, Map
+
+from digest.web.security import LOOKING
 
 # Every id is an INTEGER column, and PostgreSQL's integer stops here (SQLite's is wider).
 DATABASE_INT_MAX = 2**31 - 1
@@ -37,6 +42,12 @@ def install(app: Flask) -> None:
     app.url_map.converters["int"] = DatabaseId
 
 
+def _fields() -> MultiDict[str, str]:
+    """Where a view's fields are: the query string of a GET or HEAD (never a body sent with
+    it), the form and query string of a POST."""
+    return request.args if request.method in LOOKING else request.values
+
+
 def _shown(value: str) -> str:
     return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
 
@@ -57,12 +68,12 @@ def _parsed(name: str, value: str, low: int) -> int:
 
 def optional_int(name: str, low: int = 1) -> int | None:
     """The whole number in field `name` (query string or form); None when absent or empty."""
-    value = request.values.get(name, "")
+    value = _fields().get(name, "")
     return _parsed(name, value, low) if value.strip() else None
 
 
 def required_int(name: str, low: int = 1) -> int:
-    value = request.values.get(name, "")
+    value = _fields().get(name, "")
     if not value.strip():
         _refuse(f"“{name}” is missing: it must be a whole number.")
     return _parsed(name, value, low)
@@ -70,13 +81,13 @@ def required_int(name: str, low: int = 1) -> int:
 
 def int_list(name: str) -> list[int]:
     """Every value of a repeated field (checkboxes), each a valid id; empty ones skipped."""
-    return [_parsed(name, v, 1) for v in request.values.getlist(name) if v.strip()]
+    return [_parsed(name, v, 1) for v in _fields().getlist(name) if v.strip()]
 
 
 def choice(name: str, allowed: Iterable[str], default: str | None = None) -> str:
     """The value of field `name`, which must be one of `allowed` (`default` when absent)."""
     options = list(allowed)
-    value = request.values.get(name)
+    value = _fields().get(name)
     if not value and default is not None:
         return default
     if value not in options:
@@ -86,7 +97,7 @@ def choice(name: str, allowed: Iterable[str], default: str | None = None) -> str
 
 def optional_date(name: str) -> datetime | None:
     """The date (or date and time, UTC) in field `name`; None when absent or empty."""
-    value = request.values.get(name, "").strip()
+    value = _fields().get(name, "").strip()
     if not value:
         return None
     try:
@@ -119,3 +130,37 @@ def refuse_nul() -> None:
                 f"“{field.replace(chr(0), '')}” in {where} contains a NUL character "
                 "(\\x00), which Digest does not accept."
             )
+
+
+class TooLong(ValueError):
+    """Text longer than its column holds: PostgreSQL would refuse it, SQLite keep it whole."""
+
+
+def refuse_overlong(sessions: sessionmaker[Session]) -> None:
+    """Check, before the web app's sessions write, that each text changed fits its column,
+    on both databases alike; the view answers 400 with the sentence, and nothing is written."""
+
+    def check(session: Session, *_: object) -> None:
+        for obj in (*session.new, *session.dirty):
+            if (problem := _overlong(obj, obj in session.new)) is not None:
+                raise TooLong(problem)
+
+    event.listen(sessions, "before_flush", check)
+
+
+def _overlong(obj: object, new: bool) -> str | None:
+    state = inspect(obj)
+    for column in state.mapper.columns:
+        limit = column.type.length if isinstance(column.type, String) else None
+        if not limit:
+            continue
+        key = state.mapper.get_property_by_column(column).key
+        value = state.attrs[key].loaded_value
+        changed = new or state.attrs[key].history.has_changes()
+        if isinstance(value, str) and len(value) > limit and changed:
+            name = state.mapper.class_.__name__.lower()
+            return (
+                f"the {name}’s {key.replace('_', ' ')} may be at most {limit} characters; "
+                f"this one has {len(value)}"
+            )
+    return None
