@@ -156,8 +156,11 @@ def _overlong(obj: object, new: bool) -> str | None:
             continue
         key = state.mapper.get_property_by_column(column).key
         value = state.attrs[key].loaded_value
-        changed = new or state.attrs[key].history.has_changes()
-        if isinstance(value, str) and len(value) > limit and changed:
+        if (
+            isinstance(value, str)
+            and len(value) > limit
+            and (new or state.attrs[key].history.has_changes())
+        ):
             name = state.mapper.class_.__name__.lower()
             return (
                 f"the {name}’s {key.replace('_', ' ')} may be at most {limit} characters; "
