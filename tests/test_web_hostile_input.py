@@ -175,9 +175,7 @@ ACTIONS = {
 
 def _path(rule: Rule, values: dict[str, object]) -> str:
     """The rule's address with these values, as given: no converter checks them first."""
-    return re.sub(
-        r"<(?:[^<>:]+:)?(\w+)>", lambda m: quote(str(values[m[1]]), safe=""), rule.rule
-    )
+    return re.sub(r"<(?:[^<>:]+:)?(\w+)>", lambda m: quote(str(values[m[1]]), safe=""), rule.rule)
 
 
 class Walker:
@@ -305,4 +303,3 @@ def test_values_hypothesis_finds_are_no_500_either(world: World) -> None:
         assert answer.status_code < 500, f"{method} {rule.rule} <{parameter}>={value!r}"
 
     throw()
-
