@@ -36,11 +36,12 @@ def find_subscribers(
 ) -> tuple[list[Subscriber], int]:
     query = select(Subscriber)
     if words.strip():
-        pattern = f"%{words.strip().lower()}%"
+        # Escaped: "%" and "_" typed in the box are looked for, not wildcards.
+        wanted = words.strip().lower()
         query = query.where(
             or_(
-                func.lower(Subscriber.email).like(pattern),
-                func.lower(Subscriber.name).like(pattern),
+                func.lower(Subscriber.email).contains(wanted, autoescape=True),
+                func.lower(Subscriber.name).contains(wanted, autoescape=True),
             )
         )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from flask import Flask, Response, current_app, g, render_template
+from flask import Flask, Response, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +20,7 @@ from digest import keys
 from digest.db import make_engine, session_factory
 from digest.delivery.transport import Transport, Transports
 from digest.ingest.urls import reader_link
-from digest.web import security
+from digest.web import inputs, security
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
 
@@ -64,6 +64,7 @@ def create_app(
     app.config.update(config or {})
     app.jinja_env.filters["reader_link"] = reader_link  # an href only ever gets http(s)
     csrf = CSRFProtect(app)
+    inputs.install(app)
     sessions = session_factory(make_engine(database_url))
     app.extensions["digest.sessions"] = sessions
     app.extensions["digest.transports"] = transports
@@ -122,6 +123,9 @@ def mail_transports() -> Transports:
 
 
 def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:
+    security.refuse_writes_when_looking(sessions)
+    inputs.refuse_overlong(sessions)
+
     @app.before_request
     def open_session() -> Response | None:
         g.db = sessions()
@@ -129,7 +133,9 @@ def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:
             security.load_user()
         except Exception:
             g.user = None  # the database is down: /healthz says so, other pages fail below
-        return security.check_access(app)
+        if request.method in security.LOOKING:
+            g.db.info[security.LOOKING_ONLY] = True
+        return security.check_access(app) or inputs.refuse_nul()
 
     @app.teardown_request
     def close_session(_exc: BaseException | None) -> None:
@@ -147,6 +153,11 @@ def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:
             message="This form has expired or did "
             "not come from Digest. Reload the page and try again.",
         ), 400
+
+    @app.errorhandler(inputs.TooLong)
+    def too_long(error: inputs.TooLong) -> tuple[str, int]:
+        g.db.rollback()
+        return render_template("error.html", code=400, message=f"Not saved: {error}."), 400
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -26,10 +26,12 @@ from digest.ingest.opml import OpmlError, import_opml
 from digest.ingest.poll import poll_feeds
 from digest.models import Feed, FeedKind, ItemSource, Newsletter, Role
 from digest.timeutil import utcnow
-from digest.web.security import requires
+from digest.web.inputs import choice, optional_date, optional_int, required_int
+from digest.web.security import is_submission, requires
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 AUDIT_PAGE = 100
+ROLES = [r.value for r in Role]
 
 
 @blueprint.get("/feeds")
@@ -122,7 +124,7 @@ def _feed_form_values() -> dict[str, object]:
 def _feed_form(feed: Feed | None) -> str | Response | tuple[str, int]:
     values = feed_values(feed) if feed else {"poll_interval": "1h", "enabled": True, "topics": []}
     problems: dict[str, str] = {}
-    if request.method == "POST":
+    if is_submission():
         values = _feed_form_values()
         try:
             saved = save_feed(g.db, values, g.user.email, feed)
@@ -193,17 +195,16 @@ def import_feeds() -> Response:
 @requires(Role.ADMIN)
 def topics() -> str | Response | tuple[str, int]:
     error = None
-    if request.method == "POST":
+    if is_submission():
         try:
             keywords = [k.strip() for k in request.form.get("keywords", "").split(",") if k.strip()]
-            parent = request.form.get("parent", "")
             add_topic(
                 g.db,
                 request.form.get("slug", ""),
                 request.form.get("label", ""),
                 g.user.email,
                 keywords,
-                int(parent) if parent.isdigit() else None,
+                optional_int("parent"),
             )
         except TopicError as exc:
             g.db.rollback()
@@ -219,17 +220,15 @@ def topics() -> str | Response | tuple[str, int]:
 @blueprint.post("/topics/<int:topic_id>")
 @requires(Role.ADMIN)
 def update_topic(topic_id: int) -> Response:
-    action = request.form.get("action", "")
+    action = choice("action", ["rename", "retire", "restore", "merge"])
     try:
         if action == "rename":
             rename(g.db, topic_id, request.form.get("label", ""), g.user.email)
         elif action in ("retire", "restore"):
             set_retired(g.db, topic_id, action == "retire", g.user.email)
-        elif action == "merge" and request.form.get("into", "").isdigit():
-            survivor = merge(g.db, topic_id, int(request.form["into"]), g.user.email)
-            flash(f"Merged into {survivor.label}: its items and feeds now carry that topic.")
         else:
-            abort(400)
+            survivor = merge(g.db, topic_id, required_int("into"), g.user.email)
+            flash(f"Merged into {survivor.label}: its items and feeds now carry that topic.")
     except TopicError as exc:
         g.db.rollback()
         flash(f"Not changed: {exc}.")
@@ -242,12 +241,12 @@ def update_topic(topic_id: int) -> Response:
 @requires(Role.ADMIN)
 def users() -> str | Response | tuple[str, int]:
     error = None
-    if request.method == "POST":
+    if is_submission():
         try:
             accounts.create_user(
                 g.db,
                 request.form.get("email", ""),
-                Role(request.form.get("role", "librarian")),
+                Role(choice("role", ROLES, default=Role.LIBRARIAN.value)),
                 request.form.get("password", ""),
                 g.user.email,
             )
@@ -272,8 +271,8 @@ def update_user(user_id: int) -> Response:
     if user.id == g.user.id:
         flash("You cannot change your own role or lock yourself out.")
         return redirect(url_for("admin.users"))
-    if role := request.form.get("role"):
-        accounts.set_role(g.db, user.email, Role(role), g.user.email)
+    if request.form.get("role"):
+        accounts.set_role(g.db, user.email, Role(choice("role", ROLES)), g.user.email)
     if (active := request.form.get("active")) in ("0", "1"):
         accounts.set_active(g.db, user.email, active == "1", g.user.email)
     g.db.commit()
@@ -284,16 +283,11 @@ def update_user(user_id: int) -> Response:
 @blueprint.get("/audit")
 @requires(Role.ADMIN)
 def audit_log() -> str:
-    since = request.args.get("since", "").strip()
-    try:
-        since_at = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
-    except ValueError:
-        since_at = None
     filters = audit.AuditFilter(
         actor=request.args.get("actor") or None,
         action=request.args.get("action") or None,
         object_type=request.args.get("object") or None,
-        since=since_at,
+        since=optional_date("since"),
     )
     entries = g.db.scalars(audit.audit_query(filters).limit(AUDIT_PAGE)).all()
     return render_template("audit.html", entries=entries, args=request.args)

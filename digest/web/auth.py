@@ -10,6 +10,7 @@ from digest.web.security import (
     client_ip,
     end_other_sessions,
     end_session,
+    is_submission,
     local_path,
     public,
     requires,
@@ -22,7 +23,7 @@ blueprint = Blueprint("auth", __name__)
 @blueprint.route("/login", methods=["GET", "POST"])
 @public
 def login() -> str | Response | tuple[str, int]:
-    if request.method == "GET":
+    if not is_submission():
         return render_template("login.html", next=request.args.get("next", ""))
     email = request.form.get("email", "")
     result = accounts.sign_in(g.db, email, request.form.get("password", ""), client_ip())
@@ -53,7 +54,7 @@ def logout() -> Response:
 @blueprint.route("/account/password", methods=["GET", "POST"])
 @requires(Role.LIBRARIAN)
 def change_password() -> str | Response | tuple[str, int]:
-    if request.method == "GET":
+    if not is_submission():
         return render_template("password.html")
     new = request.form.get("new_password", "")
     if new != request.form.get("confirm_password", ""):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, g, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, render_template, url_for
 
 from digest.curation import duplicates
 from digest.models import Role
+from digest.web.inputs import required_int
 from digest.web.security import requires
 from digest.web.triage import decide_then_back
 
@@ -28,17 +29,10 @@ def compare(pair_id: int) -> str:
     return render_template("duplicate.html", pair=pair)
 
 
-def _form_int(name: str) -> int:
-    value = request.form.get(name, "").strip()
-    if not value.isdigit():
-        abort(400)
-    return int(value)
-
-
 @blueprint.post("/duplicates/<int:pair_id>/merge")
 @requires(Role.LIBRARIAN)
 def merge(pair_id: int) -> Response:
-    keep = _form_int("keep")
+    keep = required_int("keep")
     return decide_then_back(
         lambda: duplicates.merge(g.db, pair_id, keep, g.user.email),
         "Merged: one item now, with every source. Undo it from the item's page.",
@@ -70,7 +64,7 @@ def split(pair_id: int) -> Response:
 @requires(Role.LIBRARIAN)
 def merge_into(item_id: int) -> Response:
     """Merge another item, named by its number, into this one."""
-    other = _form_int("other")
+    other = required_int("other")
     return decide_then_back(
         lambda: duplicates.merge_by_hand(g.db, item_id, other, g.user.email),
         f"Item {other} merged into this one. Undo it below.",

@@ -32,6 +32,7 @@ from digest.models import (
 from digest.subscriptions.overview import topic_cuts
 from digest.subscriptions.tokens import TEST_SEND_SUBSCRIPTION
 from digest.web import mail_transports
+from digest.web.inputs import choice, optional_int, required_int
 from digest.web.security import requires
 
 blueprint = Blueprint("editions", __name__, url_prefix="/editions")
@@ -121,7 +122,10 @@ def _sending(edition: Edition) -> dict[str, object] | None:
 def progress(edition_id: int) -> str:
     """The live part of the edition page: polled while the edition is being sent."""
     edition = _edition(edition_id)
-    return render_template("edition_progress.html", edition=edition, sending=_sending(edition))
+    sending = _sending(edition)
+    if sending is None:
+        abort(404)  # an edition not yet sending has no progress to show
+    return render_template("edition_progress.html", edition=edition, sending=sending)
 
 
 def _change(edition_id: int, change: Callable[[Edition], object], done: str) -> Response:
@@ -153,11 +157,10 @@ def set_text(edition_id: int) -> Response:
 @blueprint.post("/<int:edition_id>/items")
 @requires(Role.EDITOR)
 def change_items(edition_id: int) -> Response:
-    item_id = int(request.form.get("item", "0") or 0)
-    action = request.form.get("action", "")
+    item_id = required_int("item")
     edition = _edition(edition_id)
     position = next((e.position for e in edition.entries if e.item_id == item_id), 0)
-    wanted = int(request.form.get("position", "0") or 0)
+    wanted = optional_int("position", low=0) or 0
     changes: dict[str, Callable[[Edition], object]] = {
         "move": lambda e: compose.move_item(g.db, e, item_id, wanted, g.user.email),
         "up": lambda e: compose.move_item(g.db, e, item_id, position - 1, g.user.email),
@@ -165,15 +168,12 @@ def change_items(edition_id: int) -> Response:
         "remove": lambda e: compose.remove_item(g.db, e, item_id, g.user.email),
         "add": lambda e: compose.add_item(g.db, e, item_id, g.user.email),
     }
-    if action not in changes:
-        abort(400)
-    return _change(edition_id, changes[action], "Updated the items.")
+    return _change(edition_id, changes[choice("action", changes)], "Updated the items.")
 
 
 @blueprint.post("/<int:edition_id>/state")
 @requires(Role.EDITOR)
 def set_state(edition_id: int) -> Response:
-    action = request.form.get("action", "")
     changes: dict[str, tuple[Callable[[Edition], object], str]] = {
         "approve": (_approve, "Approved: it goes out at the time shown."),
         "unapprove": (
@@ -183,9 +183,7 @@ def set_state(edition_id: int) -> Response:
         "cancel": (lambda e: compose.cancel(g.db, e, g.user.email), "Cancelled."),
         "send_now": (_send_now, "Sending has started: the counts below follow it."),
     }
-    if action not in changes:
-        abort(400)
-    change, done = changes[action]
+    change, done = changes[choice("action", changes)]
     return _change(edition_id, change, done)
 
 

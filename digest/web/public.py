@@ -23,7 +23,8 @@ from digest.subscriptions.tokens import (
     subscription_token,
 )
 from digest.web import mail_transports
-from digest.web.security import client_ip, public
+from digest.web.inputs import int_list
+from digest.web.security import client_ip, is_submission, public
 
 blueprint = Blueprint("public", __name__)
 
@@ -56,7 +57,7 @@ def unsubscribe(token: str) -> str | tuple[str, int]:
     subscription = _subscription(token)
     if subscription is None:
         return _invalid(token)
-    if request.method == "GET":
+    if not is_submission():
         return render_template(
             "public/unsubscribe.html", subscription=subscription, token=token, done=False
         )
@@ -94,7 +95,7 @@ def _mail() -> tuple[list[str], MailSettings, Transports]:
 
 def _change(subscription: Subscription) -> tuple[str, int]:
     """Carry out the preference form's action; the sentence to show, and the status."""
-    chosen = [int(v) for v in request.form.getlist("topic") if v.isdigit()]
+    chosen = int_list("topic")
     action = request.form.get("action")
     origin = _origin("preference centre")
     if action == "unsubscribe":
@@ -130,7 +131,7 @@ def preferences(token: str) -> str | tuple[str, int]:
     if subscription is None:
         return _invalid(token)
     message, status = None, 200
-    if request.method == "POST":
+    if is_submission():
         try:
             message, status = _change(subscription)
         except signup.TooManySignups as exc:
@@ -173,7 +174,7 @@ def subscribe(slug: str) -> str | tuple[str, int]:
         "consent": signup.consent_text(newsletter),
         "wording": signup.CURRENT_WORDING,
     }
-    if request.method == "GET":
+    if not is_submission():
         return render_template("public/subscribe.html", **page)
     if request.form.get("website"):  # a field people never see: only robots fill it
         return render_template("public/check_inbox.html", newsletter=newsletter)
@@ -187,7 +188,7 @@ def subscribe(slug: str) -> str | tuple[str, int]:
     form = signup.SignupForm(
         email=request.form.get("email", ""),
         name=request.form.get("name", ""),
-        topic_ids=[int(v) for v in request.form.getlist("topic") if v.isdigit()],
+        topic_ids=int_list("topic"),
         origin=_origin(
             f"embedded form for /subscribe/{slug}"
             if request.endpoint == "public.subscribe_embedded"
@@ -237,7 +238,7 @@ def embed_snippet(slug: str) -> str:
 @public
 def confirm(token: str) -> str | tuple[str, int]:
     """GET shows a button (link checkers must not confirm for people); POST confirms."""
-    if request.method == "GET":
+    if not is_submission():
         try:
             signup.read_confirmation_token(token, token_keys())
         except InvalidToken as exc:
@@ -264,7 +265,7 @@ def confirm(token: str) -> str | tuple[str, int]:
 def lost_link() -> str:
     """'Email me my link': the same answer for any address."""
     sent = False
-    if request.method == "POST":
+    if is_submission():
         signup.send_my_links(
             g.db,
             request.form.get("email", ""),

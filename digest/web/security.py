@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, g, redirect, request, session, url_for
-from sqlalchemy import delete
+from sqlalchemy import delete, event
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from digest.models import Role, User, WebSession
 from digest.timeutil import utcnow
@@ -17,6 +18,10 @@ from digest.timeutil import utcnow
 F = TypeVar("F", bound=Callable[..., Any])
 PUBLIC = "public"
 SESSION_KEY = "sid"
+# Methods that only look. HEAD is a GET without the body: link checkers and mail-security
+# gateways send it to every link in a message, and Flask-WTF checks no CSRF token on it.
+LOOKING = frozenset({"GET", "HEAD", "OPTIONS"})
+LOOKING_ONLY = "digest.looking_only"  # in Session.info: this request may not write
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
@@ -67,13 +72,44 @@ def check_access(app: Flask) -> Response | None:
         return None
     user: User | None = g.user
     if user is None:
-        if request.method == "GET":
+        if request.method in LOOKING:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         abort(401)
     assert isinstance(needed, Role)
     if not user.role.allows(needed):
         abort(403)
     return None
+
+
+def is_submission() -> bool:
+    """True only for a POST: the one method on which a view may change anything. Every other
+    method (HEAD above all) is answered as the GET it stands for."""
+    return request.method == "POST"
+
+
+class WriteWhileLooking(RuntimeError):
+    """A GET or HEAD tried to change the database: a bug in a view, refused before it lands."""
+
+
+def refuse_writes_when_looking(sessions: sessionmaker[Session]) -> None:
+    """Make the database session of a GET or HEAD refuse to write (what a session marks with
+    `LOOKING_ONLY`). The views branch on `is_submission`; this is the net under them, so that a
+    view that forgets cannot let a link checker unsubscribe or confirm someone."""
+
+    def refuse(session: Session, *_: object) -> None:
+        if session.info.get(LOOKING_ONLY) and (
+            session.new or session.deleted or any(session.is_modified(o) for o in session.dirty)
+        ):
+            raise WriteWhileLooking(f"a {request.method} request tried to change the database")
+
+    def refuse_statement(state: ORMExecuteState) -> None:
+        if state.session.info.get(LOOKING_ONLY) and (
+            state.is_insert or state.is_update or state.is_delete
+        ):
+            raise WriteWhileLooking(f"a {request.method} request tried to change the database")
+
+    event.listen(sessions, "before_flush", refuse)
+    event.listen(sessions, "do_orm_execute", refuse_statement)
 
 
 def _token_hash(token: str) -> str:

@@ -11,6 +11,7 @@ from digest.models import Newsletter, Role
 from digest.subscriptions import lists
 from digest.subscriptions.overview import PAGE_SIZE, counts, find_subscribers, growth
 from digest.timeutil import utcnow
+from digest.web.inputs import optional_int
 from digest.web.security import requires
 
 blueprint = Blueprint("subscribers", __name__, url_prefix="/subscribers")
@@ -39,9 +40,7 @@ def _chart(points: list[tuple[object, int]]) -> dict[str, object]:
 @requires(Role.EDITOR)
 def index() -> str:
     words = request.args.get("q", "")[:200]
-    page = max(
-        1, int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1
-    )
+    page = optional_int("page") or 1
     rows, total = find_subscribers(g.db, words, page)
     return render_template(
         "subscribers.html",

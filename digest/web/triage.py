@@ -7,7 +7,6 @@ for New in the Library has a row in each, decided on separately. Wording is the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -24,35 +23,26 @@ from digest.curation.items import (
 from digest.curation.manual import ManualItemError, fetch_description
 from digest.curation.topics import offered_topics
 from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role
-from digest.web.security import local_path, requires
+from digest.web.inputs import choice, int_list, optional_date, optional_int, required_int
+from digest.web.security import is_submission, local_path, requires
 
 blueprint = Blueprint("triage", __name__)
 PAGE_SIZE = 50
 
 
-def _int(name: str) -> int | None:
-    value = request.values.get(name, "").strip()
-    return int(value) if value.isdigit() else None
-
-
-def _date(name: str) -> datetime | None:
-    value = request.args.get(name, "").strip()
-    try:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
-    except ValueError:
-        return None
+STATUSES = [s.value for s in ItemStatus]
 
 
 def _filters() -> ItemFilter:
-    status = request.args.get("status", "new")
+    status = choice("status", [*STATUSES, "all"], default="new")
     return ItemFilter(
-        status=ItemStatus(status) if status in ItemStatus._value2member_map_ else None,
-        feed_id=_int("feed"),
-        newsletter_id=_int("newsletter"),
-        section_id=_int("section"),
-        topic_id=_int("topic"),
-        since=_date("since"),
-        until=_date("until"),
+        status=None if status == "all" else ItemStatus(status),
+        feed_id=optional_int("feed"),
+        newsletter_id=optional_int("newsletter"),
+        section_id=optional_int("section"),
+        topic_id=optional_int("topic"),
+        since=optional_date("since"),
+        until=optional_date("until"),
         text=request.args.get("q", "").strip()[:200],
     )
 
@@ -75,7 +65,7 @@ def _choices() -> dict[str, object]:
 @requires(Role.LIBRARIAN)
 def inbox() -> str:
     filters = _filters()
-    page = page_of_items(g.db, filters, _int("page") or 1, PAGE_SIZE)
+    page = page_of_items(g.db, filters, optional_int("page") or 1, PAGE_SIZE)
     return render_template(
         "items.html",
         page=page,
@@ -100,7 +90,7 @@ def add_item() -> str | Response | tuple[str, int]:
         "section": form.get("section", ""),
     }
     error = None
-    if request.method == "POST" and form.get("action") == "fetch":
+    if is_submission() and form.get("action") == "fetch":
         try:
             page = fetch_description(values["url"])
         except ManualItemError as exc:
@@ -112,14 +102,14 @@ def add_item() -> str | Response | tuple[str, int]:
                 summary=page.summary,
                 authors="; ".join(page.authors),
             )
-    elif request.method == "POST":
+    elif is_submission():
         try:
             added = manual.add_item(
                 g.db,
                 values["title"],
                 values["url"],
                 values["summary"],
-                _int("section") or 0,
+                optional_int("section") or 0,
                 g.user.email,
                 [a.strip() for a in values["authors"].split(";") if a.strip()],
             )
@@ -199,9 +189,7 @@ def _apply(placement_id: int, change: Callable[[], object]) -> str | Response:
 @blueprint.post("/placements/<int:placement_id>/status")
 @requires(Role.LIBRARIAN)
 def set_status(placement_id: int) -> str | Response:
-    status = request.form.get("status", "")
-    if status not in ItemStatus._value2member_map_:
-        abort(400)
+    status = choice("status", STATUSES)
     return _apply(
         placement_id,
         lambda: decisions.set_status(g.db, [placement_id], ItemStatus(status), g.user.email),
@@ -211,9 +199,7 @@ def set_status(placement_id: int) -> str | Response:
 @blueprint.post("/placements/<int:placement_id>/place")
 @requires(Role.LIBRARIAN)
 def place(placement_id: int) -> str | Response:
-    section_id = _int("section")
-    if section_id is None:
-        abort(400)
+    section_id = required_int("section")
     return _apply(
         placement_id, lambda: decisions.place(g.db, placement_id, section_id, g.user.email)
     )
@@ -223,7 +209,7 @@ def place(placement_id: int) -> str | Response:
 @requires(Role.LIBRARIAN)
 def set_topics(placement_id: int) -> str | Response:
     """The whole set of topics, from the item page's checkboxes."""
-    chosen = [int(v) for v in request.form.getlist("topic") if v.isdigit()]
+    chosen = int_list("topic")
     return _apply(
         placement_id, lambda: decisions.set_topics(g.db, [placement_id], chosen, g.user.email)
     )
@@ -287,9 +273,7 @@ def edit(item_id: int) -> Response:
 @requires(Role.LIBRARIAN)
 def offer(item_id: int) -> Response:
     """Offer the item to one more newsletter: it arrives there as new, for its triage."""
-    section_id = _int("section")
-    if section_id is None:
-        abort(400)
+    section_id = required_int("section")
     return _item_change(
         item_id,
         lambda: decisions.offer(g.db, item_id, section_id, g.user.email),
@@ -300,26 +284,25 @@ def offer(item_id: int) -> Response:
 @blueprint.post("/items/bulk")
 @requires(Role.LIBRARIAN)
 def bulk() -> Response:
-    ids = [int(v) for v in request.form.getlist("placement") if v.isdigit()]
-    action = request.form.get("action", "")
+    ids = int_list("placement")
     if not ids:
         flash("Select some items first.")
-    elif action in ("accepted", "rejected"):
+        return redirect(local_path(request.form.get("back"), url_for("triage.inbox")))
+    action = choice("action", ["accepted", "rejected", "tag"])
+    if action in ("accepted", "rejected"):
         try:
             decisions.set_status(g.db, ids, ItemStatus(action), g.user.email)
         except LookupError:
             abort(404)
         flash(f"{len(ids)} items {action}.")
-    elif action == "tag" and (topic_id := _int("topic")) is not None:
+    else:
         try:
-            decisions.set_topics(g.db, ids, [topic_id], g.user.email, replace=False)
+            decisions.set_topics(g.db, ids, [required_int("topic")], g.user.email, replace=False)
         except LookupError:
             abort(404)
         except decisions.DecisionError as exc:
             flash(f"Not changed: {exc}.")
         else:
             flash(f"{len(ids)} items tagged.")
-    else:
-        abort(400)
     g.db.commit()
     return redirect(local_path(request.form.get("back"), url_for("triage.inbox")))
