@@ -148,8 +148,21 @@ def _reads_as(path: Path, encoding: str) -> bool:
     return True
 
 
+def _readable(path: Path) -> None:
+    """CsvFileError unless `path` is a file that can be read (not a device or a pipe, which
+    might never end)."""
+    try:
+        if not path.is_file():
+            raise CsvFileError("not a file")
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise CsvFileError(f"cannot be read ({exc.strerror or exc})") from None
+
+
 def find_encoding(path: Path) -> str:
     """The encoding `path` is written in; CsvFileError when no encoding reads it."""
+    _readable(path)
     with path.open("rb") as raw:
         head = raw.read(_SAMPLE)
     for bom, encoding in _BOMS:
@@ -182,6 +195,7 @@ def find_encoding(path: Path) -> str:
 def open_csv(path: Path, encoding: str | None = None) -> Iterator[CsvFile]:
     """`path` as a CsvFile, in `encoding` or the one it is found to be written in.
     CsvFileError for an encoding that does not read it or a file with no header row."""
+    _readable(path)
     if encoding is not None:
         try:
             codecs.lookup(encoding)

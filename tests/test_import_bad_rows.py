@@ -6,6 +6,7 @@ encoding reads it, no email column) is refused whole, exit status 2, with nothin
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,11 @@ def test_a_row_the_database_refuses_leaves_the_rest_of_its_batch(
         assert session.scalar(select(ConsentEvent.id).limit(1)) is not None
         events = session.scalars(select(ConsentEvent.subscriber_id)).all()
     assert len(events) == 40
+
+
+def test_a_pipe_is_refused_not_read_for_ever(run, factory, tmp_path: Path) -> None:
+    pipe = tmp_path / "list.csv"
+    os.mkfifo(pipe)
+    result = run(pipe)
+    assert result.exit_code == 2
+    assert "not a file; nothing was imported" in result.output and names(factory) == {}
