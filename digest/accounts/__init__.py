@@ -17,6 +17,8 @@ from digest.models import LoginFailure, Role, User
 from digest.timeutil import utcnow
 
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024  # far beyond any passphrase; argon2 need not read megabytes
+MAX_EMAIL_LENGTH = 320  # 64 before the @, 255 after (RFC 3696, as corrected)
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
 _hasher = PasswordHasher()
@@ -44,6 +46,18 @@ def normalise_email(address: str) -> str:
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"a password may have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def sign_in_address(typed: str) -> str | None:
+    """The address as accounts store it, or None for input that no account can have (too
+    long, no @, a NUL or another control character): such a try is answered like a wrong
+    password but neither checked nor counted, so it costs nothing and stores nothing."""
+    email = typed.strip().lower()
+    if not 3 <= len(email) <= MAX_EMAIL_LENGTH or "@" not in email or not email.isprintable():
+        return None
+    return email
 
 
 def get_user(session: Session, email: str) -> User | None:
@@ -138,11 +152,13 @@ def _recent_failures(session: Session, column: object, value: str, now: datetime
     )
 
 
-def sign_in(session: Session, email: str, password: str, ip: str) -> SignIn:
+def sign_in(session: Session, typed_email: str, password: str, ip: str) -> SignIn:
     """Check a password. After 5 failures in 15 minutes for an account or from an address,
     further tries are refused unchecked until the window has passed."""
     now = utcnow()
-    email = email.strip().lower()
+    email = sign_in_address(typed_email)
+    if email is None or len(password) > MAX_PASSWORD_LENGTH:
+        return SignIn(None)
     if (
         _recent_failures(session, LoginFailure.email, email, now) >= MAX_FAILURES
         or _recent_failures(session, LoginFailure.ip, ip, now) >= MAX_FAILURES
