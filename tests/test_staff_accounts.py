@@ -4,10 +4,12 @@ throttling that cannot lock a person out from elsewhere, and what admins can und
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
-from webapp import PASSWORD, STAFF, Site, make_site, sign_in
+from webapp import PASSWORD, STAFF, Site, csrf_token, make_site, sign_in
 
-from digest.models import LoginFailure, Role
+from digest.cli import cli
+from digest.models import LoginFailure, Role, User, WebSession
 
 
 @pytest.fixture
@@ -31,9 +33,7 @@ def _failures(site: Site) -> int:
     ],
     ids=["over-320", "nul", "line-break", "huge", "empty"],
 )
-def test_a_malformed_email_gets_the_usual_answer_and_is_not_counted(
-    site: Site, email: str
-) -> None:
+def test_a_malformed_email_gets_the_usual_answer_and_is_not_counted(site: Site, email: str) -> None:
     client = site.app.test_client()
     response = sign_in(client, email, PASSWORD)
     assert response.status_code == 401
@@ -42,3 +42,50 @@ def test_a_malformed_email_gets_the_usual_answer_and_is_not_counted(
     assert _failures(site) == 0
     # ...and it costs the real account nothing.
     assert sign_in(client, STAFF[Role.ADMIN], PASSWORD).status_code == 302
+
+
+def _signed_in_cookie(site: Site, role: Role) -> str:
+    return site.client(role).get_cookie("digest_session").value
+
+
+def _with_cookie(site: Site, cookie: str):
+    client = site.app.test_client()
+    client.set_cookie("digest_session", cookie)
+    return client
+
+
+def _user_id(site: Site, role: Role) -> int:
+    with site.factory() as session:
+        return session.scalar(select(User.id).where(User.email == STAFF[role]))
+
+
+def test_a_cookie_saved_before_a_disable_is_worthless_after_re_enabling(site: Site) -> None:
+    saved = _signed_in_cookie(site, Role.LIBRARIAN)
+    assert _with_cookie(site, saved).get("/").status_code == 200
+    admin = site.client(Role.ADMIN)
+    path = f"/admin/users/{_user_id(site, Role.LIBRARIAN)}"
+    for active in ("0", "1"):
+        admin.post(path, data={"active": active, "csrf_token": csrf_token(admin, "/")})
+    with site.factory() as session:
+        assert session.scalar(select(User.active).where(User.email == STAFF[Role.LIBRARIAN]))
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(WebSession)
+                .join(User)
+                .where(User.email == STAFF[Role.LIBRARIAN])
+            )
+            == 0
+        )
+    assert _with_cookie(site, saved).get("/").status_code == 302
+    # Signing in afresh works.
+    assert sign_in(site.app.test_client(), STAFF[Role.LIBRARIAN], PASSWORD).status_code == 302
+
+
+def test_disabling_from_the_command_line_ends_sessions_too(site: Site) -> None:
+    saved = _signed_in_cookie(site, Role.EDITOR)
+    url = site.factory.kw["bind"].url.render_as_string(hide_password=False)
+    for command in ("disable", "enable"):
+        result = CliRunner().invoke(cli, ["--db", url, "users", command, STAFF[Role.EDITOR]])
+        assert result.exit_code == 0, result.output
+    assert _with_cookie(site, saved).get("/").status_code == 302

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from digest import audit
-from digest.models import LoginFailure, Role, User
+from digest.models import LoginFailure, Role, User, WebSession
 from digest.timeutil import utcnow
 
 MIN_PASSWORD_LENGTH = 12
@@ -101,10 +101,20 @@ def set_role(session: Session, email: str, role: Role, actor: str) -> User:
     return user
 
 
+def end_sessions(session: Session, user: User) -> int:
+    """Sign the account out of every browser; how many sessions that ended."""
+    ended = session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    return ended.rowcount or 0
+
+
 def set_active(session: Session, email: str, active: bool, actor: str) -> User:
+    """Disabling also deletes every session of the account, so that re-enabling it does not
+    bring back a browser (or a copied cookie) from before."""
     user = _existing(session, email)
     before = user.active
     user.active = active
+    if not active:
+        end_sessions(session, user)
     audit.record(
         session,
         actor,
