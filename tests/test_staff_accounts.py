@@ -3,13 +3,18 @@ throttling that cannot lock a person out from elsewhere, and what admins can und
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from webapp import PASSWORD, STAFF, Site, csrf_token, make_site, sign_in
 
 from digest.cli import cli
+from digest.db import transaction
 from digest.models import LoginFailure, Role, User, WebSession
+from digest.timeutil import utcnow
+from digest.web.security import SessionLimits, SettingError
 
 
 @pytest.fixture
@@ -89,3 +94,81 @@ def test_disabling_from_the_command_line_ends_sessions_too(site: Site) -> None:
         result = CliRunner().invoke(cli, ["--db", url, "users", command, STAFF[Role.EDITOR]])
         assert result.exit_code == 0, result.output
     assert _with_cookie(site, saved).get("/").status_code == 302
+
+
+def _age_sessions(site: Site, **times: datetime) -> None:
+    with transaction(site.factory) as session:
+        session.execute(update(WebSession).values(**times))
+
+
+def _sessions(site: Site) -> int:
+    with site.factory() as session:
+        return session.scalar(select(func.count()).select_from(WebSession))
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"last_seen_at": datetime(2024, 3, 1, tzinfo=UTC)},
+        {"last_seen_at": utcnow() - timedelta(hours=8, minutes=1)},
+        {"created_at": utcnow() - timedelta(days=7, minutes=1)},
+    ],
+    ids=["last-seen-in-2024", "idle-over-8-hours", "signed-in-over-7-days-ago"],
+)
+def test_a_session_past_its_limits_ends_and_says_so(site: Site, times) -> None:
+    client = site.client(Role.EDITOR)
+    _age_sessions(site, **times)
+    response = client.get("/editions")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert "your session had ended" in client.get(response.headers["Location"]).text
+    assert _sessions(site) == 0
+    assert client.get("/editions").status_code == 302  # the cookie stays worthless
+
+
+def test_a_session_in_use_lives_on_and_is_kept_current(site: Site) -> None:
+    client = site.client(Role.EDITOR)
+    _age_sessions(
+        site,
+        created_at=utcnow() - timedelta(days=6),
+        last_seen_at=utcnow() - timedelta(hours=7),
+    )
+    assert client.get("/editions").status_code == 200
+    with site.factory() as session:
+        row = session.scalars(select(WebSession)).one()
+        assert utcnow() - row.last_seen_at < timedelta(minutes=1)
+
+
+def test_session_limits_come_from_the_environment(factory, monkeypatch) -> None:
+    monkeypatch.setenv("DIGEST_SESSION_IDLE_MINUTES", "5")
+    monkeypatch.setenv("DIGEST_SESSION_MAX_HOURS", "1")
+    site = make_site(factory)
+    client = site.client(Role.EDITOR)
+    _age_sessions(site, last_seen_at=utcnow() - timedelta(minutes=6))
+    assert client.get("/editions").status_code == 302
+    client = site.client(Role.EDITOR)
+    _age_sessions(site, created_at=utcnow() - timedelta(minutes=61))
+    assert client.get("/editions").status_code == 302
+    for name, value in (
+        ("DIGEST_SESSION_IDLE_MINUTES", "0"),
+        ("DIGEST_SESSION_MAX_HOURS", "a week"),
+    ):
+        with monkeypatch.context() as bad:
+            bad.setenv(name, value)
+            with pytest.raises(SettingError, match=f"{name} must be a whole number"):
+                SessionLimits.from_env()
+
+
+def test_the_command_line_names_a_bad_session_setting(factory, monkeypatch) -> None:
+    monkeypatch.setenv("DIGEST_SESSION_IDLE_MINUTES", "-5")
+    url = factory.kw["bind"].url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(cli, ["--db", url, "serve", "--port", "1"])
+    assert result.exit_code == 2
+    assert "DIGEST_SESSION_IDLE_MINUTES must be a whole number above 0, not '-5'" in result.output
+
+
+def test_signing_in_forgets_everyone_s_expired_sessions(site: Site) -> None:
+    site.client(Role.LIBRARIAN)
+    site.client(Role.EDITOR)
+    _age_sessions(site, last_seen_at=utcnow() - timedelta(days=30))
+    site.client(Role.ADMIN)
+    assert _sessions(site) == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -12,7 +14,25 @@ from digest.cli import App, UsageProblem, cli, cli_actor, console, database_erro
 from digest.db import transaction
 from digest.models import Role
 
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from digest.web import Component
+
 ROLE = click.Choice([r.value for r in Role])
+
+
+def web_app(app: App, components: Sequence[Component] = ()) -> Flask:
+    """The web app for the command's database and transports; a bad setting in the
+    environment stops the command with a line naming it."""
+    from digest.cli.delivery import transports
+    from digest.web import create_app
+    from digest.web.security import SettingError
+
+    try:
+        return create_app(app.database_url, transports=transports(app), components=components)
+    except SettingError as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 @cli.command()
@@ -25,13 +45,10 @@ def serve(app: App, host: str, port: int, threads: int) -> None:
     """Run the staff web app under a production WSGI server (waitress)."""
     from waitress import serve as waitress_serve
 
-    from digest.cli.delivery import transports
-    from digest.web import create_app
-
     app.require_schema()
-    web_app = create_app(app.database_url, transports=transports(app))
+    served = web_app(app)
     console.print(f"Digest is serving on http://{host}:{port}/ (Ctrl+C stops it).")
-    waitress_serve(web_app, host=host, port=port, threads=threads, ident="Digest")
+    waitress_serve(served, host=host, port=port, threads=threads, ident="Digest")
 
 
 @cli.group()

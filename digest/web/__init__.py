@@ -56,9 +56,11 @@ def create_app(
         ),
         SESSION_COOKIE_NAME="digest_session",
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life; the session itself expires
+        # (`SESSION_LIMITS`, checked on the server)
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
         DATABASE_URL=database_url,
         DEMO=os.environ.get("DIGEST_DEMO") == "1",
+        SESSION_LIMITS=security.SessionLimits.from_env(),
     )
     app.config.update(config or {})
     csrf = CSRFProtect(app)
