@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -68,7 +67,7 @@ def users() -> None:
 def users_add(app: App, email: str, role: str, password: str | None, generate: bool) -> None:
     """Add a staff account."""
     if generate:
-        password = secrets.token_urlsafe(12)
+        password = accounts.generate_password()
     elif password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
@@ -141,3 +140,41 @@ def users_enable(app: App, email: str) -> None:
     """Let a disabled account sign in again."""
     _change(app, email, "active", True)
     console.print(f"{email} is enabled.")
+
+
+@users.command("unlock")
+@click.argument("email")
+@pass_app
+@database_errors
+def users_unlock(app: App, email: str) -> None:
+    """Forget an account's failed sign-ins, from every address."""
+    try:
+        with transaction(app.require_schema()) as session:
+            forgotten = accounts.unlock(session, email, cli_actor())
+    except accounts.AccountError as exc:
+        raise UsageProblem(str(exc)) from None
+    console.print(f"{email} is unlocked ({forgotten} failed sign-ins forgotten).")
+
+
+@users.command("reset-password")
+@click.argument("email")
+@click.option(
+    "--password", help="Set this password (otherwise asked for, or made up with --generate)."
+)
+@click.option("--generate", is_flag=True, help="Make up a one-time password and print it.")
+@pass_app
+@database_errors
+def users_reset_password(app: App, email: str, password: str | None, generate: bool) -> None:
+    """Give an account a new password; it is signed out everywhere and unlocked."""
+    if generate:
+        password = accounts.generate_password()
+    elif password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        with transaction(app.require_schema()) as session:
+            accounts.reset_password(session, email, password, cli_actor())
+    except accounts.AccountError as exc:
+        raise UsageProblem(str(exc)) from None
+    console.print(f"The password of {email} is changed; it was signed out everywhere.")
+    if generate:
+        console.print(f"One-time password: {password}  (ask them to change it after signing in)")

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 
 from digest import accounts
 from digest.models import Role
+from digest.timeutil import utcnow
 from digest.web.security import (
     client_ip,
     end_other_sessions,
@@ -38,8 +39,9 @@ def login() -> str | Response | tuple[str, int]:
     if result.user is None:
         g.db.commit()
         message = (
-            "Too many failed attempts. Wait 15 minutes and try again."
-            if result.throttled
+            "Too many failed attempts from here. "
+            f"Try again in {result.refused.wait_words(utcnow())}."
+            if result.refused
             else "That email address and password do not match."
         )
         return render_template(
@@ -47,7 +49,7 @@ def login() -> str | Response | tuple[str, int]:
             next=_next(),
             email=accounts.sign_in_address(email) or "",
             error=message,
-        ), 429 if result.throttled else 401
+        ), 429 if result.refused else 401
     begin(result.user)
     g.db.commit()
     return redirect(_next() or url_for("dashboard.home"))
