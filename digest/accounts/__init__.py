@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from digest import audit
 from digest.accounts import throttle
 from digest.models import Role, User, WebSession
+from digest.networks import network_of
 from digest.timeutil import utcnow
 
 MIN_PASSWORD_LENGTH = 12
@@ -159,7 +160,7 @@ def sign_in(session: Session, typed_email: str, password: str, ip: str) -> SignI
     email = sign_in_address(typed_email)
     if email is None:
         return SignIn(None)
-    network = throttle.network_of(ip)
+    network = network_of(ip)
     refused = throttle.refusal(session, email, network, now)
     if refused is not None:
         return SignIn(None, refused)

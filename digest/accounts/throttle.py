@@ -8,12 +8,11 @@ that fails across many accounts (password spraying) is slowed down as a whole, f
 but only from there. Each failure is a row with its time, so the limits hold across processes
 and restarts; a try that is refused is neither checked nor recorded, and costs no hashing.
 
-An IPv6 client is counted by its /64 network, because one machine may hold all of it.
+Addresses are counted as `digest.networks.network_of` says: an IPv6 client by its /64 network.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,8 +26,6 @@ NETWORK_FREE_FAILURES = 30  # an office of people mistyping, before its address 
 FIRST_DELAY = timedelta(seconds=1)  # then 2 s, 4 s, 8 s… after each further failure
 MAX_DELAY = timedelta(minutes=15)
 MEMORY = timedelta(hours=24)  # failures older than this are forgotten
-IPV6_PREFIX = 64
-MAX_ADDRESS_LENGTH = 64  # the column's width
 
 
 @dataclass(frozen=True)
@@ -42,20 +39,6 @@ class Refusal:
         if seconds < 120:
             return f"{seconds} second{'s' if seconds != 1 else ''}"
         return f"{(seconds + 59) // 60} minutes"
-
-
-def network_of(address: str) -> str:
-    """The key an address's failures are counted under: an IPv4 address as it is, an IPv6
-    address as its /64 network (an IPv4 one mapped into IPv6 as the IPv4 address)."""
-    try:
-        parsed = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return address.strip()[:MAX_ADDRESS_LENGTH] or "unknown"
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{parsed}/{IPV6_PREFIX}", strict=False))
-    return str(parsed)
 
 
 def delay_after(failures: int, free: int) -> timedelta:
