@@ -29,9 +29,11 @@ def web_app(app: App, components: Sequence[Component] = ()) -> Flask:
     from digest.web.security import SettingError
 
     try:
-        return create_app(app.database_url, transports=transports(app), components=components)
+        web = create_app(app.database_url, transports=transports(app), components=components)
     except SettingError as exc:
         raise UsageProblem(str(exc)) from None
+    web.extensions["digest.mail_requests"].wake()  # what a stopped process left, goes now
+    return web
 
 
 @cli.command()

@@ -19,7 +19,10 @@ from werkzeug.exceptions import HTTPException
 from digest import keys
 from digest.db import make_engine, session_factory
 from digest.delivery.transport import Transport, Transports
+from digest.editions.message import MailSettings
+from digest.subscriptions import requests
 from digest.web import security
+from digest.web.background import RequestSender
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
 
@@ -67,6 +70,15 @@ def create_app(
     sessions = session_factory(make_engine(database_url))
     app.extensions["digest.sessions"] = sessions
     app.extensions["digest.transports"] = transports
+    app.extensions["digest.mail_requests"] = RequestSender(
+        sessions,
+        lambda: requests.Mail(
+            keys.token_keys(),
+            MailSettings.from_env(),
+            transports or Transport.all_from([]),
+            keys.secret_key(),
+        ),
+    )
     _wire_requests(app, sessions)
 
     from digest.web import (
