@@ -331,3 +331,27 @@ def test_the_page_says_the_same_and_the_owner_alone_learns_more(mail) -> None:
     site.settle()
     subjects = sorted(m["Subject"] for m in inbox.messages("known@example.org"))
     assert subjects == ["You already receive CASPAR", "Your Digest preference links"]
+
+
+def test_erasing_an_address_drops_its_requests_not_yet_sent(mail) -> None:
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+
+    site, inbox = mail
+    readers(site.factory, ["reader@example.org"])
+    sender = site.app.extensions["digest.mail_requests"]
+    held = sender.wake
+    sender.wake = lambda: None  # the requests are queued, not yet sent
+    for path in (SIGN_UP, LOST_LINK):
+        assert Visitor(site, "192.0.2.1").post(path, "reader@example.org").status_code == 200
+    url = site.factory.kw["bind"].url.render_as_string(hide_password=False)
+    erased = CliRunner().invoke(
+        cli, ["--db", url, "subscribers", "erase", "reader@example.org", "--yes"]
+    )
+    assert erased.exit_code == 0, erased.output
+    sender.wake = held
+    site.settle()
+    assert inbox.received == []
+    with site.factory() as session:
+        assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
