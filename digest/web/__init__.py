@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from digest import keys
 from digest.db import make_engine, session_factory
@@ -66,6 +67,13 @@ def create_app(
         SESSION_LIMITS=security.SessionLimits.from_env(),
     )
     app.config.update(config or {})
+    app.session_interface = security.SessionCookies()
+    if proxies := security.trusted_proxies():
+        # The visitor's address (rate limits, consent records, sign-in throttling) and scheme
+        # (the Secure cookie) from that many proxies' headers; without this setting those
+        # headers are ignored, since anyone can send them.
+        behind = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+        app.wsgi_app = behind  # type: ignore[method-assign]
     csrf = CSRFProtect(app)
     sessions = session_factory(make_engine(database_url))
     app.extensions["digest.sessions"] = sessions

@@ -11,7 +11,20 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, current_app, flash, g, redirect, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import delete, or_
 
 from digest.models import Role, User, WebSession
@@ -30,13 +43,46 @@ class SettingError(ValueError):
     """A setting from the environment that cannot be used; the message names it."""
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _whole_number(env: Mapping[str, str], name: str, default: int, least: int = 1) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) == 0:
-        raise SettingError(f"{name} must be a whole number above 0, not {raw!r}")
+    if not raw.isdigit() or int(raw) < least:
+        above = "above 0" if least == 1 else f"of {least} or more"
+        raise SettingError(f"{name} must be a whole number {above}, not {raw!r}")
     return int(raw)
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole_number(env, name, default)
+
+
+MAX_PROXIES = 5  # more hops than any real deployment: a typo, most likely
+
+
+def trusted_proxies(env: Mapping[str, str] | None = None) -> int:
+    """How many reverse proxies in front of the app to believe (DIGEST_TRUSTED_PROXIES):
+    that many X-Forwarded-For and X-Forwarded-Proto values, counted from the right, give the
+    visitor's address and scheme. 0, the default, believes none of them."""
+    env = os.environ if env is None else env
+    count = _whole_number(env, "DIGEST_TRUSTED_PROXIES", 0, least=0)
+    if count > MAX_PROXIES:
+        raise SettingError(
+            f"DIGEST_TRUSTED_PROXIES must be at most {MAX_PROXIES} (the number of proxies in "
+            f"front of Digest), not {count}"
+        )
+    return count
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's cookie session, marked Secure when the visitor came over HTTPS: by the
+    request's own scheme (a trusted proxy's X-Forwarded-Proto, see `trusted_proxies`), or
+    always with DIGEST_HTTPS=1 (SESSION_COOKIE_SECURE)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (
+            has_request_context() and request.scheme == "https"
+        )
 
 
 @dataclass(frozen=True)
@@ -66,6 +112,7 @@ class SessionLimits:
 
 def _limits() -> SessionLimits:
     return current_app.config["SESSION_LIMITS"]
+
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
