@@ -121,6 +121,7 @@ def test_a_confirmation_link_of_an_erased_sign_up_never_confirms_the_next_one(
                 "csrf_token": csrf_token(client, "/subscribe/caspar"),
             },
         )
+        site.settle()
         link = re.search(
             r"https://digest\.example\.org(/confirm/\S+)", inbox.messages(FIRST)[0].get_content()
         )[1]
@@ -186,6 +187,7 @@ def test_joining_a_newsletter_one_left_sends_a_confirmation_instead(
         client.post(other, data={"action": "unsubscribe", "csrf_token": csrf_token(client, other)})
         again = client.post(path, data={**data, "csrf_token": csrf_token(client, path)})
         assert "we have emailed" in again.text and "a link to confirm" in again.text
+        site.settle()
         (message,) = inbox.messages(FIRST)
         assert message["Subject"] == "Please confirm your subscription to New in the Library"
     with site.factory() as session:

@@ -191,6 +191,7 @@ def test_confirmations_test_sends_and_reports_carry_any_script(sqlite_factory) -
             "/subscribe/caspar",
             data={"email": "new@example.org", "consent": "yes", "csrf_token": form_token},
         )
+        site.settle()
         editor.post(
             f"/editions/{edition_id}/state", data={"action": "approve", "csrf_token": token}
         )

@@ -75,6 +75,7 @@ def test_a_confirmation_and_lost_links_go_through_the_newsletters_transport(fact
         data={"email": "reader@example.org", "consent": "yes", "csrf_token": token},
     )
     assert signed_up.status_code == 200
+    site.settle()
     raw, message = only_message(inbox, "reader@example.org")
     assert message["Subject"] == "Please confirm your subscription to CASPAR" and verify(raw)
     with transaction(factory) as session:
@@ -82,6 +83,7 @@ def test_a_confirmation_and_lost_links_go_through_the_newsletters_transport(fact
             subscription.status = SubscriberStatus.ACTIVE
     inbox.received.clear()
     client.post("/preferences", data={"email": "reader@example.org", "csrf_token": token})
+    site.settle()
     raw, message = only_message(inbox, "reader@example.org")
     assert message["Subject"] == "Your Digest preference links" and verify(raw)
 

@@ -98,7 +98,8 @@ def test_sign_up_confirm_choose_receive_and_leave(world) -> None:
     page.wait_for_selector("h1:has-text('Check your inbox')")
     shot(page, "public-check-inbox")
 
-    # Confirm from the email that arrived over SMTP.
+    # Confirm from the email that arrived over SMTP (sent off the request path).
+    site.settle()
     (confirmation,) = inbox.messages(ADDRESS)
     link = re.search(r"(http://127\.0\.0\.1:\d+/confirm/\S+)", confirmation.get_content())[1]
     page.goto(link)

@@ -295,6 +295,7 @@ def sign_up(world: World, address: str = READER, newsletter: str = "caspar") -> 
         data={"email": address, "consent": "yes", "csrf_token": csrf_token(client, path)},
     )
     assert response.status_code == 200
+    world.site.settle()
 
 
 def confirm(world: World, link: str) -> int:
@@ -356,6 +357,7 @@ def test_saving_preferences_after_leaving_does_not_subscribe_again(
             path, data={"action": "resubscribe", "csrf_token": csrf_token(client, path)}
         )
         assert "a link to confirm" in again.text
+        world.site.settle()
         assert world.status() == "pending"
         assert confirm(world, confirmation_link(inbox, READER)) == 200
     assert world.status() == "active"

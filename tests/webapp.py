@@ -37,6 +37,10 @@ class Site:
             assert response.status_code == 302, response.text
         return client
 
+    def settle(self) -> None:
+        """Wait until what the public forms queued has been processed and its mail sent."""
+        self.app.extensions["digest.mail_requests"].settle()
+
 
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:
     match = _CSRF.search(client.get(path).text)

@@ -1,24 +1,26 @@
-"""Staff accounts: creating them, signing in (with throttling), and roles."""
+"""Staff accounts: creating them, signing in (throttled: see `throttle`), roles, and what
+admins can undo (unlock, reset a password)."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from digest import audit
-from digest.models import LoginFailure, Role, User
+from digest.accounts import throttle
+from digest.models import Role, User, WebSession
+from digest.networks import network_of
 from digest.timeutil import utcnow
 
 MIN_PASSWORD_LENGTH = 12
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
+MAX_PASSWORD_LENGTH = 1024  # far beyond any passphrase; argon2 need not read megabytes
+MAX_EMAIL_LENGTH = 320  # 64 before the @, 255 after (RFC 3696, as corrected)
 _hasher = PasswordHasher()
 # Verifying against this when the address is unknown makes both answers take as long.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -31,7 +33,7 @@ class AccountError(ValueError):
 @dataclass(frozen=True)
 class SignIn:
     user: User | None
-    throttled: bool = False
+    refused: throttle.Refusal | None = None  # too many failures: not checked at all
 
 
 def normalise_email(address: str) -> str:
@@ -44,6 +46,18 @@ def normalise_email(address: str) -> str:
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"a password may have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def sign_in_address(typed: str) -> str | None:
+    """The address as accounts store it, or None for input that no account can have (too
+    long, no @, a NUL or another control character): such a try is answered like a wrong
+    password but neither checked nor counted, so it costs nothing and stores nothing."""
+    email = typed.strip().lower()
+    if not 3 <= len(email) <= MAX_EMAIL_LENGTH or "@" not in email or not email.isprintable():
+        return None
+    return email
 
 
 def get_user(session: Session, email: str) -> User | None:
@@ -87,10 +101,20 @@ def set_role(session: Session, email: str, role: Role, actor: str) -> User:
     return user
 
 
+def end_sessions(session: Session, user: User) -> int:
+    """Sign the account out of every browser; how many sessions that ended."""
+    ended = session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    return ended.rowcount or 0
+
+
 def set_active(session: Session, email: str, active: bool, actor: str) -> User:
+    """Disabling also deletes every session of the account, so that re-enabling it does not
+    bring back a browser (or a copied cookie) from before."""
     user = _existing(session, email)
     before = user.active
     user.active = active
+    if not active:
+        end_sessions(session, user)
     audit.record(
         session,
         actor,
@@ -127,38 +151,72 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def _recent_failures(session: Session, column: object, value: str, now: datetime) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(column == value, LoginFailure.at > now - FAILURE_WINDOW)
-        )
-        or 0
-    )
+def sign_in(session: Session, typed_email: str, password: str, ip: str) -> SignIn:
+    """Check a password, throttled per account and address (see `throttle`).
 
-
-def sign_in(session: Session, email: str, password: str, ip: str) -> SignIn:
-    """Check a password. After 5 failures in 15 minutes for an account or from an address,
-    further tries are refused unchecked until the window has passed."""
+    The try is committed as a failure before the password is checked, and forgotten when it
+    was right, so that tries sent at the same moment count against each other."""
     now = utcnow()
-    email = email.strip().lower()
-    if (
-        _recent_failures(session, LoginFailure.email, email, now) >= MAX_FAILURES
-        or _recent_failures(session, LoginFailure.ip, ip, now) >= MAX_FAILURES
-    ):
-        return SignIn(None, throttled=True)
-    user = get_user(session, email)
-    if not _verify(user.password_hash if user else _DUMMY_HASH, password) or not (
-        user and user.active
-    ):
-        session.add(LoginFailure(email=email, ip=ip, at=now))
+    email = sign_in_address(typed_email)
+    if email is None:
         return SignIn(None)
-    session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    network = network_of(ip)
+    refused = throttle.refusal(session, email, network, now)
+    if refused is not None:
+        return SignIn(None, refused)
+    throttle.record_failure(session, email, network, now)
+    session.commit()
+    user = get_user(session, email)
+    too_long = len(password) > MAX_PASSWORD_LENGTH  # never a password: not worth hashing
+    if too_long or not _verify(user.password_hash if user else _DUMMY_HASH, password):
+        return SignIn(None)
+    if not user or not user.active:
+        return SignIn(None)
+    throttle.forget_pair(session, email, network)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.last_login_at = now
     return SignIn(user)
+
+
+def unlock(session: Session, email: str, actor: str) -> int:
+    """Forget every failed sign-in of an account, from every address; how many there were."""
+    user = _existing(session, email)
+    forgotten = throttle.forget_account(session, user.email)
+    audit.record(
+        session, actor, "user.unlock", "user", user.id, user.email, after={"forgotten": forgotten}
+    )
+    return forgotten
+
+
+def reset_password(session: Session, email: str, new: str, actor: str) -> User:
+    """An admin sets a new password: the account is signed out everywhere and unlocked."""
+    user = _existing(session, email)
+    check_password_strength(new)
+    user.password_hash = _hasher.hash(new)
+    user.password_changed_at = utcnow()
+    ended = end_sessions(session, user)
+    forgotten = throttle.forget_account(session, user.email)
+    audit.record(
+        session,
+        actor,
+        "user.reset_password",
+        "user",
+        user.id,
+        user.email,
+        after={"sessions_ended": ended, "failures_forgotten": forgotten},
+    )
+    return user
+
+
+def failed_sign_ins(session: Session) -> dict[str, int]:
+    """Failed sign-ins of each account (by address) that still count, for the users page."""
+    return throttle.recent_failures(session, utcnow())
+
+
+def generate_password() -> str:
+    """A one-time password for a new or reset account: 16 characters, 96 random bits."""
+    return secrets.token_urlsafe(12)
 
 
 def list_users(session: Session) -> list[User]:

@@ -59,7 +59,7 @@ def run_command(app: App, host: str, port: int, threads: int) -> None:
     """The whole service in one process: the web app, the scheduler and a delivery worker."""
     from waitress.server import create_server
 
-    from digest.web import create_app
+    from digest.cli.web import web_app
 
     logs.setup(logging.INFO)
     app.require_schema()
@@ -71,7 +71,7 @@ def run_command(app: App, host: str, port: int, threads: int) -> None:
         Supervised("worker", make_worker(app, "run").run, stop, fatal=(LockError,)),
     ]
     server = create_server(
-        create_app(app.database_url, transports=transports(app), components=parts),
+        web_app(app, parts),
         host=host,
         port=port,
         threads=threads,

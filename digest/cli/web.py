@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -12,7 +13,27 @@ from digest.cli import App, UsageProblem, cli, cli_actor, console, database_erro
 from digest.db import transaction
 from digest.models import Role
 
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from digest.web import Component
+
 ROLE = click.Choice([r.value for r in Role])
+
+
+def web_app(app: App, components: Sequence[Component] = ()) -> Flask:
+    """The web app for the command's database and transports; a bad setting in the
+    environment stops the command with a line naming it."""
+    from digest.cli.delivery import transports
+    from digest.web import create_app
+    from digest.web.security import SettingError
+
+    try:
+        web = create_app(app.database_url, transports=transports(app), components=components)
+    except SettingError as exc:
+        raise UsageProblem(str(exc)) from None
+    web.extensions["digest.mail_requests"].wake()  # what a stopped process left, goes now
+    return web
 
 
 @cli.command()
@@ -25,13 +46,10 @@ def serve(app: App, host: str, port: int, threads: int) -> None:
     """Run the staff web app under a production WSGI server (waitress)."""
     from waitress import serve as waitress_serve
 
-    from digest.cli.delivery import transports
-    from digest.web import create_app
-
     app.require_schema()
-    web_app = create_app(app.database_url, transports=transports(app))
+    served = web_app(app)
     console.print(f"Digest is serving on http://{host}:{port}/ (Ctrl+C stops it).")
-    waitress_serve(web_app, host=host, port=port, threads=threads, ident="Digest")
+    waitress_serve(served, host=host, port=port, threads=threads, ident="Digest")
 
 
 @cli.group()
@@ -51,7 +69,7 @@ def users() -> None:
 def users_add(app: App, email: str, role: str, password: str | None, generate: bool) -> None:
     """Add a staff account."""
     if generate:
-        password = secrets.token_urlsafe(12)
+        password = accounts.generate_password()
     elif password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
@@ -124,3 +142,41 @@ def users_enable(app: App, email: str) -> None:
     """Let a disabled account sign in again."""
     _change(app, email, "active", True)
     console.print(f"{email} is enabled.")
+
+
+@users.command("unlock")
+@click.argument("email")
+@pass_app
+@database_errors
+def users_unlock(app: App, email: str) -> None:
+    """Forget an account's failed sign-ins, from every address."""
+    try:
+        with transaction(app.require_schema()) as session:
+            forgotten = accounts.unlock(session, email, cli_actor())
+    except accounts.AccountError as exc:
+        raise UsageProblem(str(exc)) from None
+    console.print(f"{email} is unlocked ({forgotten} failed sign-ins forgotten).")
+
+
+@users.command("reset-password")
+@click.argument("email")
+@click.option(
+    "--password", help="Set this password (otherwise asked for, or made up with --generate)."
+)
+@click.option("--generate", is_flag=True, help="Make up a one-time password and print it.")
+@pass_app
+@database_errors
+def users_reset_password(app: App, email: str, password: str | None, generate: bool) -> None:
+    """Give an account a new password; it is signed out everywhere and unlocked."""
+    if generate:
+        password = accounts.generate_password()
+    elif password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        with transaction(app.require_schema()) as session:
+            accounts.reset_password(session, email, password, cli_actor())
+    except accounts.AccountError as exc:
+        raise UsageProblem(str(exc)) from None
+    console.print(f"The password of {email} is changed; it was signed out everywhere.")
+    if generate:
+        console.print(f"One-time password: {password}  (ask them to change it after signing in)")

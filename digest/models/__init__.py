@@ -41,6 +41,7 @@ from digest.models.editions import (
 )
 from digest.models.subscribers import (
     ConsentEvent,
+    MailRequest,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -70,6 +71,7 @@ __all__ = [
     "ItemStatus",
     "LoginFailure",
     "MailEvent",
+    "MailRequest",
     "Newsletter",
     "Placement",
     "PlacementTopic",

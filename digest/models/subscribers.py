@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -135,3 +136,30 @@ class Suppression(Base):
     )
     reason: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MailRequest(Base):
+    """A public form's request that may send an email (a sign-up, "email me my link"), queued
+    so that the page answers at once and alike for every address; the rows are also what the
+    forms' rate limits count. See subscriptions/requests.py."""
+
+    __tablename__ = "mail_requests"
+    __table_args__ = (
+        Index("ix_mail_requests_network_at", "network", "at"),
+        Index("ix_mail_requests_address_key_at", "address_key", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    newsletter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("newsletters.id", ondelete="CASCADE")
+    )
+    email: Mapped[str | None] = mapped_column(String(320))  # forgotten once done
+    address_key: Mapped[str] = mapped_column(String(64))  # keyed hash, kept for the limits
+    network: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the form; forgotten once done
+    outgoing: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # notices, until sent
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

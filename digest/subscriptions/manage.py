@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -37,6 +38,7 @@ class Origin:
     form: str
     ip: str | None = None
     user_agent: str | None = None
+    at: datetime | None = None  # when the person acted, if not now (a queued request)
 
 
 def record(
@@ -51,7 +53,7 @@ def record(
         ConsentEvent(
             subscriber_id=subscription.subscriber_id,
             newsletter_id=subscription.newsletter_id,
-            at=utcnow(),
+            at=origin.at or utcnow(),
             kind=kind,
             form=origin.form,
             wording_version=wording_version,

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from digest.models import ConsentEvent, Newsletter, Subscriber, Suppression
+from digest.models import ConsentEvent, MailRequest, Newsletter, Subscriber, Suppression
 from digest.subscriptions.suppression import Reason, email_hash, suppress
 
 
@@ -73,5 +73,7 @@ def erase(session: Session, email: str, hash_key: str) -> None:
     address, so that an old list cannot bring it back."""
     subscriber = _subscriber(session, email)
     session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
+    # A public form's request not yet processed would otherwise sign them up again.
+    session.execute(delete(MailRequest).where(MailRequest.email == subscriber.email))
     session.delete(subscriber)
     suppress(session, subscriber.email, Reason.ERASED, hash_key)

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.addresses import AddressError, entry_note
-from digest.delivery.notices import send_notice
-from digest.delivery.transport import DeliveryError, Transports, for_newsletter
+from digest.addresses import entry_note
+from digest.delivery.notices import Notice
 from digest.editions.message import MailSettings
 from digest.models import (
-    ConsentEvent,
     Newsletter,
     Subscriber,
     SubscriberStatus,
@@ -37,7 +34,6 @@ from digest.subscriptions.manage import Origin, record
 from digest.subscriptions.tokens import InvalidToken, subscription_token
 from digest.timeutil import utcnow
 
-log = logging.getLogger(__name__)
 CONSENT_WORDING = {
     "2026-11": "Yes, send me {title} by email every week. I can unsubscribe at any time with "
     "the link in every email, and the library keeps a record of this consent.",
@@ -45,8 +41,6 @@ CONSENT_WORDING = {
 CURRENT_WORDING = "2026-11"
 CONFIRM_SALT = "digest.confirm-subscription"
 CONFIRM_MAX_AGE = timedelta(days=7)
-SIGNUPS_PER_ADDRESS_PER_DAY = 3
-SIGNUPS_PER_IP_PER_HOUR = 20
 
 
 class SignupError(ValueError):
@@ -54,7 +48,7 @@ class SignupError(ValueError):
 
 
 class TooManySignups(SignupError):
-    pass
+    """Too many requests that send mail from one network (see `requests`)."""
 
 
 class JoinRefused(SignupError):
@@ -104,17 +98,13 @@ def read_confirmation_token(token: str, keys: Sequence[str]) -> tuple[int, str |
     return int(payload["s"]), payload.get("l")
 
 
-def _recent_signups(session: Session, since: datetime, **where: object) -> int:
-    query = (
-        select(func.count())
-        .select_from(ConsentEvent)
-        .where(ConsentEvent.kind == "signup", ConsentEvent.at >= since)
-    )
-    if "ip" in where:
-        query = query.where(ConsentEvent.ip == where["ip"])
-    if "subscriber_id" in where:
-        query = query.where(ConsentEvent.subscriber_id == where["subscriber_id"])
-    return session.scalar(query) or 0
+def normalised_address(typed: str) -> str:
+    """The address as subscribers are stored; SignupError for one that is not an address."""
+    try:
+        address = validate_email(typed.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise SignupError(f"that is not an email address ({exc})") from None
+    return address.normalized.lower()
 
 
 def sign_up(
@@ -123,37 +113,23 @@ def sign_up(
     form: SignupForm,
     keys: Sequence[str],
     settings: MailSettings,
-    transports: Transports,
     hash_key: str,
-    now: datetime | None = None,
+    outbox: list[Notice],
 ) -> str | None:
-    """Start a subscription and send the confirmation (or, if already subscribed, a note),
-    through the newsletter's transport. An address that left, bounced or complained gets a
-    confirmation too: confirming it is how the person comes back. Returns what the person
-    should know about their address (`entry_note`), the same whether or not it was known."""
-    now = now or utcnow()
-    try:
-        address = validate_email(form.email.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise SignupError(f"that is not an email address ({exc})") from None
-    email = address.normalized.lower()
+    """Start a subscription and put the confirmation (or, if already subscribed, a note) in
+    `outbox`, for the newsletter's transport. An address that left, bounced or complained gets
+    a confirmation too: confirming it is how the person comes back. Returns what the person
+    should know about their address (`entry_note`), the same whether or not it was known.
+
+    The public pages do not call this while answering: they queue the form (`requests`), and
+    this runs off the request path, so that the page cannot tell a known address by its time."""
+    email = normalised_address(form.email)
     note = entry_note(email)
-    if (
-        form.origin.ip
-        and _recent_signups(session, now - timedelta(hours=1), ip=form.origin.ip)
-        >= SIGNUPS_PER_IP_PER_HOUR
-    ):
-        raise TooManySignups("too many sign-ups from this network; try again in an hour")
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
     if subscriber is None:
         subscriber = Subscriber(email=email, name=" ".join(form.name.split())[:200])
         session.add(subscriber)
         session.flush()
-    elif (
-        _recent_signups(session, now - timedelta(days=1), subscriber_id=subscriber.id)
-        >= SIGNUPS_PER_ADDRESS_PER_DAY
-    ):
-        return note  # quietly: the owner already has confirmation emails waiting
     subscription = next(
         (s for s in subscriber.subscriptions if s.newsletter_id == newsletter.id), None
     )
@@ -167,13 +143,13 @@ def sign_up(
         if reason is not None:
             suppression.suppress(session, email, reason.reason, hash_key, newsletter.id)
     if subscription is not None and subscription.status is SubscriberStatus.ACTIVE:
-        _send(
-            transports,
-            newsletter,
-            email,
-            f"You already receive {newsletter.title}",
-            _already_text(newsletter, subscription, settings, keys),
-            now,
+        outbox.append(
+            _notice(
+                newsletter,
+                email,
+                f"You already receive {newsletter.title}",
+                _already_text(newsletter, subscription, settings, keys),
+            )
         )
         return note
     if subscription is None:
@@ -194,13 +170,13 @@ def sign_up(
     )
     token = confirmation_token(subscription.id, subscription.link_secret, keys)
     link = f"{settings.base_url}/confirm/{token}"
-    _send(
-        transports,
-        newsletter,
-        email,
-        f"Please confirm your subscription to {newsletter.title}",
-        _confirm_text(newsletter, link),
-        now,
+    outbox.append(
+        _notice(
+            newsletter,
+            email,
+            f"Please confirm your subscription to {newsletter.title}",
+            _confirm_text(newsletter, link),
+        )
     )
     return note
 
@@ -233,13 +209,11 @@ def join(
     subscription: Subscription,
     newsletter: Newsletter,
     origin: Origin,
-    keys: Sequence[str],
-    settings: MailSettings,
-    transports: Transports,
     hash_key: str,
 ) -> Joined:
-    """Subscribe the address of a confirmed subscription to another newsletter, at once; or, if
-    the address had left that one, send it a fresh confirmation instead."""
+    """Subscribe the address of a confirmed subscription to another newsletter, at once; or,
+    if the address had left that one, say so (CONFIRMING): the caller then asks for a fresh
+    sign-up, which sends a confirmation."""
     if subscription.status is not SubscriberStatus.ACTIVE or subscription.confirmed_at is None:
         raise JoinRefused(
             "only a confirmed subscription can join another newsletter; "
@@ -247,8 +221,6 @@ def join(
         )
     subscriber = subscription.subscriber
     if suppression.reason_for(session, subscriber.email, newsletter.id, hash_key) is not None:
-        form = SignupForm(subscriber.email, subscriber.name, [], origin)
-        sign_up(session, newsletter, form, keys, settings, transports, hash_key)
         return Joined.CONFIRMING
     other = next((s for s in subscriber.subscriptions if s.newsletter_id == newsletter.id), None)
     if other is None:
@@ -276,11 +248,11 @@ def send_my_links(
     email: str,
     settings: MailSettings,
     keys: Sequence[str],
-    transports: Transports,
-    now: datetime | None = None,
+    outbox: list[Notice],
 ) -> None:
-    """Email the preference links of an address, if it has any (the page says the same),
-    through the transport of the first newsletter listed."""
+    """Put in `outbox` an email with the preference links of an address, if it has any (the
+    page says the same either way), for the transport of the first newsletter listed. Like
+    `sign_up`, this runs off the request path."""
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email.strip().lower()))
     live = [
         s
@@ -294,15 +266,15 @@ def send_my_links(
         f"{subscription_token(s.id, s.link_secret, keys)}"
         for s in live
     ]
-    _send(
-        transports,
-        live[0].newsletter,
-        subscriber.email,
-        "Your Digest preference links",
-        "Here are the links to manage your subscriptions:\n\n"
-        + "\n".join(lines)
-        + "\n\nIf you did not ask for this, you can ignore this email.\n",
-        now or utcnow(),
+    outbox.append(
+        _notice(
+            live[0].newsletter,
+            subscriber.email,
+            "Your Digest preference links",
+            "Here are the links to manage your subscriptions:\n\n"
+            + "\n".join(lines)
+            + "\n\nIf you did not ask for this, you can ignore this email.\n",
+        )
     )
 
 
@@ -325,21 +297,8 @@ def _already_text(
     )
 
 
-def _send(
-    transports: Transports,
-    newsletter: Newsletter,
-    to: str,
-    subject: str,
-    text: str,
-    now: datetime,
-) -> None:
-    """Send a notice; one that cannot go is logged, and the page answers as ever (saying it
-    did not go would tell whether the address was known)."""
-    transport = for_newsletter(transports, newsletter.transport)
-    try:
-        send_notice(transport, newsletter.from_address, to, subject, text, now)
-    except (DeliveryError, AddressError) as exc:
-        log.warning("%s: %r was not sent: %s", newsletter.slug, subject, exc)
+def _notice(newsletter: Newsletter, to: str, subject: str, text: str) -> Notice:
+    return Notice(newsletter.transport, newsletter.from_address, to, subject, text)
 
 
 def expire_unconfirmed(session: Session, now: datetime | None = None) -> int:

@@ -15,12 +15,16 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from digest import keys
 from digest.db import make_engine, session_factory
 from digest.delivery.transport import Transport, Transports
+from digest.editions.message import MailSettings
 from digest.ingest.urls import reader_link
+from digest.subscriptions import requests
 from digest.web import inputs, security
+from digest.web.background import RequestSender
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
 
@@ -57,17 +61,35 @@ def create_app(
         ),
         SESSION_COOKIE_NAME="digest_session",
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life; the session itself expires
+        # (`SESSION_LIMITS`, checked on the server)
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
         DATABASE_URL=database_url,
         DEMO=os.environ.get("DIGEST_DEMO") == "1",
+        SESSION_LIMITS=security.SessionLimits.from_env(),
     )
     app.config.update(config or {})
     app.jinja_env.filters["reader_link"] = reader_link  # an href only ever gets http(s)
+    app.session_interface = security.SessionCookies()
+    if proxies := security.trusted_proxies():
+        # The visitor's address (rate limits, consent records, sign-in throttling) and scheme
+        # (the Secure cookie) from that many proxies' headers; without this setting those
+        # headers are ignored, since anyone can send them.
+        behind = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+        app.wsgi_app = behind  # type: ignore[method-assign]
     csrf = CSRFProtect(app)
     inputs.install(app)
     sessions = session_factory(make_engine(database_url))
     app.extensions["digest.sessions"] = sessions
     app.extensions["digest.transports"] = transports
+    app.extensions["digest.mail_requests"] = RequestSender(
+        sessions,
+        lambda: requests.Mail(
+            keys.token_keys(),
+            MailSettings.from_env(),
+            transports or Transport.all_from([]),
+            keys.secret_key(),
+        ),
+    )
     _wire_requests(app, sessions)
 
     from digest.web import (

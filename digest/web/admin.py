@@ -237,6 +237,17 @@ def update_topic(topic_id: int) -> Response:
     return redirect(url_for("admin.topics"))
 
 
+def _users_page(error: str | None = None, **extra: object) -> str:
+    return render_template(
+        "users.html",
+        users=accounts.list_users(g.db),
+        failures=accounts.failed_sign_ins(g.db),
+        roles=list(Role),
+        error=error,
+        **extra,
+    )
+
+
 @blueprint.route("/users", methods=["GET", "POST"])
 @requires(Role.ADMIN)
 def users() -> str | Response | tuple[str, int]:
@@ -256,27 +267,37 @@ def users() -> str | Response | tuple[str, int]:
             g.db.commit()
             flash(f"Added {request.form.get('email')}.")
             return redirect(url_for("admin.users"))
-    page = render_template(
-        "users.html", users=accounts.list_users(g.db), roles=list(Role), error=error
-    )
+    page = _users_page(error)
     return (page, 400) if error else page
 
 
 @blueprint.post("/users/<int:user_id>")
 @requires(Role.ADMIN)
-def update_user(user_id: int) -> Response:
+def update_user(user_id: int) -> Response | tuple[str, int, dict[str, str]]:
     user = next((u for u in accounts.list_users(g.db) if u.id == user_id), None)
     if user is None:
         abort(404)
     if user.id == g.user.id:
         flash("You cannot change your own role or lock yourself out.")
         return redirect(url_for("admin.users"))
+    action = request.form.get("action")
+    if action == "reset_password":
+        password = accounts.generate_password()
+        accounts.reset_password(g.db, user.email, password, g.user.email)
+        g.db.commit()
+        # Shown once, on this page only: a flash would carry it in the cookie.
+        page = _users_page(reset=(user.email, password))
+        return page, 200, {"Cache-Control": "no-store"}
+    if action == "unlock":
+        forgotten = accounts.unlock(g.db, user.email, g.user.email)
+        flash(f"Unlocked {user.email}: {forgotten} failed sign-ins forgotten.")
     if request.form.get("role"):
         accounts.set_role(g.db, user.email, Role(choice("role", ROLES)), g.user.email)
     if (active := request.form.get("active")) in ("0", "1"):
         accounts.set_active(g.db, user.email, active == "1", g.user.email)
     g.db.commit()
-    flash(f"Updated {user.email}.")
+    if action != "unlock":
+        flash(f"Updated {user.email}.")
     return redirect(url_for("admin.users"))
 
 

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 
 from digest import accounts
 from digest.models import Role
+from digest.timeutil import utcnow
 from digest.web.security import (
     client_ip,
     end_other_sessions,
@@ -20,6 +21,15 @@ from digest.web.security import start_session as begin
 blueprint = Blueprint("auth", __name__)
 
 
+MAX_NEXT_LENGTH = 2000  # a longer "next" is not a page of ours; it is not echoed back
+
+
+def _next() -> str:
+    """Where to go after signing in: a path on this site, else nowhere in particular."""
+    target = local_path(request.form.get("next"), "")
+    return target if len(target) <= MAX_NEXT_LENGTH else ""
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
 @public
 def login() -> str | Response | tuple[str, int]:
@@ -30,16 +40,20 @@ def login() -> str | Response | tuple[str, int]:
     if result.user is None:
         g.db.commit()
         message = (
-            "Too many failed attempts. Wait 15 minutes and try again."
-            if result.throttled
+            "Too many failed attempts from here. "
+            f"Try again in {result.refused.wait_words(utcnow())}."
+            if result.refused
             else "That email address and password do not match."
         )
         return render_template(
-            "login.html", next=request.form.get("next", ""), email=email, error=message
-        ), 429 if result.throttled else 401
+            "login.html",
+            next=_next(),
+            email=accounts.sign_in_address(email) or "",
+            error=message,
+        ), 429 if result.refused else 401
     begin(result.user)
     g.db.commit()
-    return redirect(local_path(request.form.get("next"), url_for("dashboard.home")))
+    return redirect(_next() or url_for("dashboard.home"))
 
 
 @blueprint.post("/logout")

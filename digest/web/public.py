@@ -6,23 +6,21 @@ needed. A GET never changes anything (mail scanners follow links); a POST does.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, g, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
 from sqlalchemy import select
 
 from digest.curation.topics import grouped_by_parent, offered_topics
-from digest.delivery.transport import Transports
 from digest.editions import archive as editions_archive
 from digest.editions.message import MailSettings
 from digest.keys import secret_key, token_keys
 from digest.models import Newsletter, SubscriberStatus, Subscription, Topic
-from digest.subscriptions import manage, signup
+from digest.subscriptions import manage, requests, signup
 from digest.subscriptions.tokens import (
     TEST_SEND_SUBSCRIPTION,
     InvalidToken,
     check_token,
     subscription_token,
 )
-from digest.web import mail_transports
 from digest.web.inputs import int_list
 from digest.web.security import client_ip, is_submission, public
 
@@ -89,8 +87,10 @@ def _other_newsletters(subscription: Subscription) -> list[tuple[Newsletter, str
     return others
 
 
-def _mail() -> tuple[list[str], MailSettings, Transports]:
-    return token_keys(), MailSettings.from_env(), mail_transports()
+def _commit_and_send() -> None:
+    """Commit the request, then wake the sender: the email goes off the request path."""
+    g.db.commit()
+    current_app.extensions["digest.mail_requests"].wake()
 
 
 def _change(subscription: Subscription) -> tuple[str, int]:
@@ -105,15 +105,19 @@ def _change(subscription: Subscription) -> tuple[str, int]:
         form = signup.SignupForm(
             subscription.subscriber.email, subscription.subscriber.name, chosen, origin
         )
-        signup.sign_up(g.db, subscription.newsletter, form, *_mail(), secret_key())
+        requests.ask_to_sign_up(g.db, subscription.newsletter, form, secret_key())
         return f"We have emailed {subscription.subscriber.email} a link to confirm.", 200
     if action == "join":
         newsletter = _newsletter(request.form.get("newsletter", ""))
         try:
-            joined = signup.join(g.db, subscription, newsletter, origin, *_mail(), secret_key())
+            joined = signup.join(g.db, subscription, newsletter, origin, secret_key())
         except signup.JoinRefused as exc:
             return f"Not done: {exc}.", 400
         if joined is signup.Joined.CONFIRMING:
+            form = signup.SignupForm(
+                subscription.subscriber.email, subscription.subscriber.name, [], origin
+            )
+            requests.ask_to_sign_up(g.db, newsletter, form, secret_key())
             return (
                 f"You left {newsletter.title} before, so we have emailed "
                 f"{subscription.subscriber.email} a link to confirm.",
@@ -139,7 +143,7 @@ def preferences(token: str) -> str | tuple[str, int]:
         except signup.SignupError as exc:
             message, status = f"Not done: {exc}.", 400
         if status == 200:
-            g.db.commit()
+            _commit_and_send()
         else:
             g.db.rollback()
     active = subscription.status is SubscriberStatus.ACTIVE
@@ -196,7 +200,7 @@ def subscribe(slug: str) -> str | tuple[str, int]:
         ),
     )
     try:
-        note = signup.sign_up(g.db, newsletter, form, *_mail(), secret_key())
+        note = requests.ask_to_sign_up(g.db, newsletter, form, secret_key())
     except signup.TooManySignups as exc:
         g.db.rollback()
         return render_template(
@@ -207,7 +211,7 @@ def subscribe(slug: str) -> str | tuple[str, int]:
         return render_template(
             "public/subscribe.html", error=f"Please check: {exc}.", form=request.form, **page
         ), 400
-    g.db.commit()
+    _commit_and_send()
     return render_template("public/check_inbox.html", newsletter=newsletter, note=note)
 
 
@@ -262,19 +266,22 @@ def confirm(token: str) -> str | tuple[str, int]:
 
 @blueprint.route("/preferences", methods=["GET", "POST"])
 @public
-def lost_link() -> str:
-    """'Email me my link': the same answer for any address."""
-    sent = False
-    if is_submission():
-        signup.send_my_links(
-            g.db,
-            request.form.get("email", ""),
-            MailSettings.from_env(),
-            token_keys(),
-            mail_transports(),
+def lost_link() -> str | tuple[str, int]:
+    """'Email me my link': the same answer, in the same time, for any address."""
+    if not is_submission():
+        return render_template("public/lost_link.html", sent=False)
+    try:
+        requests.ask_for_links(
+            g.db, request.form.get("email", ""), _origin("email me my link"), secret_key()
         )
-        sent = True
-    return render_template("public/lost_link.html", sent=sent)
+    except signup.TooManySignups as exc:
+        g.db.rollback()
+        return render_template("public/lost_link.html", error=f"Not now: {exc}."), 429
+    except signup.SignupError as exc:
+        g.db.rollback()
+        return render_template("public/lost_link.html", error=f"Please check: {exc}."), 400
+    _commit_and_send()
+    return render_template("public/lost_link.html", sent=True)
 
 
 @blueprint.get("/archive/<slug>")

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, g, redirect, request, session, url_for
-from sqlalchemy import delete, event
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy import delete, event, or_
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from digest.models import Role, User, WebSession
@@ -22,6 +38,86 @@ SESSION_KEY = "sid"
 # gateways send it to every link in a message, and Flask-WTF checks no CSRF token on it.
 LOOKING = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOKING_ONLY = "digest.looking_only"  # in Session.info: this request may not write
+# A working day without a click signs a browser out; a week signs it out whatever it does.
+DEFAULT_IDLE_MINUTES = 8 * 60
+DEFAULT_MAX_HOURS = 7 * 24
+LAST_SEEN_STEP = timedelta(seconds=60)  # how stale last_seen_at may get before it is written
+
+
+class SettingError(ValueError):
+    """A setting from the environment that cannot be used; the message names it."""
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, least: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < least:
+        above = "above 0" if least == 1 else f"of {least} or more"
+        raise SettingError(f"{name} must be a whole number {above}, not {raw!r}")
+    return int(raw)
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole_number(env, name, default)
+
+
+MAX_PROXIES = 5  # more hops than any real deployment: a typo, most likely
+
+
+def trusted_proxies(env: Mapping[str, str] | None = None) -> int:
+    """How many reverse proxies in front of the app to believe (DIGEST_TRUSTED_PROXIES):
+    that many X-Forwarded-For and X-Forwarded-Proto values, counted from the right, give the
+    visitor's address and scheme. 0, the default, believes none of them."""
+    env = os.environ if env is None else env
+    count = _whole_number(env, "DIGEST_TRUSTED_PROXIES", 0, least=0)
+    if count > MAX_PROXIES:
+        raise SettingError(
+            f"DIGEST_TRUSTED_PROXIES must be at most {MAX_PROXIES} (the number of proxies in "
+            f"front of Digest), not {count}"
+        )
+    return count
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's cookie session, marked Secure when the visitor came over HTTPS: by the
+    request's own scheme (a trusted proxy's X-Forwarded-Proto, see `trusted_proxies`), or
+    always with DIGEST_HTTPS=1 (SESSION_COOKIE_SECURE)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (
+            has_request_context() and request.scheme == "https"
+        )
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """How long a signed-in browser stays signed in: `idle` since it was last used, and
+    `lifetime` since it signed in, whatever it does. Both are checked on the server against
+    the session's stored times, so a copied cookie expires like the original."""
+
+    idle: timedelta = timedelta(minutes=DEFAULT_IDLE_MINUTES)
+    lifetime: timedelta = timedelta(hours=DEFAULT_MAX_HOURS)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SessionLimits:
+        env = os.environ if env is None else env
+        return cls(
+            idle=timedelta(
+                minutes=_positive_int(env, "DIGEST_SESSION_IDLE_MINUTES", DEFAULT_IDLE_MINUTES)
+            ),
+            lifetime=timedelta(
+                hours=_positive_int(env, "DIGEST_SESSION_MAX_HOURS", DEFAULT_MAX_HOURS)
+            ),
+        )
+
+    def expired(self, row: WebSession, now: datetime) -> bool:
+        return now - row.last_seen_at > self.idle or now - row.created_at > self.lifetime
+
+
+def _limits() -> SessionLimits:
+    return current_app.config["SESSION_LIMITS"]
+
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
@@ -127,7 +223,13 @@ def load_user() -> None:
         session.pop(SESSION_KEY, None)
         return
     now = utcnow()
-    if (now - row.last_seen_at).total_seconds() > 60:  # cheap enough to keep roughly current
+    if _limits().expired(row, now):
+        g.db.delete(row)
+        g.db.commit()
+        session.pop(SESSION_KEY, None)
+        flash("You were signed out because your session had ended. Please sign in again.")
+        return
+    if now - row.last_seen_at > LAST_SEEN_STEP:  # cheap enough to keep roughly current
         row.last_seen_at = now
         g.db.commit()
     g.user = row.user
@@ -136,6 +238,7 @@ def load_user() -> None:
 def start_session(user: User) -> None:
     """A fresh token for a fresh sign-in: whatever the browser held before is worthless."""
     session.clear()
+    _forget_expired_sessions()
     token = secrets.token_urlsafe(32)
     g.db.add(
         WebSession(
@@ -147,6 +250,19 @@ def start_session(user: User) -> None:
     )
     session[SESSION_KEY] = token
     g.user = user
+
+
+def _forget_expired_sessions() -> None:
+    """Delete every session past its limits, whoever's: they could never be used again."""
+    limits, now = _limits(), utcnow()
+    g.db.execute(
+        delete(WebSession).where(
+            or_(
+                WebSession.last_seen_at < now - limits.idle,
+                WebSession.created_at < now - limits.lifetime,
+            )
+        )
+    )
 
 
 def end_session() -> None:

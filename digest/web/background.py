@@ -1,0 +1,62 @@
+"""The web app's sender of what the public forms queued (`subscriptions.requests`): a thread
+that a request wakes after it commits, and that also looks every half minute for requests
+another process left behind."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.subscriptions import requests
+
+log = logging.getLogger(__name__)
+LOOK_AGAIN_SECONDS = 30.0
+
+
+class RequestSender:
+    def __init__(self, factory: sessionmaker[Session], mail: Callable[[], requests.Mail]) -> None:
+        self._factory = factory
+        self._mail = mail  # read when sending: the settings as they are then
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        """Something was queued: send it now. The thread starts on the first call, so an app
+        that never queues anything runs no thread."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="public-form-mail", daemon=True
+                )
+                self._thread.start()
+        self._idle.clear()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(LOOK_AGAIN_SECONDS)
+            self._wake.clear()
+            try:
+                requests.process_all(self._factory, self._mail())
+            except Exception:  # the database is away: try again at the next wake or look
+                log.exception("could not send what the public forms asked for")
+            if not self._wake.is_set():
+                self._idle.set()
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued so far has been processed (tests, and shutdown)."""
+        deadline = time.monotonic() + timeout
+        self.wake()
+        while time.monotonic() < deadline:
+            if self._idle.wait(0.05):
+                with self._factory() as session:
+                    if requests.pending(session) == 0:
+                        return
+                self.wake()
+        raise TimeoutError(f"public-form mail still waiting after {timeout} s")
