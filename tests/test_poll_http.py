@@ -40,9 +40,9 @@ def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = poll_module.parse_feed
 
-    def counting(body, headers, url):
+    def counting(body, headers, url, *limits):
         calls.append(url)
-        return real(body, headers, url)
+        return real(body, headers, url, *limits)
 
     monkeypatch.setattr(poll_module, "parse_feed", counting)
     return calls

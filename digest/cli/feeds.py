@@ -25,7 +25,7 @@ from digest.config.edit import set_paused
 from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
 from digest.ingest import health
-from digest.ingest.fetch import Fetcher, FetchRequest, FetchStatus
+from digest.ingest.fetch import Fetcher, FetchRequest, FetchSettings, FetchStatus
 from digest.ingest.opml import OpmlError, export_opml, import_opml
 from digest.ingest.parse import parse_feed
 from digest.ingest.poll import PollReport, PollStatus, poll_feeds
@@ -179,8 +179,10 @@ def feeds_check(app: App, names: tuple[str, ...]) -> None:
             for f in session.scalars(query)
         ]
 
+    settings = FetchSettings()
+
     async def check_all() -> list[tuple[str, str, str]]:
-        async with Fetcher() as fetcher:
+        async with Fetcher(settings) as fetcher:
             results = await asyncio.gather(*(fetcher.fetch(r) for _, r in requests))
         rows = []
         for (name, _), result in zip(requests, results, strict=True):
@@ -188,7 +190,7 @@ def feeds_check(app: App, names: tuple[str, ...]) -> None:
                 assert result.problem is not None
                 rows.append((name, "failed", result.problem.message))
                 continue
-            parsed = parse_feed(result.body, result.headers, result.final_url)
+            parsed = parse_feed(result.body, result.headers, result.final_url, settings.max_entries)
             if parsed.problem and not parsed.entries:
                 rows.append((name, "failed", parsed.problem.message))
             else:

@@ -9,6 +9,8 @@ where it is (item number and id); one bad item never costs the others.
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import html
 import json
 import re
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from digest.ingest.trim import MAX_ENTRIES
 from digest.ingest.urls import reader_link
 
 # The versions the spec has published; a feed names one in its "version".
@@ -43,6 +46,8 @@ class JSONFeed:
     home_page_url: str | None
     entries: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # about single items: they were skipped
+    total_items: int = 0  # in the document; only the newest `max_items` are read
+    read_items: int = 0
 
 
 def is_json_feed(body: bytes, content_type: str) -> bool:
@@ -55,8 +60,32 @@ def is_json_feed(body: bytes, content_type: str) -> bool:
     return media in MEDIA_TYPES and start != b"<"
 
 
-def read_json_feed(body: bytes) -> JSONFeed:
-    """The feed's title, home page and entries; JSONFeedError when it cannot be read."""
+def _newest(items: list[Any], limit: int) -> list[tuple[int, Any]]:
+    """The newest `limit` items with their numbers, in the feed's order: by date_published
+    (else date_modified); undated ones, and ones that are no object, after the dated."""
+    numbered = list(enumerate(items, start=1))
+    if len(numbered) <= limit:
+        return numbered
+
+    def age(pair: tuple[int, Any]) -> tuple[bool, float, int]:
+        number, item = pair
+        when = None
+        if isinstance(item, dict):
+            for name in ("date_published", "date_modified"):
+                value = item.get(name)
+                if isinstance(value, str):
+                    with contextlib.suppress(ValueError):
+                        when = datetime.fromisoformat(value.strip())
+                        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+                        break
+        return (when is None, -when.timestamp() if when else 0.0, number)
+
+    return sorted(heapq.nsmallest(limit, numbered, key=age))
+
+
+def read_json_feed(body: bytes, max_items: int = MAX_ENTRIES) -> JSONFeed:
+    """The feed's title, home page and entries (of its newest `max_items` items);
+    JSONFeedError when it cannot be read."""
     document = _load(body)
     if not isinstance(document, dict):
         raise JSONFeedError(f"the document is {_kind(document)}, not an object")
@@ -73,7 +102,9 @@ def read_json_feed(body: bytes) -> JSONFeed:
     if not isinstance(items, list):
         raise JSONFeedError(f'its "items" is {_kind(items)}, not a list')
     feed = JSONFeed(_text(document.get("title")), _text(document.get("home_page_url")))
-    for number, item in enumerate(items, start=1):
+    chosen = _newest(items, max_items)
+    feed.total_items, feed.read_items = len(items), len(chosen)
+    for number, item in chosen:
         if not isinstance(item, dict):
             feed.problems.append(f"item {number} is {_kind(item)}, not an object")
             continue

@@ -16,6 +16,7 @@ from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.identifiers import find_doi
 from digest.ingest.jsonfeed import JSONFeedError, is_json_feed, read_json_feed
 from digest.ingest.sanitize import html_to_text, sanitize_html, sanitized_html_to_text
+from digest.ingest.trim import MAX_ENTRIES, keep_newest
 from digest.ingest.urls import canonicalize_url, check_reader_link, reader_link
 
 _HTML_START = re.compile(
@@ -23,6 +24,7 @@ _HTML_START = re.compile(
 )
 _FEED_LINK = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(r'([a-z-]+)\s*=\s*["\']([^"\']*)["\']', re.IGNORECASE)
+MAX_PROBLEMS_LISTED = 10  # in a feed's health: enough to act on, short enough to read
 FEED_TYPES = (
     "application/rss+xml",
     "application/atom+xml",
@@ -128,19 +130,43 @@ def _not_a_feed(body: bytes, base_url: str) -> FeedProblem:
     return FeedProblem(ErrorKind.NOT_A_FEED, "The address returned a web page, not a feed." + hint)
 
 
-def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
-    """Entries of a feed, sanitized and keyed, or the reason there are none."""
+def parse_feed(
+    body: bytes, headers: dict[str, str], url: str, max_entries: int = MAX_ENTRIES
+) -> ParsedFeed:
+    """Entries of a feed (its newest `max_entries`), sanitized and keyed, or the reason there
+    are none."""
     try:
-        return _parse(body, headers, url)
+        return _parse(body, headers, url, max_entries)
     except Exception as exc:  # a worker must hand back a result, never die on one bad feed
         return ParsedFeed(
             problem=FeedProblem(ErrorKind.PARSE_ERROR, f"The feed could not be read: {exc}")
         )
 
 
-def _parse(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
+def _parse(body: bytes, headers: dict[str, str], url: str, max_entries: int) -> ParsedFeed:
     if is_json_feed(body, headers.get("content-type", "")):
-        return _parse_json(body, url)
+        return _parse_json(body, url, max_entries)
+    trimmed = keep_newest(body, max_entries)
+    parsed = _parse_xml(trimmed.body, headers, url)
+    if trimmed.kept < trimmed.total and parsed.entries:
+        which = "newest" if trimmed.by_date else "first"
+        _add_warning(
+            parsed,
+            f"it has {trimmed.total:,} entries, and Digest reads the {which} "
+            f"{max_entries:,} in a poll",
+        )
+    return parsed
+
+
+def _add_warning(parsed: ParsedFeed, what: str) -> None:
+    """A warning about the feed as a whole, said with any the parse gave."""
+    if parsed.problem is None:
+        parsed.problem = FeedProblem(ErrorKind.WARNING, f"The feed was cut short: {what}.")
+    elif parsed.problem.kind is ErrorKind.WARNING:
+        parsed.problem = FeedProblem(ErrorKind.WARNING, f"{parsed.problem.message} Also, {what}.")
+
+
+def _parse_xml(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     # Links are resolved here, not by feedparser: given a base URL it spends a third of its
     # time resolving every element's URI. (A local file's path is no base for links at all.)
     response_headers = {"content-type": headers.get("content-type") or "application/xml"}
@@ -172,15 +198,24 @@ def _parse(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     return parsed
 
 
-def _parse_json(body: bytes, url: str) -> ParsedFeed:
+def _parse_json(body: bytes, url: str, max_entries: int) -> ParsedFeed:
     try:
-        feed = read_json_feed(body)
+        feed = read_json_feed(body, max_entries)
     except JSONFeedError as exc:
         kind = ErrorKind.NOT_A_FEED if exc.is_other_json else ErrorKind.PARSE_ERROR
         return ParsedFeed(problem=FeedProblem(kind, f"The feed is not a valid JSON Feed: {exc}."))
     parsed = _collect(feed.entries, feed.title, feed.home_page_url, url)
     if feed.problems:
-        parsed.problem = _warning("; ".join(feed.problems), len(parsed.entries))
+        listed = feed.problems[:MAX_PROBLEMS_LISTED]
+        more = len(feed.problems) - len(listed)
+        what = "; ".join(listed) + (f"; and {more:,} more" if more else "")
+        parsed.problem = _warning(what, len(parsed.entries))
+    if feed.read_items < feed.total_items and parsed.entries:
+        _add_warning(
+            parsed,
+            f"it has {feed.total_items:,} items, and Digest reads the newest "
+            f"{max_entries:,} in a poll",
+        )
     return parsed
 
 
@@ -244,8 +279,6 @@ def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
         summary_html=summary_html,
         summary_text=summary_text,
         content_hash=content,
-        doi=find_doi(
-            (_get(raw, "prism_doi"), _get(raw, "dc_identifier"), guid), (link,)
-        ),
+        doi=find_doi((_get(raw, "prism_doi"), _get(raw, "dc_identifier"), guid), (link,)),
         link_note=checked.note,
     )

@@ -177,10 +177,17 @@ async def _poll(
         if result.status is FetchStatus.FETCHED and result.body_hash != plan.body_hash:
             if pool is not None:
                 parsed = await loop.run_in_executor(
-                    pool, parse_feed, result.body, result.headers, result.final_url
+                    pool,
+                    parse_feed,
+                    result.body,
+                    result.headers,
+                    result.final_url,
+                    settings.max_entries,
                 )
             else:
-                parsed = parse_feed(result.body, result.headers, result.final_url)
+                parsed = parse_feed(
+                    result.body, result.headers, result.final_url, settings.max_entries
+                )
         result.body = b""  # parsed or unchanged: the bytes are no longer needed
         await queue.put((plan, result, parsed))
 
