@@ -161,7 +161,7 @@ def _overlong(obj: object, new: bool) -> str | None:
             and len(value) > limit
             and (new or state.attrs[key].history.has_changes())
         ):
-            name = state.mapper.class_.__name__.lower()
+            name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", state.mapper.class_.__name__).lower()
             return (
                 f"the {name}’s {key.replace('_', ' ')} may be at most {limit} characters; "
                 f"this one has {len(value)}"
