@@ -179,13 +179,15 @@ def test_a_feed_of_100000_entries_costs_seconds_and_little_memory(
         capture_output=True,
         text=True,
         timeout=300,
-        check=True,
+        check=False,
         cwd=HERE.parent,
     )
+    assert finished.returncode == 0, finished.stderr[-2000:]
     measured = json.loads(finished.stdout.strip().splitlines()[-1])
     assert measured["new"] == 500
     assert "it has 100,000 entries, and Digest reads the newest 500" in measured["problem"]
     with sqlite_factory() as session:
         assert numbers(session.scalars(select(Item))) == list(range(99_500, 100_000))
-    assert measured["seconds"] < 20, measured  # 39 s before, parsing them all; 2 to 4 now
+    # 39 s before, parsing them all; 2 to 4 s now, on a machine other tests may be sharing.
+    assert measured["seconds"] < 30, measured
     assert measured["grew_mib"] < 200, measured  # 991 MB before; about 110 now
