@@ -1,11 +1,32 @@
-"""Client addresses as rate limits count them: one key per place a request comes from."""
+"""Who a request comes from: its address as rate limits count it, and what it says about
+itself (its address, its user agent) made safe to store. Both come from the client or a proxy,
+so either may be anything: a NUL (which PostgreSQL refuses), line breaks, megabytes."""
 
 from __future__ import annotations
 
 import ipaddress
 
 IPV6_PREFIX = 64  # one machine (or one home) may hold a whole /64: count it as one place
-MAX_KEY_LENGTH = 64  # the width of the columns that hold these keys
+MAX_KEY_LENGTH = 64  # the width of the columns that hold these keys and addresses
+MAX_AGENT_LENGTH = 500
+
+
+def printable(text: str | None, length: int) -> str:
+    """`text` without control characters, cut to `length` characters."""
+    return "".join(c for c in (text or "")[: 4 * length] if c.isprintable())[:length]
+
+
+def client_address(raw: str | None) -> str:
+    """An address to store: an IP address as it is, anything else printable and cut down."""
+    text = (raw or "").strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return printable(text, MAX_KEY_LENGTH) or "unknown"
+
+
+def user_agent(raw: str | None) -> str:
+    return printable(raw, MAX_AGENT_LENGTH)
 
 
 def network_of(address: str | None) -> str:
@@ -16,7 +37,7 @@ def network_of(address: str | None) -> str:
     try:
         parsed = ipaddress.ip_address(text)
     except ValueError:
-        return text[:MAX_KEY_LENGTH] or "unknown"
+        return printable(text, MAX_KEY_LENGTH) or "unknown"
     if isinstance(parsed, ipaddress.IPv6Address):
         if parsed.ipv4_mapped is not None:
             return str(parsed.ipv4_mapped)

@@ -125,3 +125,24 @@ def test_a_bad_proxy_setting_is_named(monkeypatch, value) -> None:
     monkeypatch.setenv("DIGEST_TRUSTED_PROXIES", value)
     with pytest.raises(SettingError, match="DIGEST_TRUSTED_PROXIES must be"):
         trusted_proxies()
+
+
+def test_a_forwarded_value_that_is_no_address_is_stored_cut_down(
+    factory, monkeypatch, mail
+) -> None:
+    site = _site(factory, monkeypatch, "1")
+    odd = "\x00not-an-address-" + "x" * 300
+    assert _sign_up(site, "a@example.org", odd).status_code == 200
+    (stored,) = _consent_ips(site)
+    assert stored.startswith("not-an-address-") and len(stored) == 64
+    client = site.app.test_client()
+    response = client.post(
+        "/login",
+        data={
+            "email": STAFF[Role.ADMIN],
+            "password": PASSWORD,
+            "csrf_token": csrf_token(client),
+        },
+        headers={"X-Forwarded-For": odd},
+    )
+    assert response.status_code == 302

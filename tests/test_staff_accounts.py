@@ -336,3 +336,12 @@ def test_unlock_and_reset_password_from_the_command_line(site: Site) -> None:
     assert prompted.exit_code == 2 and "at least 12 characters" in prompted.output
     assert run("unlock", "nobody@example.org").exit_code == 2
     assert _audited(site)[-2:] == ["user.unlock", "user.reset_password"]
+
+
+def test_a_hostile_user_agent_is_stored_cut_down_and_signing_in_works(site: Site) -> None:
+    client = site.app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = "\x00Evil\r\n" + "A" * 10_000
+    assert sign_in(client, STAFF[Role.EDITOR], PASSWORD).status_code == 302
+    with site.factory() as session:
+        stored = session.scalars(select(WebSession.user_agent)).one()
+    assert stored.startswith("EvilAAA") and len(stored) == 500

@@ -195,3 +195,14 @@ def test_preference_centre_adds_another_newsletter(site: Site) -> None:
     assert added.status is SubscriberStatus.ACTIVE and added.confirmed_at is not None
     assert consent_kinds(site) == [("signup", "preference centre")]
     assert subscription(site).status is SubscriberStatus.ACTIVE  # the first one is untouched
+
+
+def test_a_hostile_user_agent_does_not_stop_an_unsubscribe(site: Site) -> None:
+    client = site.app.test_client(use_cookies=False)
+    client.environ_base["HTTP_USER_AGENT"] = "\x00Mail\x01 scanner " + "é" * 5000
+    response = client.post(f"/u/{token(site)}", data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert subscription(site).status is SubscriberStatus.UNSUBSCRIBED
+    with site.factory() as session:
+        agent = session.scalar(select(ConsentEvent.user_agent))
+    assert agent.startswith("Mail scanner éé") and len(agent) == 500

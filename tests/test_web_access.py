@@ -1,4 +1,5 @@
-"""Who may open what, and the protections every page has: CSRF, sessions, throttling, XSS."""
+"""Who may open what, and the protections every page has: CSRF, sessions, XSS (sign-in
+throttling and session limits: test_staff_accounts.py)."""
 
 from __future__ import annotations
 

@@ -154,8 +154,9 @@ def _verify(password_hash: str, password: str) -> bool:
 def sign_in(session: Session, typed_email: str, password: str, ip: str) -> SignIn:
     """Check a password, throttled per account and address (see `throttle`).
 
-    The try is committed as a failure before the password is checked, and forgotten when it
-    was right, so that tries sent at the same moment count against each other."""
+    The try is committed as a failure before the password is checked (argon2 takes a while),
+    and forgotten when it was right: a try that arrives while another is being checked
+    already counts that one."""
     now = utcnow()
     email = sign_in_address(typed_email)
     if email is None:

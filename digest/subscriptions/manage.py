@@ -21,6 +21,7 @@ from digest.models import (
     Subscription,
     Topic,
 )
+from digest.networks import client_address, user_agent
 from digest.subscriptions import suppression
 from digest.subscriptions.tokens import (
     check_mailto_token,
@@ -57,8 +58,8 @@ def record(
             kind=kind,
             form=origin.form,
             wording_version=wording_version,
-            ip=origin.ip,
-            user_agent=(origin.user_agent or "")[:500] or None,
+            ip=client_address(origin.ip) if origin.ip else None,
+            user_agent=user_agent(origin.user_agent) or None,
             detail=detail,
         )
     )

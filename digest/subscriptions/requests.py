@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.addresses import entry_note
@@ -31,7 +32,7 @@ from digest.delivery.notices import Notice, send_notices
 from digest.delivery.transport import Transports
 from digest.editions.message import MailSettings
 from digest.models import MailRequest, Newsletter
-from digest.networks import network_of
+from digest.networks import client_address, network_of, printable, user_agent
 from digest.subscriptions import signup
 from digest.subscriptions.manage import Origin
 from digest.subscriptions.suppression import email_hash
@@ -44,9 +45,9 @@ PER_NETWORK_PER_HOUR = 20  # requests from one network (an IPv4 address, an IPv6
 MEMORY = timedelta(days=1)  # done requests are kept this long, for the limits
 CLAIM = timedelta(minutes=5)  # a claimed request is left alone this long
 MAX_TRIES = 3  # a request that fails to be processed this often is given up, and logged
+MAX_TRIES_WITH_THE_DATABASE = 12  # an hour, a claim apart
 MAX_NAME_LENGTH = 200
 MAX_TOPICS = 100
-MAX_AGENT_LENGTH = 500
 
 
 class Kind(enum.StrEnum):
@@ -106,9 +107,9 @@ def _enqueue(
 
 def _origin_detail(origin: Origin) -> dict[str, Any]:
     return {
-        "form": origin.form[:200],
-        "ip": (origin.ip or "")[:64] or None,
-        "agent": (origin.user_agent or "")[:MAX_AGENT_LENGTH] or None,
+        "form": printable(origin.form, 200),
+        "ip": client_address(origin.ip) if origin.ip else None,
+        "agent": user_agent(origin.user_agent) or None,
     }
 
 
@@ -124,7 +125,7 @@ def ask_to_sign_up(
     their address (`entry_note`), the same whether or not it is known."""
     email = signup.normalised_address(form.email)
     detail = {
-        "name": " ".join(form.name.split())[:MAX_NAME_LENGTH],
+        "name": " ".join(printable(form.name, MAX_NAME_LENGTH).split()),
         "topics": sorted({t for t in form.topic_ids if 0 < t < 2**31})[:MAX_TOPICS],
         **_origin_detail(form.origin),
     }
@@ -162,25 +163,25 @@ def pending(session: Session) -> int:
 
 
 def _claim(factory: sessionmaker[Session], now: datetime) -> int | None:
-    """Take the oldest request nobody holds; its id, or None when there is none."""
+    """Take the oldest request nobody holds; its id, or None when there is none (or another
+    process took it first: that one goes on)."""
     free = or_(MailRequest.claimed_until.is_(None), MailRequest.claimed_until < now)
+    oldest = (
+        select(MailRequest.id)
+        .where(MailRequest.done_at.is_(None), free)
+        .order_by(MailRequest.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    # One statement that writes: SQLite takes its write lock at once (waiting its turn), and
+    # of two PostgreSQL transactions after one row, the second finds it no longer free.
     with transaction(factory) as session:
-        candidates = session.scalars(
-            select(MailRequest.id)
-            .where(MailRequest.done_at.is_(None), free)
-            .order_by(MailRequest.id)
-            .limit(8)
-        ).all()
-        for request_id in candidates:
-            # Taking it is one conditional update: of two processes, one changes the row.
-            taken = session.execute(
-                update(MailRequest)
-                .where(MailRequest.id == request_id, MailRequest.done_at.is_(None), free)
-                .values(claimed_until=now + CLAIM, tries=MailRequest.tries + 1)
-            )
-            if taken.rowcount == 1:
-                return request_id
-    return None
+        return session.scalar(
+            update(MailRequest)
+            .where(MailRequest.id == oldest, MailRequest.done_at.is_(None), free)
+            .values(claimed_until=now + CLAIM, tries=MailRequest.tries + 1)
+            .returning(MailRequest.id)
+        )
 
 
 def _decide(session: Session, row: MailRequest, mail: Mail) -> list[Notice]:
@@ -205,22 +206,35 @@ def process(factory: sessionmaker[Session], request_id: int, mail: Mail) -> None
     """Decide on a claimed request (unless that was done before a crash), then send."""
     try:
         with transaction(factory) as session:
+            # Writing first: on SQLite the transaction holds the write lock from its start.
+            session.execute(
+                update(MailRequest)
+                .where(MailRequest.id == request_id)
+                .values(claimed_until=utcnow() + CLAIM)
+            )
             row = session.get(MailRequest, request_id)
             if row.outgoing is None:
                 row.outgoing = [n.as_json() for n in _decide(session, row, mail)]
             outgoing = [Notice.from_json(n) for n in row.outgoing]
-    except Exception:
+    except Exception as exc:
         log.exception("request %s from a public form could not be processed", request_id)
-        with transaction(factory) as session:
-            row = session.get(MailRequest, request_id)
-            if row.tries >= MAX_TRIES:
-                _forget(row, utcnow())
-            else:
-                row.claimed_until = None
+        _failed(factory, request_id, from_database=isinstance(exc, DBAPIError))
         return
     send_notices(mail.transports, outgoing)
     with transaction(factory) as session:
         _forget(session.get(MailRequest, request_id), utcnow())
+
+
+def _failed(factory: sessionmaker[Session], request_id: int, from_database: bool) -> None:
+    """A request that failed is tried again at once, up to MAX_TRIES; one the database
+    refused (or that met the database away) waits for its claim to run out between tries,
+    and gets more of them."""
+    with transaction(factory) as session:
+        row = session.get(MailRequest, request_id)
+        if row.tries >= (MAX_TRIES_WITH_THE_DATABASE if from_database else MAX_TRIES):
+            _forget(row, utcnow())
+        elif not from_database:
+            row.claimed_until = None
 
 
 def _forget(row: MailRequest, now: datetime) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import delete, event, or_
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from digest.models import Role, User, WebSession
+from digest.networks import client_address, user_agent
 from digest.timeutil import utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -245,7 +246,7 @@ def start_session(user: User) -> None:
             token_hash=_token_hash(token),
             user_id=user.id,
             ip=client_ip(),
-            user_agent=request.user_agent.string[:500],
+            user_agent=user_agent(request.user_agent.string),
         )
     )
     session[SESSION_KEY] = token
@@ -293,7 +294,9 @@ def local_path(target: str | None, default: str) -> str:
 
 
 def client_ip() -> str:
-    return request.remote_addr or "unknown"
+    """The visitor's address (a trusted proxy's word for it, see `trusted_proxies`), safe to
+    store."""
+    return client_address(request.remote_addr)
 
 
 def add_security_headers(response: Response) -> Response:
