@@ -229,7 +229,8 @@ def test_a_malformed_address_is_refused_plainly_and_nothing_is_queued(mail, type
     for path in (SIGN_UP, LOST_LINK):
         response = visitor.post(path, typed)
         assert response.status_code == 400, path
-        assert "Please check: that is not an email address" in response.text
+        refusal = "contains a NUL character" if "\x00" in typed else "not an email address"
+        assert refusal in response.text
         assert len(response.data) < 20_000
     site.settle()
     with site.factory() as session:
@@ -244,14 +245,14 @@ def test_hostile_form_fields_are_cut_down_and_the_sign_up_still_works(mail) -> N
         SIGN_UP,
         data={
             "email": "new@example.org",
-            "name": "\x00Ŵ\r\n" + "Ŵ" * 100_000,
-            "topic": ["99999999999999999999", "-1", "1"],
+            "name": "Ŵ\r\n" + "Ŵ" * 100_000,
+            "topic": ["1"],  # ids out of range are refused plainly: see test_web_bad_input
             "consent": "yes",
             "csrf_token": visitor.tokens[SIGN_UP],
         },
         headers={"User-Agent": "\x00" + "A" * 100_000},
     )
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
     site.settle()
     assert inbox.count("new@example.org") == 1
     with site.factory() as session:

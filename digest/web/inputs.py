@@ -115,14 +115,14 @@ def _first_nul(fields: Mapping[str, Iterable[str]]) -> str | None:
 
 
 def refuse_nul() -> None:
-    """Run before every view: no NUL character reaches the database. PostgreSQL cannot store
-    one in text, and no person types one. Checked in the address, the query string, the form
-    fields and the browser's name (which consent records keep)."""
+    """Run before every view: no NUL character that a person typed reaches the database.
+    PostgreSQL cannot store one in text, and no person types one. Checked in the address, the
+    query string and the form fields; the browser's name is a header no person types, so it is
+    cleaned where it is kept instead, and a scanner's odd name never stops an unsubscribe."""
     places = {
         "the address": {k: [str(v)] for k, v in (request.view_args or {}).items()},
         "the query string": request.args.to_dict(flat=False),
         "the form": request.form.to_dict(flat=False),
-        "the User-Agent header": {"User-Agent": [request.headers.get("User-Agent", "")]},
     }
     for where, fields in places.items():
         if (field := _first_nul(fields)) is not None:
