@@ -11,9 +11,9 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.defaults import DEFAULT_DATABASE_URL  # noqa: F401  (re-exported)
 from digest.locks import SCOPED_KEY_SQL
 
-DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # libpq's TCP keepalives: a connection that a firewall or a dead network silently dropped is
 # known dead in about 25 seconds instead of hours, so a worker learns at once that the lock it
