@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -208,6 +209,14 @@ class Placement(Base):
         Index("ix_placements_status_published", "status", "published"),
         Index(
             "ix_placements_newsletter_id_status_published", "newsletter_id", "status", "published"
+        ),
+        # The placements still waiting for topic suggestions: a few among millions, found
+        # after each poll without reading the others.
+        Index(
+            "ix_placements_unsuggested",
+            "id",
+            sqlite_where=text("suggested_at IS NULL"),
+            postgresql_where=text("suggested_at IS NULL"),
         ),
     )
 
