@@ -29,6 +29,7 @@ from digest.timeutil import utcnow
 __all__ = [
     "KeywordMatcher",
     "LearnedModel",
+    "SuggestAsStored",
     "Suggester",
     "Suggestion",
     "TopicTerms",
@@ -218,6 +219,21 @@ def _chosen_elsewhere(session: Session, item_ids: list[int]) -> dict[int, list[S
             Suggestion(topic_id, CHOSEN_ELSEWHERE, [f"chosen for {title} by a librarian"])
         )
     return found
+
+
+class SuggestAsStored:
+    """Suggestions for each batch a poll stores, in that batch's transaction: the suggester
+    is built once for the poll, and the work overlaps the fetching and parsing of later feeds
+    instead of following them all."""
+
+    def __init__(self) -> None:
+        self.suggester: Suggester | None = None
+        self.touched = 0
+
+    def __call__(self, session: Session) -> None:
+        if self.suggester is None:
+            self.suggester = build_suggester(session)
+        self.touched += suggest_new_items(session, self.suggester)
 
 
 SUGGEST_BATCH = 2000  # placements read, suggested for and written at a time: bounds memory

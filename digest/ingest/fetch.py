@@ -162,8 +162,15 @@ class Fetcher:
             },
             "trust_env": False,
         }
-        self._public = httpx.AsyncClient(transport=PublicOnlyTransport(limits=limits), **common)
-        self._any = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(limits=limits), **common)
+        # One TLS context for both clients: loading the certificate store takes a tenth of a
+        # second, which an unchanged poll of a thousand feeds notices.
+        tls = httpx.create_ssl_context()
+        self._public = httpx.AsyncClient(
+            transport=PublicOnlyTransport(limits=limits, verify=tls), **common
+        )
+        self._any = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(limits=limits, verify=tls), **common
+        )
         self._all = asyncio.Semaphore(s.max_concurrency)
         self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(s.per_host_concurrency)

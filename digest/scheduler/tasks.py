@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest import audit
 from digest.accounts import addresses_with_role
-from digest.curation.suggest import suggest_new_items
+from digest.curation.suggest import SuggestAsStored
 from digest.db import lock_for_writing, make_engine, session_factory, transaction
 from digest.delivery import bounces, queue
 from digest.delivery.notices import send_notice
@@ -57,10 +57,11 @@ def sessions(database_url: str) -> sessionmaker[Session]:
 def poll_due_feeds(database_url: str) -> None:
     """Poll every feed whose interval has come round (failing feeds are held back longer)."""
     factory = sessions(database_url)
-    report = poll_feeds(factory)
+    suggestions = SuggestAsStored()
+    report = poll_feeds(factory, on_stored=suggestions)
     if report.total("new"):
         with transaction(factory) as session:
-            suggest_new_items(session)
+            suggestions(session)  # any a batch left (each batch did its own)
     log.info("polled %d feeds: %d new items", len(report.outcomes), report.total("new"))
 
 
