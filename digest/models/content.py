@@ -214,6 +214,7 @@ class Placement(Base):
         # after each poll without reading the others.
         Index(
             "ix_placements_unsuggested",
+            "status",
             "id",
             sqlite_where=text("suggested_at IS NULL"),
             postgresql_where=text("suggested_at IS NULL"),

@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_placements_unsuggested",
         "placements",
-        ["id"],
+        ["status", "id"],
         unique=False,
         sqlite_where=sa.text("suggested_at IS NULL"),
         postgresql_where=sa.text("suggested_at IS NULL"),
