@@ -6,7 +6,8 @@ reason quotes the words as found. That rule is each topic's regular expression,
 `\\b(phrase|…)\\b` with IGNORECASE. Running every topic's expression over every item was the
 cost of a poll (74 searches an item with the default topics), so one Aho-Corasick automaton over
 all topics' phrases first finds which topics can match at all; only those topics' expressions
-then run. The answer is the expression's, so the rule is
+then run, from where their first phrase starts (a search reads what comes before that place
+for the word boundary). The answer is the expression's, so the rule is
 unchanged; the automaton only has to find a superset of the topics.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from operator import itemgetter
 
 import ahocorasick
@@ -52,7 +52,8 @@ def fold(text: str) -> str:
     return text.translate(_BEFORE_FOLDING).casefold()
 
 
-_TOPIC_IDS = itemgetter(1)  # of an automaton match: (end, topic ids)
+# Of an automaton match: (end, (phrase length, topic ids)).
+_END, _PHRASE = itemgetter(0), itemgetter(1)
 
 
 class KeywordMatcher:
@@ -76,28 +77,43 @@ class KeywordMatcher:
                     phrases_of.setdefault(fold(phrase), set()).add(topic.topic_id)
         self._automaton = ahocorasick.Automaton()
         for phrase, topic_ids in phrases_of.items():
-            self._automaton.add_word(phrase, tuple(topic_ids))
+            self._automaton.add_word(phrase, (len(phrase), tuple(topic_ids)))
         if phrases_of:
             self._automaton.make_automaton()
 
-    def _candidates(self, text: str) -> set[int]:
-        """The topics with a phrase somewhere in `text`, as a substring in any case."""
+    def _candidates(self, text: str) -> dict[int, int]:
+        """The topics with a phrase somewhere in `text` (a substring, in any case), each with
+        where its expression's search may start: where its first phrase starts when folding
+        kept every character in its place, else the beginning."""
         if not text or not self._patterns:
-            return set()
-        # All in C: the automaton's matches, their topic ids, the set. A summary can hold
-        # dozens of matches, and a Python loop over them cost more than the search.
-        return set(chain.from_iterable(map(_TOPIC_IDS, self._automaton.iter(fold(text)))))
+            return {}
+        folded = fold(text)
+        backwards = list(self._automaton.iter(folded))[::-1]
+        # Each phrase found, with its first end: built in C (a later pair overwrites an
+        # earlier one, hence backwards), as a summary can hold dozens of matches and a Python
+        # loop over them cost more than the searches it saves.
+        first_end = dict(zip(map(_PHRASE, backwards), map(_END, backwards), strict=True))
+        same_places = len(folded) == len(text)
+        found: dict[int, int] = {}
+        for (length, topic_ids), end in first_end.items():
+            start = end - length + 1 if same_places else 0
+            for topic_id in topic_ids:
+                if found.get(topic_id, start + 1) > start:
+                    found[topic_id] = start
+        return found
 
     def suggest(self, title: str, summary: str) -> list[Suggestion]:
         in_title = self._candidates(title)
         in_summary = self._candidates(summary)
         found = []
         for topic_id, pattern in self._patterns:
-            if topic_id in in_title and (match := pattern.search(title)):
+            if topic_id in in_title and (match := pattern.search(title, in_title[topic_id])):
                 found.append(
                     Suggestion(topic_id, 0.9, [f"keyword “{match[1].lower()}” in the title"])
                 )
-            elif topic_id in in_summary and (match := pattern.search(summary)):
+            elif topic_id in in_summary and (
+                match := pattern.search(summary, in_summary[topic_id])
+            ):
                 found.append(
                     Suggestion(topic_id, 0.6, [f"keyword “{match[1].lower()}” in the summary"])
                 )
