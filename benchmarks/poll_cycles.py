@@ -36,7 +36,10 @@ def serve(folder: str, port_queue: multiprocessing.Queue, cycle: multiprocessing
         return (
             found.replace(b">feed-", b">" + mark + b"feed-")
             .replace(b"/reports/", b"/reports/" + mark)
-            .replace(b"(report ", b"(report " + mark)
+            # At the front of the title: titles are compared by their first words, and the
+            # same title and summary in every cycle would make each a possible duplicate of
+            # all the cycles before it.
+            .replace(b"<item><title>", b"<item><title>" + mark)
         )
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

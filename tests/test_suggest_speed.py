@@ -155,6 +155,7 @@ def test_the_model_is_trained_again_only_when_the_labelled_set_changes(monkeypat
 
     monkeypatch.setattr(LearnedModel, "train", counting)
     monkeypatch.setattr(suggest._ModelCache, "fingerprint", None)
+    monkeypatch.setattr(suggest._ModelCache, "model", None)  # both put back afterwards
     texts, labels = learned_examples()
     names = {1: "Online grooming", 2: "Neglect"}
     first = suggest._ModelCache.get(texts, labels, names)

@@ -1,5 +1,5 @@
-"""Placements still waiting for topic suggestions are found from a partial index, so that a
-poll into a large archive reads only the new ones.
+"""What a poll's topic suggestions read comes from partial indexes, so that a poll into a
+large archive reads only the new placements and the topics librarians chose.
 
 Revision ID: 0013
 Revises: 0012
@@ -27,10 +27,24 @@ def upgrade() -> None:
         sqlite_where=sa.text("suggested_at IS NULL"),
         postgresql_where=sa.text("suggested_at IS NULL"),
     )
+    op.create_index(
+        "ix_placement_topics_manual",
+        "placement_topics",
+        ["placement_id", "topic_id"],
+        unique=False,
+        sqlite_where=sa.text("source = 'manual'"),
+        postgresql_where=sa.text("source = 'manual'"),
+    )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_index(
+        "ix_placement_topics_manual",
+        table_name="placement_topics",
+        sqlite_where=sa.text("source = 'manual'"),
+        postgresql_where=sa.text("source = 'manual'"),
+    )
     op.drop_index(
         "ix_placements_unsuggested",
         table_name="placements",
