@@ -73,6 +73,11 @@ def test_poll_reports_each_feed_and_exits_0_when_some_fail(run) -> None:
     assert "Good feed" in result.output and "Missing feed" in result.output
     assert "The feed was not found (404 Not Found)" in result.output
     assert "2 feeds polled: 3 new items, 0 duplicates, 1 failed." in result.output
+    # One plain line a feed, its result and reason on it; then the suggestions made as the
+    # new items were stored.
+    (missing,) = [line for line in result.output.splitlines() if line.startswith("Missing")]
+    assert "failed" in missing and "404 Not Found" in missing
+    assert "Topics suggested for" in result.output
 
     again = run("poll")
     assert "0 feeds polled" in again.output or "not due yet" in again.output

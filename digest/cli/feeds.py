@@ -21,14 +21,11 @@ from digest.cli import (
     out_option,
     pass_app,
 )
-from digest.config.edit import set_paused
-from digest.curation.suggest import suggest_new_items
+from digest.curation.suggest import SuggestAsStored
 from digest.db import transaction
 from digest.ingest import health
 from digest.ingest.fetch import Fetcher, FetchRequest, FetchSettings, FetchStatus
-from digest.ingest.opml import OpmlError, export_opml, import_opml
-from digest.ingest.parse import parse_feed
-from digest.ingest.poll import PollReport, PollStatus, poll_feeds
+from digest.ingest.poll import PollReport, poll_feeds
 from digest.models import Feed, FeedKind, ItemSource
 
 
@@ -52,6 +49,7 @@ def when(moment: datetime | None) -> str:
 def poll(app: App, names: tuple[str, ...], include_not_due: bool) -> None:
     """Fetch due feeds, store their new items, and report on each feed."""
     factory = app.require_schema()
+    suggestions = SuggestAsStored()
     with Progress(
         TextColumn("Polling feeds"),
         BarColumn(),
@@ -67,39 +65,48 @@ def poll(app: App, names: tuple[str, ...], include_not_due: bool) -> None:
                 names,
                 include_not_due,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                on_stored=suggestions,
             )
         except LookupError as exc:
             raise UsageProblem(str(exc)) from None
     print_poll_report(report)
     if report.total("new"):
         with transaction(factory) as session:
-            suggested = suggest_new_items(session)
-        console.print(f"Topics suggested for {suggested} new items.")
+            suggestions(session)  # any a batch left (each batch did its own)
+        console.print(f"Topics suggested for {suggestions.touched} new items.")
+
+
+POLL_COLUMNS = ("Feed", "Result", "New", "Duplicate", "Unchanged", "Note")
 
 
 def print_poll_report(report: PollReport) -> None:
-    table = Table(title="Poll results", title_justify="left")
-    for column in ("Feed", "Result", "New", "Duplicate", "Unchanged", "Note"):
-        table.add_column(
-            column, justify="right" if column in ("New", "Duplicate", "Unchanged") else "left"
-        )
+    """One plain line a feed, then the totals. Plain text, not a rich table: a table of a
+    thousand feeds took rich seconds to lay out, longer than polling them when they were
+    unchanged."""
+    rows = [POLL_COLUMNS]
     for outcome in report.outcomes:
         note = outcome.problem.message if outcome.problem else ""
         if outcome.paused:
             note = f"PAUSED. {note}"
-        style = "red" if outcome.status is PollStatus.FAILED else None
-        table.add_row(
-            outcome.name,
-            outcome.status.value,
-            str(outcome.counts.new),
-            str(outcome.counts.duplicate),
-            str(outcome.counts.unchanged),
-            note,
-            style=style,
+        counts = outcome.counts
+        rows.append(
+            (
+                outcome.name,
+                outcome.status.value,
+                str(counts.new),
+                str(counts.duplicate),
+                str(counts.unchanged),
+                " ".join(note.split()),
+            )
         )
-    console.print(table)
+    widths = [max(len(row[n]) for row in rows) for n in range(len(POLL_COLUMNS) - 1)]
+    lines = ["Poll results"]
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [cell.rjust(width) for cell, width in zip(row[2:5], widths[2:5], strict=True)]
+        lines.append("  ".join([*cells, row[5]]).rstrip())
     failed = len(report.failed)
-    console.print(
+    lines.append(
         f"{len(report.outcomes)} feeds polled: {report.total('new')} new items, "
         f"{report.total('duplicate')} duplicates, {failed} failed."
         + (
@@ -108,6 +115,7 @@ def print_poll_report(report: PollReport) -> None:
             else ""
         )
     )
+    click.echo("\n".join(lines))
 
 
 @cli.group()
@@ -170,6 +178,8 @@ def feeds_list(app: App, attention: bool) -> None:
 @database_errors
 def feeds_check(app: App, names: tuple[str, ...]) -> None:
     """Fetch and parse feeds now without storing anything: is each one readable?"""
+    from digest.ingest.parse import parse_feed
+
     with app.require_schema()() as session:
         query = select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)
         if names:
@@ -219,6 +229,8 @@ def feeds_import_opml(
     app: App, file: Path, newsletter: str, section: str, topics: tuple[str, ...]
 ) -> None:
     """Add the feeds of an OPML file (a feed reader's export)."""
+    from digest.ingest.opml import OpmlError, import_opml
+
     try:
         with transaction(app.require_schema()) as session:
             report = import_opml(session, file.read_bytes(), newsletter, section, topics)
@@ -238,6 +250,8 @@ def feeds_import_opml(
 @database_errors
 def feeds_export_opml(app: App, out: Path | None) -> None:
     """Write every feed as OPML 2.0, for a feed reader or another Digest."""
+    from digest.ingest.opml import export_opml
+
     with app.require_schema()() as session:
         data = export_opml(session)
     if out:
@@ -247,6 +261,8 @@ def feeds_export_opml(app: App, out: Path | None) -> None:
 
 
 def _set_paused(app: App, name: str, paused: bool, reason: str) -> None:
+    from digest.config.edit import set_paused
+
     with transaction(app.require_schema()) as session:
         feed = session.scalar(select(Feed).where(Feed.name == name))
         if feed is None:

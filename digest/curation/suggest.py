@@ -7,14 +7,14 @@ the items librarians tagged by hand. Suggestions are stored apart from confirmed
 
 from __future__ import annotations
 
-import re
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.orm import Session
 
+from digest.curation.keywords import KeywordMatcher, Suggestion, TopicTerms
 from digest.models import (
     Item,
     ItemStatus,
@@ -26,60 +26,22 @@ from digest.models import (
 )
 from digest.timeutil import utcnow
 
+__all__ = [
+    "KeywordMatcher",
+    "LearnedModel",
+    "SuggestAsStored",
+    "Suggester",
+    "Suggestion",
+    "TopicTerms",
+    "build_suggester",
+    "suggest_new_items",
+]
+
 TOP_N = 3
 LEARNED_THRESHOLD = 0.25
 MIN_EXAMPLES = 3  # a topic is learned once librarians have chosen it this many times
 MIN_TRAINING_ITEMS = 20
 CHOSEN_ELSEWHERE = 0.95  # the score of a topic chosen for the same item in another newsletter
-
-
-@dataclass(frozen=True)
-class TopicTerms:
-    topic_id: int
-    label: str
-    keywords: tuple[str, ...]
-
-
-@dataclass
-class Suggestion:
-    topic_id: int
-    score: float
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def reason(self) -> str:
-        return "; ".join(self.reasons)
-
-
-class KeywordMatcher:
-    """Finds each topic's keywords (and its label) as whole words in title and summary."""
-
-    def __init__(self, topics: Sequence[TopicTerms]) -> None:
-        self._patterns = []
-        for topic in topics:
-            phrases = sorted(
-                {p.strip().casefold() for p in (*topic.keywords, topic.label) if p.strip()},
-                key=len,
-                reverse=True,
-            )
-            if phrases:
-                pattern = re.compile(
-                    r"\b(" + "|".join(re.escape(p) for p in phrases) + r")\b", re.IGNORECASE
-                )
-                self._patterns.append((topic.topic_id, pattern))
-
-    def suggest(self, title: str, summary: str) -> list[Suggestion]:
-        found = []
-        for topic_id, pattern in self._patterns:
-            if match := pattern.search(title):
-                found.append(
-                    Suggestion(topic_id, 0.9, [f"keyword “{match[1].lower()}” in the title"])
-                )
-            elif match := pattern.search(summary):
-                found.append(
-                    Suggestion(topic_id, 0.6, [f"keyword “{match[1].lower()}” in the summary"])
-                )
-        return found
 
 
 class LearnedModel:
@@ -103,9 +65,6 @@ class LearnedModel:
         cls, texts: Sequence[str], label_sets: Sequence[set[int]], labels: dict[int, str]
     ) -> LearnedModel | None:
         """A model, or None while there are too few hand-tagged items to learn from."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-
         if len(texts) < MIN_TRAINING_ITEMS:
             return None
         counts: dict[int, int] = {}
@@ -115,6 +74,11 @@ class LearnedModel:
         learnable = [t for t, n in counts.items() if MIN_EXAMPLES <= n < len(texts)]
         if not learnable:
             return None
+        # Imported only now: scikit-learn takes over a second to import, and most polls of a
+        # new installation have nothing to learn from yet.
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
         vectorizer = TfidfVectorizer(
             sublinear_tf=True,
             ngram_range=(1, 2),
@@ -197,9 +161,32 @@ def topic_terms(session: Session) -> list[TopicTerms]:
     ]
 
 
+class _ModelCache:
+    """The last model trained, with the labelled set it was trained on: training again when
+    nothing was tagged since would give the same model, at a cost of seconds."""
+
+    fingerprint: str | None = None
+    model: LearnedModel | None = None
+
+    @classmethod
+    def get(
+        cls, texts: list[str], label_sets: list[set[int]], labels: dict[int, str]
+    ) -> LearnedModel | None:
+        digest = hashlib.sha256()
+        for text, chosen in zip(texts, label_sets, strict=True):
+            digest.update(f"{sorted(chosen)}\x00{text}\x00".encode("utf-8", "surrogatepass"))
+        digest.update(repr(sorted(labels.items())).encode("utf-8", "surrogatepass"))
+        fingerprint = digest.hexdigest()
+        if fingerprint != cls.fingerprint:
+            cls.model = LearnedModel.train(texts, label_sets, labels)
+            cls.fingerprint = fingerprint
+        return cls.model
+
+
 def build_suggester(session: Session) -> Suggester:
     """Keywords as configured, and a model trained on every hand-tagged item so far (the
-    topics any newsletter's librarians chose for it)."""
+    topics any newsletter's librarians chose for it); the model is trained again only when
+    that labelled set has changed."""
     terms = topic_terms(session)
     chosen: dict[int, set[int]] = {}
     for item_id, topic_id in session.execute(
@@ -209,12 +196,14 @@ def build_suggester(session: Session) -> Suggester:
     ):
         chosen.setdefault(item_id, set()).add(topic_id)
     tagged = session.execute(
-        select(Item.id, Item.title, Item.summary_text).where(Item.id.in_(list(chosen)))
+        select(Item.id, Item.title, Item.summary_text)
+        .where(Item.id.in_(list(chosen)))
+        .order_by(Item.id)
     ).all()
     texts = [f"{title}\n{summary}" for _, title, summary in tagged]
     label_sets = [chosen[item_id] for item_id, _, _ in tagged]
     labels = {t.topic_id: t.label for t in terms}
-    return Suggester(KeywordMatcher(terms), LearnedModel.train(texts, label_sets, labels))
+    return Suggester(KeywordMatcher(terms), _ModelCache.get(texts, label_sets, labels))
 
 
 def _chosen_elsewhere(session: Session, item_ids: list[int]) -> dict[int, list[Suggestion]]:
@@ -232,30 +221,71 @@ def _chosen_elsewhere(session: Session, item_ids: list[int]) -> dict[int, list[S
     return found
 
 
-def suggest_new_items(session: Session, suggester: Suggester | None = None) -> int:
+class SuggestAsStored:
+    """Suggestions for each batch a poll stores, in that batch's transaction: the suggester
+    is built once for the poll, and the work overlaps the fetching and parsing of later feeds
+    instead of following them all."""
+
+    def __init__(self) -> None:
+        self.suggester: Suggester | None = None
+        self.touched = 0
+
+    def __call__(self, session: Session) -> None:
+        if self.suggester is None:
+            self.suggester = build_suggester(session)
+        self.touched += suggest_new_items(session, self.suggester)
+
+
+SUGGEST_BATCH = 2000  # placements read, suggested for and written at a time: bounds memory
+
+
+def suggest_new_items(
+    session: Session, suggester: Suggester | None = None, batch: int = SUGGEST_BATCH
+) -> int:
     """Store suggestions for items new to a newsletter that have none yet; returns how many
-    got some."""
-    placements = session.scalars(
-        select(Placement)
-        .where(Placement.status == ItemStatus.NEW, Placement.suggested_at.is_(None))
-        .options(selectinload(Placement.item), selectinload(Placement.topic_links))
-    ).all()
-    if not placements:
-        return 0
-    suggester = suggester or build_suggester(session)
-    items = {p.item_id: p.item for p in placements}
-    documents = [(item.title, item.summary_text) for item in items.values()]
-    by_item = dict(zip(items, suggester.suggest(documents), strict=True))
-    elsewhere = _chosen_elsewhere(session, list(items))
+    got some. Works through them in batches of plain rows (no ORM objects), so memory does
+    not grow with their number; a partial index finds them without reading the archive."""
+    touched = 0
+    after = 0
+    while True:
+        placements = session.execute(
+            select(Placement.id, Placement.item_id, Item.title, Item.summary_text)
+            .join(Item, Item.id == Placement.item_id)
+            .where(
+                Placement.suggested_at.is_(None),
+                Placement.status == ItemStatus.NEW,
+                Placement.id > after,
+            )
+            .order_by(Placement.id)
+            .limit(batch)
+        ).all()
+        if not placements:
+            return touched
+        suggester = suggester or build_suggester(session)
+        touched += _suggest_batch(session, suggester, placements)
+        after = placements[-1].id
+
+
+def _suggest_batch(session: Session, suggester: Suggester, placements: Sequence[Row[Any]]) -> int:
+    documents = {p.item_id: (p.title, p.summary_text) for p in placements}
+    by_item = dict(zip(documents, suggester.suggest(list(documents.values())), strict=True))
+    elsewhere = _chosen_elsewhere(session, list(documents))
+    ids = [p.id for p in placements]
+    present: dict[int, set[int]] = {}
+    for placement_id, topic_id in session.execute(
+        select(PlacementTopic.placement_id, PlacementTopic.topic_id).where(
+            PlacementTopic.placement_id.in_(ids)
+        )
+    ):
+        present.setdefault(placement_id, set()).add(topic_id)
     now = utcnow()
     rows = []
     touched = 0
     for placement in placements:
-        placement.suggested_at = now
-        present = {link.topic_id for link in placement.topic_links}
-        new = {}
+        known = present.get(placement.id, set())
+        new: dict[int, Suggestion] = {}
         for suggestion in [*elsewhere.get(placement.item_id, []), *by_item[placement.item_id]]:
-            if suggestion.topic_id not in present:
+            if suggestion.topic_id not in known:
                 new.setdefault(suggestion.topic_id, suggestion)
         rows += [
             {
@@ -269,7 +299,12 @@ def suggest_new_items(session: Session, suggester: Suggester | None = None) -> i
             for s in new.values()
         ]
         touched += bool(new)
-    session.flush()
+    # Core statements: the ORM's unit of work cost more than the suggestions themselves.
+    session.execute(
+        update(Placement.__table__)
+        .where(Placement.__table__.c.id.in_(ids))
+        .values(suggested_at=now)
+    )
     if rows:
         session.execute(insert(PlacementTopic.__table__), rows)
     return touched

@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-import feedparser
-
 from digest.ingest import dedup
 from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.identifiers import find_doi
@@ -169,6 +167,10 @@ def _add_warning(parsed: ParsedFeed, what: str) -> None:
 def _parse_xml(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     # Links are resolved here, not by feedparser: given a base URL it spends a third of its
     # time resolving every element's URI. (A local file's path is no base for links at all.)
+    # Imported here: a poll parses in worker processes (which import it ahead), so the
+    # command's own process never needs it for a large poll.
+    import feedparser
+
     response_headers = {"content-type": headers.get("content-type") or "application/xml"}
     result = feedparser.parse(
         body, response_headers=response_headers, sanitize_html=False, resolve_relative_uris=False

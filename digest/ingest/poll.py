@@ -73,6 +73,9 @@ class _Plan:
 
 
 ProgressCallback = Callable[[int, int], None]
+# Run in each batch's transaction after its entries are stored (topic suggestions, say), so
+# that work goes on while later feeds are still being fetched and parsed.
+StoredCallback = Callable[[Session], None]
 
 
 def _is_held_back(feed: Feed, now: datetime) -> bool:
@@ -116,8 +119,10 @@ def poll_feeds(
     include_not_due: bool = False,
     settings: FetchSettings | None = None,
     progress: ProgressCallback | None = None,
+    on_stored: StoredCallback | None = None,
 ) -> PollReport:
-    """Poll the due feeds (or the named ones); one failing feed never stops the others."""
+    """Poll the due feeds (or the named ones); one failing feed never stops the others.
+    `on_stored` runs in the transaction of each batch that stored entries."""
     with factory() as session:
         feeds, not_due = feeds_to_poll(session, names, include_not_due)
         plans = [
@@ -132,7 +137,7 @@ def poll_feeds(
     if plans:
         with _fewer_collections():
             report.outcomes = asyncio.run(
-                _poll(factory, plans, settings or FetchSettings(), progress)
+                _poll(factory, plans, settings or FetchSettings(), progress, on_stored)
             )
     report.outcomes.sort(key=lambda o: o.name.casefold())
     return report
@@ -152,7 +157,7 @@ def _fewer_collections() -> Iterator[None]:
 
 def _parse_pool() -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["digest.ingest.parse"])
+    context.set_forkserver_preload(["digest.ingest.parse", "feedparser"])
     return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context)
 
 
@@ -161,20 +166,27 @@ async def _poll(
     plans: list[_Plan],
     settings: FetchSettings,
     progress: ProgressCallback | None,
+    on_stored: StoredCallback | None,
 ) -> list[FeedOutcome]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[_Plan, FetchResult, ParsedFeed | None] | None] = asyncio.Queue()
-    pool: Executor | None = _parse_pool() if len(plans) >= PARALLEL_PARSE_MIN_FEEDS else None
+    # The worker processes start when the first changed feed needs parsing: a poll where
+    # every feed is unchanged (304) never pays for them.
+    pool: Executor | None = None
+    parallel = len(plans) >= PARALLEL_PARSE_MIN_FEEDS
     outcomes: list[FeedOutcome] = []
     # Feeds between the start of their fetch and the end of their storing: bounding them bounds
     # memory, as fetching outruns parsing and storing.
     in_flight = asyncio.Semaphore(settings.max_concurrency + 2 * WRITE_BATCH_FEEDS)
 
     async def poll_one(plan: _Plan) -> None:
+        nonlocal pool
         await in_flight.acquire()
         result = await fetcher.fetch(plan.request)
         parsed = None
         if result.status is FetchStatus.FETCHED and result.body_hash != plan.body_hash:
+            if parallel and pool is None:
+                pool = _parse_pool()
             if pool is not None:
                 parsed = await loop.run_in_executor(
                     pool,
@@ -203,7 +215,7 @@ async def _poll(
                     queue.put_nowait(None)
                     break
                 batch.append(following)
-            outcomes.extend(await asyncio.to_thread(_store, factory, batch))
+            outcomes.extend(await asyncio.to_thread(_store, factory, batch, on_stored))
             for _ in batch:
                 in_flight.release()
             if progress:
@@ -222,7 +234,9 @@ async def _poll(
 
 
 def _store(
-    factory: sessionmaker[Session], batch: list[tuple[_Plan, FetchResult, ParsedFeed | None]]
+    factory: sessionmaker[Session],
+    batch: list[tuple[_Plan, FetchResult, ParsedFeed | None]],
+    on_stored: StoredCallback | None = None,
 ) -> list[FeedOutcome]:
     now = utcnow()
     with write_transaction(factory) as session:
@@ -244,6 +258,8 @@ def _store(
         counts = store_entries(session, to_store, now)
         for outcome in outcomes:
             outcome.counts = counts.get(outcome.feed_id, outcome.counts)
+        if on_stored is not None and any(c.new or c.duplicate for c in counts.values()):
+            on_stored(session)
     return outcomes
 
 

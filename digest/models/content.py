@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -209,6 +210,15 @@ class Placement(Base):
         Index(
             "ix_placements_newsletter_id_status_published", "newsletter_id", "status", "published"
         ),
+        # The placements still waiting for topic suggestions: a few among millions, found
+        # after each poll without reading the others.
+        Index(
+            "ix_placements_unsuggested",
+            "status",
+            "id",
+            sqlite_where=text("suggested_at IS NULL"),
+            postgresql_where=text("suggested_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -258,6 +268,17 @@ class PlacementTopic(Base):
     """A topic on an item, as one newsletter tagged it (or suggested, or the feed gave it)."""
 
     __tablename__ = "placement_topics"
+    __table_args__ = (
+        # The topics librarians chose, which the suggester learns from at every poll: a few
+        # thousand among the millions of suggested and feed topics.
+        Index(
+            "ix_placement_topics_manual",
+            "placement_id",
+            "topic_id",
+            sqlite_where=text("source = 'manual'"),
+            postgresql_where=text("source = 'manual'"),
+        ),
+    )
 
     placement_id: Mapped[int] = mapped_column(
         ForeignKey("placements.id", ondelete="CASCADE"), primary_key=True

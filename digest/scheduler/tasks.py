@@ -3,8 +3,12 @@ on, so that APScheduler can store a reference to it and its arguments in the dat
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -15,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest import audit
 from digest.accounts import addresses_with_role
-from digest.curation.suggest import suggest_new_items
+from digest.curation.suggest import SuggestAsStored
 from digest.db import lock_for_writing, make_engine, session_factory, transaction
 from digest.delivery import bounces, queue
 from digest.delivery.notices import send_notice
@@ -57,11 +61,23 @@ def sessions(database_url: str) -> sessionmaker[Session]:
 def poll_due_feeds(database_url: str) -> None:
     """Poll every feed whose interval has come round (failing feeds are held back longer)."""
     factory = sessions(database_url)
-    report = poll_feeds(factory)
+    suggestions = SuggestAsStored()
+    report = poll_feeds(factory, on_stored=suggestions)
     if report.total("new"):
         with transaction(factory) as session:
-            suggest_new_items(session)
+            suggestions(session)  # any a batch left (each batch did its own)
     log.info("polled %d feeds: %d new items", len(report.outcomes), report.total("new"))
+    _give_back_memory()
+
+
+def _give_back_memory() -> None:
+    """Return what a poll freed to the system. A poll's many short-lived objects leave the C
+    allocator's heap holed, and without this a long-running `digest run` grew by a few
+    megabytes a poll although nothing was kept."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def draft_edition(
