@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import select
 
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest import WORDS  # noqa: E402  (the same vocabulary as the ingest benchmark)
-from web_data import already_filled, fill  # noqa: E402
+from web_data import FOREIGN, already_filled, fill, rare_words  # noqa: E402
 
 PAGE_TARGET_MS = 100  # the issue's p95 target for every page
 DRAFT_TARGET_S = 1.0
@@ -68,6 +69,18 @@ def _page_makers(app: object) -> dict[str, Callable[[random.Random], str]]:
             ).all()
         )
 
+    tail = rare_words()[:5000]
+
+    def words(rng: random.Random) -> str:
+        """One or two words: common ones match most items, the tail's a few hundred."""
+        found = []
+        for _ in range(rng.randint(1, 2)):
+            luck = rng.random()
+            found.append(
+                rng.choice(WORDS) if luck < 0.4 else rng.choice(FOREIGN if luck < 0.5 else tail)
+            )
+        return quote(" ".join(found))
+
     def paged(url: str, rng: random.Random) -> str:
         if rng.random() < 0.25:  # a librarian pages back now and then
             url += ("&" if "?" in url else "?") + f"page={rng.randint(2, 20)}"
@@ -83,7 +96,7 @@ def _page_makers(app: object) -> dict[str, Callable[[random.Random], str]]:
         )
 
     def archive_search(rng: random.Random) -> str:
-        url = f"/archive/{rng.choice(list(newsletters.values()))}?q={rng.choice(WORDS)}"
+        url = f"/archive/{rng.choice(list(newsletters.values()))}?q={words(rng)}"
         return url + (f"&topic={rng.choice(slugs)}" if rng.random() < 0.3 else "")
 
     def edition(rng: random.Random) -> str:

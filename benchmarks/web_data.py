@@ -10,6 +10,7 @@ during the load and built once at the end, as a restore from a dump does.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Iterator
@@ -30,6 +31,30 @@ SECOND_NEWSLETTER = 10  # one item in this many is found for both newsletters
 # rejected and never looked at. In the current week most are new.
 PAST_ACCEPTED, PAST_REJECTED = 0.04, 0.60
 NOW_ACCEPTED = 0.10
+# Besides the ingest benchmark's 28 common words, each summary carries a few of a long tail of
+# rarer ones, drawn by Zipf's law as words in real text are: a search for one of those matches
+# few items, the hard case for a plan that walks the newest items looking for matches.
+RARE_WORDS = 20_000
+RARE_PER_ITEM = 8
+_SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ne",
+    "su",
+    "ri",
+    "ta",
+    "ve",
+    "do",
+    "pa",
+    "gu",
+    "le",
+    "fo",
+    "zi",
+    "ba",
+]
+# Non-ASCII words a Welsh or French source brings, so that searches for them are timed too.
+FOREIGN = ["llesiant", "ŵyr", "gofal", "enfance", "protección", "écoles", "Jugendämter", "儿童"]
 BULK_TABLES = ("items", "placements", "item_sources", "placement_topics", "edition_items")
 
 
@@ -94,6 +119,21 @@ def _setup(factory: Any, rng: random.Random) -> tuple[list[Any], list[tuple[int,
     return feeds, topics  # type: ignore[return-value]
 
 
+def rare_words() -> list[str]:
+    """The long tail, most frequent first: 'kalo', 'kami', …, with a few non-ASCII words."""
+    words = [
+        a + b + c + d
+        for c in ["", *_SYLLABLES]
+        for d in ["", *_SYLLABLES]
+        for a in _SYLLABLES
+        for b in _SYLLABLES
+        if a != b and (c or not d)
+    ][:RARE_WORDS]
+    for rank, word in zip(range(5, 5000, 600), FOREIGN, strict=False):
+        words[rank] = word
+    return words
+
+
 def _monday(moment: datetime) -> datetime:
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     return day - timedelta(days=day.weekday())
@@ -108,6 +148,8 @@ def generate(
     from digest.ingest import dedup
 
     rng = random.Random(3)
+    tail = rare_words()
+    zipf = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(tail))))
     start = now - timedelta(days=365 * YEARS)
     span = (now - start).total_seconds()
     this_week = _monday(now)
@@ -117,7 +159,10 @@ def generate(
         for n in range(first, min(count, first + BATCH)):
             feed = feeds[n % len(feeds)]
             title = f"{' '.join(rng.choices(WORDS, k=7)).capitalize()} {n}"
-            summary = " ".join(rng.choices(WORDS, k=60)) + "."
+            words = rng.choices(WORDS, k=60 - RARE_PER_ITEM)
+            words += rng.choices(tail, cum_weights=zipf, k=RARE_PER_ITEM)
+            rng.shuffle(words)
+            summary = " ".join(words) + "."
             url = f"https://publisher{n % FEEDS}.example.org/reports/{n}"
             published = start + timedelta(seconds=span * n / count)
             seen = published + timedelta(minutes=rng.randint(5, 600))
