@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from digest.curation.search import matches
@@ -42,19 +42,15 @@ class ItemFilter:
 @dataclass(frozen=True)
 class Page:
     placements: list[Placement]
-    total: int  # exact up to COUNT_LIMIT; `more` says when there are more than that
+    total: int  # exact when `more` is False; else how many there are at least
     number: int
     size: int
-    more: bool = False
+    more: bool = False  # there are items after this page
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.size))
-
-
-# Counting every match of a broad search costs more than showing a page of them; past this
-# many, the list says "more than" instead.
-COUNT_LIMIT = 2000
+        """The last page known: this one, or the next when there are more."""
+        return self.number + 1 if self.more else self.number
 
 
 def placement_query(
@@ -140,14 +136,17 @@ def with_placement_details(query: Select[tuple[Placement]]) -> Select[tuple[Plac
 
 
 def page_of_items(session: Session, filters: ItemFilter, number: int = 1, size: int = 50) -> Page:
+    """One page of the list, and whether another follows. Nothing is counted: counting a
+    broad filter or a common word means visiting every match in a million items, where a
+    page visits only the rows up to its own last (one more, to know that others follow)."""
     query = placement_query(filters, session.get_bind().dialect.name)
-    matching = query.order_by(None).with_only_columns(Placement.id).limit(COUNT_LIMIT + 1)
-    total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
     number = max(1, number)
-    rows = session.scalars(
-        with_placement_details(query).limit(size).offset((number - 1) * size)
-    ).all()
-    return Page(list(rows), min(total, COUNT_LIMIT), number, size, total > COUNT_LIMIT)
+    skipped = (number - 1) * size
+    rows = list(
+        session.scalars(with_placement_details(query).limit(size + 1).offset(skipped)).all()
+    )
+    more = len(rows) > size
+    return Page(rows[:size], skipped + min(len(rows), size), number, size, more)
 
 
 def iter_items(

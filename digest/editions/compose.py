@@ -21,6 +21,7 @@ from digest.editions.approvals import (
     someone_else,
     withdraw_approvals,
 )
+from digest.editions.archive_index import edition_words, item_topics
 from digest.editions.schedule import next_send_time
 from digest.models import (
     Contribution,
@@ -324,6 +325,10 @@ def approve(
     contributed(edition, actor, Contribution.APPROVED)
     for entry in edition.entries:
         entry.frozen = snapshot(entry.item, entry.placement)
+        entry.topics = item_topics(entry.frozen)
+    edition.search_words = edition_words(
+        edition.subject, edition.intro, (entry.frozen for entry in edition.entries)
+    )
     edition.state, edition.approved_by, edition.approved_at = EditionState.APPROVED, actor, now
     edition.send_at = when
     audit.record(
@@ -370,7 +375,8 @@ def unapprove(session: Session, edition: Edition, actor: str) -> None:
     edition.state, edition.approved_by, edition.approved_at = EditionState.DRAFT, None, None
     edition.send_at = None
     for entry in edition.entries:
-        entry.frozen = None
+        entry.frozen = entry.topics = None
+    edition.search_words = None
     before = withdraw_approvals(session, edition)
     audit.record(
         session,

@@ -209,6 +209,12 @@ class Placement(Base):
         Index(
             "ix_placements_newsletter_id_status_published", "newsletter_id", "status", "published"
         ),
+        # With every status (and a search walking the newest items for a common word), and
+        # by section (which belongs to one newsletter): migration 0013.
+        Index("ix_placements_published", "published", "id"),
+        Index(
+            "ix_placements_section_id_status_published", "section_id", "status", "published", "id"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

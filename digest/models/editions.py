@@ -43,6 +43,8 @@ class Edition(Base):
     """One issue of a newsletter, for one period: draft → approved → sending → sent."""
 
     __tablename__ = "editions"
+    # The constraint's index also lists a newsletter's editions newest first, as the archive
+    # and the editions page do.
     __table_args__ = (UniqueConstraint("newsletter_id", "period_start"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +65,9 @@ class Edition(Base):
     sending_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last delivery finished
     report_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set at approval: the distinct words the archive's search looks in
+    # (`editions.archive_index`); None while the edition can still change.
+    search_words: Mapped[str | None] = mapped_column(Text)
 
     newsletter: Mapped[Newsletter] = relationship()
     entries: Mapped[list[EditionItem]] = relationship(
@@ -107,6 +112,9 @@ class EditionItem(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     frozen: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Set with `frozen`: its topics' slugs (`editions.archive_index.item_topics`), so that the
+    # archive finds an edition's items about a topic without reading every frozen item.
+    topics: Mapped[str | None] = mapped_column(Text)
 
     edition: Mapped[Edition] = relationship(back_populates="entries")
     item: Mapped[Item] = relationship()
