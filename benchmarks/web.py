@@ -159,6 +159,14 @@ def time_drafts(database_url: str, runs: int = 3) -> list[float]:
     return spent
 
 
+def upgrade(database_url: str) -> None:
+    from digest.db import make_engine, upgrade_schema
+
+    engine = make_engine(database_url)
+    upgrade_schema(engine)
+    engine.dispose()
+
+
 def report(timings: dict[str, list[float]], drafts: list[float]) -> None:
     print(f"{'page':<16}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}  target p95 <= 100 ms")
     for name, values in timings.items():
@@ -185,7 +193,12 @@ def main() -> None:
         url = args.db or f"sqlite:///{Path(folder) / 'web.sqlite'}"
         held = already_filled(url) if args.reuse else 0
         if held:
-            print(f"{held} items already loaded, reused ({url.split(':')[0]})")
+            started = time.perf_counter()
+            upgrade(url)  # a database filled by an older schema gets the newest migrations
+            print(
+                f"{held} items already loaded, reused ({url.split(':')[0]}); schema upgrade "
+                f"{time.perf_counter() - started:.1f} s"
+            )
         else:
             started = time.perf_counter()
             loaded = fill(url, args.items)

@@ -235,3 +235,19 @@ def test_next_send_time_follows_the_local_clock() -> None:
     assert next_send_time(1, time(9, 0), "Europe/London", just_after) == datetime(
         2026, 6, 9, 8, 0, tzinfo=UTC
     )
+
+
+def test_pages_follow_one_another_without_a_count(site: Site) -> None:
+    """The list is never counted past the page shown: each page says whether another follows,
+    and the pages together are the whole list, newest first, each row once."""
+    from digest.curation.items import ItemFilter, page_of_items, placement_query
+
+    with site.factory() as session:
+        whole = list(session.scalars(placement_query(ItemFilter(), "sqlite")))
+        pages = [page_of_items(session, ItemFilter(), number, size=2) for number in (1, 2, 3)]
+    assert [p.more for p in pages] == [True, False, False]
+    assert [p.total for p in pages] == [2, 3, 4]  # the last: past the end, nothing on it
+    assert [x.id for p in pages for x in p.placements] == [x.id for x in whole]
+    client = site.client(Role.LIBRARIAN)
+    assert "3 items" in client.get("/items").text
+    assert 'rel="next"' not in client.get("/items").text
