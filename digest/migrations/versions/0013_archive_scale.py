@@ -1,5 +1,6 @@
-"""A library's archive: indexes for triage lists over a million items, and the words and topics
-of approved editions kept for the public archive's search.
+"""A library's archive: indexes for triage lists over a million items, the full-text index's
+words listed on SQLite, and the words and topics of approved editions kept for the public
+archive's search.
 
 Revision ID: 0013
 Revises: 0012
@@ -61,6 +62,10 @@ def _fill_archive_index() -> None:
 
 def upgrade() -> None:
     """Upgrade schema."""
+    if op.get_bind().dialect.name == "sqlite":
+        # The words of the full-text index, so that a search can list a prefix's completions
+        # (`curation.search.fts5_listed_query`); a view of the index, it stores nothing.
+        op.execute("CREATE VIRTUAL TABLE items_fts_terms USING fts5vocab(items_fts, 'row')")
     with op.batch_alter_table("editions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("search_words", sa.Text(), nullable=True))
     with op.batch_alter_table("edition_items", schema=None) as batch_op:
@@ -81,6 +86,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Downgrade schema."""
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TABLE items_fts_terms")
     with op.batch_alter_table("placements", schema=None) as batch_op:
         batch_op.drop_index("ix_placements_section_id_status_published")
         batch_op.drop_index("ix_placements_published")
