@@ -82,12 +82,16 @@ def placement_query(
     if filters.section_id is not None:
         query = query.where(Placement.section_id == filters.section_id)
     if filters.topic_id is not None:
+        # A correlated EXISTS, not IN: SQLite would list every placement with the topic
+        # (50,000 in a million) before each page; this asks the primary key about each row
+        # the date order brings, and stops with the page.
         query = query.where(
-            Placement.id.in_(
-                select(PlacementTopic.placement_id).where(
-                    PlacementTopic.topic_id == filters.topic_id
-                )
+            select(PlacementTopic.placement_id)
+            .where(
+                PlacementTopic.placement_id == Placement.id,
+                PlacementTopic.topic_id == filters.topic_id,
             )
+            .exists()
         )
     if filters.since is not None:
         query = query.where(Placement.first_seen_at >= filters.since)

@@ -35,14 +35,21 @@ def _sent(newsletter: Newsletter) -> Select[tuple[Edition]]:
     )
 
 
-def _about(topics: frozenset[str]) -> ColumnElement[bool]:
+def _holds(dialect: str, column: Any, part: str) -> ColumnElement[bool]:
+    """`part` is inside `column`, in exactly that case. instr (SQLite) and strpos
+    (PostgreSQL) compare bytes; LIKE would need its wildcards escaped, and SQLite's is several
+    times slower with an ESCAPE clause."""
+    find = func.strpos if dialect == "postgresql" else func.instr
+    return find(column, part) > 0
+
+
+def _about(dialect: str, topics: frozenset[str]) -> ColumnElement[bool]:
     """Entries carrying one of `topics`."""
-    return or_(
-        *(
-            EditionItem.topics.contains(topic_marker(slug), autoescape=True)
-            for slug in sorted(topics)
-        )
-    )
+    return or_(*(_holds(dialect, EditionItem.topics, topic_marker(s)) for s in sorted(topics)))
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def sent_editions(
@@ -56,11 +63,11 @@ def sent_editions(
     a search reads a few kilobytes an edition, not every item the archive holds."""
     query = _sent(newsletter)
     for word in sorted({w.casefold() for w in words.split()}):
-        query = query.where(Edition.search_words.contains(word, autoescape=True))
+        query = query.where(_holds(_dialect(session), Edition.search_words, word))
     if topics:
         query = query.where(
             select(EditionItem.id)
-            .where(EditionItem.edition_id == Edition.id, _about(topics))
+            .where(EditionItem.edition_id == Edition.id, _about(_dialect(session), topics))
             .exists()
         )
     return list(session.scalars(query))
@@ -93,7 +100,7 @@ def _items_about(
     found: dict[int, list[dict[str, Any]]] = {}
     rows = session.execute(
         select(EditionItem.edition_id, EditionItem.frozen)
-        .where(EditionItem.edition_id.in_(ids), _about(topics))
+        .where(EditionItem.edition_id.in_(ids), _about(_dialect(session), topics))
         .order_by(EditionItem.edition_id, EditionItem.position)
     )
     for edition_id, frozen in rows:
@@ -177,7 +184,7 @@ def topic_feed(session: Session, topic: Topic, base_url: str) -> bytes:
     rows = session.scalars(
         select(EditionItem)
         .join(Edition)
-        .where(Edition.state == EditionState.SENT, _about(about))
+        .where(Edition.state == EditionState.SENT, _about(_dialect(session), about))
         .order_by(Edition.send_at.desc())
         .limit(FEED_ITEMS)
         .options(selectinload(EditionItem.edition).selectinload(Edition.newsletter))

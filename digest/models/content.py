@@ -212,6 +212,7 @@ class Placement(Base):
         # With every status (and a search walking the newest items for a common word), and
         # by section (which belongs to one newsletter): migration 0013.
         Index("ix_placements_published", "published", "id"),
+        Index("ix_placements_newsletter_id_status_item_id", "newsletter_id", "status", "item_id"),
         Index(
             "ix_placements_section_id_status_published", "section_id", "status", "published", "id"
         ),
@@ -299,9 +300,7 @@ class PossibleDuplicate(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
-    other_id: Mapped[int] = mapped_column(
-        ForeignKey("items.id", ondelete="CASCADE"), index=True
-    )
+    other_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     reason: Mapped[str] = mapped_column(Text)
     state: Mapped[DuplicateState] = mapped_column(
         _enum(DuplicateState, "duplicate_state"), default=DuplicateState.OPEN

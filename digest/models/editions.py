@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -105,7 +106,12 @@ class EditionItem(Base):
     """An item in an edition, in the editor's order. `frozen` holds what was approved."""
 
     __tablename__ = "edition_items"
-    __table_args__ = (UniqueConstraint("edition_id", "item_id"),)
+    __table_args__ = (
+        UniqueConstraint("edition_id", "item_id"),
+        # The archive's search by topic and a draft read items and topics from here, not
+        # from the rows and their frozen text (migration 0013).
+        Index("ix_edition_items_edition_id_topics", "edition_id", "topics", "item_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))

@@ -71,7 +71,21 @@ def upgrade() -> None:
     with op.batch_alter_table("edition_items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("topics", sa.Text(), nullable=True))
     _fill_archive_index()
+    with op.batch_alter_table("edition_items", schema=None) as batch_op:
+        # An edition's items and their topics without reading the frozen text (a kilobyte or
+        # more each, before `topics` in the row): the archive's search by topic, and a draft
+        # looking for the items no edition holds yet.
+        batch_op.create_index(
+            "ix_edition_items_edition_id_topics", ["edition_id", "topics", "item_id"]
+        )
     with op.batch_alter_table("placements", schema=None) as batch_op:
+        # The items a newsletter accepted, from the index alone: a draft looks for those no
+        # edition holds yet.
+        batch_op.create_index(
+            "ix_placements_newsletter_id_status_item_id",
+            ["newsletter_id", "status", "item_id"],
+            unique=False,
+        )
         # Every status, newest first: the list with status "all", and a search walking the
         # newest items for matches of a common word.
         batch_op.create_index("ix_placements_published", ["published", "id"], unique=False)
@@ -89,9 +103,11 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE items_fts_terms")
     with op.batch_alter_table("placements", schema=None) as batch_op:
+        batch_op.drop_index("ix_placements_newsletter_id_status_item_id")
         batch_op.drop_index("ix_placements_section_id_status_published")
         batch_op.drop_index("ix_placements_published")
     with op.batch_alter_table("edition_items", schema=None) as batch_op:
+        batch_op.drop_index("ix_edition_items_edition_id_topics")
         batch_op.drop_column("topics")
     with op.batch_alter_table("editions", schema=None) as batch_op:
         batch_op.drop_column("search_words")
