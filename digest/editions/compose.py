@@ -54,34 +54,42 @@ def default_subject(newsletter: Newsletter, start: date) -> str:
     return f"{newsletter.title}: week commencing {start.day} {start:%B %Y}"
 
 
+# Placements fetched by item id at a time: far under SQLite's limit of bound parameters.
+WAITING_CHUNK = 5000
+
+
 def waiting_items(session: Session, newsletter_id: int) -> list[Placement]:
     """Items a newsletter accepted that none of its (uncancelled) editions holds yet."""
     # One set difference of two index-only lists (every item the newsletter accepted, every
     # item in its editions: tens of thousands each after five years), not a lookup in the
-    # editions for every accepted item.
-    waiting = (
-        select(Placement.item_id)
-        .where(Placement.newsletter_id == newsletter_id, Placement.status == ItemStatus.ACCEPTED)
-        .except_(_in_editions(newsletter_id))
-    )
-    return list(
+    # editions for every accepted item. Asked on its own, so that PostgreSQL, which cannot
+    # guess how few remain, does not plan a scan of every placement to join them.
+    waiting = list(
         session.scalars(
+            select(Placement.item_id)
+            .where(
+                Placement.newsletter_id == newsletter_id, Placement.status == ItemStatus.ACCEPTED
+            )
+            .except_(_in_editions(newsletter_id))
+        )
+    )
+    found: list[Placement] = []
+    for first in range(0, len(waiting), WAITING_CHUNK):
+        found += session.scalars(
             select(Placement)
             .join(Placement.item)
             .where(
                 Placement.newsletter_id == newsletter_id,
-                Placement.status == ItemStatus.ACCEPTED,
+                Placement.item_id.in_(waiting[first : first + WAITING_CHUNK]),
                 Item.merged_into_id.is_(None),
-                Placement.item_id.in_(waiting),
             )
-            .order_by(Item.published.desc())
             .options(
                 selectinload(Placement.topic_links).selectinload(PlacementTopic.topic),
                 selectinload(Placement.section),
                 selectinload(Placement.item),
             )
         )
-    )
+    return sorted(found, key=lambda placement: placement.item.published, reverse=True)
 
 
 def _in_editions(newsletter_id: int) -> Any:
