@@ -61,21 +61,28 @@ def placement_query(
     """Items as each newsletter has them, newest first, narrowed by `filters`. Items merged
     into another are left out: the one they were merged into stands for them. `fts5_match`:
     the text's FTS5 query, when already made (`search.fts5_listed_query`)."""
+    # Merged items are few: leaving out their ids is one short list, where a join to items
+    # let SQLite build a Bloom filter over every item (two seconds at a million) before
+    # showing the first page of an unfiltered list.
+    merged = select(Item.id).where(Item.merged_into_id.is_not(None))
     query = (
         select(Placement)
-        .join(Placement.item)
-        .where(Item.merged_into_id.is_(None))
+        .where(Placement.item_id.not_in(merged))
         .order_by(Placement.published.desc(), Placement.id.desc())
     )
     if filters.status is not None:
         query = query.where(Placement.status == filters.status)
     if filters.feed_id is not None:
         query = query.where(
-            Item.id.in_(select(ItemSource.item_id).where(ItemSource.feed_id == filters.feed_id))
+            Placement.item_id.in_(
+                select(ItemSource.item_id).where(ItemSource.feed_id == filters.feed_id)
+            )
         )
     if filters.feed_name is not None:
         query = query.where(
-            Item.id.in_(select(ItemSource.item_id).join(Feed).where(Feed.name == filters.feed_name))
+            Placement.item_id.in_(
+                select(ItemSource.item_id).join(Feed).where(Feed.name == filters.feed_name)
+            )
         )
     if filters.newsletter_id is not None:
         query = query.where(Placement.newsletter_id == filters.newsletter_id)
@@ -97,7 +104,13 @@ def placement_query(
         query = query.where(Placement.first_seen_at >= filters.since)
     if filters.until is not None:
         query = query.where(Placement.first_seen_at < filters.until)
-    condition = search.matches(dialect, filters.text, fts5_match) if filters.text else None
+    condition = (
+        search.matches(dialect, filters.text, fts5_match, Placement.item_id)
+        if filters.text
+        else None
+    )
+    if condition is not None and dialect == "postgresql":  # it reads items.search_vector
+        query = query.join(Placement.item)
     if condition is not None:
         query = query.where(condition)
     return query

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, text
 from sqlalchemy.orm import Session
@@ -152,9 +153,12 @@ def fts5_matches_between(session: Session, match: str, low: int, high: int) -> s
     )
 
 
-def matches(dialect: str, words: str, fts5_match: str | None = None) -> ColumnElement[bool] | None:
+def matches(
+    dialect: str, words: str, fts5_match: str | None = None, item_id: Any = Item.id
+) -> ColumnElement[bool] | None:
     """A WHERE condition for items whose title, summary or authors contain `words`; None when
-    `words` holds no word to look for. `fts5_match` is the FTS5 query when already made."""
+    `words` holds no word to look for. `fts5_match` is the FTS5 query when already made;
+    `item_id`, the column holding the item's id (on SQLite; PostgreSQL reads `items`)."""
     if dialect == "postgresql":
         query = tsquery(words)
         if query is None:
@@ -168,4 +172,4 @@ def matches(dialect: str, words: str, fts5_match: str | None = None) -> ColumnEl
     rowids = text("SELECT rowid FROM items_fts WHERE items_fts MATCH :match").bindparams(
         bindparam("match", match)
     )
-    return Item.id.in_(rowids.columns(literal_column("rowid")))
+    return item_id.in_(rowids.columns(literal_column("rowid")))
