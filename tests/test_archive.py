@@ -74,3 +74,57 @@ def test_atom_feeds_of_editions_and_of_a_topic(site: Site) -> None:
     topic = feedparser.parse(client.get("/topics/neglect/feed.atom").data)
     assert [e.title for e in topic.entries] == ["Neglect in adolescence"]
     assert client.get("/topics/no-such-topic/feed.atom").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("words", "found"),
+    [
+        ("gaming platforms", True),
+        ("GAMING", True),  # any case
+        ("platf adolesc", True),  # parts of words, across the edition's items
+        ("budget", False),
+        ("gaming budget", False),  # every word must be there
+    ],
+)
+def test_archive_search_finds_every_word_as_part_of_a_word(
+    site: Site, words: str, found: bool
+) -> None:
+    send(site)
+    page = site.app.test_client().get("/archive/caspar", query_string={"q": words}).text
+    assert ("CASPAR: week commencing" in page) is found, words
+
+
+def test_archive_search_reads_words_in_any_script(factory, monkeypatch) -> None:
+    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
+    site = make_site(factory)
+    accept_tagged(factory, [("Écoles et l’enfance — ŵyr a’r 儿童保护 😀", "neglect")])
+    with transaction(factory) as session:
+        newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
+        compose.approve(
+            session, compose.build_draft(session, newsletter, "editor", NOW), "editor", now=NOW
+        )
+    send(site)
+    client = site.app.test_client()
+    for words in ("ÉCOLES", "l’enfance", "ŵyr", "儿童", "😀", "—"):
+        assert "CASPAR: week commencing" in client.get(f"/archive/caspar?q={words}").text, words
+    assert "No edition matches" in client.get("/archive/caspar?q=ecoles").text
+
+
+def test_archive_search_by_topic_lists_the_items_about_it(site: Site) -> None:
+    send(site)
+    page = site.app.test_client().get("/archive/caspar?topic=online-grooming").text
+    assert "Grooming on gaming platforms" in page and "Neglect in adolescence" not in page
+    assert "(2 items)" in page  # the edition's size, all its items
+    assert (
+        "No edition matches"
+        in site.app.test_client().get("/archive/caspar?topic=legislation-and-policy").text
+    )
+
+
+def test_what_the_search_reads_is_kept_at_approval_and_dropped_with_it(site: Site) -> None:
+    with transaction(site.factory) as session:
+        edition = session.scalar(select(Edition))
+        assert " gaming " in edition.search_words and " caspar: " in edition.search_words
+        assert sorted(e.topics for e in edition.entries) == [" neglect ", " online-grooming "]
+        compose.unapprove(session, edition, "editor")
+        assert edition.search_words is None and {e.topics for e in edition.entries} == {None}

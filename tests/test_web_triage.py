@@ -235,3 +235,39 @@ def test_next_send_time_follows_the_local_clock() -> None:
     assert next_send_time(1, time(9, 0), "Europe/London", just_after) == datetime(
         2026, 6, 9, 8, 0, tzinfo=UTC
     )
+
+
+def test_pages_follow_one_another_without_a_count(site: Site) -> None:
+    """The list is never counted past the page shown: each page says whether another follows,
+    and the pages together are the whole list, newest first, each row once."""
+    from digest.curation.items import ItemFilter, page_of_items, placement_query
+
+    with site.factory() as session:
+        whole = list(session.scalars(placement_query(ItemFilter(), "sqlite")))
+        pages = [page_of_items(session, ItemFilter(), number, size=2) for number in (1, 2, 3)]
+    assert [p.more for p in pages] == [True, False, False]
+    assert [p.total for p in pages] == [2, 3, 4]  # the last: past the end, nothing on it
+    assert [x.id for p in pages for x in p.placements] == [x.id for x in whole]
+    client = site.client(Role.LIBRARIAN)
+    assert "3 items" in client.get("/items").text
+    assert 'rel="next"' not in client.get("/items").text
+
+
+@pytest.mark.parametrize("words", ["neglec", "working", "statutory guid", "SEXTORTION", "zzz"])
+@pytest.mark.parametrize("chunks", [1, 100])  # walking gives up at once, or walks to the end
+def test_a_search_page_by_page_finds_what_listing_every_match_finds(
+    site: Site, monkeypatch: pytest.MonkeyPatch, words: str, chunks: int
+) -> None:
+    """On SQLite a search walks the list a chunk at a time, and falls back to listing every
+    match when the words are rare; either way the pages are the matches, newest first."""
+    from digest.curation import items
+
+    monkeypatch.setattr(items, "WALK_CHUNK", 1)
+    monkeypatch.setattr(items, "WALK_CHUNKS", chunks)
+    wanted = items.ItemFilter(text=words)
+    with site.factory() as session:
+        dialect = session.get_bind().dialect.name
+        every = [p.id for p in session.scalars(items.placement_query(wanted, dialect))]
+        pages = [items.page_of_items(session, wanted, number, size=1) for number in (1, 2, 3, 4)]
+    assert [p.id for page in pages for p in page.placements] == every
+    assert len(every) == (0 if words == "zzz" else 1)

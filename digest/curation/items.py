@@ -7,14 +7,14 @@ newsletters is one item with a row in each newsletter's list, decided on separat
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session, selectinload
 
-from digest.curation.search import matches
+from digest.curation import search
 from digest.models import (
     Feed,
     Item,
@@ -42,60 +42,75 @@ class ItemFilter:
 @dataclass(frozen=True)
 class Page:
     placements: list[Placement]
-    total: int  # exact up to COUNT_LIMIT; `more` says when there are more than that
+    total: int  # exact when `more` is False; else how many there are at least
     number: int
     size: int
-    more: bool = False
+    more: bool = False  # there are items after this page
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.size))
-
-
-# Counting every match of a broad search costs more than showing a page of them; past this
-# many, the list says "more than" instead.
-COUNT_LIMIT = 2000
+        """The last page known: this one, or the next when there are more."""
+        return self.number + 1 if self.more else self.number
 
 
 def placement_query(
     filters: ItemFilter = ItemFilter(),
     dialect: str = "sqlite",
+    fts5_match: str | None = None,
 ) -> Select[tuple[Placement]]:
     """Items as each newsletter has them, newest first, narrowed by `filters`. Items merged
-    into another are left out: the one they were merged into stands for them."""
+    into another are left out: the one they were merged into stands for them. `fts5_match`:
+    the text's FTS5 query, when already made (`search.fts5_listed_query`)."""
+    # Merged items are few: leaving out their ids is one short list, where a join to items
+    # let SQLite build a Bloom filter over every item (two seconds at a million) before
+    # showing the first page of an unfiltered list.
+    merged = select(Item.id).where(Item.merged_into_id.is_not(None))
     query = (
         select(Placement)
-        .join(Placement.item)
-        .where(Item.merged_into_id.is_(None))
+        .where(Placement.item_id.not_in(merged))
         .order_by(Placement.published.desc(), Placement.id.desc())
     )
     if filters.status is not None:
         query = query.where(Placement.status == filters.status)
     if filters.feed_id is not None:
         query = query.where(
-            Item.id.in_(select(ItemSource.item_id).where(ItemSource.feed_id == filters.feed_id))
+            Placement.item_id.in_(
+                select(ItemSource.item_id).where(ItemSource.feed_id == filters.feed_id)
+            )
         )
     if filters.feed_name is not None:
         query = query.where(
-            Item.id.in_(select(ItemSource.item_id).join(Feed).where(Feed.name == filters.feed_name))
+            Placement.item_id.in_(
+                select(ItemSource.item_id).join(Feed).where(Feed.name == filters.feed_name)
+            )
         )
     if filters.newsletter_id is not None:
         query = query.where(Placement.newsletter_id == filters.newsletter_id)
     if filters.section_id is not None:
         query = query.where(Placement.section_id == filters.section_id)
     if filters.topic_id is not None:
+        # A correlated EXISTS, not IN: SQLite would list every placement with the topic
+        # (50,000 in a million) before each page; this asks the primary key about each row
+        # the date order brings, and stops with the page.
         query = query.where(
-            Placement.id.in_(
-                select(PlacementTopic.placement_id).where(
-                    PlacementTopic.topic_id == filters.topic_id
-                )
+            select(PlacementTopic.placement_id)
+            .where(
+                PlacementTopic.placement_id == Placement.id,
+                PlacementTopic.topic_id == filters.topic_id,
             )
+            .exists()
         )
     if filters.since is not None:
         query = query.where(Placement.first_seen_at >= filters.since)
     if filters.until is not None:
         query = query.where(Placement.first_seen_at < filters.until)
-    condition = matches(dialect, filters.text) if filters.text else None
+    condition = (
+        search.matches(dialect, filters.text, fts5_match, Placement.item_id)
+        if filters.text
+        else None
+    )
+    if condition is not None and dialect == "postgresql":  # it reads items.search_vector
+        query = query.join(Placement.item)
     if condition is not None:
         query = query.where(condition)
     return query
@@ -140,14 +155,63 @@ def with_placement_details(query: Select[tuple[Placement]]) -> Select[tuple[Plac
 
 
 def page_of_items(session: Session, filters: ItemFilter, number: int = 1, size: int = 50) -> Page:
-    query = placement_query(filters, session.get_bind().dialect.name)
-    matching = query.order_by(None).with_only_columns(Placement.id).limit(COUNT_LIMIT + 1)
-    total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    """One page of the list, and whether another follows. Nothing is counted: counting a
+    broad filter or a common word means visiting every match in a million items, where a
+    page visits only the rows up to its own last (one more, to know that others follow)."""
+    dialect = session.get_bind().dialect.name
     number = max(1, number)
-    rows = session.scalars(
-        with_placement_details(query).limit(size).offset((number - 1) * size)
-    ).all()
-    return Page(list(rows), min(total, COUNT_LIMIT), number, size, total > COUNT_LIMIT)
+    skipped = (number - 1) * size
+    match = search.fts5_listed_query(session, filters.text) if dialect == "sqlite" else None
+    chosen = _walk(session, filters, match, skipped + size + 1) if match else None
+    if chosen is not None:
+        wanted = chosen[skipped:]
+        found = session.scalars(
+            with_placement_details(select(Placement).where(Placement.id.in_(wanted)))
+        ).all()
+        by_id = {placement.id: placement for placement in found}
+        rows = [by_id[placement_id] for placement_id in wanted]
+    else:
+        query = placement_query(filters, dialect, match)
+        rows = list(
+            session.scalars(with_placement_details(query).limit(size + 1).offset(skipped)).all()
+        )
+    more = len(rows) > size
+    return Page(rows[:size], skipped + min(len(rows), size), number, size, more)
+
+
+# A search on SQLite first walks the list newest first, a chunk at a time, asking the index
+# which of each chunk's items match (one range of ids: cheap, where listing every match of a
+# common word is not). After this many chunks without filling the page the words are rare,
+# and listing their matches is the cheaper way.
+WALK_CHUNK = 500
+WALK_CHUNKS = 8
+
+
+def _walk(session: Session, filters: ItemFilter, match: str, wanted: int) -> list[int] | None:
+    """Ids of the first `wanted` placements that `filters` and the FTS5 query `match` find,
+    newest first (fewer when the list ends); None when the words are too rare for walking."""
+    base = placement_query(replace(filters, text="")).with_only_columns(
+        Placement.id, Placement.item_id, Placement.published
+    )
+    chosen: list[int] = []
+    last: tuple[Any, int] | None = None
+    for _ in range(WALK_CHUNKS):
+        query = base.limit(WALK_CHUNK)
+        if last is not None:  # the rows after the last one seen, in the list's order
+            query = query.where(
+                Placement.published <= last[0],
+                ~and_(Placement.published == last[0], Placement.id >= last[1]),
+            )
+        rows = session.execute(query).all()
+        if not rows:
+            return chosen
+        items = [row.item_id for row in rows]
+        found = search.fts5_matches_between(session, match, min(items), max(items))
+        chosen += [row.id for row in rows if row.item_id in found]
+        if len(chosen) >= wanted or len(rows) < WALK_CHUNK:
+            return chosen[:wanted]
+        last = (rows[-1].published, rows[-1].id)
+    return None
 
 
 def iter_items(

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, text
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import literal_column
 
 from digest.models import Item
@@ -96,9 +98,67 @@ def tsquery(words: str) -> str | None:
     return " & ".join(tokens)
 
 
-def matches(dialect: str, words: str) -> ColumnElement[bool] | None:
+# FTS5 (as of SQLite 3.40) answers a prefix query by first merging the lists of every item
+# holding a word that starts so, whatever LIMIT or rowid range the query has: for a word in
+# most of a million items, 200-400 ms. A list of words is answered a range of rows at a time.
+# So the last word's completions are looked up (`items_fts_terms`, migration 0014) and searched
+# as words, when there are not more than this; a whole word typed has few.
+COMPLETIONS_LIMIT = 300
+
+
+def _completions(session: Session, prefix: str) -> list[str] | None:
+    """Words in the index that start with `prefix` and are longer; None when there are more
+    than COMPLETIONS_LIMIT, or `prefix` is not ASCII (the index folds case and accents by its
+    own tables, which Python cannot match for every script)."""
+    if not prefix.isascii():
+        return None
+    low = prefix.lower()
+    # The index's words never hold a control character, so "\x01" starts just past `low`
+    # itself, whose own list (perhaps of most items) the lookup then does not read.
+    terms = session.scalars(
+        text("SELECT term FROM items_fts_terms WHERE term >= :low AND term < :high LIMIT :limit"),
+        {
+            "low": low + "\x01",
+            "high": low[:-1] + chr(ord(low[-1]) + 1),
+            "limit": COMPLETIONS_LIMIT + 1,
+        },
+    ).all()
+    return None if len(terms) > COMPLETIONS_LIMIT else list(terms)
+
+
+def fts5_listed_query(session: Session, words: str) -> str | None:
+    """`fts5_query`, with the last word's completions listed instead of a prefix when there
+    are few: the same matches, found without merging the lists of every completion."""
+    found = fts5_words(words)
+    if not found:
+        return None
+    completions = _completions(session, found[-1])
+    if completions is None:
+        return fts5_query(words)
+    quoted = [f'"{word}"' for word in found[:-1]]
+    quoted.append("(" + " OR ".join(f'"{word}"' for word in [found[-1], *completions]) + ")")
+    return " AND ".join(quoted)
+
+
+def fts5_matches_between(session: Session, match: str, low: int, high: int) -> set[int]:
+    """Ids of items from `low` to `high` that `match` (an FTS5 query) finds."""
+    return set(
+        session.scalars(
+            text(
+                "SELECT rowid FROM items_fts WHERE items_fts MATCH :match "
+                "AND rowid BETWEEN :low AND :high"
+            ),
+            {"match": match, "low": low, "high": high},
+        )
+    )
+
+
+def matches(
+    dialect: str, words: str, fts5_match: str | None = None, item_id: Any = Item.id
+) -> ColumnElement[bool] | None:
     """A WHERE condition for items whose title, summary or authors contain `words`; None when
-    `words` holds no word to look for."""
+    `words` holds no word to look for. `fts5_match` is the FTS5 query when already made;
+    `item_id`, the column holding the item's id (on SQLite; PostgreSQL reads `items`)."""
     if dialect == "postgresql":
         query = tsquery(words)
         if query is None:
@@ -106,10 +166,10 @@ def matches(dialect: str, words: str) -> ColumnElement[bool] | None:
         return text("items.search_vector @@ to_tsquery('english', :query)").bindparams(
             bindparam("query", query)
         )
-    match = fts5_query(words)
+    match = fts5_match or fts5_query(words)
     if match is None:
         return None
     rowids = text("SELECT rowid FROM items_fts WHERE items_fts MATCH :match").bindparams(
         bindparam("match", match)
     )
-    return Item.id.in_(rowids.columns(literal_column("rowid")))
+    return item_id.in_(rowids.columns(literal_column("rowid")))

@@ -7,13 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from feedgen.feed import FeedGenerator
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from digest.curation.topics import expand_chosen
+from digest.editions.archive_index import topic_marker
 from digest.editions.render import cut, entries, grouped
 from digest.ingest.urls import reader_link
 from digest.models import Edition, EditionItem, EditionState, Newsletter, Topic
+
+FEED_EDITIONS = 50  # entries in a newsletter's Atom feed of editions
+FEED_ITEMS = 100  # entries in a topic's Atom feed
 
 
 @dataclass(frozen=True)
@@ -23,30 +27,50 @@ class ArchivedEdition:
     items: list[dict[str, Any]]
 
 
-def sent_editions(
-    session: Session, newsletter: Newsletter, words: str = "", topics: frozenset[str] = frozenset()
-) -> list[Edition]:
-    """Sent editions, newest first; with `words`, those whose subject or items mention all;
-    with `topics` (a topic with those below it), those with an item carrying one of them."""
-    found = session.scalars(
+def _sent(newsletter: Newsletter) -> Select[tuple[Edition]]:
+    return (
         select(Edition)
         .where(Edition.newsletter_id == newsletter.id, Edition.state == EditionState.SENT)
         .order_by(Edition.period_start.desc())
-        .options(selectinload(Edition.entries).selectinload(EditionItem.item))
-    ).all()
+    )
+
+
+def _holds(dialect: str, column: Any, part: str) -> ColumnElement[bool]:
+    """`part` is inside `column`, in exactly that case. instr (SQLite) and strpos
+    (PostgreSQL) compare bytes; LIKE would need its wildcards escaped, and SQLite's is several
+    times slower with an ESCAPE clause."""
+    find = func.strpos if dialect == "postgresql" else func.instr
+    return find(column, part) > 0
+
+
+def _about(dialect: str, topics: frozenset[str]) -> ColumnElement[bool]:
+    """Entries carrying one of `topics`."""
+    return or_(*(_holds(dialect, EditionItem.topics, topic_marker(s)) for s in sorted(topics)))
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def sent_editions(
+    session: Session, newsletter: Newsletter, words: str = "", topics: frozenset[str] = frozenset()
+) -> list[Edition]:
+    """Sent editions, newest first; with `words`, those whose subject, introduction or items
+    mention every one (as part of a word, whatever the case); with `topics` (a topic with
+    those below it), those with an item carrying one of them.
+
+    Both are looked for in what was kept when the edition was approved (`archive_index`), so
+    a search reads a few kilobytes an edition, not every item the archive holds."""
+    query = _sent(newsletter)
+    for word in sorted({w.casefold() for w in words.split()}):
+        query = query.where(_holds(_dialect(session), Edition.search_words, word))
     if topics:
-        found = [e for e in found if cut(entries(e), topics)]
-    wanted = [w.casefold() for w in words.split() if w.strip()]
-    if not wanted:
-        return list(found)
-
-    def text_of(edition: Edition) -> str:
-        parts = [edition.subject, edition.intro]
-        for item in entries(edition):
-            parts += [item["title"], item["summary_text"]]
-        return " ".join(parts).casefold()
-
-    return [e for e in found if all(w in text_of(e) for w in wanted)]
+        query = query.where(
+            select(EditionItem.id)
+            .where(EditionItem.edition_id == Edition.id, _about(_dialect(session), topics))
+            .exists()
+        )
+    return list(session.scalars(query))
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,33 @@ class Found:
 
     edition: Edition
     items: list[dict[str, Any]]  # empty when no topic was asked for
+    size: int  # how many items the edition holds
+
+
+def _sizes(session: Session, ids: list[int]) -> dict[int, int]:
+    return dict(
+        session.execute(
+            select(EditionItem.edition_id, func.count())
+            .where(EditionItem.edition_id.in_(ids))
+            .group_by(EditionItem.edition_id)
+        ).all()
+    )
+
+
+def _items_about(
+    session: Session, ids: list[int], topics: frozenset[str]
+) -> dict[int, list[dict[str, Any]]]:
+    """For each edition of `ids`, its items carrying one of `topics`, in the editor's order,
+    as subscribers read them (`render.entries`: a link readers may not follow left out)."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    rows = session.execute(
+        select(EditionItem.edition_id, EditionItem.frozen)
+        .where(EditionItem.edition_id.in_(ids), _about(_dialect(session), topics))
+        .order_by(EditionItem.edition_id, EditionItem.position)
+    )
+    for edition_id, frozen in rows:
+        found.setdefault(edition_id, []).append({**frozen, "link": reader_link(frozen.get("link"))})
+    return {edition_id: cut(items, topics) for edition_id, items in found.items()}
 
 
 def search(
@@ -67,10 +118,11 @@ def search(
         if session.scalar(select(Topic.id).where(Topic.slug == topic)) is None:
             raise LookupError(f"no topic {topic!r}")
         topics = expand_chosen(session, [topic])
-    return [
-        Found(edition, cut(entries(edition), topics) if topics else [])
-        for edition in sent_editions(session, newsletter, words, topics)
-    ]
+    editions = sent_editions(session, newsletter, words, topics)
+    ids = [edition.id for edition in editions]
+    sizes = _sizes(session, ids)
+    items = _items_about(session, ids, topics) if topics else {}
+    return [Found(e, items.get(e.id, []), sizes.get(e.id, 0)) for e in editions]
 
 
 def archived(session: Session, newsletter: Newsletter, edition_id: int) -> ArchivedEdition:
@@ -102,20 +154,21 @@ def editions_feed(session: Session, newsletter: Newsletter, base_url: str) -> by
     feed = _feed(
         newsletter.title, page, f"{page}/feed.atom", newsletter.description or newsletter.title
     )
-    editions = sent_editions(session, newsletter)
+    editions = list(session.scalars(_sent(newsletter).limit(FEED_EDITIONS)))
+    sizes = _sizes(session, [edition.id for edition in editions])
     feed.updated(
         editions[0].send_at
         if editions and editions[0].send_at
         else datetime(2000, 1, 1).astimezone()
     )
-    for edition in reversed(editions[:50]):
+    for edition in reversed(editions):
         entry = feed.add_entry()
         url = f"{page}/{edition.id}"
         entry.id(url)
         entry.title(edition.subject)
         entry.link(href=url)
         entry.updated(edition.send_at or edition.created_at)
-        entry.summary(f"{len(edition.entries)} items. {edition.intro}".strip())
+        entry.summary(f"{sizes.get(edition.id, 0)} items. {edition.intro}".strip())
     return feed.atom_str(pretty=True)
 
 
@@ -127,14 +180,16 @@ def topic_feed(session: Session, topic: Topic, base_url: str) -> bytes:
         f"{base_url}/topics/{topic.slug}/feed.atom",
         topic.description or f"Items about {topic.label.lower()}",
     )
+    about = expand_chosen(session, [topic.slug])  # a topic's feed carries those below it too
     rows = session.scalars(
         select(EditionItem)
         .join(Edition)
-        .where(Edition.state == EditionState.SENT)
+        .where(Edition.state == EditionState.SENT, _about(_dialect(session), about))
         .order_by(Edition.send_at.desc())
+        .limit(FEED_ITEMS)
+        .options(selectinload(EditionItem.edition).selectinload(Edition.newsletter))
     ).all()
-    about = expand_chosen(session, [topic.slug])  # a topic's feed carries those below it too
-    chosen = [(row, row.frozen) for row in rows if row.frozen and cut([row.frozen], about)][:100]
+    chosen = [(row, row.frozen) for row in rows if row.frozen and cut([row.frozen], about)]
     feed.updated(
         chosen[0][0].edition.send_at
         if chosen and chosen[0][0].edition.send_at

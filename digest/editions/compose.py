@@ -21,6 +21,7 @@ from digest.editions.approvals import (
     someone_else,
     withdraw_approvals,
 )
+from digest.editions.archive_index import edition_words, item_topics
 from digest.editions.schedule import next_send_time
 from digest.models import (
     Contribution,
@@ -53,26 +54,42 @@ def default_subject(newsletter: Newsletter, start: date) -> str:
     return f"{newsletter.title}: week commencing {start.day} {start:%B %Y}"
 
 
+# Placements fetched by item id at a time: far under SQLite's limit of bound parameters.
+WAITING_CHUNK = 5000
+
+
 def waiting_items(session: Session, newsletter_id: int) -> list[Placement]:
     """Items a newsletter accepted that none of its (uncancelled) editions holds yet."""
-    return list(
+    # One set difference of two index-only lists (every item the newsletter accepted, every
+    # item in its editions: tens of thousands each after five years), not a lookup in the
+    # editions for every accepted item. Asked on its own, so that PostgreSQL, which cannot
+    # guess how few remain, does not plan a scan of every placement to join them.
+    waiting = list(
         session.scalars(
+            select(Placement.item_id)
+            .where(
+                Placement.newsletter_id == newsletter_id, Placement.status == ItemStatus.ACCEPTED
+            )
+            .except_(_in_editions(newsletter_id))
+        )
+    )
+    found: list[Placement] = []
+    for first in range(0, len(waiting), WAITING_CHUNK):
+        found += session.scalars(
             select(Placement)
             .join(Placement.item)
             .where(
                 Placement.newsletter_id == newsletter_id,
-                Placement.status == ItemStatus.ACCEPTED,
+                Placement.item_id.in_(waiting[first : first + WAITING_CHUNK]),
                 Item.merged_into_id.is_(None),
-                Placement.item_id.not_in(_in_editions(newsletter_id)),
             )
-            .order_by(Item.published.desc())
             .options(
                 selectinload(Placement.topic_links).selectinload(PlacementTopic.topic),
                 selectinload(Placement.section),
                 selectinload(Placement.item),
             )
         )
-    )
+    return sorted(found, key=lambda placement: placement.item.published, reverse=True)
 
 
 def _in_editions(newsletter_id: int) -> Any:
@@ -324,6 +341,10 @@ def approve(
     contributed(edition, actor, Contribution.APPROVED)
     for entry in edition.entries:
         entry.frozen = snapshot(entry.item, entry.placement)
+        entry.topics = item_topics(entry.frozen)
+    edition.search_words = edition_words(
+        edition.subject, edition.intro, (entry.frozen for entry in edition.entries)
+    )
     edition.state, edition.approved_by, edition.approved_at = EditionState.APPROVED, actor, now
     edition.send_at = when
     audit.record(
@@ -370,7 +391,8 @@ def unapprove(session: Session, edition: Edition, actor: str) -> None:
     edition.state, edition.approved_by, edition.approved_at = EditionState.DRAFT, None, None
     edition.send_at = None
     for entry in edition.entries:
-        entry.frozen = None
+        entry.frozen = entry.topics = None
+    edition.search_words = None
     before = withdraw_approvals(session, edition)
     audit.record(
         session,

@@ -219,6 +219,13 @@ class Placement(Base):
             sqlite_where=text("suggested_at IS NULL"),
             postgresql_where=text("suggested_at IS NULL"),
         ),
+        # With every status (and a search walking the newest items for a common word), and
+        # by section (which belongs to one newsletter): migration 0014.
+        Index("ix_placements_published", "published", "id"),
+        Index("ix_placements_newsletter_id_status_item_id", "newsletter_id", "status", "item_id"),
+        Index(
+            "ix_placements_section_id_status_published", "section_id", "status", "published", "id"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -43,6 +44,8 @@ class Edition(Base):
     """One issue of a newsletter, for one period: draft → approved → sending → sent."""
 
     __tablename__ = "editions"
+    # The constraint's index also lists a newsletter's editions newest first, as the archive
+    # and the editions page do.
     __table_args__ = (UniqueConstraint("newsletter_id", "period_start"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +66,9 @@ class Edition(Base):
     sending_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last delivery finished
     report_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set at approval: the distinct words the archive's search looks in
+    # (`editions.archive_index`); None while the edition can still change.
+    search_words: Mapped[str | None] = mapped_column(Text)
 
     newsletter: Mapped[Newsletter] = relationship()
     entries: Mapped[list[EditionItem]] = relationship(
@@ -100,13 +106,21 @@ class EditionItem(Base):
     """An item in an edition, in the editor's order. `frozen` holds what was approved."""
 
     __tablename__ = "edition_items"
-    __table_args__ = (UniqueConstraint("edition_id", "item_id"),)
+    __table_args__ = (
+        UniqueConstraint("edition_id", "item_id"),
+        # The archive's search by topic and a draft read items and topics from here, not
+        # from the rows and their frozen text (migration 0014).
+        Index("ix_edition_items_edition_id_topics", "edition_id", "topics", "item_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     frozen: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Set with `frozen`: its topics' slugs (`editions.archive_index.item_topics`), so that the
+    # archive finds an edition's items about a topic without reading every frozen item.
+    topics: Mapped[str | None] = mapped_column(Text)
 
     edition: Mapped[Edition] = relationship(back_populates="entries")
     item: Mapped[Item] = relationship()
