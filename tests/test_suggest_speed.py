@@ -194,10 +194,9 @@ def test_suggestions_are_written_in_batches_as_before(factory) -> None:
     assert by_placement[placement_ids[0]] == "keyword “neglect” in the title"
 
 
-def test_waiting_placements_are_found_from_their_own_index(factory) -> None:
-    with factory() as session:
-        if session.get_bind().dialect.name != "sqlite":
-            pytest.skip("the plan is checked on SQLite; PostgreSQL plans by its statistics")
+def test_waiting_placements_are_found_from_their_own_index(sqlite_factory) -> None:
+    # The plan is checked on SQLite only: PostgreSQL plans by its statistics.
+    with sqlite_factory() as session:
         statement = (
             select(suggest.Placement.id)
             .where(
