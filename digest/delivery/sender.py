@@ -34,8 +34,9 @@ from digest.db import first_line, transaction
 from digest.delivery import queue, stores
 from digest.delivery.dkim import Signer
 from digest.delivery.messages import CutError, MessageFactory
-from digest.delivery.outcomes import Outcome, Result, needs_transaction, record
+from digest.delivery.outcomes import Outcome, Result
 from digest.delivery.ratelimit import Budget
+from digest.delivery.recorder import Recorder
 from digest.delivery.report import send_reports
 from digest.delivery.transport import Channel, Transport
 from digest.editions.message import MailSettings
@@ -126,6 +127,8 @@ class TransportSender(threading.Thread):
             store = await stores.Awaited.open(engine)
         else:
             store = stores.TakingTurns(engine, self.shared.write_lock)
+        worker = self.shared.worker
+        self.recorder = Recorder(store, worker.retry_delays, worker.hash_key)
         try:
             await asyncio.gather(
                 *(self._connection(store) for _ in range(self.transport.connections))
@@ -181,17 +184,7 @@ class TransportSender(threading.Thread):
         outcome = await self._attempt(channel, store, delivery)
         if outcome is None:
             return False
-        # A bounce suppresses the subscriber too, all or nothing; anything else is one statement.
-        run = store.run if needs_transaction(outcome) else store.run_alone
-        (status,) = await run(
-            lambda db: record(
-                db,
-                [(delivery, outcome)],
-                utcnow(),
-                shared.worker.retry_delays,
-                hash_key=shared.worker.hash_key,
-            )
-        )
+        status = await self.recorder.record(delivery, outcome)  # written before the next goes
         with shared.counts_lock:
             shared.counts[status.value] += 1
         return True

@@ -1,0 +1,83 @@
+"""Recording outcomes in groups: the outcomes of a worker's connections that finish while a
+write is under way go together in the next write, one statement for several messages.
+
+Each connection still waits until its own outcome is written before it sends its next message,
+so the crash rule of `sender` holds unchanged: a crash repeats at most the one message in
+flight on each connection, and never loses the record of one sent. What a group saves is the
+cost of a statement a message, which on PostgreSQL is mostly Python in the sending thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+
+from digest.delivery import stores
+from digest.delivery.outcomes import Outcome, needs_transaction, new_values, record, taken_over
+from digest.delivery.queue import Claimed, ClaimLost
+from digest.models import DeliveryStatus
+from digest.timeutil import utcnow
+
+_Waiting = tuple[Claimed, Outcome, "asyncio.Future[DeliveryStatus]"]
+
+
+class Recorder:
+    """The outcomes of one event loop's connections, written through `store`. Not thread-safe:
+    every caller runs in the loop that created it."""
+
+    def __init__(
+        self, store: stores.Store, retry_delays: Sequence[timedelta], hash_key: str
+    ) -> None:
+        self.store, self.retry_delays, self.hash_key = store, retry_delays, hash_key
+        self._waiting: list[_Waiting] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.writes = 0  # statements run, for those who measure the grouping
+
+    async def record(self, delivery: Claimed, outcome: Outcome) -> DeliveryStatus:
+        """Write `outcome` (with others waiting, if any) and return the delivery's new status.
+        Raises `ClaimLost` when the delivery is no longer this worker's (nothing written)."""
+        if needs_transaction(outcome):  # a bounce suppresses the subscriber too: on its own
+            (status,) = await self.store.run(
+                lambda db: record(
+                    db, [(delivery, outcome)], utcnow(), self.retry_delays, hash_key=self.hash_key
+                )
+            )
+            return status
+        done: asyncio.Future[DeliveryStatus] = asyncio.get_running_loop().create_future()
+        self._waiting.append((delivery, outcome, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_while_waiting())
+        return await done
+
+    async def _write_while_waiting(self) -> None:
+        """Write what waits, then what came meanwhile, until nothing does. No delay is added
+        to gather a group: it is whatever arrived during the previous write."""
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                await self._write(group)
+            except BaseException as exc:  # the database failed: every waiter hears it
+                for _, _, done in group:
+                    if not done.done():
+                        done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+
+    async def _write(self, group: list[_Waiting]) -> None:
+        now = utcnow()
+        rows = [new_values(d, outcome, now, self.retry_delays) for d, outcome, _ in group]
+        written = await self.store.write_outcomes(rows)
+        self.writes += 1
+        lost = [delivery for delivery, _, _ in group if delivery.id not in written]
+        lost_error = None
+        if lost:  # another worker took these over: read what became of them, to say so
+            reason = await self.store.run_alone(lambda db: taken_over(db, lost))
+            lost_error = ClaimLost(reason)
+        for (delivery, _, done), row in zip(group, rows, strict=True):
+            if done.done():
+                continue
+            if delivery.id in written:
+                done.set_result(row["new_status"])
+            else:
+                done.set_exception(lost_error or ClaimLost(str(delivery.id)))
