@@ -10,8 +10,9 @@ cost of a statement a message, which on PostgreSQL is mostly Python in the sendi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import timedelta
+from typing import Any
 
 from digest.delivery import stores
 from digest.delivery.outcomes import Outcome, needs_transaction, new_values, record, taken_over
@@ -81,3 +82,32 @@ class Recorder:
                 done.set_result(row["new_status"])
             else:
                 done.set_exception(lost_error or ClaimLost(str(delivery.id)))
+
+
+class Unrecorded(Exception):
+    """The outcome of a connection's previous message could not be recorded (its cause says
+    why): the next message must not be committed."""
+
+
+class Recording:
+    """The outcomes of one connection's messages being written. A message's outcome is written
+    while the next message is begun (envelope, body), and waited for before that next one's
+    point of no return, the final dot: so the rule holds that no message is sent before the
+    outcome of the one before is recorded, and the write costs the connection no time."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, write: Coroutine[Any, Any, None]) -> None:
+        self._tasks = [task for task in self._tasks if not task.done()]
+        self._tasks.append(asyncio.ensure_future(write))
+
+    async def settle(self) -> None:
+        """Wait until every outcome started is written; raise `Unrecorded` if one was not."""
+        tasks, self._tasks = self._tasks, []
+        if not tasks:
+            return
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise Unrecorded(str(result)) from result

@@ -36,7 +36,7 @@ from digest.delivery.dkim import Signer
 from digest.delivery.messages import CutError, MessageFactory
 from digest.delivery.outcomes import Outcome, Result
 from digest.delivery.ratelimit import Budget
-from digest.delivery.recorder import Recorder
+from digest.delivery.recorder import Recorder, Recording, Unrecorded
 from digest.delivery.report import send_reports
 from digest.delivery.transport import Channel, Transport
 from digest.editions.message import MailSettings
@@ -139,9 +139,11 @@ class TransportSender(threading.Thread):
     async def _connection(self, store: stores.Store) -> None:
         worker, shared = self.shared.worker, self.shared
         channel = self.transport.open()
+        recording = Recording()
         batch: list[queue.Claimed] = []
         try:
             while not shared.stopping.is_set():
+                await recording.settle()  # so that a retry due now is there to be claimed
                 batch = await self._claim(store)
                 if not batch:
                     if worker.until_idle:
@@ -149,11 +151,17 @@ class TransportSender(threading.Thread):
                     await asyncio.sleep(worker.idle_wait)
                     continue
                 while batch and not shared.stopping.is_set():
-                    if await self._send(channel, store, batch[0]):
+                    if await self._send(channel, store, batch[0], recording):
                         batch.pop(0)
+        except Unrecorded as exc:
+            shared.fail(exc.__cause__ or exc)
         except BaseException as exc:
             shared.fail(exc)
         finally:
+            try:
+                await recording.settle()
+            except Unrecorded as exc:
+                shared.fail(exc.__cause__ or exc)
             await channel.close()
             if batch:
                 await self._give_back(store, batch)
@@ -177,35 +185,55 @@ class TransportSender(threading.Thread):
             lambda db: _in_session(db, queue.claim, worker.id, self.claim_size, editions)
         )
 
-    async def _send(self, channel: Channel, store: stores.Store, delivery: queue.Claimed) -> bool:
-        """Send one delivery and record its outcome; False if the worker began stopping while
-        it waited for the transport's rate limit (the delivery is not sent)."""
-        shared = self.shared
-        outcome = await self._attempt(channel, store, delivery)
+    async def _send(
+        self,
+        channel: Channel,
+        store: stores.Store,
+        delivery: queue.Claimed,
+        recording: Recording,
+    ) -> bool:
+        """Send one delivery and start recording its outcome; False if the worker began
+        stopping while it waited for the transport's rate limit (the delivery is not sent)."""
+        outcome = await self._attempt(channel, store, delivery, recording)
         if outcome is None:
             return False
-        status = await self.recorder.record(delivery, outcome)  # written before the next goes
-        with shared.counts_lock:
-            shared.counts[status.value] += 1
+        recording.start(self._record(delivery, outcome))
         return True
 
+    async def _record(self, delivery: queue.Claimed, outcome: Outcome) -> None:
+        status = await self.recorder.record(delivery, outcome)
+        with self.shared.counts_lock:
+            self.shared.counts[status.value] += 1
+
     async def _attempt(
-        self, channel: Channel, store: stores.Store, delivery: queue.Claimed
+        self,
+        channel: Channel,
+        store: stores.Store,
+        delivery: queue.Claimed,
+        recording: Recording,
     ) -> Outcome | None:
         """Build, sign and send one message. Whatever goes wrong with this one message fails
         this delivery alone, with the reason, and the connection goes on to the next. None: the
         worker began stopping while it waited for the rate limit (nothing was sent). A lost
-        lock or claim is the worker's failure, not the message's: it stops the worker."""
+        lock or claim, or an outcome that could not be recorded, is the worker's failure, not
+        the message's: it stops the worker."""
         try:
             sender, raw = self.shared.messages.build(delivery, self.signer)
         except Exception as exc:
             return _unsendable(delivery, "its message could not be made", exc)
         if not await self.budget.wait(store, self.shared.stopping):
             return None
+
+        async def before_the_dot() -> None:
+            await self._still_mine()
+            await recording.settle()
+
         try:
-            return await channel.send(sender, delivery.email, raw, self._still_mine)
+            return await channel.send(sender, delivery.email, raw, before_the_dot)
         except (WorkerError, queue.ClaimLost):
             raise
+        except Unrecorded as exc:
+            raise exc.__cause__ or exc from None
         except Exception as exc:
             await channel.close()  # in an unknown state: the next message starts afresh
             return _unsendable(delivery, "its message could not be handed over", exc)
