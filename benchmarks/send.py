@@ -232,8 +232,8 @@ def message_size(database_url: str, edition_id: int) -> int:
 
 def send(
     database_url: str, edition_id: int, env: dict[str, str], config: Path
-) -> tuple[float, int]:
-    """Run `digest send`; its wall time (seconds) and peak memory (MB)."""
+) -> tuple[float, int, float]:
+    """Run `digest send`; its wall time (seconds), peak memory (MB) and CPU time (seconds)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "digest", "--config", str(config), "--db", database_url,
@@ -250,7 +250,7 @@ def send(
     lines = output.strip().splitlines()
     print("   ", lines[0])
     print("   ", lines[-1])
-    return took, usage.ru_maxrss // 1024
+    return took, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime
 
 
 def enqueue(database_url: str, edition_id: int) -> None:
@@ -267,10 +267,10 @@ def enqueue(database_url: str, edition_id: int) -> None:
 
 def workers(
     database_url: str, count: int, env: dict[str, str], config: Path
-) -> tuple[float, int, list[int]]:
+) -> tuple[float, int, float, list[int]]:
     """Run `count` `digest worker --until-idle` processes at once on the queued edition: the
-    wall time until the last stops (seconds), their peak memories summed (MB), and how many
-    messages each sent."""
+    wall time until the last stops (seconds), their peak memories (MB) and CPU times
+    (seconds) summed, and how many messages each sent."""
     command = [sys.executable, "-m", "digest", "--config", str(config), "--db", database_url,
                "worker", "--until-idle", "--name"]  # fmt: skip
     started = time.perf_counter()
@@ -283,7 +283,7 @@ def workers(
         )
         for n in range(1, count + 1)
     ]
-    peak, shares = 0, []
+    peak, cpu, shares = 0, 0.0, []
     for process in processes:
         output = process.stdout.read().decode()
         _, status, usage = os.wait4(process.pid, 0)
@@ -293,7 +293,8 @@ def workers(
         sent = re.search(r"([\d,]+) sent", output)
         shares.append(int(sent[1].replace(",", "")) if sent else 0)
         peak += usage.ru_maxrss // 1024
-    return time.perf_counter() - started, peak, shares
+        cpu += usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - started, peak, cpu, shares
 
 
 @contextmanager
@@ -367,12 +368,12 @@ def run(
             shares: list[int] = []
             if worker_processes:
                 enqueue(database_url, edition_id)
-                took, peak, shares = workers(database_url, worker_processes, env, config)
+                took, peak, cpu, shares = workers(database_url, worker_processes, env, config)
             else:
-                took, peak = send(database_url, edition_id, env, config)
+                took, peak, cpu = send(database_url, edition_id, env, config)
     return {
         "seconds": took, "rate": subscribers / took, "peak_mb": peak, "size": size,
-        "shares": shares,
+        "cpu_ms": cpu * 1000 / subscribers, "shares": shares,
     }  # fmt: skip
 
 
@@ -409,13 +410,13 @@ def main() -> None:
             result["load"] = os.getloadavg()[0]
             results.append((label, result))
     print()
-    print(f"{'':<29}{'rate':>10}{'':13}{'reference':>12}{'':<2}ratio  time   peak  load")
+    print(f"{'':<29}{'rate':>10}{'':13}{'reference':>12}  ratio   time    peak  CPU/msg  load")
     for label, result in results:
         ref = result["reference"]
         print(
             f"{label:<29}{result['rate']:>10,.0f} messages/s {ref:>10,.0f} /s  "
             f"{result['rate'] / ref:.2f}x {result['seconds']:>5.1f} s "
-            f"{result['peak_mb']:>4} MB {result['load']:>5.1f}"
+            f"{result['peak_mb']:>4} MB {result['cpu_ms']:>5.2f} ms {result['load']:>5.1f}"
         )
         if len(result["shares"]) > 1:
             shares = ", ".join(f"{n / sum(result['shares']):.0%}" for n in result["shares"])
@@ -423,8 +424,8 @@ def main() -> None:
             print(f"{'':<29}shares {shares}; {result['rate'] / one['rate']:.2f}x one worker")
     print(
         f"(Mean message size {results[0][1]['size']:,} bytes. Reference: Postfix smtp-source, "
-        "the same size and connections, run after each case; load: 1-minute load average; "
-        "peak: summed over the processes.)"
+        "the same size and connections, run after each case. Peak memory and CPU time: Digest's "
+        "processes, summed; load: the 1-minute load average after the case.)"
     )
 
 

@@ -131,6 +131,9 @@ class Awaited:
                 cursor = await driver.execute(RECORD_MANY_POSTGRES, arrays, prepare=True)
                 return {delivery_id for (delivery_id,) in await cursor.fetchall()}
             except psycopg.Error as exc:  # as SQLAlchemy would raise it, for those who catch it
+                if driver.broken or driver.closed:  # as SQLAlchemy does on its own statements:
+                    self._alone_driver = None  # else the pool, closing it, logs the error again
+                    await self._alone.invalidate()
                 raise DBAPIError.instance(
                     RECORD_MANY_POSTGRES, arrays, exc, psycopg.Error
                 ) from exc
