@@ -1,10 +1,12 @@
-"""Recording outcomes in groups: the outcomes of a worker's connections that finish while a
-write is under way go together in the next write, one statement for several messages.
+"""Recording outcomes without making the connections wait for the database.
 
-Each connection still waits until its own outcome is written before it sends its next message,
-so the crash rule of `sender` holds unchanged: a crash repeats at most the one message in
-flight on each connection, and never loses the record of one sent. What a group saves is the
-cost of a statement a message, which on PostgreSQL is mostly Python in the sending thread.
+A connection's outcome is written while it begins its next message (the envelope, the body),
+and waited for only before that message's point of no return, the final dot (`Recording`). So
+the crash rule of `sender` holds unchanged: no message is sent before the outcome of the one
+before it on its connection is recorded, and a crash repeats at most the one message in flight
+on each connection. And the outcomes of connections that finish while a write is under way go
+together in the next one (`Recorder`): on PostgreSQL, one prepared statement for the group,
+whose Python cost in the sending thread was most of the cost of an outcome.
 """
 
 from __future__ import annotations

@@ -2,14 +2,14 @@
 its cut, send it, and record the outcome.
 
 Crash safety comes from one rule: a connection records the outcome of its message, durably,
-before it sends the next. Claimed deliveries that were never sent go back to the queue when
-the worker (or another, seeing it gone) starts; so a crash repeats at most the one message in
-flight on each connection, and loses none. A worker that loses its lifetime lock while it lives
-stops before its next message, since another may already be sending its claims; and every
-outcome it records checks that the delivery is still its own. The connections to a transport
-are coroutines in one thread, each working alone: no hand-offs and no contention between
-threads, which is what lets one Python process keep up with a fast mail server.
-"""
+before it sends the next (it begins the next meanwhile; its final dot waits: see `recorder`).
+Claimed deliveries that were never sent go back to the queue when the worker (or another,
+seeing it gone) starts; so a crash repeats at most the one message in flight on each
+connection, and loses none. A worker that loses its lifetime lock while it lives stops before
+its next message, since another may already be sending its claims; and every outcome it
+records checks that the delivery is still its own. The connections to a transport are
+coroutines in one thread: no contention between threads, which is what lets one Python
+process keep up with a fast mail server."""
 
 from __future__ import annotations
 
