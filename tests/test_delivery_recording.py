@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from digest.delivery import stores
+from digest.delivery.queue import ClaimLost
+from digest.delivery.recorder import Recording, Unrecorded
 from digest.delivery.sender import Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
@@ -108,3 +110,23 @@ def test_outcomes_that_cannot_be_written_stop_the_worker_and_only_those_are_sent
             DeliveryStatus.SENT: READERS
         }
     assert edition_state(factory, edition_id) == "sent"
+
+
+def test_a_failed_write_is_not_forgotten_when_the_next_message_never_reached_its_dot() -> None:
+    async def scenario() -> None:
+        recording = Recording()
+
+        async def lost() -> None:
+            raise ClaimLost("delivery 1 is no longer claimed by host:me")
+
+        async def written() -> None:
+            return None
+
+        recording.start(lost())
+        await asyncio.sleep(0.01)  # its write has failed by now
+        recording.start(written())  # the next message was refused before its dot
+        with pytest.raises(Unrecorded) as raised:
+            await recording.settle()
+        assert isinstance(raised.value.__cause__, ClaimLost)
+
+    asyncio.run(scenario())

@@ -35,7 +35,6 @@ class Recorder:
         self.store, self.retry_delays, self.hash_key = store, retry_delays, hash_key
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
-        self.writes = 0  # statements run, for those who measure the grouping
 
     async def record(self, delivery: Claimed, outcome: Outcome) -> DeliveryStatus:
         """Write `outcome` (with others waiting, if any) and return the delivery's new status.
@@ -71,7 +70,6 @@ class Recorder:
         now = utcnow()
         rows = [new_values(d, outcome, now, self.retry_delays) for d, outcome, _ in group]
         written = await self.store.write_outcomes(rows)
-        self.writes += 1
         lost = [delivery for delivery, _, _ in group if delivery.id not in written]
         lost_error = None
         if lost:  # another worker took these over: read what became of them, to say so
@@ -101,7 +99,8 @@ class Recording:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self, write: Coroutine[Any, Any, None]) -> None:
-        self._tasks = [task for task in self._tasks if not task.done()]
+        # Those written are forgotten; one that failed is kept for `settle` to raise.
+        self._tasks = [task for task in self._tasks if not _succeeded(task)]
         self._tasks.append(asyncio.ensure_future(write))
 
     async def settle(self) -> None:
@@ -113,3 +112,7 @@ class Recording:
         for result in results:
             if isinstance(result, BaseException):
                 raise Unrecorded(str(result)) from result
+
+
+def _succeeded(task: asyncio.Task[None]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
