@@ -1,14 +1,17 @@
 """Send benchmark: one approved 30-item edition to 100,000 subscribers over SMTP.
 
     python benchmarks/send.py [--subscribers 100000] [--connections 4] [--db URL]
-                              [--dkim-subscribers 20000]
+                              [--dkim-subscribers 20000] [--scale-out-subscribers N]
 
 The subscribers choose random sets of 0-3 of 12 topics (none: everything). `digest send` runs
 in a process of its own, from the approved edition to the last message accepted, against
 Postfix's `smtp-sink` on loopback; its wall time and peak memory are reported. The reference,
-measured in the same run against a fresh sink, is Postfix's `smtp-source` sending messages of
-the same size over the same number of connections. A second, smaller run signs every message
-with DKIM (RSA-2048). Needs Debian's `postfix` package (installed when missing, as root).
+measured in the same run (after each case, against a fresh sink), is Postfix's `smtp-source`
+sending messages of the same size over the same number of connections. A second, smaller run
+signs every message with DKIM (RSA-2048). On PostgreSQL, the scale-out: the edition queued,
+then one `digest worker`, and then two at once on a fresh copy, each with its own connections;
+their total rate, and each one's share. Needs Debian's `postfix` package (installed when
+missing, as root; else `sudo apt-get install postfix`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -25,6 +29,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, select
 
@@ -227,8 +232,8 @@ def message_size(database_url: str, edition_id: int) -> int:
 
 def send(
     database_url: str, edition_id: int, env: dict[str, str], config: Path
-) -> tuple[float, int]:
-    """Run `digest send`; its wall time (seconds) and peak memory (MB)."""
+) -> tuple[float, int, float]:
+    """Run `digest send`; its wall time (seconds), peak memory (MB) and CPU time (seconds)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "digest", "--config", str(config), "--db", database_url,
@@ -245,7 +250,51 @@ def send(
     lines = output.strip().splitlines()
     print("   ", lines[0])
     print("   ", lines[-1])
-    return took, usage.ru_maxrss // 1024
+    return took, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime
+
+
+def enqueue(database_url: str, edition_id: int) -> None:
+    """Start the edition's send without sending, as the scheduler does, for workers to take."""
+    from digest.db import make_engine, session_factory, transaction
+    from digest.delivery import queue
+    from digest.models import Edition
+
+    engine = make_engine(database_url)
+    with transaction(session_factory(engine)) as session:
+        queue.start(session, session.get(Edition, edition_id), "bench")
+    engine.dispose()
+
+
+def workers(
+    database_url: str, count: int, env: dict[str, str], config: Path
+) -> tuple[float, int, float, list[int]]:
+    """Run `count` `digest worker --until-idle` processes at once on the queued edition: the
+    wall time until the last stops (seconds), their peak memories (MB) and CPU times
+    (seconds) summed, and how many messages each sent."""
+    command = [sys.executable, "-m", "digest", "--config", str(config), "--db", database_url,
+               "worker", "--until-idle", "--name"]  # fmt: skip
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            [*command, f"bench-{n}"],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for n in range(1, count + 1)
+    ]
+    peak, cpu, shares = 0, 0.0, []
+    for process in processes:
+        output = process.stdout.read().decode()
+        _, status, usage = os.wait4(process.pid, 0)
+        if status != 0:
+            sys.exit(f"digest worker failed:\n{output}")
+        # "Worker stopped: 50,123 sent." (with other states, were there any)
+        sent = re.search(r"([\d,]+) sent", output)
+        shares.append(int(sent[1].replace(",", "")) if sent else 0)
+        peak += usage.ru_maxrss // 1024
+        cpu += usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - started, peak, cpu, shares
 
 
 @contextmanager
@@ -285,8 +334,15 @@ def dkim_key(folder: Path) -> Path:
 
 
 def run(
-    url: str | None, folder: Path, subscribers: int, connections: int, dkim: bool
-) -> dict[str, float]:
+    url: str | None,
+    folder: Path,
+    subscribers: int,
+    connections: int,
+    dkim: bool = False,
+    worker_processes: int = 0,
+) -> dict[str, Any]:
+    """`digest send` (or, with `worker_processes`, that many `digest worker`s on the queued
+    edition) to `subscribers` subscribers of a fresh database, against a fresh sink."""
     config = folder / "bench.yaml"
     with sink() as port:
         mail_url = f"smtp://127.0.0.1:{port}"
@@ -309,8 +365,16 @@ def run(
             edition_id = prepare(database_url, subscribers, "bench")
             size = message_size(database_url, edition_id)
             env = {"DIGEST_TOKEN_KEYS": "benchmark-key", "DIGEST_BASE_URL": "https://d.example"}
-            took, peak = send(database_url, edition_id, env, config)
-    return {"seconds": took, "rate": subscribers / took, "peak_mb": peak, "size": size}
+            shares: list[int] = []
+            if worker_processes:
+                enqueue(database_url, edition_id)
+                took, peak, cpu, shares = workers(database_url, worker_processes, env, config)
+            else:
+                took, peak, cpu = send(database_url, edition_id, env, config)
+    return {
+        "seconds": took, "rate": subscribers / took, "peak_mb": peak, "size": size,
+        "cpu_ms": cpu * 1000 / subscribers, "shares": shares,
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -319,32 +383,50 @@ def main() -> None:
     parser.add_argument("--dkim-subscribers", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--db", help="a PostgreSQL URL (default: a SQLite file)")
+    parser.add_argument(
+        "--scale-out-subscribers",
+        type=int,
+        help="subscribers for one, then two `digest worker` processes on PostgreSQL "
+        "(default: --subscribers; 0: skip)",
+    )
     args = parser.parse_args()
     require_postfix()
+    scale_out = args.scale_out_subscribers
+    scale_out = args.subscribers if scale_out is None else scale_out
+    cases: list[tuple[str, int, dict[str, Any]]] = [("Digest send", args.subscribers, {})]
+    if args.dkim_subscribers:
+        cases.append(("Digest send with DKIM", args.dkim_subscribers, {"dkim": True}))
+    if args.db and scale_out:  # SQLite has one writer: one worker at a time
+        cases.append(("One digest worker", scale_out, {"worker_processes": 1}))
+        cases.append(("Two digest workers", scale_out, {"worker_processes": 2}))
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        print(f"Sending to {args.subscribers:,} subscribers over {args.connections} connections")
-        plain = run(args.db, folder, args.subscribers, args.connections, dkim=False)
-        ref_messages = min(args.subscribers, 20_000)
-        ref = reference(ref_messages, plain["size"], args.connections)
-        signed = {}
-        if args.dkim_subscribers:
-            print(f"With DKIM (RSA-2048), to {args.dkim_subscribers:,} subscribers")
-            signed = run(args.db, folder, args.dkim_subscribers, args.connections, dkim=True)
+        for label, subscribers, options in cases:
+            print(f"{label}: {subscribers:,} subscribers, {args.connections} connections each")
+            result = run(args.db, Path(tmp), subscribers, args.connections, **options)
+            # Measured after each case, beside it: on a shared machine the load changes.
+            messages = min(subscribers, 20_000)
+            result["reference"] = reference(messages, result["size"], args.connections)
+            result["load"] = os.getloadavg()[0]
+            results.append((label, result))
     print()
-    print(f"Mean message size            {plain['size']:>10,} bytes")
-    print(f"Reference (smtp-source)      {ref:>10,.0f} messages/s ({ref_messages:,} messages)")
-    print(
-        f"Digest send                  {plain['rate']:>10,.0f} messages/s  "
-        f"{plain['rate'] / ref:.2f}x the reference, {plain['seconds']:.1f} s, "
-        f"peak {plain['peak_mb']} MB"
-    )
-    if signed:
+    print(f"{'':<29}{'rate':>10}{'':13}{'reference':>12}  ratio   time    peak  CPU/msg  load")
+    for label, result in results:
+        ref = result["reference"]
         print(
-            f"Digest send with DKIM        {signed['rate']:>10,.0f} messages/s  "
-            f"{signed['rate'] / ref:.2f}x the reference, {signed['seconds']:.1f} s, "
-            f"peak {signed['peak_mb']} MB"
+            f"{label:<29}{result['rate']:>10,.0f} messages/s {ref:>10,.0f} /s  "
+            f"{result['rate'] / ref:.2f}x {result['seconds']:>5.1f} s "
+            f"{result['peak_mb']:>4} MB {result['cpu_ms']:>5.2f} ms {result['load']:>5.1f}"
         )
+        if len(result["shares"]) > 1:
+            shares = ", ".join(f"{n / sum(result['shares']):.0%}" for n in result["shares"])
+            one = dict(results)["One digest worker"]
+            print(f"{'':<29}shares {shares}; {result['rate'] / one['rate']:.2f}x one worker")
+    print(
+        f"(Mean message size {results[0][1]['size']:,} bytes. Reference: Postfix smtp-source, "
+        "the same size and connections, run after each case. Peak memory and CPU time: Digest's "
+        "processes, summed; load: the 1-minute load average after the case.)"
+    )
 
 
 if __name__ == "__main__":

@@ -2,14 +2,14 @@
 its cut, send it, and record the outcome.
 
 Crash safety comes from one rule: a connection records the outcome of its message, durably,
-before it sends the next. Claimed deliveries that were never sent go back to the queue when
-the worker (or another, seeing it gone) starts; so a crash repeats at most the one message in
-flight on each connection, and loses none. A worker that loses its lifetime lock while it lives
-stops before its next message, since another may already be sending its claims; and every
-outcome it records checks that the delivery is still its own. The connections to a transport
-are coroutines in one thread, each working alone: no hand-offs and no contention between
-threads, which is what lets one Python process keep up with a fast mail server.
-"""
+before it sends the next (it begins the next meanwhile; its final dot waits: see `recorder`).
+Claimed deliveries that were never sent go back to the queue when the worker (or another,
+seeing it gone) starts; so a crash repeats at most the one message in flight on each
+connection, and loses none. A worker that loses its lifetime lock while it lives stops before
+its next message, since another may already be sending its claims; and every outcome it
+records checks that the delivery is still its own. The connections to a transport are
+coroutines in one thread: no contention between threads, which is what lets one Python
+process keep up with a fast mail server."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ from digest.db import first_line, transaction
 from digest.delivery import queue, stores
 from digest.delivery.dkim import Signer
 from digest.delivery.messages import CutError, MessageFactory
-from digest.delivery.outcomes import Outcome, Result, needs_transaction, record
+from digest.delivery.outcomes import Outcome, Result
 from digest.delivery.ratelimit import Budget
+from digest.delivery.recorder import Recorder, Recording, Unrecorded
 from digest.delivery.report import send_reports
 from digest.delivery.transport import Channel, Transport
 from digest.editions.message import MailSettings
@@ -126,6 +127,8 @@ class TransportSender(threading.Thread):
             store = await stores.Awaited.open(engine)
         else:
             store = stores.TakingTurns(engine, self.shared.write_lock)
+        worker = self.shared.worker
+        self.recorder = Recorder(store, worker.retry_delays, worker.hash_key)
         try:
             await asyncio.gather(
                 *(self._connection(store) for _ in range(self.transport.connections))
@@ -136,9 +139,11 @@ class TransportSender(threading.Thread):
     async def _connection(self, store: stores.Store) -> None:
         worker, shared = self.shared.worker, self.shared
         channel = self.transport.open()
+        recording = Recording()
         batch: list[queue.Claimed] = []
         try:
             while not shared.stopping.is_set():
+                await recording.settle()  # so that a retry due now is there to be claimed
                 batch = await self._claim(store)
                 if not batch:
                     if worker.until_idle:
@@ -146,11 +151,17 @@ class TransportSender(threading.Thread):
                     await asyncio.sleep(worker.idle_wait)
                     continue
                 while batch and not shared.stopping.is_set():
-                    if await self._send(channel, store, batch[0]):
+                    if await self._send(channel, store, batch[0], recording):
                         batch.pop(0)
+        except Unrecorded as exc:
+            shared.fail(exc.__cause__ or exc)
         except BaseException as exc:
             shared.fail(exc)
         finally:
+            try:
+                await recording.settle()
+            except Unrecorded as exc:
+                shared.fail(exc.__cause__ or exc)
             await channel.close()
             if batch:
                 await self._give_back(store, batch)
@@ -174,45 +185,55 @@ class TransportSender(threading.Thread):
             lambda db: _in_session(db, queue.claim, worker.id, self.claim_size, editions)
         )
 
-    async def _send(self, channel: Channel, store: stores.Store, delivery: queue.Claimed) -> bool:
-        """Send one delivery and record its outcome; False if the worker began stopping while
-        it waited for the transport's rate limit (the delivery is not sent)."""
-        shared = self.shared
-        outcome = await self._attempt(channel, store, delivery)
+    async def _send(
+        self,
+        channel: Channel,
+        store: stores.Store,
+        delivery: queue.Claimed,
+        recording: Recording,
+    ) -> bool:
+        """Send one delivery and start recording its outcome; False if the worker began
+        stopping while it waited for the transport's rate limit (the delivery is not sent)."""
+        outcome = await self._attempt(channel, store, delivery, recording)
         if outcome is None:
             return False
-        # A bounce suppresses the subscriber too, all or nothing; anything else is one statement.
-        run = store.run if needs_transaction(outcome) else store.run_alone
-        (status,) = await run(
-            lambda db: record(
-                db,
-                [(delivery, outcome)],
-                utcnow(),
-                shared.worker.retry_delays,
-                hash_key=shared.worker.hash_key,
-            )
-        )
-        with shared.counts_lock:
-            shared.counts[status.value] += 1
+        recording.start(self._record(delivery, outcome))
         return True
 
+    async def _record(self, delivery: queue.Claimed, outcome: Outcome) -> None:
+        status = await self.recorder.record(delivery, outcome)
+        with self.shared.counts_lock:
+            self.shared.counts[status.value] += 1
+
     async def _attempt(
-        self, channel: Channel, store: stores.Store, delivery: queue.Claimed
+        self,
+        channel: Channel,
+        store: stores.Store,
+        delivery: queue.Claimed,
+        recording: Recording,
     ) -> Outcome | None:
         """Build, sign and send one message. Whatever goes wrong with this one message fails
         this delivery alone, with the reason, and the connection goes on to the next. None: the
         worker began stopping while it waited for the rate limit (nothing was sent). A lost
-        lock or claim is the worker's failure, not the message's: it stops the worker."""
+        lock or claim, or an outcome that could not be recorded, is the worker's failure, not
+        the message's: it stops the worker."""
         try:
             sender, raw = self.shared.messages.build(delivery, self.signer)
         except Exception as exc:
             return _unsendable(delivery, "its message could not be made", exc)
         if not await self.budget.wait(store, self.shared.stopping):
             return None
+
+        async def before_the_dot() -> None:
+            await self._still_mine()
+            await recording.settle()
+
         try:
-            return await channel.send(sender, delivery.email, raw, self._still_mine)
+            return await channel.send(sender, delivery.email, raw, before_the_dot)
         except (WorkerError, queue.ClaimLost):
             raise
+        except Unrecorded as exc:
+            raise exc.__cause__ or exc from None
         except Exception as exc:
             await channel.close()  # in an unknown state: the next message starts afresh
             return _unsendable(delivery, "its message could not be handed over", exc)

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
+import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from digest.db import postgres_connect_args
+from digest.delivery.outcomes import RECORD, RECORD_MANY_POSTGRES, as_arrays
 
 T = TypeVar("T")
 # Seconds a PostgreSQL connection may go unused before it is checked at its next use: in the
@@ -37,6 +39,11 @@ class Store(Protocol):
         """`work` whose statements each stand alone, committed as they run."""
         ...
 
+    async def write_outcomes(self, rows: Sequence[dict[str, Any]]) -> set[int]:
+        """Write outcomes (`outcomes.new_values` rows) together, each only while its delivery
+        is still its holder's; returns the ids of the deliveries written."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -52,6 +59,12 @@ class TakingTurns:
             return work(self._connection)
 
     run_alone = run  # a local transaction costs nothing more
+
+    async def write_outcomes(self, rows: Sequence[dict[str, Any]]) -> set[int]:
+        with self._lock, self._connection.begin():
+            return {
+                row["delivery_id"] for row in rows if self._connection.execute(RECORD, row).rowcount
+            }
 
     async def close(self) -> None:
         self._connection.close()
@@ -71,6 +84,7 @@ class Awaited:
         self._engine, self._transactions, self._alone = engine, transactions, alone
         self._transactions_lock, self._alone_lock = asyncio.Lock(), asyncio.Lock()
         self._used = {"transactions": time.monotonic(), "alone": time.monotonic()}
+        self._alone_driver: Any = None  # psycopg's own connection under `alone`, once asked
 
     @classmethod
     async def open(cls, engine: Engine) -> Awaited:
@@ -98,7 +112,31 @@ class Awaited:
         async with self._alone_lock:
             if await self._stale("alone"):
                 self._alone = await self._replace(self._alone, isolation_level="AUTOCOMMIT")
+                self._alone_driver = None
             return await self._alone.run_sync(work)
+
+    async def write_outcomes(self, rows: Sequence[dict[str, Any]]) -> set[int]:
+        """One prepared statement straight through psycopg, on the autocommit connection:
+        SQLAlchemy's compiling and result handling cost more than the server's work here, and
+        the event loop that pays for it is the one sending the mail."""
+        arrays = as_arrays(rows)
+        async with self._alone_lock:
+            if await self._stale("alone"):
+                self._alone = await self._replace(self._alone, isolation_level="AUTOCOMMIT")
+                self._alone_driver = None
+            if self._alone_driver is None:
+                self._alone_driver = (await self._alone.get_raw_connection()).driver_connection
+            driver = self._alone_driver
+            try:
+                cursor = await driver.execute(RECORD_MANY_POSTGRES, arrays, prepare=True)
+                return {delivery_id for (delivery_id,) in await cursor.fetchall()}
+            except psycopg.Error as exc:  # as SQLAlchemy would raise it, for those who catch it
+                if driver.broken or driver.closed:  # as SQLAlchemy does on its own statements:
+                    self._alone_driver = None  # else the pool, closing it, logs the error again
+                    await self._alone.invalidate()
+                raise DBAPIError.instance(
+                    RECORD_MANY_POSTGRES, arrays, exc, psycopg.Error
+                ) from exc
 
     async def _stale(self, which: str) -> bool:
         """Whether the connection went unused long enough to check, and the server no
