@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import load_config, sync_config
 from digest.db import make_engine, session_factory, transaction, upgrade_schema
+from digest.web import background
 
 DATA = Path(__file__).parent / "data"
 POSTGRES_URL = os.environ.get(
@@ -46,6 +47,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """A new, empty database: a SQLite file, or a PostgreSQL schema of its own."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'digest.sqlite'}"
+        background.stop_all()
         return
     require_postgres()
     schema = f"digest_test_{uuid.uuid4().hex[:12]}"
@@ -56,6 +58,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     try:
         yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
     finally:
+        background.stop_all()  # no web app's mail thread still writing to the schema
         with psycopg.connect(dsn, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,7 @@ from digest.subscriptions import requests
 
 log = logging.getLogger(__name__)
 LOOK_AGAIN_SECONDS = 30.0
+_started: weakref.WeakSet[RequestSender] = weakref.WeakSet()
 
 
 class RequestSender:
@@ -23,6 +25,7 @@ class RequestSender:
         self._mail = mail  # read when sending: the settings as they are then
         self._wake = threading.Event()
         self._idle = threading.Event()
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -31,10 +34,12 @@ class RequestSender:
         that never queues anything runs no thread."""
         with self._lock:
             if self._thread is None:
+                self._stopping.clear()
                 self._thread = threading.Thread(
                     target=self._run, name="public-form-mail", daemon=True
                 )
                 self._thread.start()
+                _started.add(self)
         self._idle.clear()
         self._wake.set()
 
@@ -42,6 +47,8 @@ class RequestSender:
         while True:
             self._wake.wait(LOOK_AGAIN_SECONDS)
             self._wake.clear()
+            if self._stopping.is_set():
+                return
             try:
                 requests.process_all(self._factory, self._mail())
             except Exception:  # the database is away: try again at the next wake or look
@@ -60,3 +67,20 @@ class RequestSender:
                         return
                 self.wake()
         raise TimeoutError(f"public-form mail still waiting after {timeout} s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the thread once the request in hand is processed; a later `wake` starts a new
+        one. What is still queued stays queued, for the next start or another process."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stopping.set()
+            self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
+
+
+def stop_all() -> None:
+    """Stop every sender this process started: before its database goes away (tests), so
+    that no thread is left writing to it."""
+    for sender in list(_started):
+        sender.stop()
