@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from ingest import WORDS, _descendants, _rss_kib  # noqa: E402  (the ingest benchmark's)
+from peak import OwnPeak  # noqa: E402
 
 from digest.subscriptions.listfiles import COLUMNS  # noqa: E402
 
@@ -98,7 +99,7 @@ class TreeMemory(threading.Thread):
 
     def run(self) -> None:
         # A scan of /proc costs a few milliseconds: four a second keeps the sampler's own
-        # share of a busy two-core machine small (wait4's peak covers the command itself).
+        # share of a busy two-core machine small (the command's own peak is read apart).
         while not self.stopped.wait(0.25):
             pids = [self.root, *_descendants(self.root)]
             self.peak_kib = max(self.peak_kib, sum(_rss_kib(pid) for pid in pids))
@@ -117,20 +118,20 @@ def run_command(args: list[str], env: dict[str, str]) -> dict[str, object]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    own = OwnPeak(process.pid)
     sampler = TreeMemory(process.pid)
     sampler.start()
     output = []
     reader = threading.Thread(target=lambda: output.append(process.stdout.read().decode()))
     reader.start()
-    _, status, usage = os.wait4(process.pid, 0)
+    _, status, _ = os.wait4(process.pid, 0)
     took = time.perf_counter() - started
     sampler.stop()
     reader.join()
     text = "".join(output)
     if status != 0:
         sys.exit(f"digest {' '.join(args)} failed:\n{text[-3000:]}")
-    peak_kib = max(usage.ru_maxrss, sampler.peak_kib)
-    return {"seconds": took, "peak_mb": peak_kib // 1024, "output": text}
+    return {"seconds": took, "peak_mb": max(own.stop(), sampler.peak_kib // 1024), "output": text}
 
 
 def reference(database_url: str, path: Path) -> float:

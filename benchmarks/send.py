@@ -36,6 +36,7 @@ from sqlalchemy import insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from ingest import WORDS  # noqa: E402  (the same vocabulary as the ingest benchmark)
+from peak import OwnPeak  # noqa: E402
 
 TOPICS = 12
 ITEMS = 30
@@ -242,6 +243,7 @@ def send(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
+    peak = OwnPeak(process.pid)
     output = process.stdout.read().decode()
     _, status, usage = os.wait4(process.pid, 0)
     took = time.perf_counter() - started
@@ -250,7 +252,7 @@ def send(
     lines = output.strip().splitlines()
     print("   ", lines[0])
     print("   ", lines[-1])
-    return took, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime
+    return took, peak.stop(), usage.ru_utime + usage.ru_stime
 
 
 def enqueue(database_url: str, edition_id: int) -> None:
@@ -283,8 +285,9 @@ def workers(
         )
         for n in range(1, count + 1)
     ]
+    peaks = [OwnPeak(process.pid) for process in processes]
     peak, cpu, shares = 0, 0.0, []
-    for process in processes:
+    for process, own in zip(processes, peaks, strict=True):
         output = process.stdout.read().decode()
         _, status, usage = os.wait4(process.pid, 0)
         if status != 0:
@@ -292,7 +295,7 @@ def workers(
         # "Worker stopped: 50,123 sent." (with other states, were there any)
         sent = re.search(r"([\d,]+) sent", output)
         shares.append(int(sent[1].replace(",", "")) if sent else 0)
-        peak += usage.ru_maxrss // 1024
+        peak += own.stop()
         cpu += usage.ru_utime + usage.ru_stime
     return time.perf_counter() - started, peak, cpu, shares
 
