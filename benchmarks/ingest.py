@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -123,6 +124,13 @@ def serve(folder: str, port_queue: multiprocessing.Queue, mode: multiprocessing.
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
+
+    run_server(handle, port_queue)
+
+
+def run_server(handle: Callable[..., Awaitable[None]], port_queue: multiprocessing.Queue) -> None:
+    """Serve `handle` on a free loopback port, told to the parent through `port_queue`, until
+    the process is stopped."""
 
     async def main() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)

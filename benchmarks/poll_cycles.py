@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest import _rss_kib, command_config, generate_feeds
+from ingest import _rss_kib, command_config, generate_feeds, run_server
 
 
 def serve(folder: str, port_queue: multiprocessing.Queue, cycle: multiprocessing.Value) -> None:
@@ -58,13 +58,7 @@ def serve(folder: str, port_queue: multiprocessing.Queue, cycle: multiprocessing
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
-    async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
-        port_queue.put(server.sockets[0].getsockname()[1])
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(main())
+    run_server(handle, port_queue)
 
 
 def main() -> None:
