@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -183,24 +182,14 @@ def _poll_in_a_process(database: str) -> dict:
 
 
 def test_a_feed_of_100000_entries_costs_seconds_and_little_memory(
-    httpserver: HTTPServer, sqlite_factory, tmp_path: Path
+    httpserver: HTTPServer, sqlite_factory
 ) -> None:
     body = rss(shuffled_entries(100_000, compact=True))
     assert len(body) < 15 * 2**20  # under the body cap: only the entry cap stops it
     httpserver.expect_request("/feed").respond_with_data(body, content_type="application/rss+xml")
     add_feed(sqlite_factory, "Huge", httpserver.url_for("/feed"))
     database = sqlite_factory.kw["bind"].url.render_as_string(hide_password=False)
-    unpolled = tmp_path / "unpolled.sqlite"
-    source, copy = sqlite3.connect(database.removeprefix("sqlite:///")), sqlite3.connect(unpolled)
-    source.backup(copy)
-    source.close(), copy.close()
     measured = _poll_in_a_process(database)
-    if measured["seconds"] >= 30 or measured["grew_mib"] >= 200:
-        # Once, on a heavily shared machine, the peak was five times the usual; the better of
-        # two polls (the second into a copy made before the first) is the poll's own cost,
-        # and a real regression fails both.
-        again = _poll_in_a_process(f"sqlite:///{unpolled}")
-        measured = min(measured, again, key=lambda run: (run["grew_mib"], run["seconds"]))
     assert measured["new"] == 500
     assert "it has 100,000 entries, and Digest reads the newest 500" in measured["problem"]
     with sqlite_factory() as session:
