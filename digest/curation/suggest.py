@@ -11,9 +11,10 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
+from digest.bulk import insert_rows
 from digest.curation.keywords import KeywordMatcher, Suggestion, TopicTerms
 from digest.models import (
     Item,
@@ -306,5 +307,5 @@ def _suggest_batch(session: Session, suggester: Suggester, placements: Sequence[
         .values(suggested_at=now)
     )
     if rows:
-        session.execute(insert(PlacementTopic.__table__), rows)
+        insert_rows(session, PlacementTopic.__table__, rows)
     return touched

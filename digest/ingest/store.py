@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
+from digest.bulk import insert_rows
 from digest.db import index_new_items
 from digest.ingest import dedup
 from digest.ingest.known import (
@@ -133,8 +134,9 @@ def _write(session: Session, writes: _Batch, now: datetime) -> None:
             placement.row["item_id"] = row_id(placement.item)
         _insert(session, Placement.__table__, writes.placements)
     if writes.sources:
-        session.execute(
-            insert(ItemSource.__table__),
+        insert_rows(
+            session,
+            ItemSource.__table__,
             [
                 {
                     "item_id": row_id(item),
@@ -161,8 +163,9 @@ def _write(session: Session, writes: _Batch, now: datetime) -> None:
         }
         topic_rows |= writes.extra_topics - existing
     if topic_rows:
-        session.execute(
-            insert(PlacementTopic.__table__),
+        insert_rows(
+            session,
+            PlacementTopic.__table__,
             [
                 {
                     "placement_id": placement_id,
@@ -175,8 +178,9 @@ def _write(session: Session, writes: _Batch, now: datetime) -> None:
         )
     pairs = {tuple(sorted((row_id(a), row_id(b)))) for a, b in writes.look_alikes if a is not b}
     if pairs:
-        session.execute(
-            insert(PossibleDuplicate.__table__),
+        insert_rows(
+            session,
+            PossibleDuplicate.__table__,
             [
                 {
                     "item_id": first,
@@ -191,14 +195,14 @@ def _write(session: Session, writes: _Batch, now: datetime) -> None:
 
 
 def _insert(session: Session, table: Table, rows: Sequence[Pending]) -> None:
-    """Insert rows with ids drawn beforehand, so the insert is one plain executemany.
+    """Insert rows with ids drawn beforehand, so the insert is one plain bulk write.
 
     (RETURNING would do, but its rows come in no set order, and asking SQLAlchemy to sort them
     makes SQLite insert row by row: several times slower.)
     """
     for row, new_id in zip(rows, _allocate_ids(session, table.name, len(rows)), strict=True):
         row.id = row.row["id"] = new_id
-    session.execute(insert(table), [row.row for row in rows])
+    insert_rows(session, table, [row.row for row in rows])
 
 
 def _allocate_ids(session: Session, table: str, count: int) -> list[int]:
