@@ -10,6 +10,7 @@ SQLAlchemy would store) and the rows go to the driver in one call: `executemany`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Column, Table
@@ -34,16 +35,20 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         if column.name not in given and column.default is not None
     }
     names = [*given, *defaults]
-    converters = [_converter(table.c[name], dialect) for name in names]
-    values = [
-        tuple(
-            convert(value) if convert else value
-            for convert, value in zip(
-                converters, [*(row[name] for name in given), *defaults.values()], strict=True
-            )
-        )
-        for row in rows
+    converters = [
+        (position, convert)
+        for position, name in enumerate(names)
+        if (convert := _converter(table.c[name], dialect)) is not None
     ]
+    pick = itemgetter(*given)
+    extra = tuple(defaults.values())
+    values = []
+    for row in rows:
+        picked = pick(row)
+        value = [*(picked if len(given) > 1 else (picked,)), *extra]
+        for position, convert in converters:
+            value[position] = convert(value[position])
+        values.append(value)
     quote = dialect.identifier_preparer
     columns = ", ".join(quote.quote(name) for name in names)
     target = f"{quote.format_table(table)} ({columns})"

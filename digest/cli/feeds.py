@@ -57,6 +57,10 @@ def poll(app: App, names: tuple[str, ...], include_not_due: bool) -> None:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        # Its refresh thread takes the interpreter lock ten times a second, drawing or not:
+        # off when nobody watches (cron, a pipe), and slower when someone does.
+        disable=not console.is_terminal,
+        refresh_per_second=4,
     ) as bar:
         task = bar.add_task("poll", total=None)
         try:
