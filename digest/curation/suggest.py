@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from digest.bulk import insert_rows
 from digest.curation.keywords import KeywordMatcher, Suggestion, TopicTerms
+from digest.db import one_of
 from digest.models import (
     Item,
     ItemStatus,
@@ -214,7 +215,10 @@ def _chosen_elsewhere(session: Session, item_ids: list[int]) -> dict[int, list[S
         select(Placement.item_id, PlacementTopic.topic_id, Newsletter.title)
         .join(PlacementTopic.placement)
         .join(Placement.newsletter)
-        .where(Placement.item_id.in_(item_ids), PlacementTopic.source == TopicSource.MANUAL)
+        .where(
+            one_of(session, Placement.item_id, item_ids),
+            PlacementTopic.source == TopicSource.MANUAL,
+        )
     ):
         found.setdefault(item_id, []).append(
             Suggestion(topic_id, CHOSEN_ELSEWHERE, [f"chosen for {title} by a librarian"])
@@ -275,7 +279,7 @@ def _suggest_batch(session: Session, suggester: Suggester, placements: Sequence[
     present: dict[int, set[int]] = {}
     for placement_id, topic_id in session.execute(
         select(PlacementTopic.placement_id, PlacementTopic.topic_id).where(
-            PlacementTopic.placement_id.in_(ids)
+            one_of(session, PlacementTopic.placement_id, ids)
         )
     ):
         present.setdefault(placement_id, set()).add(topic_id)
@@ -303,7 +307,7 @@ def _suggest_batch(session: Session, suggester: Suggester, placements: Sequence[
     # Core statements: the ORM's unit of work cost more than the suggestions themselves.
     session.execute(
         update(Placement.__table__)
-        .where(Placement.__table__.c.id.in_(ids))
+        .where(one_of(session, Placement.__table__.c.id, ids))
         .values(suggested_at=now)
     )
     if rows:

@@ -261,11 +261,14 @@ def _imap(source: str) -> Iterator[tuple[Message, Remover]]:
             # PEEK: a message left for a person stays unread.
             _, data = client.uid("FETCH", uid, "(BODY.PEEK[])")
             raw = data[0][1] if data and isinstance(data[0], tuple) else b""
-            yield message_from_bytes(raw, policy=compat32), (
-                lambda uid=uid: (
-                    client.uid("STORE", uid, "+FLAGS", "(\\Deleted)"),
-                    removed.append(uid),
-                )
+            yield (
+                message_from_bytes(raw, policy=compat32),
+                (
+                    lambda uid=uid: (
+                        client.uid("STORE", uid, "+FLAGS", "(\\Deleted)"),
+                        removed.append(uid),
+                    )
+                ),
             )
         if removed:
             # Only what was dealt with here: a plain EXPUNGE would also remove messages that

@@ -85,9 +85,7 @@ class Signer:
             (HEADER_NAME, b" " + unsigned),
             dict(fields),
         )
-        signature = self._key.sign(
-            hasher.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256())
-        )
+        signature = self._key.sign(hasher.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
         fields[-1] = (b"b", base64.b64encode(signature))
         return HEADER_NAME + b": " + self._folded(fields, b"\r\n") + raw
 

@@ -253,9 +253,7 @@ def finish_editions(session: Session, now: datetime | None = None) -> list[int]:
     )
     if done:
         session.execute(
-            update(Edition)
-            .where(Edition.id.in_(done))
-            .values(state=EditionState.SENT, sent_at=now)
+            update(Edition).where(Edition.id.in_(done)).values(state=EditionState.SENT, sent_at=now)
         )
     return done
 
@@ -264,9 +262,7 @@ def timeline(session: Session, edition_id: int) -> list[tuple[str, int]]:
     """Deliveries finished per minute ("YYYY-MM-DD HH:MM" UTC, count), in order: the send
     over time."""
     if session.get_bind().dialect.name == "postgresql":
-        minute = func.to_char(
-            func.timezone("UTC", Delivery.finished_at), "YYYY-MM-DD HH24:MI"
-        )
+        minute = func.to_char(func.timezone("UTC", Delivery.finished_at), "YYYY-MM-DD HH24:MI")
     else:
         minute = func.strftime("%Y-%m-%d %H:%M", Delivery.finished_at)
     return [

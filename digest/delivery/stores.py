@@ -134,9 +134,7 @@ class Awaited:
                 if driver.broken or driver.closed:  # as SQLAlchemy does on its own statements:
                     self._alone_driver = None  # else the pool, closing it, logs the error again
                     await self._alone.invalidate()
-                raise DBAPIError.instance(
-                    RECORD_MANY_POSTGRES, arrays, exc, psycopg.Error
-                ) from exc
+                raise DBAPIError.instance(RECORD_MANY_POSTGRES, arrays, exc, psycopg.Error) from exc
 
     async def _stale(self, which: str) -> bool:
         """Whether the connection went unused long enough to check, and the server no

@@ -269,9 +269,7 @@ class SmtpChannel:
         )
         # The final dot goes in a small write of its own: without this, Nagle's algorithm
         # would hold it back until the server acknowledged the body.
-        self.writer.get_extra_info("socket").setsockopt(
-            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
-        )
+        self.writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         code, text = await self._reply()
         if code != 220:  # e.g. 421 in the greeting
             raise SmtpError(code, text)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.db import one_of
 from digest.ingest import dedup
 from digest.ingest.parse import ParsedEntry
 from digest.models import Item, ItemSource, Placement, Tombstone
@@ -77,7 +78,7 @@ def surviving_items(session: Session, item_ids: Iterable[int]) -> dict[int, int]
             for chunk in chunks(list(set(pending.values())))
             for item_id, into in session.execute(
                 select(Item.id, Item.merged_into_id).where(
-                    Item.id.in_(chunk), Item.merged_into_id.is_not(None)
+                    one_of(session, Item.id, chunk), Item.merged_into_id.is_not(None)
                 )
             )
         }
@@ -116,7 +117,7 @@ class KnownItems:
                 (feed_id, key)
                 for feed_id, key in session.execute(
                     select(ItemSource.feed_id, ItemSource.entry_key).where(
-                        ItemSource.entry_key.in_(chunk)
+                        one_of(session, ItemSource.entry_key, chunk)
                     )
                 )
                 if feed_id in feed_ids
@@ -129,7 +130,7 @@ class KnownItems:
         for chunk in chunks(title_keys):
             for item_id, key, published, words in session.execute(
                 select(Item.id, Item.title_key, Item.published, Item.summary_text).where(
-                    Item.title_key.in_(chunk), Item.merged_into_id.is_(None)
+                    one_of(session, Item.title_key, chunk), Item.merged_into_id.is_(None)
                 )
             ):
                 self.by_title.setdefault(key, []).append(Seen(published, item_id, words))
@@ -138,22 +139,24 @@ class KnownItems:
             self.item_sources.update(
                 session.execute(
                     select(ItemSource.item_id, ItemSource.feed_id).where(
-                        ItemSource.item_id.in_(chunk)
+                        one_of(session, ItemSource.item_id, chunk)
                     )
                 ).all()
             )
             for placement_id, item_id, newsletter_id in session.execute(
                 select(Placement.id, Placement.item_id, Placement.newsletter_id).where(
-                    Placement.item_id.in_(chunk)
+                    one_of(session, Placement.item_id, chunk)
                 )
             ):
                 self.placements[(item_id, newsletter_id)] = placement_id
             self.published.update(
-                session.execute(select(Item.id, Item.published).where(Item.id.in_(chunk))).all()
+                session.execute(
+                    select(Item.id, Item.published).where(one_of(session, Item.id, chunk))
+                ).all()
             )
         for chunk in chunks(list(set(tombstone_keys))):
             self.tombstones.update(
-                session.scalars(select(Tombstone.key).where(Tombstone.key.in_(chunk)))
+                session.scalars(select(Tombstone.key).where(one_of(session, Tombstone.key, chunk)))
             )
 
     @staticmethod
@@ -161,7 +164,7 @@ class KnownItems:
         found: dict[str, int] = {}
         for chunk in chunks(keys):
             for item_id, key in session.execute(
-                select(Item.id, column).where(column.in_(chunk)).order_by(Item.id)
+                select(Item.id, column).where(one_of(session, column, chunk)).order_by(Item.id)
             ):
                 found.setdefault(key, item_id)
         return found

@@ -20,7 +20,7 @@ from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
 from digest.bulk import insert_rows
-from digest.db import index_new_items
+from digest.db import index_new_items, one_of
 from digest.ingest import dedup
 from digest.ingest.known import (
     FeedEntries,
@@ -157,7 +157,7 @@ def _write(session: Session, writes: _Batch, now: datetime) -> None:
             for chunk in chunks(placements)
             for placement_id, topic_id in session.execute(
                 select(PlacementTopic.placement_id, PlacementTopic.topic_id).where(
-                    PlacementTopic.placement_id.in_(chunk)
+                    one_of(session, PlacementTopic.placement_id, chunk)
                 )
             )
         }

@@ -81,9 +81,7 @@ def check_reader_link(value: str | None, base: str | None = None) -> ReaderLink:
     if scheme is None:
         web_base = reader_link(base) if base else None
         if web_base is None:
-            return ReaderLink(
-                None, f"The link {shown} was dropped: it is not a full web address."
-            )
+            return ReaderLink(None, f"The link {shown} was dropped: it is not a full web address.")
         text = urljoin(web_base, text)
         scheme = _SCHEME.match(text)
         assert scheme is not None  # joined onto an http(s) base

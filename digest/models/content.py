@@ -321,9 +321,7 @@ class PossibleDuplicate(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
-    other_id: Mapped[int] = mapped_column(
-        ForeignKey("items.id", ondelete="CASCADE"), index=True
-    )
+    other_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     reason: Mapped[str] = mapped_column(Text)
     state: Mapped[DuplicateState] = mapped_column(
         _enum(DuplicateState, "duplicate_state"), default=DuplicateState.OPEN

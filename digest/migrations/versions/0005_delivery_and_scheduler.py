@@ -132,7 +132,6 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("transport", sa.String(length=64), nullable=True))
 
-
     # ### end Alembic commands ###
 
 
