@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, any_, bindparam, create_engine, event, inspect, text
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,15 +60,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; for SQLite the file's folder is created and WAL mode turned on."""
+    """An engine for `url`; for SQLite the file's folder is created and WAL mode turned on.
+    The pool hands out the connection used last: each one keeps its own page and statement
+    caches, and taking them in turn made a long-running process warm (and hold) all of them."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
+        engine = create_engine(url, pool_use_lifo=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, connect_args=postgres_connect_args(parsed))
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_use_lifo=True,
+        connect_args=postgres_connect_args(parsed),
+    )
 
 
 def postgres_connect_args(url: URL) -> dict[str, int]:
@@ -130,13 +149,16 @@ def refresh_statistics(session: Session, tables: Sequence[str]) -> None:
 
 
 def one_of(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
-    """`column IN values`; on PostgreSQL as one array parameter (`= ANY`), since thousands of
-    separate parameters cost more to render, send and plan than the lookup itself."""
+    """`column IN values`, written as one parameter: an array on PostgreSQL (`= ANY`), a JSON
+    list on SQLite (`IN json_each`). Thousands of separate parameters cost more to render, send
+    and plan than the lookup itself, and on SQLite each length of list was another statement in
+    the connection's cache, which held megabytes of them in a long-running process."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
+    listed = func.json_each(json.dumps(list(values))).table_valued("value")
+    return column.in_(select(listed.c.value))
 
 
 def is_managed_by_hand(name: str | None) -> bool:

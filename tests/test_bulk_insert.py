@@ -1,14 +1,16 @@
-"""Rows written in bulk through the driver read back exactly as rows written by SQLAlchemy:
-aware timestamps, JSON lists, enums, non-ASCII text and left-out columns' defaults."""
+"""Rows written in bulk through the driver read back exactly as rows written by SQLAlchemy
+(aware timestamps, JSON lists, enums, non-ASCII text, left-out columns' defaults), and a lookup
+by thousands of keys finds exactly those."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import insert, select
 
 from digest.bulk import insert_rows
-from digest.db import transaction
+from digest.db import one_of, transaction
 from digest.models import Item, Newsletter, Placement
 
 SUMMER = datetime(2026, 7, 1, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=1)))
@@ -78,3 +80,24 @@ def test_bulk_insert_is_part_of_the_transaction(factory) -> None:
         pass
     with factory() as session:
         assert session.get(Item, 900_003) is None
+
+
+@pytest.mark.parametrize("count", [0, 1, 1_400])
+def test_lookup_by_many_keys_finds_exactly_those(factory, count: int) -> None:
+    """`one_of` matches the listed keys and no others, whatever their number or script."""
+    with transaction(factory) as session:
+        insert_rows(
+            session,
+            Item.__table__,
+            [_item_row(910_000 + n, f"Kinderschutz {n} — 児童") for n in range(3_000)],
+        )
+    wanted = [f"kinderschutz {n} — 児童" for n in range(0, 2 * count, 2)]
+    with factory() as session:
+        found = set(session.scalars(select(Item.id).where(one_of(session, Item.title_key, wanted))))
+        by_id = set(
+            session.scalars(
+                select(Item.id).where(one_of(session, Item.id, [910_000 + n for n in range(count)]))
+            )
+        )
+    assert found == {910_000 + n for n in range(0, 2 * count, 2)}
+    assert by_id == {910_000 + n for n in range(count)}

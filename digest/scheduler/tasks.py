@@ -60,6 +60,7 @@ def sessions(database_url: str) -> sessionmaker[Session]:
 
 def poll_due_feeds(database_url: str) -> None:
     """Poll every feed whose interval has come round (failing feeds are held back longer)."""
+    _keep_large_blocks_apart()
     factory = sessions(database_url)
     suggestions = SuggestAsStored()
     report = poll_feeds(factory, on_stored=suggestions)
@@ -70,14 +71,38 @@ def poll_due_feeds(database_url: str) -> None:
     _give_back_memory()
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+LARGE_BLOCK = 128 * 1024
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    with contextlib.suppress(OSError):
+        return ctypes.CDLL("libc.so.6")
+    return None
+
+
+def _keep_large_blocks_apart() -> None:
+    """Have blocks of 128 KiB and more (feed bodies, batches of rows) mapped on their own and
+    unmapped when freed. By default glibc raises that threshold after the first such block is
+    freed, and later ones then fill holes in the heap that a long-running process never gives
+    back."""
+    libc = _libc()
+    with contextlib.suppress(AttributeError):
+        if libc is not None:
+            libc.mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
+
+
 def _give_back_memory() -> None:
     """Return what a poll freed to the system. A poll's many short-lived objects leave the C
     allocator's heap holed, and without this a long-running `digest run` grew by a few
     megabytes a poll although nothing was kept."""
     gc.collect()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
+    libc = _libc()
+    with contextlib.suppress(AttributeError):
+        if libc is not None:
+            libc.malloc_trim(0)
 
 
 def draft_edition(
