@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from sqlalchemy import Connection as DbConnection
 from sqlalchemy import Engine, select, text
@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import first_line, transaction
 from digest.delivery import queue, stores
-from digest.delivery.dkim import Signer
 from digest.delivery.messages import CutError, MessageFactory
 from digest.delivery.outcomes import Outcome, Result
 from digest.delivery.ratelimit import Budget
@@ -45,6 +44,9 @@ from digest.locks import LifetimeLock, is_free
 from digest.models import Edition, EditionState, Newsletter
 from digest.models import Worker as WorkerRow
 from digest.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from digest.delivery.dkim import Signer
 
 log = logging.getLogger(__name__)
 DEAD_CLAIMS_EVERY = timedelta(seconds=30)
@@ -106,7 +108,11 @@ class TransportSender(threading.Thread):
     def __init__(self, shared: _Shared, name: str | None, transport: Transport) -> None:
         super().__init__(name=f"send-{name or 'default'}", daemon=True)
         self.shared, self.transport_name, self.transport = shared, name, transport
-        self.signer = Signer(transport.dkim) if transport.dkim else None
+        self.signer: Signer | None = None
+        if transport.dkim:  # loaded only here: DKIM's libraries take a second to import
+            from digest.delivery.dkim import Signer
+
+            self.signer = Signer(transport.dkim)
         self.budget = Budget(name or "", transport.per_second, transport.per_hour)
         self.claim_size = shared.worker.batch_size
         if transport.per_second:  # what a connection may send in a few seconds, no more:
