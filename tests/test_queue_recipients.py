@@ -145,3 +145,25 @@ def test_starting_again_queues_no_second_copy(mixed, factory):
         edition.state = EditionState.APPROVED
         queue.enqueue(session, edition, NOW)
     assert len(queued(factory, edition_id)) == len(readers)
+
+
+def test_the_same_choice_in_any_order_gets_the_same_items() -> None:
+    items = [frozenset({"neglect"}), frozenset({"online-grooming"}), frozenset({"other"})]
+    tree = {"online-abuse": None, "online-grooming": "online-abuse", "neglect": None}
+    planned = queue.plan(
+        [
+            (1, 11, "neglect,online-abuse"),
+            (2, 12, "online-abuse,neglect"),
+            (3, 13, None),
+            (4, 14, "bullying"),
+        ],
+        items,
+        tree,
+        note_when_nothing_matches=False,
+    )
+    assert planned == [
+        queue.Planned(11, 1, "0,1", False),
+        queue.Planned(12, 2, "0,1", False),
+        queue.Planned(13, 3, "*", False),
+        queue.Planned(14, 4, "", True),
+    ]
