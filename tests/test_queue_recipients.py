@@ -167,3 +167,21 @@ def test_the_same_choice_in_any_order_gets_the_same_items() -> None:
         queue.Planned(13, 3, "*", False),
         queue.Planned(14, 4, "", True),
     ]
+
+
+def test_a_claim_read_on_from_the_last_still_finds_those_given_back(factory) -> None:
+    edition_id = approved_edition(factory)
+    add_subscribers(factory, 6)
+    with transaction(factory) as session:
+        queue.enqueue(session, session.get(Edition, edition_id), NOW)
+    with transaction(factory) as session:
+        first = [d.id for d in queue.claim(session, "w", 3, now=NOW)]
+        queue.release(session, "w", first[:1])  # one of them goes back to the queue
+    with transaction(factory) as session:
+        later = [d.id for d in queue.claim(session, "w", 3, now=NOW, after=first[-1])]
+    with transaction(factory) as session:
+        last = [d.id for d in queue.claim(session, "w", 3, now=NOW, after=later[-1])]
+    assert later == sorted(later) and min(later) > first[-1]  # read on from there first
+    assert last == first[:1]  # then the one given back, below it
+    with factory() as session:
+        assert queue.progress(session, edition_id)["queued"] == 0

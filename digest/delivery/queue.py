@@ -196,10 +196,16 @@ def claim(
     limit: int,
     editions: Sequence[int] | None = None,
     now: datetime | None = None,
+    after: int = 0,
 ) -> list[Claimed]:
     """Take up to `limit` deliveries that are due: queued first, then retries whose time has
     come (of `editions` only, when given). Call inside a transaction; the claim is the
-    worker's once it commits."""
+    worker's once it commits.
+
+    `after`: the highest id the caller claimed so far. Queued deliveries are looked for above
+    it first, and below it only when there are no more: below lie those already taken, whose
+    old index entries (as queued) PostgreSQL walks past one by one for as long as any
+    transaction, in any database of the server, is older than their update."""
     now = now or utcnow()
     # A sent edition may still have deferred deliveries waiting for their retry.
     sending: Any = select(Edition.id).where(
@@ -227,6 +233,12 @@ def claim(
             query = query.where(due)
         if postgres:
             query = query.with_for_update(skip_locked=True)
+        if status is DeliveryStatus.QUEUED and after:
+            ids += session.scalars(query.where(Delivery.id > after)).all()
+            if len(ids) >= limit:
+                continue
+            # then any given back, or left by a worker gone
+            query = query.where(Delivery.id <= after).limit(limit - len(ids))
         ids += session.scalars(query).all()
     if not ids:
         return []

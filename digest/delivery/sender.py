@@ -115,6 +115,7 @@ class TransportSender(threading.Thread):
             self.signer = Signer(transport.dkim)
         self.budget = Budget(name or "", transport.per_second, transport.per_hour)
         self.claim_size = shared.worker.batch_size
+        self.claimed_up_to = 0  # the queue is read on from there (`queue.claim`)
         if transport.per_second:  # what a connection may send in a few seconds, no more:
             # the rest stays in the queue for the other workers sharing the limit
             paced = math.ceil(transport.per_second * CLAIM_SECONDS / transport.connections)
@@ -187,9 +188,14 @@ class TransportSender(threading.Thread):
         if not editions:
             return []
         await self._still_mine()
-        return await store.run(
-            lambda db: _in_session(db, queue.claim, worker.id, self.claim_size, editions)
+        after = self.claimed_up_to
+        batch = await store.run(
+            lambda db: _in_session(
+                db, queue.claim, worker.id, self.claim_size, editions, None, after
+            )
         )
+        self.claimed_up_to = max([after, *(d.id for d in batch)])
+        return batch
 
     async def _send(
         self,
