@@ -119,7 +119,8 @@ def enqueue(session: Session, edition: Edition, now: datetime | None = None) -> 
         .group_by(Subscription.id, Subscription.subscriber_id)
     )
     planned = plan(
-        session.connection().execute(subscriptions),  # Core rows: the ORM's loading costs more
+        # Core rows, fetched at once: the ORM's loading, or a fetch per row, costs more
+        session.connection().execute(subscriptions).all(),
         [frozenset(item["topics"]) for item in entries(edition)],
         topic_tree(session),
         edition.newsletter.note_when_nothing_matches,
