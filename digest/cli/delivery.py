@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import imaplib
 import logging
 import signal
 import threading
@@ -15,7 +14,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from digest.cli import App, UsageProblem, cli, console, database_errors, logs, pass_app
 from digest.db import transaction
-from digest.delivery import bounces as bounce_mail
 from digest.delivery import queue
 from digest.delivery.sender import Worker, WorkerError
 from digest.delivery.transport import Transport
@@ -130,6 +128,11 @@ def bounces() -> None:
 def bounces_process(app: App, source: str) -> None:
     """Read returned mail from SOURCE (a Maildir folder, an mbox file, or
     imaps://user:password@host/FOLDER; env DIGEST_BOUNCE_MAILBOX) and act on each message."""
+    # Loaded here, not with the module: `digest send` need not wait for the parsers of mail.
+    import imaplib
+
+    from digest.delivery import bounces as bounce_mail
+
     try:
         report = bounce_mail.process(app.require_schema(), source, token_keys(), secret_key())
     except (OSError, imaplib.IMAP4.error) as exc:

@@ -7,16 +7,19 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from digest.delivery.dkim import Signer
 from digest.delivery.queue import Claimed, cut_positions
 from digest.delivery.verp import return_path
 from digest.editions.message import MailSettings, MessageError, MessageTemplate, archive_url
 from digest.editions.render import entries, render_items
 from digest.install import install_token
 from digest.models import Edition
+
+if TYPE_CHECKING:  # DKIM's libraries take longer to load than a send of hundreds of messages
+    from digest.delivery.dkim import Signer
 
 log = logging.getLogger(__name__)
 TEMPLATES_KEPT = 512  # rendered cuts kept in memory per edition, most recently used first

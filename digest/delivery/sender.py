@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from sqlalchemy import Connection as DbConnection
 from sqlalchemy import Engine, select, text
@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import first_line, transaction
 from digest.delivery import queue, stores
-from digest.delivery.dkim import Signer
 from digest.delivery.messages import CutError, MessageFactory
 from digest.delivery.outcomes import Outcome, Result
 from digest.delivery.ratelimit import Budget
@@ -45,6 +44,9 @@ from digest.locks import LifetimeLock, is_free
 from digest.models import Edition, EditionState, Newsletter
 from digest.models import Worker as WorkerRow
 from digest.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from digest.delivery.dkim import Signer
 
 log = logging.getLogger(__name__)
 DEAD_CLAIMS_EVERY = timedelta(seconds=30)
@@ -106,9 +108,14 @@ class TransportSender(threading.Thread):
     def __init__(self, shared: _Shared, name: str | None, transport: Transport) -> None:
         super().__init__(name=f"send-{name or 'default'}", daemon=True)
         self.shared, self.transport_name, self.transport = shared, name, transport
-        self.signer = Signer(transport.dkim) if transport.dkim else None
+        self.signer: Signer | None = None
+        if transport.dkim:  # loaded only here: DKIM's libraries take a second to import
+            from digest.delivery.dkim import Signer
+
+            self.signer = Signer(transport.dkim)
         self.budget = Budget(name or "", transport.per_second, transport.per_hour)
         self.claim_size = shared.worker.batch_size
+        self.claimed_up_to = 0  # the queue is read on from there (`queue.claim`)
         if transport.per_second:  # what a connection may send in a few seconds, no more:
             # the rest stays in the queue for the other workers sharing the limit
             paced = math.ceil(transport.per_second * CLAIM_SECONDS / transport.connections)
@@ -181,9 +188,14 @@ class TransportSender(threading.Thread):
         if not editions:
             return []
         await self._still_mine()
-        return await store.run(
-            lambda db: _in_session(db, queue.claim, worker.id, self.claim_size, editions)
+        after = self.claimed_up_to
+        batch = await store.run(
+            lambda db: _in_session(
+                db, queue.claim, worker.id, self.claim_size, editions, None, after
+            )
         )
+        self.claimed_up_to = max([after, *(d.id for d in batch)])
+        return batch
 
     async def _send(
         self,

@@ -20,14 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from digest.addresses import AddressError, needs_smtputf8, on_the_wire
 from digest.config import load_config
 from digest.config.schema import DkimConfig, TransportConfig
-from digest.delivery.dkim import Signer
 from digest.delivery.outcomes import Outcome, Result
+
+if TYPE_CHECKING:  # loaded when a transport signs: DKIM's libraries are slow to import
+    from digest.delivery.dkim import Signer
 
 log = logging.getLogger(__name__)
 DEFAULT_MAIL_URL = "maildir:var/mail"
@@ -172,6 +174,8 @@ def for_newsletter(transports: Transports, name: str | None) -> Transport:
 
 @lru_cache(maxsize=8)
 def _signer(domain: str, selector: str, key_file: str) -> Signer:
+    from digest.delivery.dkim import Signer
+
     return Signer(DkimConfig(domain=domain, selector=selector, key_file=key_file))
 
 

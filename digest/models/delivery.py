@@ -37,7 +37,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id"),
         Index("ix_deliveries_claimable", "status", "next_attempt_at"),
-        Index("ix_deliveries_edition_status", "edition_id", "status"),
+        # An edition's queued deliveries in the order workers claim them (migration 0015).
+        Index("ix_deliveries_edition_id_status_id", "edition_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
