@@ -135,7 +135,7 @@ def search(
     words: str = "",
     topic: str | None = None,
     number: int = 1,
-    size: int = ARCHIVE_PAGE,
+    size: int | None = None,
 ) -> Results:
     """Page `number` of the archive's search: by words, and by a topic, which brings the
     topics below it. LookupError when `topic` names no topic."""
@@ -148,7 +148,7 @@ def search(
     # they are counted exactly, and only one page of editions and their items is read.
     matching = sent_editions(session, newsletter, words, topics)
     ids = list(session.scalars(matching.with_only_columns(Edition.id)))
-    number = max(1, number)
+    number, size = max(1, number), size or ARCHIVE_PAGE
     shown = ids[(number - 1) * size : number * size]
     editions = {e.id: e for e in session.scalars(select(Edition).where(Edition.id.in_(shown)))}
     sizes = _sizes(session, shown)
