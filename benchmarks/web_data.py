@@ -258,12 +258,15 @@ def index_archive(database_url: str) -> int:
     its items' topics), in a database filled before the loader wrote them; returns how many
     editions needed it."""
     from digest.db import make_engine
-    from digest.editions.archive_index import edition_words, item_topics
+    from digest.editions.archive_index import edition_topics, edition_words, item_topics
 
     engine = make_engine(database_url)
     with engine.begin() as connection:
         editions = connection.execute(
-            text("SELECT id, subject, intro FROM editions WHERE search_words IS NULL")
+            text(
+                "SELECT id, subject, intro FROM editions "
+                "WHERE search_words IS NULL OR search_topics IS NULL"
+            )
         ).all()
         for edition_id, subject, intro in editions:
             entries = [
@@ -277,9 +280,17 @@ def index_archive(database_url: str) -> int:
                 text("UPDATE edition_items SET topics = :topics WHERE id = :id"),
                 [{"id": entry_id, "topics": item_topics(item)} for entry_id, item in entries],
             )
+            items = [item for _, item in entries]
             connection.execute(
-                text("UPDATE editions SET search_words = :words WHERE id = :id"),
-                {"id": edition_id, "words": edition_words(subject, intro, [i for _, i in entries])},
+                text(
+                    "UPDATE editions SET search_words = :words, search_topics = :topics "
+                    "WHERE id = :id"
+                ),
+                {
+                    "id": edition_id,
+                    "words": edition_words(subject, intro, items),
+                    "topics": edition_topics(item_topics(item) for item in items),
+                },
             )
     engine.dispose()
     return len(editions)
@@ -322,7 +333,7 @@ def _write_editions(
     connection: Connection, entries: list[dict[str, Any]], titles: dict[int, str]
 ) -> int:
     """One sent edition per newsletter and past week, holding that week's accepted items."""
-    from digest.editions.archive_index import edition_words, item_topics
+    from digest.editions.archive_index import edition_topics, edition_words, item_topics
 
     editions: dict[tuple[int, Any], int] = {}
     rows, positions = [], []
@@ -359,6 +370,7 @@ def _write_editions(
                 "subject": subject,
                 "intro": "",
                 "search_words": edition_words(subject, "", held[edition_id - 1]),
+                "search_topics": edition_topics(item_topics(i) for i in held[edition_id - 1]),
                 "created_at": at,
                 "created_by": "benchmark",
                 "approved_by": "bench@example.org",

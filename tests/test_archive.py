@@ -129,8 +129,10 @@ def test_what_the_search_reads_is_kept_at_approval_and_dropped_with_it(site: Sit
         edition = session.scalar(select(Edition))
         assert " gaming " in edition.search_words and " caspar: " in edition.search_words
         assert sorted(e.topics for e in edition.entries) == [" neglect ", " online-grooming "]
+        assert edition.search_topics == " neglect online-grooming "
         compose.unapprove(session, edition, "editor")
         assert edition.search_words is None and {e.topics for e in edition.entries} == {None}
+        assert edition.search_topics is None
 
 
 EDITION_LINK = re.compile(r'<a href="/archive/caspar/(\d+)">')
@@ -193,7 +195,8 @@ def test_archive_search_pages_through_the_editions_and_back(factory, monkeypatch
     back = client.get(html.unescape(NEWER.search(pages[2])[1])).text
     assert EDITION_LINK.findall(back) == EDITION_LINK.findall(pages[1])
     first = html.unescape(NEWER.search(back)[1])
-    assert "page=" not in first and client.get(first).text == pages[0]
+    again = client.get(first).text
+    assert "page=" not in first and EDITION_LINK.findall(again) == EDITION_LINK.findall(pages[0])
     past = client.get("/archive/caspar?topic=online-grooming&page=9").text
     assert (
         "past the last page" in past

@@ -67,11 +67,10 @@ def sent_editions(
     query = _sent(newsletter)
     for word in sorted({w.casefold() for w in words.split()}):
         query = query.where(_holds(_dialect(session), Edition.search_words, word))
-    if topics:
+    if topics:  # one value an edition, not each of its items (PostgreSQL: 60 ms a search)
+        markers = [topic_marker(slug) for slug in sorted(topics)]
         query = query.where(
-            select(EditionItem.id)
-            .where(EditionItem.edition_id == Edition.id, _about(_dialect(session), topics))
-            .exists()
+            or_(*(_holds(_dialect(session), Edition.search_topics, m) for m in markers))
         )
     return query
 
