@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import html
+import re
+from datetime import UTC, datetime, timedelta
 
 import feedparser
 import pytest
 from sqlalchemy import select
-from webapp import Site, accept_tagged, make_site
+from webapp import Site, accept_tagged, add_items, entry, make_site, placements
 
+from digest.curation import decisions
 from digest.db import transaction
 from digest.editions import compose
-from digest.models import Edition, EditionState, Newsletter
+from digest.models import Edition, EditionState, ItemStatus, Newsletter, Topic
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -126,5 +129,76 @@ def test_what_the_search_reads_is_kept_at_approval_and_dropped_with_it(site: Sit
         edition = session.scalar(select(Edition))
         assert " gaming " in edition.search_words and " caspar: " in edition.search_words
         assert sorted(e.topics for e in edition.entries) == [" neglect ", " online-grooming "]
+        assert edition.search_topics == " neglect online-grooming "
         compose.unapprove(session, edition, "editor")
         assert edition.search_words is None and {e.topics for e in edition.entries} == {None}
+        assert edition.search_topics is None
+
+
+EDITION_LINK = re.compile(r'<a href="/archive/caspar/(\d+)">')
+OLDER = re.compile(r'<a href="([^"]+)" rel="next">')
+NEWER = re.compile(r'<a href="([^"]+)" rel="prev">')
+
+
+def test_archive_search_pages_through_the_editions_and_back(factory, monkeypatch) -> None:
+    """Five weeks of editions, two to a page: the pages hold each matching edition once,
+    newest first, with the items about the topic; their links keep the words and topic."""
+    from digest.editions import archive
+
+    monkeypatch.setattr(archive, "ARCHIVE_PAGE", 2)
+    site = make_site(factory)
+    for week in range(5):
+        chosen = placements(
+            factory,
+            add_items(
+                factory,
+                [
+                    entry(f"Grooming report {week}", f"https://example.org/grooming/{week}"),
+                    entry(f"Neglect report {week}", f"https://example.org/neglect/{week}"),
+                ],
+            ),
+        )
+        with transaction(factory) as session:
+            topics = {t.slug: t.id for t in session.scalars(select(Topic))}
+            decisions.set_topics(session, chosen[:1], [topics["online-grooming"]], "librarian")
+            decisions.set_topics(session, chosen[1:], [topics["neglect"]], "librarian")
+            decisions.set_status(session, chosen, ItemStatus.ACCEPTED, "librarian")
+            newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
+            when = NOW + timedelta(weeks=week)
+            edition = compose.build_draft(session, newsletter, "editor", when)
+            compose.approve(session, edition, "editor", now=when)
+            edition.state = EditionState.SENT
+    with factory() as session:
+        newest_first = list(
+            session.scalars(select(Edition.id).order_by(Edition.period_start.desc()))
+        )
+    client = site.app.test_client()
+    url = "/archive/caspar?q=report&topic=online-grooming"
+    pages = []
+    while True:
+        page = client.get(url).text
+        pages.append(page)
+        older = OLDER.search(page)
+        if older is None:
+            break
+        url = html.unescape(older[1])
+        assert "q=report" in url and "topic=online-grooming" in url, url
+    assert [[int(e) for e in EDITION_LINK.findall(p)] for p in pages] == [
+        newest_first[0:2],
+        newest_first[2:4],
+        newest_first[4:5],
+    ]
+    assert "5 editions match, page 1 of 3." in pages[0]
+    assert "Grooming report 2" in pages[1] and "Neglect report 2" not in pages[1]
+    assert "Grooming report 3" not in pages[1]  # on the page before
+    assert "page 3 of 3." in pages[2]
+    back = client.get(html.unescape(NEWER.search(pages[2])[1])).text
+    assert EDITION_LINK.findall(back) == EDITION_LINK.findall(pages[1])
+    first = html.unescape(NEWER.search(back)[1])
+    again = client.get(first).text
+    assert "page=" not in first and EDITION_LINK.findall(again) == EDITION_LINK.findall(pages[0])
+    past = client.get("/archive/caspar?topic=online-grooming&page=9").text
+    assert (
+        "past the last page" in past
+        and 'href="/archive/caspar?topic=online-grooming&amp;page=3"' in past
+    )

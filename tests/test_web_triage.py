@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import html
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select
-from webapp import STAFF, Site, add_items, csrf_token, entry, make_site
+from webapp import STAFF, Site, add_items, csrf_token, entry, make_site, placements
 
+from digest.curation import decisions
+from digest.db import transaction
 from digest.models import (
     AuditEntry,
     Item,
@@ -271,3 +278,122 @@ def test_a_search_page_by_page_finds_what_listing_every_match_finds(
         pages = [items.page_of_items(session, wanted, number, size=1) for number in (1, 2, 3, 4)]
     assert [p.id for page in pages for p in page.placements] == every
     assert len(every) == (0 if words == "zzz" else 1)
+
+
+OLDER = re.compile(r'<a href="([^"]+)" rel="next">')
+NEWER = re.compile(r'<a href="([^"]+)" rel="prev">')
+ROW = re.compile(r'<tr id="placement-(\d+)"')
+
+
+def shown(page: str) -> list[int]:
+    return [int(found) for found in ROW.findall(page)]
+
+
+def follow(client, url: str, link: re.Pattern[str]) -> list[tuple[str, list[int]]]:
+    """Every page from `url` on, following `link` until a page has none: (url, rows)."""
+    pages = []
+    while True:
+        page = client.get(url)
+        assert page.status_code == 200, url
+        pages.append((url, shown(page.text)))
+        found = link.search(page.text)
+        if found is None:
+            return pages
+        url = html.unescape(found[1])
+
+
+@pytest.fixture
+def archive_of_a_library(factory) -> Site:
+    """Twenty-six items over nine days, three at each moment (a tie broken by id): every
+    other one about neglect (its words and its topic), every fifth rejected."""
+    moment = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    entries = [
+        replace(
+            entry(
+                f"Report {n}",
+                f"https://example.org/report/{n}",
+                "<p>Neglect of older children.</p>" if n % 2 else "<p>Online safety.</p>",
+            ),
+            published=moment - timedelta(days=n // 3),
+        )
+        for n in range(26)
+    ]
+    chosen = placements(factory, add_items(factory, entries))
+    with transaction(factory) as session:
+        neglect = session.scalar(select(Topic.id).where(Topic.slug == "neglect"))
+        decisions.set_topics(session, chosen[1::2], [neglect], "librarian")
+        decisions.set_status(session, chosen[::5], ItemStatus.REJECTED, "librarian")
+    return make_site(factory)
+
+
+@pytest.mark.parametrize("by", ["filters", "words"])
+def test_a_filtered_list_pages_through_every_match_once_by_its_links(
+    archive_of_a_library: Site, monkeypatch: pytest.MonkeyPatch, by: str
+) -> None:
+    """Older links lead through every matching item once, newest first, with no repeat and
+    no gap, keeping the filters; Newer links lead back through the same pages."""
+    from digest.curation import items
+    from digest.web import triage
+
+    monkeypatch.setattr(triage, "PAGE_SIZE", 4)
+    monkeypatch.setattr(items, "WALK_CHUNK", 3)  # a search on SQLite walks in several chunks
+    site = archive_of_a_library
+    with site.factory() as session:
+        section = session.scalar(select(Section).where(Section.name == "Policy"))
+        neglect = session.scalar(select(Topic.id).where(Topic.slug == "neglect"))
+        wanted = items.ItemFilter(
+            status=ItemStatus.NEW,
+            newsletter_id=section.newsletter_id,
+            section_id=section.id,
+            topic_id=neglect if by == "filters" else None,
+            text="neglect" if by == "words" else "",
+        )
+        dialect = session.get_bind().dialect.name
+        every = [p.id for p in session.scalars(items.placement_query(wanted, dialect))]
+    assert len(every) == 10  # the thirteen about neglect, less three rejected
+    asked = f"status=new&newsletter={section.newsletter_id}&section={section.id}&" + (
+        f"topic={neglect}" if by == "filters" else "q=neglect"
+    )
+    client = site.client(Role.LIBRARIAN)
+    older = follow(client, f"/items?{asked}", OLDER)
+    assert [rows for _, rows in older] == [every[0:4], every[4:8], every[8:10]]
+    for url, _ in older[1:]:  # each link keeps every filter, and counts the pages
+        assert all(part in url for part in asked.split("&")), url
+    assert [f"page={n}" in url for n, (url, _) in enumerate(older, 1)] == [False, True, True]
+    last = client.get(older[-1][0]).text
+    assert "Page 3, the last." in last
+    newer = follow(client, older[-1][0], NEWER)
+    assert [rows for _, rows in newer] == [every[8:10], every[4:8], every[0:4]]
+    assert "More than 4 items, page 1." in client.get(newer[-1][0]).text
+
+
+def test_deciding_a_page_hides_none_of_the_next(archive_of_a_library: Site, monkeypatch) -> None:
+    """A librarian accepts every item of the first page, then follows Older: the next page
+    is the one that followed them, not one further on."""
+    from digest.web import triage
+
+    monkeypatch.setattr(triage, "PAGE_SIZE", 4)
+    client = archive_of_a_library.client(Role.LIBRARIAN)
+    first = client.get("/items").text
+    expected = follow(client, "/items", OLDER)[1][1]
+    token = csrf_token(client, "/items")
+    accepted = client.post(
+        "/items/bulk",
+        data={
+            "csrf_token": token,
+            "action": "accepted",
+            "placement": shown(first),
+            "back": "/items",
+        },
+    )
+    assert accepted.status_code == 302
+    older = html.unescape(OLDER.search(first)[1])  # the link on the page as it was read
+    assert shown(client.get(older).text) == expected
+    assert not set(shown(client.get("/items").text)) & set(shown(first))
+
+
+@pytest.mark.parametrize("cursor", ["yesterday", "20260601T090000000000", "1-2", "<b>"])
+def test_a_broken_place_in_the_list_is_refused_in_words(site: Site, cursor: str) -> None:
+    page = site.client(Role.LIBRARIAN).get("/items", query_string={"after": cursor})
+    assert page.status_code == 400
+    assert "is not a place in the list" in page.text and "<b>" not in page.text

@@ -25,7 +25,7 @@ def web_app(app: App, components: Sequence[Component] = ()) -> Flask:
     """The web app for the command's database and transports; a bad setting in the
     environment stops the command with a line naming it."""
     from digest.cli.delivery import transports
-    from digest.web import create_app
+    from digest.web import create_app, settle_for_serving
     from digest.web.security import SettingError
 
     try:
@@ -33,6 +33,7 @@ def web_app(app: App, components: Sequence[Component] = ()) -> Flask:
     except SettingError as exc:
         raise UsageProblem(str(exc)) from None
     web.extensions["digest.mail_requests"].wake()  # what a stopped process left, goes now
+    settle_for_serving()
     return web
 
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
-from digest.curation import search
+from digest.curation import paging, search
+from digest.curation.paging import Cursor
 from digest.models import (
     Feed,
     Item,
@@ -42,8 +43,10 @@ class ItemFilter:
 @dataclass(frozen=True)
 class Page:
     placements: list[Placement]
-    total: int  # exact when `more` is False; else how many there are at least
-    number: int
+    # How many items there are at least (exact when `more` is False); None on a page reached
+    # from a row (`paging`), which knows nothing of how many came before that row.
+    total: int | None
+    number: int  # as the librarian counts pages: carried along with the links
     size: int
     more: bool = False  # there are items after this page
 
@@ -51,6 +54,14 @@ class Page:
     def pages(self) -> int:
         """The last page known: this one, or the next when there are more."""
         return self.number + 1 if self.more else self.number
+
+    @property
+    def first(self) -> Cursor | None:
+        return Cursor.of(self.placements[0]) if self.placements else None
+
+    @property
+    def last(self) -> Cursor | None:
+        return Cursor.of(self.placements[-1]) if self.placements else None
 
 
 def placement_query(
@@ -154,29 +165,60 @@ def with_placement_details(query: Select[tuple[Placement]]) -> Select[tuple[Plac
     )
 
 
-def page_of_items(session: Session, filters: ItemFilter, number: int = 1, size: int = 50) -> Page:
-    """One page of the list, and whether another follows. Nothing is counted: counting a
-    broad filter or a common word means visiting every match in a million items, where a
-    page visits only the rows up to its own last (one more, to know that others follow)."""
-    dialect = session.get_bind().dialect.name
+def page_of_items(
+    session: Session,
+    filters: ItemFilter,
+    number: int = 1,
+    size: int = 50,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+) -> Page:
+    """One page of the list, and whether another follows: the page just past the row `after`
+    ("older"), or just before the row `before` ("newer"); without either, page `number` as
+    counted from the top. Nothing is counted: counting a broad filter or a common word means
+    visiting every match in a million items, where a page visits only the rows up to its own
+    last (one more, to know that others follow)."""
     number = max(1, number)
-    skipped = (number - 1) * size
+    if before is not None:
+        rows = _rows(session, filters, 0, size + 1, before, backwards=True)
+        if len(rows) <= size:  # nothing newer than these: the top of the list
+            return page_of_items(session, filters, 1, size)
+        return Page(rows[:size][::-1], None, max(2, number), size, more=True)
+    skipped = 0 if after is not None else (number - 1) * size
+    rows = _rows(session, filters, skipped, size + 1, after)
+    more = len(rows) > size
+    total = None if after is not None else skipped + min(len(rows), size)
+    return Page(rows[:size], total, number, size, more)
+
+
+def _rows(
+    session: Session,
+    filters: ItemFilter,
+    skipped: int,
+    wanted: int,
+    start: Cursor | None,
+    backwards: bool = False,
+) -> list[Placement]:
+    """Up to `wanted` rows of the list after the first `skipped`, from just past `start`
+    (just before it, nearest first, when `backwards`), with what a triage row shows."""
+    dialect = session.get_bind().dialect.name
     match = search.fts5_listed_query(session, filters.text) if dialect == "sqlite" else None
-    chosen = _walk(session, filters, match, skipped + size + 1) if match else None
+    chosen = _walk(session, filters, match, skipped + wanted, start, backwards) if match else None
     if chosen is not None:
-        wanted = chosen[skipped:]
+        ids = chosen[skipped:]
         found = session.scalars(
-            with_placement_details(select(Placement).where(Placement.id.in_(wanted)))
+            with_placement_details(select(Placement).where(Placement.id.in_(ids)))
         ).all()
         by_id = {placement.id: placement for placement in found}
-        rows = [by_id[placement_id] for placement_id in wanted]
-    else:
-        query = placement_query(filters, dialect, match)
-        rows = list(
-            session.scalars(with_placement_details(query).limit(size + 1).offset(skipped)).all()
-        )
-    more = len(rows) > size
-    return Page(rows[:size], skipped + min(len(rows), size), number, size, more)
+        return [by_id[placement_id] for placement_id in ids]
+    query = _from(placement_query(filters, dialect, match), start, backwards)
+    return list(session.scalars(with_placement_details(query).limit(wanted).offset(skipped)))
+
+
+def _from(query: Select[Any], start: Cursor | None, backwards: bool) -> Select[Any]:
+    if start is None:
+        return query
+    return paging.before(query, start) if backwards else paging.after(query, start)
 
 
 # A search on SQLite first walks the list newest first, a chunk at a time, asking the index
@@ -187,22 +229,24 @@ WALK_CHUNK = 500
 WALK_CHUNKS = 8
 
 
-def _walk(session: Session, filters: ItemFilter, match: str, wanted: int) -> list[int] | None:
+def _walk(
+    session: Session,
+    filters: ItemFilter,
+    match: str,
+    wanted: int,
+    start: Cursor | None = None,
+    backwards: bool = False,
+) -> list[int] | None:
     """Ids of the first `wanted` placements that `filters` and the FTS5 query `match` find,
-    newest first (fewer when the list ends); None when the words are too rare for walking."""
+    in the list's order from just past `start` (reversed when `backwards`), fewer when the
+    list ends; None when the words are too rare for walking."""
     base = placement_query(replace(filters, text="")).with_only_columns(
         Placement.id, Placement.item_id, Placement.published
     )
     chosen: list[int] = []
-    last: tuple[Any, int] | None = None
+    last = start
     for _ in range(WALK_CHUNKS):
-        query = base.limit(WALK_CHUNK)
-        if last is not None:  # the rows after the last one seen, in the list's order
-            query = query.where(
-                Placement.published <= last[0],
-                ~and_(Placement.published == last[0], Placement.id >= last[1]),
-            )
-        rows = session.execute(query).all()
+        rows = session.execute(_from(base, last, backwards).limit(WALK_CHUNK)).all()
         if not rows:
             return chosen
         items = [row.item_id for row in rows]
@@ -210,7 +254,7 @@ def _walk(session: Session, filters: ItemFilter, match: str, wanted: int) -> lis
         chosen += [row.id for row in rows if row.item_id in found]
         if len(chosen) >= wanted or len(rows) < WALK_CHUNK:
             return chosen[:wanted]
-        last = (rows[-1].published, rows[-1].id)
+        last = Cursor(rows[-1].published, rows[-1].id)
     return None
 
 

@@ -28,6 +28,14 @@ def item_topics(item: dict[str, Any]) -> str:
     return f" {' '.join(item['topics'])} "
 
 
+def edition_topics(item_topics: Iterable[str | None]) -> str:
+    """The slugs of every topic an edition's items carry, each once, marked as `item_topics`
+    marks them: the archive finds the editions about a topic from this one value, instead of
+    reading each edition's items."""
+    slugs = sorted({slug for topics in item_topics for slug in (topics or "").split()})
+    return f" {' '.join(slugs)} "
+
+
 def topic_marker(slug: str) -> str:
     """What `item_topics` holds for `slug`."""
     return f" {slug} "

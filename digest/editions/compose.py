@@ -21,7 +21,7 @@ from digest.editions.approvals import (
     someone_else,
     withdraw_approvals,
 )
-from digest.editions.archive_index import edition_words, item_topics
+from digest.editions.archive_index import edition_topics, edition_words, item_topics
 from digest.editions.schedule import next_send_time
 from digest.models import (
     Contribution,
@@ -345,6 +345,7 @@ def approve(
     edition.search_words = edition_words(
         edition.subject, edition.intro, (entry.frozen for entry in edition.entries)
     )
+    edition.search_topics = edition_topics(entry.topics for entry in edition.entries)
     edition.state, edition.approved_by, edition.approved_at = EditionState.APPROVED, actor, now
     edition.send_at = when
     audit.record(
@@ -392,7 +393,7 @@ def unapprove(session: Session, edition: Edition, actor: str) -> None:
     edition.send_at = None
     for entry in edition.entries:
         entry.frozen = entry.topics = None
-    edition.search_words = None
+    edition.search_words = edition.search_topics = None
     before = withdraw_approvals(session, edition)
     audit.record(
         session,

@@ -69,6 +69,8 @@ class Edition(Base):
     # Set at approval: the distinct words the archive's search looks in
     # (`editions.archive_index`); None while the edition can still change.
     search_words: Mapped[str | None] = mapped_column(Text)
+    # Set with it: the topics its items carry (`archive_index.edition_topics`, migration 0016).
+    search_topics: Mapped[str | None] = mapped_column(Text)
 
     newsletter: Mapped[Newsletter] = relationship()
     entries: Mapped[list[EditionItem]] = relationship(

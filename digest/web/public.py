@@ -6,7 +6,16 @@ needed. A GET never changes anything (mail scanners follow links); a POST does.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
 from digest.curation.topics import grouped_by_parent, offered_topics
@@ -21,7 +30,7 @@ from digest.subscriptions.tokens import (
     check_token,
     subscription_token,
 )
-from digest.web.inputs import int_list
+from digest.web.inputs import int_list, optional_int
 from digest.web.security import client_ip, is_submission, public
 
 blueprint = Blueprint("public", __name__)
@@ -291,16 +300,26 @@ def archive(slug: str) -> str:
     words = request.args.get("q", "").strip()[:200]
     topic = request.args.get("topic", "").strip()
     try:
-        found = editions_archive.search(g.db, newsletter, words, topic or None)
+        results = editions_archive.search(
+            g.db, newsletter, words, topic or None, optional_int("page") or 1
+        )
     except LookupError:
         abort(404)
+
+    def page_link(number: int) -> str:  # the same search, another page of it
+        kept = {"q": words, "topic": topic, "page": number if number > 1 else None}
+        wanted = {name: value for name, value in kept.items() if value}
+        return url_for("public.archive", slug=newsletter.slug, **wanted)
+
     return render_template(
         "public/archive.html",
         newsletter=newsletter,
         words=words,
         topic=topic,
         groups=grouped_by_parent(offered_topics(g.db)),
-        found=found,
+        results=results,
+        newer=page_link(min(results.number - 1, results.pages)) if results.number > 1 else None,
+        older=page_link(results.number + 1) if results.more else None,
     )
 
 

@@ -21,6 +21,7 @@ from digest.curation.items import (
     page_of_items,
 )
 from digest.curation.manual import ManualItemError, fetch_description
+from digest.curation.paging import Cursor
 from digest.curation.topics import offered_topics
 from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role
 from digest.web.inputs import choice, int_list, optional_date, optional_int, required_int
@@ -61,14 +62,40 @@ def _choices() -> dict[str, object]:
     }
 
 
+def _cursor(name: str) -> Cursor | None:
+    value = request.args.get(name, "")
+    if not value:
+        return None
+    try:
+        return Cursor.parse(value)
+    except ValueError:
+        abort(400, description=f"“{name}” is not a place in the list; go back to the first page.")
+
+
+def _page_link(number: int, **start: Cursor | None) -> str:
+    """The list with the same filters, from just past (or before) a row of this page."""
+    kept = {k: v for k, v in request.args.items() if k not in ("page", "after", "before")}
+    where = {name: str(cursor) for name, cursor in start.items() if cursor is not None}
+    return url_for("triage.inbox", **kept, **where, page=number)
+
+
 @blueprint.get("/items")
 @requires(Role.LIBRARIAN)
 def inbox() -> str:
     filters = _filters()
-    page = page_of_items(g.db, filters, optional_int("page") or 1, PAGE_SIZE)
+    page = page_of_items(
+        g.db,
+        filters,
+        optional_int("page") or 1,
+        PAGE_SIZE,
+        after=_cursor("after"),
+        before=_cursor("before"),
+    )
     return render_template(
         "items.html",
         page=page,
+        newer=_page_link(page.number - 1, before=page.first) if page.number > 1 else None,
+        older=_page_link(page.number + 1, after=page.last) if page.more else None,
         filters=filters,
         args=request.args,
         statuses=list(ItemStatus),
