@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, Table
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 Converter = Callable[[Any], Any]
@@ -52,15 +53,24 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     quote = dialect.identifier_preparer
     columns = ", ".join(quote.quote(name) for name in names)
     target = f"{quote.format_table(table)} ({columns})"
+    if dialect.name == "postgresql":
+        statement = f"COPY {target} FROM STDIN"
+    else:
+        statement = f"INSERT INTO {target} VALUES ({', '.join('?' for _ in names)})"
     cursor = connection.connection.cursor()
     try:
         if dialect.name == "postgresql":
-            with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            with cursor.copy(statement) as copy:
                 for row in values:
                     copy.write_row(row)
         else:
-            markers = ", ".join("?" for _ in names)
-            cursor.executemany(f"INSERT INTO {target} VALUES ({markers})", values)
+            cursor.executemany(statement, values)
+    except dialect.loaded_dbapi.Error as exc:
+        # As SQLAlchemy would raise it (IntegrityError, DataError, …): callers tell a row the
+        # database refuses from a lost connection by these classes.
+        raise DBAPIError.instance(
+            statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from exc
     finally:
         cursor.close()
 
