@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-import psycopg
-from sqlalchemy import case, func, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from digest import audit
+from digest.bulk import insert_rows
 from digest.curation.topics import topic_tree, with_descendants
 from digest.db import lock_for_writing
 from digest.editions.render import entries
@@ -138,10 +137,11 @@ def enqueue(session: Session, edition: Edition, now: datetime | None = None) -> 
         )
         for p in planned
     ]
-    if session.get_bind().dialect.name == "postgresql":
-        _copy(session, rows)
-    elif rows:
-        session.execute(insert(Delivery), [dict(zip(_COLUMNS, row, strict=True)) for row in rows])
+    # COPY on PostgreSQL: an INSERT of a hundred thousand rows took seconds, most of them
+    # spent by Python building its parameters.
+    insert_rows(
+        session, Delivery.__table__, [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+    )
     edition.state, edition.sending_started_at = EditionState.SENDING, now
     return Counter(row[4] for row in rows)
 
@@ -155,20 +155,6 @@ _COLUMNS = (
     "attempts",
     "finished_at",
 )
-
-
-def _copy(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Rows into the deliveries table by COPY, in the session's transaction: an INSERT of a
-    hundred thousand rows takes seconds, most of them spent by Python building its
-    parameters, where COPY streams them in a fraction of that."""
-    driver = session.connection().connection.driver_connection
-    statement = f"COPY {Delivery.__tablename__} ({', '.join(_COLUMNS)}) FROM STDIN"
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-    except psycopg.Error as exc:  # as SQLAlchemy's own (IntegrityError...), which callers catch
-        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 class ClaimLost(RuntimeError):
