@@ -75,6 +75,7 @@ M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 LARGE_BLOCK = 128 * 1024
 
 
+@lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
