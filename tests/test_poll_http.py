@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import ssl
+import threading
 import time
 from datetime import timedelta
 
@@ -11,7 +12,8 @@ import pytest
 import trustme
 from feedfactory import Entry, add_feed, get_feed, rss, sample_entries
 from pytest_httpserver import HTTPServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from werkzeug import Request, Response
 
 import digest.ingest.poll as poll_module
@@ -386,3 +388,50 @@ def test_cache_control_max_age_delays_the_next_poll(httpserver: HTTPServer, sqli
     assert feed.poll_interval_minutes == 60
     assert timedelta(seconds=7190) < feed.next_poll_at - before < timedelta(seconds=7300)
     assert poll_feeds(sqlite_factory, settings=FAST).not_due == 1
+
+
+REFUSE_ITEMS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_items BEFORE INSERT ON items "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_items() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION 'could not extend file: No space left on device'; END $$ "
+        "LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_items BEFORE INSERT ON items "
+        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_items()",
+    ],
+}
+
+
+def test_a_database_that_refuses_the_writes_fails_the_poll_instead_of_hanging(
+    httpserver: HTTPServer, factory
+) -> None:
+    """More feeds than may wait to be stored at once: when storing fails, the fetches that
+    wait for a place must stop too, and the poll must say why."""
+    httpserver.expect_request("/feed.xml").respond_with_data(rss(sample_entries(count=2)))
+    feeds = 130  # above the bound on feeds in flight with 4 connections (4 + 2 x 50)
+    for n in range(feeds):
+        add_feed(factory, f"Feed {n}", httpserver.url_for("/feed.xml") + f"?n={n}")
+    with factory.begin() as session:
+        for statement in REFUSE_ITEMS[session.get_bind().dialect.name]:
+            session.execute(text(statement))
+
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            poll_feeds(factory, settings=FetchSettings(max_concurrency=4))
+            outcome.append(None)
+        except Exception as exc:  # the test inspects it
+            outcome.append(exc)
+
+    polling = threading.Thread(target=run, daemon=True)
+    polling.start()
+    polling.join(timeout=120)
+    assert not polling.is_alive(), "the poll hung after the database refused its writes"
+    (error,) = outcome
+    assert isinstance(error, DBAPIError)
+    assert "full" in str(error) or "No space left" in str(error)
+    assert item_count(factory) == 0

@@ -224,7 +224,15 @@ async def _poll(
     try:
         async with Fetcher(settings) as fetcher:
             writer = asyncio.create_task(write())
-            await asyncio.gather(*(poll_one(plan) for plan in plans))
+            fetching = asyncio.gather(*(poll_one(plan) for plan in plans))
+            await asyncio.wait((writer, fetching), return_when=asyncio.FIRST_EXCEPTION)
+            if writer.done():
+                # The writer stops early only by failing (the database refused or went
+                # away): the fetches waiting for it to free their places would wait forever.
+                fetching.cancel()
+                await asyncio.gather(fetching, return_exceptions=True)
+                writer.result()
+            await fetching
             await queue.put(None)
             await writer
     finally:
