@@ -12,6 +12,7 @@ from digest.curation.suggest import (
     LearnedModel,
     Suggester,
     TopicTerms,
+    _training_set,
     suggest_new_items,
 )
 from digest.db import transaction
@@ -123,3 +124,35 @@ def test_dismissed_suggestion_goes(factory) -> None:
         decisions.dismiss_suggestion(session, placement_id, topic_id, "librarian")
     with factory() as session:
         assert session.get(Placement, placement_id).topic_links == []
+
+
+def test_the_model_learns_from_the_newest_hand_tagged_items_only(factory) -> None:
+    """A library that tags everything must not train on its whole archive at every poll."""
+    item_ids = add_items(
+        factory,
+        [entry(f"Report {n} on neglect", f"https://example.org/r/{n}") for n in range(6)],
+    )
+    with transaction(factory) as session:
+        neglect = session.scalar(select(Topic.id).where(Topic.slug == "neglect"))
+        grooming = session.scalar(select(Topic.id).where(Topic.slug == "online-grooming"))
+        for n, placement_id in enumerate(placements(factory, item_ids)):
+            chosen = [neglect, grooming] if n == 5 else [neglect]
+            session.add_all(
+                PlacementTopic(placement_id=placement_id, topic_id=t, source=TopicSource.MANUAL)
+                for t in chosen
+            )
+        session.add(  # a suggestion is not a choice: never learned from
+            PlacementTopic(
+                placement_id=placements(factory, item_ids)[4],
+                topic_id=grooming,
+                source=TopicSource.SUGGESTED,
+            )
+        )
+    with factory() as session:
+        texts, label_sets = _training_set(session, window=3)
+    assert [text.split("\n")[0] for text in texts] == [
+        "Report 3 on neglect",
+        "Report 4 on neglect",
+        "Report 5 on neglect",
+    ]
+    assert label_sets == [{neglect}, {neglect}, {neglect, grooming}]

@@ -43,6 +43,9 @@ TOP_N = 3
 LEARNED_THRESHOLD = 0.25
 MIN_EXAMPLES = 3  # a topic is learned once librarians have chosen it this many times
 MIN_TRAINING_ITEMS = 20
+# The model learns from this many of the newest hand-tagged placements: enough to learn every
+# topic in use, and recent, so it follows how the librarians tag now.
+TRAINING_WINDOW = 5_000
 CHOSEN_ELSEWHERE = 0.95  # the score of a topic chosen for the same item in another newsletter
 
 
@@ -80,6 +83,7 @@ class LearnedModel:
         # new installation have nothing to learn from yet.
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
 
         vectorizer = TfidfVectorizer(
             sublinear_tf=True,
@@ -90,10 +94,13 @@ class LearnedModel:
         )
         matrix = vectorizer.fit_transform(texts)
         classifiers = {}
-        for topic_id in learnable:
-            target = [topic_id in chosen for chosen in label_sets]
-            model = LogisticRegression(C=8.0, class_weight="balanced", max_iter=1000)
-            classifiers[topic_id] = model.fit(matrix, target)
+        # One BLAS thread: the numerical library's own threads spin while they wait, and on a
+        # machine busy with a poll (or anything else) training took ten times as long.
+        with threadpool_limits(limits=1):
+            for topic_id in learnable:
+                target = [topic_id in chosen for chosen in label_sets]
+                model = LogisticRegression(C=8.0, class_weight="balanced", max_iter=1000)
+                classifiers[topic_id] = model.fit(matrix, target)
         return cls(vectorizer, classifiers, {t: counts[t] for t in learnable}, labels)
 
     def suggest(self, texts: Sequence[str]) -> list[list[Suggestion]]:
@@ -186,26 +193,43 @@ class _ModelCache:
 
 
 def build_suggester(session: Session) -> Suggester:
-    """Keywords as configured, and a model trained on every hand-tagged item so far (the
-    topics any newsletter's librarians chose for it); the model is trained again only when
+    """Keywords as configured, and a model trained on the most recent hand-tagged items (the
+    topics any newsletter's librarians chose for them); the model is trained again only when
     that labelled set has changed."""
     terms = topic_terms(session)
-    chosen: dict[int, set[int]] = {}
-    for item_id, topic_id in session.execute(
-        select(Placement.item_id, PlacementTopic.topic_id)
-        .join(PlacementTopic.placement)
-        .where(PlacementTopic.source == TopicSource.MANUAL)
-    ):
-        chosen.setdefault(item_id, set()).add(topic_id)
-    tagged = session.execute(
-        select(Item.id, Item.title, Item.summary_text)
-        .where(Item.id.in_(list(chosen)))
-        .order_by(Item.id)
-    ).all()
-    texts = [f"{title}\n{summary}" for _, title, summary in tagged]
-    label_sets = [chosen[item_id] for item_id, _, _ in tagged]
+    texts, label_sets = _training_set(session)
     labels = {t.topic_id: t.label for t in terms}
     return Suggester(KeywordMatcher(terms), _ModelCache.get(texts, label_sets, labels))
+
+
+def _training_set(
+    session: Session, window: int = TRAINING_WINDOW
+) -> tuple[list[str], list[set[int]]]:
+    """The texts and chosen topics of the items of the `window` newest hand-tagged placements.
+    Bounded, so that the cost of a poll does not grow with the archive: a library that tags
+    everything would otherwise train on millions of items."""
+    newest = (
+        select(PlacementTopic.placement_id)
+        .where(PlacementTopic.source == TopicSource.MANUAL)
+        .distinct()
+        .order_by(PlacementTopic.placement_id.desc())
+        .limit(window)
+    )
+    chosen: dict[int, set[int]] = {}
+    texts: dict[int, str] = {}
+    for item_id, title, summary, topic_id in session.execute(
+        select(Item.id, Item.title, Item.summary_text, PlacementTopic.topic_id)
+        .join(Placement, Placement.id == PlacementTopic.placement_id)
+        .join(Item, Item.id == Placement.item_id)
+        .where(
+            PlacementTopic.source == TopicSource.MANUAL,
+            PlacementTopic.placement_id.in_(newest),
+        )
+        .order_by(Item.id)
+    ):
+        chosen.setdefault(item_id, set()).add(topic_id)
+        texts.setdefault(item_id, f"{title}\n{summary}")
+    return list(texts.values()), [chosen[item_id] for item_id in texts]
 
 
 def _chosen_elsewhere(session: Session, item_ids: list[int]) -> dict[int, list[Suggestion]]:
