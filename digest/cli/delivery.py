@@ -122,7 +122,7 @@ def send_command(app: App, edition_id: int, processes: int | None) -> None:
             bar.update(task, completed=min(total, done_before + finished))
 
         try:
-            helpers.run_beside(make_worker(app, "send", shares[0]), stop, update)
+            each = helpers.run_beside(make_worker(app, "send", shares[0]), stop, update)
         except WorkerError as exc:
             raise app.stopped_by(exc, details=exc.__cause__ is not None) from None
         bar.update(task, completed=total)
@@ -134,6 +134,9 @@ def send_command(app: App, edition_id: int, processes: int | None) -> None:
         + ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
         + "."
     )
+    if count > 1:
+        shares_sent = " and ".join(f"{sum(c.values()):,}" for c in each)
+        console.print(f"The {count} processes recorded {shares_sent} outcomes.")
 
 
 def _process_count(app: App, asked: int | None) -> int:

@@ -186,12 +186,12 @@ class Helpers:
         worker: Worker,
         stop: threading.Event,
         on_progress: Callable[[Counter[str]], None],
-    ) -> Counter[str]:
+    ) -> list[Counter[str]]:
         """Start the helpers and run `worker` (this process's own) until nothing is due, then
         wait for the helpers. `on_progress` gets every process's counts, summed, about twice
-        a second; so does the return. Setting `stop` stops them all, their messages in flight
-        finished. Raises the worker's failure, or `WorkerError` with a helper's (which stops
-        the others, and this worker, first)."""
+        a second. Returns each process's counts, this one's first. Setting `stop` stops them
+        all, their messages in flight finished. Raises the worker's failure, or `WorkerError`
+        with a helper's (which stops the others, and this worker, first)."""
         mine: Counter[str] = Counter()
         theirs: Counter[str] = Counter()
 
@@ -221,4 +221,4 @@ class Helpers:
         self.wait(update_theirs)
         if self.failure is not None:
             raise WorkerError(self.failure)
-        return mine + theirs
+        return [mine, *(self._counts[name] for name in self._processes)]
