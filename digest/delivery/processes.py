@@ -124,7 +124,8 @@ class Helpers:
 
     def __init__(self, specs: Sequence[HelperSpec]) -> None:
         context = multiprocessing.get_context("spawn")
-        self._reports: Queue[Report] = context.Queue()
+        # (None without helpers: a queue's lock would start multiprocessing's tracker process.)
+        self._reports: Queue[Report] | None = context.Queue() if specs else None
         # A flag rather than a signal: a helper still starting (importing) when it is raised
         # stops as soon as it begins, where a signal would kill it half-started. A byte of
         # shared memory, read without a lock: a multiprocessing Event would make its setter
@@ -156,7 +157,10 @@ class Helpers:
 
     def poll(self) -> Counter[str]:
         """Read what the helpers reported; their counts summed."""
-        while True:
+        # Which have ended, seen before reading: a helper's last report is in the pipe before
+        # it ends, so one that ended without a word said none.
+        ended = {name: p.exitcode for name, p in self._processes.items() if p.exitcode is not None}
+        while self._reports is not None:
             try:
                 name, kind, value = self._reports.get_nowait()
             except queues.Empty:
@@ -168,10 +172,9 @@ class Helpers:
                 self._counts[name] = Counter(value)
                 if kind == "done":
                     self._ended.add(name)
-        for name, process in self._processes.items():
-            code = process.exitcode
-            if code not in (None, 0) and name not in self._ended and self.failure is None:
-                # Ended without a word (killed, or out of memory): its exit code is all there is.
+        for name, code in ended.items():
+            if code != 0 and name not in self._ended and self.failure is None:
+                # Killed, or out of memory: its exit code is all there is.
                 self.failure = f"the worker process {name} ended with exit code {code}"
         return sum(self._counts.values(), Counter())
 
