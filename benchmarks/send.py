@@ -4,8 +4,9 @@
                               [--dkim-subscribers 20000] [--scale-out-subscribers N]
 
 The subscribers choose random sets of 0-3 of 12 topics (none: everything). `digest send` runs
-in a process of its own, from the approved edition to the last message accepted, against
-Postfix's `smtp-sink` on loopback; its wall time and peak memory are reported. The reference,
+as the user runs it (on PostgreSQL, with the worker processes it starts, one per core), from
+the approved edition to the last message accepted, against Postfix's `smtp-sink` on loopback;
+its wall time, and the peak memory and CPU time of all its processes, are reported. The reference,
 measured in the same run (after each case, against a fresh sink), is Postfix's `smtp-source`
 sending messages of the same size over the same number of connections. A second, smaller run
 signs every message with DKIM (RSA-2048). On PostgreSQL, the scale-out: the edition queued,
