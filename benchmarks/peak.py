@@ -6,6 +6,9 @@ benchmark holding a large edition would be counted again in every process it sta
 kernel's high-water mark of the process's own memory (VmHWM) starts afresh at exec; it only
 rises, so the last reading before the process ends is its peak, all but the final tenth of a
 second.
+
+`TreePeak` counts a command's own processes too (those it starts, and theirs): each one's own
+peak, summed, which is at least what they ever held at one moment.
 """
 
 from __future__ import annotations
@@ -23,6 +26,17 @@ def own_peak_kib(pid: int) -> int | None:
     except (FileNotFoundError, ProcessLookupError):
         pass
     return None
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started that still run (or wait to be reaped)."""
+    found = []
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listed:
+            found = [int(child) for child in listed.read().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return found
 
 
 class OwnPeak(threading.Thread):
@@ -45,3 +59,26 @@ class OwnPeak(threading.Thread):
         self.stopped.set()
         self.join()
         return self.peak_kib // 1024
+
+
+class TreePeak(OwnPeak):
+    """The peaks of a process and of every process below it, summed in MB by `stop`."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        self.peaks: dict[int, int] = {}
+        super().__init__(pid, every)
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            pids = [self.pid]
+            while pids:
+                pid = pids.pop()
+                if (kib := own_peak_kib(pid)) is not None:
+                    self.peaks[pid] = max(self.peaks.get(pid, 0), kib)
+                pids.extend(children(pid))
+            self.stopped.wait(self.every)
+
+    def stop(self) -> int:
+        self.stopped.set()
+        self.join()
+        return sum(self.peaks.values()) // 1024

@@ -4,8 +4,9 @@
                               [--dkim-subscribers 20000] [--scale-out-subscribers N]
 
 The subscribers choose random sets of 0-3 of 12 topics (none: everything). `digest send` runs
-in a process of its own, from the approved edition to the last message accepted, against
-Postfix's `smtp-sink` on loopback; its wall time and peak memory are reported. The reference,
+as the user runs it (on PostgreSQL, with the worker processes it starts, one per core), from
+the approved edition to the last message accepted, against Postfix's `smtp-sink` on loopback;
+its wall time, and the peak memory and CPU time of all its processes, are reported. The reference,
 measured in the same run (after each case, against a fresh sink), is Postfix's `smtp-source`
 sending messages of the same size over the same number of connections. A second, smaller run
 signs every message with DKIM (RSA-2048). On PostgreSQL, the scale-out: the edition queued,
@@ -36,7 +37,7 @@ from sqlalchemy import insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from ingest import WORDS  # noqa: E402  (the same vocabulary as the ingest benchmark)
-from peak import OwnPeak  # noqa: E402
+from peak import TreePeak  # noqa: E402
 
 TOPICS = 12
 ITEMS = 30
@@ -233,8 +234,9 @@ def message_size(database_url: str, edition_id: int) -> int:
 
 def send(
     database_url: str, edition_id: int, env: dict[str, str], config: Path
-) -> tuple[float, int, float]:
-    """Run `digest send`; its wall time (seconds), peak memory (MB) and CPU time (seconds)."""
+) -> tuple[float, int, float, list[int]]:
+    """Run `digest send`; its wall time (seconds), the peak memory (MB) and CPU time (seconds)
+    of all its processes, and how many messages each process sent (when there were several)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "digest", "--config", str(config), "--db", database_url,
@@ -243,16 +245,21 @@ def send(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-    peak = OwnPeak(process.pid)
+    peak = TreePeak(process.pid)
     output = process.stdout.read().decode()
     _, status, usage = os.wait4(process.pid, 0)
     took = time.perf_counter() - started
     if status != 0:
         sys.exit(f"digest send failed:\n{output}")
     lines = output.strip().splitlines()
-    print("   ", lines[0])
-    print("   ", lines[-1])
-    return took, peak.stop(), usage.ru_utime + usage.ru_stime
+    for line in lines:
+        if not line.startswith("Sending"):  # the progress bar
+            print("   ", line)
+    # "The 2 processes recorded 50,123 and 49,877 outcomes."
+    recorded = re.search(r"recorded ([\d, and]+) outcomes", output)
+    shares = [int(n.replace(",", "")) for n in recorded[1].split(" and ")] if recorded else []
+    # wait4's CPU time includes the children it waited for: all of the command's processes.
+    return took, peak.stop(), usage.ru_utime + usage.ru_stime, shares
 
 
 def enqueue(database_url: str, edition_id: int) -> None:
@@ -285,7 +292,7 @@ def workers(
         )
         for n in range(1, count + 1)
     ]
-    peaks = [OwnPeak(process.pid) for process in processes]
+    peaks = [TreePeak(process.pid) for process in processes]
     peak, cpu, shares = 0, 0.0, []
     for process, own in zip(processes, peaks, strict=True):
         output = process.stdout.read().decode()
@@ -373,7 +380,7 @@ def run(
                 enqueue(database_url, edition_id)
                 took, peak, cpu, shares = workers(database_url, worker_processes, env, config)
             else:
-                took, peak, cpu = send(database_url, edition_id, env, config)
+                took, peak, cpu, shares = send(database_url, edition_id, env, config)
     return {
         "seconds": took, "rate": subscribers / took, "peak_mb": peak, "size": size,
         "cpu_ms": cpu * 1000 / subscribers, "shares": shares,
@@ -423,8 +430,9 @@ def main() -> None:
         )
         if len(result["shares"]) > 1:
             shares = ", ".join(f"{n / sum(result['shares']):.0%}" for n in result["shares"])
-            one = dict(results)["One digest worker"]
-            print(f"{'':<29}shares {shares}; {result['rate'] / one['rate']:.2f}x one worker")
+            one = dict(results).get("One digest worker")
+            than_one = f"; {result['rate'] / one['rate']:.2f}x one worker" if one else ""
+            print(f"{'':<29}shares {shares}{than_one}")
     print(
         f"(Mean message size {results[0][1]['size']:,} bytes. Reference: Postfix smtp-source, "
         "the same size and connections, run after each case. Peak memory and CPU time: Digest's "

@@ -2,4 +2,6 @@
 
 from digest.cli import main
 
-main()
+# Guarded: a process that `multiprocessing` spawns may import this module again.
+if __name__ == "__main__":
+    main()

@@ -35,6 +35,8 @@ class Inbox:
     mail_options: list[list[str]] = field(default_factory=list)  # MAIL FROM's, per message
     arrived: list[float] = field(default_factory=list)  # time.monotonic() of each message
     tries: Counter[str] = field(default_factory=Counter)
+    connected: int = 0  # connections open now
+    most_connected: int = 0  # the most ever open at once
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
         self.tries[address] += 1
@@ -70,6 +72,16 @@ class Inbox:
 
 
 class _FaultySMTP(SMTP):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        inbox: Inbox = self.event_handler
+        inbox.connected += 1
+        inbox.most_connected = max(inbox.most_connected, inbox.connected)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.event_handler.connected -= 1
+        super().connection_lost(error)
+
     async def _handle_client(self) -> None:
         inbox: Inbox = self.event_handler
         if inbox.faults.refuse_connections > 0:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -14,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from digest.cli import App, UsageProblem, cli, console, database_errors, logs, pass_app
 from digest.db import transaction
+from digest.delivery import processes as processes_of
 from digest.delivery import queue
 from digest.delivery.sender import Worker, WorkerError
 from digest.delivery.transport import Transport
@@ -28,12 +31,16 @@ def transports(app: App) -> dict[str | None, Transport]:
     return Transport.all_from(configs)
 
 
-def make_worker(app: App, name: str) -> Worker:
+def make_worker(
+    app: App, name: str, shared: Mapping[str | None, Transport] | None = None
+) -> Worker:
+    """A worker sending through the config's transports, or through `shared`, its share of
+    their connections."""
     return Worker(
         app.require_schema(),
         token_keys(),
         MailSettings.from_env(),
-        transports(app),
+        transports(app) if shared is None else shared,
         name=name,
         hash_key=secret_key(),
     )
@@ -69,11 +76,18 @@ def worker_command(app: App, name: str, until_idle: bool) -> None:
 
 @cli.command("send")
 @click.argument("edition_id", type=int)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    help="Worker processes sharing the send, and each transport's connections (PostgreSQL; "
+    "default: one per core, at most one per connection). SQLite sends with one.",
+)
 @pass_app
 @database_errors
-def send_command(app: App, edition_id: int) -> None:
+def send_command(app: App, edition_id: int, processes: int | None) -> None:
     """Send an approved edition now, showing progress (or finish one being sent)."""
     logs.setup(logging.WARNING)
+    count = _process_count(app, processes)
     with transaction(app.require_schema()) as session:
         edition = session.get(Edition, edition_id)
         if edition is None:
@@ -91,18 +105,24 @@ def send_command(app: App, edition_id: int) -> None:
         before = queue.progress(session, edition_id)
     total = sum(before.values())
     done_before = total - before["queued"] - before["sending"]
+    shares = processes_of.share(transports(app), count)
+    helpers = processes_of.Helpers(
+        [_helper(app, f"send-{n}", shares[n - 1]) for n in range(2, count + 1)]
+    )
+    if count > 1:
+        console.print(f"Sending with {count} processes.")
     stop = threading.Event()
     stop_on_signals(stop)
     columns = (TextColumn("Sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("send", total=total, completed=done_before)
 
-        def update(recorded: Counter[str]) -> None:  # the worker's own count: no query
+        def update(recorded: Counter[str]) -> None:  # the workers' own counts: no query
             finished = sum(n for state, n in recorded.items() if state != "deferred")
             bar.update(task, completed=min(total, done_before + finished))
 
         try:
-            make_worker(app, "send").run(stop, until_idle=True, on_progress=update)
+            each = helpers.run_beside(make_worker(app, "send", shares[0]), stop, update)
         except WorkerError as exc:
             raise app.stopped_by(exc, details=exc.__cause__ is not None) from None
         bar.update(task, completed=total)
@@ -113,6 +133,34 @@ def send_command(app: App, edition_id: int) -> None:
         f"Edition {edition_id} is {state}: "
         + ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
         + "."
+    )
+    if count > 1:
+        shares_sent = " and ".join(f"{sum(c.values()):,}" for c in each)
+        console.print(f"The {count} processes recorded {shares_sent} outcomes.")
+
+
+def _process_count(app: App, asked: int | None) -> int:
+    """How many processes send: one on SQLite (one writer at a time); else as asked, or one
+    per core, and no more than each transport has connections to share."""
+    if app.engine.dialect.name != "postgresql":
+        if asked is not None and asked > 1:
+            raise UsageProblem(
+                "SQLite allows one writer at a time, so an edition is sent with one process: "
+                "use PostgreSQL to send with more"
+            )
+        return 1
+    return min(asked or processes_of.cores(), processes_of.most_processes(transports(app)))
+
+
+def _helper(app: App, name: str, shared: dict[str | None, Transport]) -> processes_of.HelperSpec:
+    return processes_of.HelperSpec(
+        database_url=app.database_url,
+        keys=token_keys(),
+        settings=MailSettings.from_env(),
+        transports=shared,
+        name=name,
+        hash_key=secret_key(),
+        setup_logging=functools.partial(logs.setup, logging.WARNING),
     )
 
 

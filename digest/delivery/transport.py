@@ -236,12 +236,17 @@ class SmtpChannel:
     extensions: frozenset[str] = frozenset()
 
     async def _reply(self) -> tuple[int, str]:
-        """One reply, all its lines: (code, text)."""
+        """One reply, all its lines: (code, text), within the timeout."""
+        # One timer for the reply, not one a line: each costs a timer scheduled and
+        # cancelled, and a message waits for four replies.
+        async with asyncio.timeout(self.timeout):
+            return await self._reply_lines()
+
+    async def _reply_lines(self) -> tuple[int, str]:
         assert self.reader is not None
         lines = []
         while True:
-            async with asyncio.timeout(self.timeout):
-                line = await self.reader.readline()
+            line = await self.reader.readline()
             if not line:
                 raise ConnectionError("the server closed the connection")
             lines.append(line[4:].decode(errors="replace").strip())
