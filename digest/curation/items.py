@@ -215,16 +215,24 @@ def _rows(
     dialect = session.get_bind().dialect.name
     match = search.fts5_listed_query(session, filters.text) if dialect == "sqlite" else None
     chosen = _walk(session, filters, match, skipped + wanted, start, backwards) if match else None
+    query = _from(placement_query(filters, dialect, match), start, backwards)
     if chosen is not None:
         ids = chosen[skipped:]
-        found = session.scalars(
-            with_placement_details(select(Placement).where(Placement.id.in_(ids)), lookups_loaded)
-        ).all()
-        by_id = {placement.id: placement for placement in found}
-        return [by_id[placement_id] for placement_id in ids]
-    query = _from(placement_query(filters, dialect, match), start, backwards)
-    details = with_placement_details(query, lookups_loaded)
-    return list(session.scalars(details.limit(wanted).offset(skipped)))
+    elif dialect == "postgresql" and filters.section_id is not None:
+        # The page's ids first, then its rows: asked for ids alone, PostgreSQL walks a list
+        # filtered by section from its index without reading the table (migration 0017),
+        # where asked for whole rows it read every row of the section and sorted them.
+        ids = list(
+            session.scalars(query.with_only_columns(Placement.id).limit(wanted).offset(skipped))
+        )
+    else:
+        details = with_placement_details(query, lookups_loaded)
+        return list(session.scalars(details.limit(wanted).offset(skipped)))
+    found = session.scalars(
+        with_placement_details(select(Placement).where(Placement.id.in_(ids)), lookups_loaded)
+    ).all()
+    by_id = {placement.id: placement for placement in found}
+    return [by_id[placement_id] for placement_id in ids]
 
 
 def _from(query: Select[Any], start: Cursor | None, backwards: bool) -> Select[Any]:
