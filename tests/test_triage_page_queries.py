@@ -100,3 +100,21 @@ def test_a_row_shows_a_retired_topic_and_a_hand_added_item_s_feed(site: Site) ->
     assert manual.MANUAL_FEED in page and "A report added by hand — ’é’" in page
     for name in ("Research", "Policy", "Books and reports"):
         assert f"/ {name}</div>" in page
+
+
+def test_a_list_by_section_leaves_the_planner_s_settings_as_they_were(site: Site) -> None:
+    """On PostgreSQL a list by section is walked without parallel workers; the rest of the
+    transaction plans as before."""
+    from sqlalchemy import text
+
+    from digest.curation.items import ItemFilter, page_of_items
+
+    _spread(site, 0, 3)
+    with site.factory() as session:
+        section = session.scalar(select(Section).where(Section.name == "Research"))
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("a PostgreSQL planner setting")
+        before = session.scalar(text("SHOW max_parallel_workers_per_gather"))
+        page = page_of_items(session, ItemFilter(section_id=section.id), size=2)
+        assert [p.section_id for p in page.placements] == [section.id]
+        assert session.scalar(text("SHOW max_parallel_workers_per_gather")) == before
