@@ -162,8 +162,8 @@ def with_placement_details(
     `lookups_loaded`: the session already holds the newsletters, sections, feeds and topics
     (as the triage page's filters load them), so each row takes its own from the session
     instead of a query per table; one it lacks (a retired topic, say) is still loaded, alone."""
-    # On PostgreSQL each of those four queries is a round trip to the server: a tenth of a
-    # triage page's time at a million items, for rows already in memory.
+    # On PostgreSQL each of those four queries is one more round trip to the server, for
+    # rows the session already holds.
     lookup = immediateload if lookups_loaded else selectinload
     return query.options(
         selectinload(Placement.item).selectinload(Item.sources).options(lookup(ItemSource.feed)),
