@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
 
-from digest.db import is_managed_by_hand, schema_revision, upgrade_schema
+from digest.db import _alembic_config, is_managed_by_hand, schema_revision, upgrade_schema
 from digest.models import Base
 
 
@@ -23,3 +25,37 @@ def test_upgrading_twice_changes_nothing(engine) -> None:
     revision = schema_revision(engine)
     upgrade_schema(engine)
     assert schema_revision(engine) == revision is not None
+
+
+def test_the_section_index_carries_newsletter_and_item_on_postgresql(engine) -> None:
+    """A list filtered by section checks each row's newsletter and item from the index alone
+    (migration 0017); SQLite, which has no INCLUDE, keeps the index as it was."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            definition = connection.scalar(
+                text(
+                    "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                    "AND indexname = 'ix_placements_section_id_status_published'"
+                )
+            )
+            assert definition.endswith(
+                "(section_id, status, published, id) INCLUDE (newsletter_id, item_id)"
+            )
+        else:
+            columns = connection.execute(
+                text("PRAGMA index_info('ix_placements_section_id_status_published')")
+            ).all()
+            assert [row.name for row in columns] == ["section_id", "status", "published", "id"]
+
+
+def test_downgrading_the_section_index_gives_back_the_index_of_before(engine) -> None:
+    config = _alembic_config(engine)
+    head = schema_revision(engine)
+    command.downgrade(config, "0016")
+    with engine.connect() as connection:
+        names = {i["name"]: i for i in inspect(connection).get_indexes("placements")}
+    found = names["ix_placements_section_id_status_published"]
+    assert found["column_names"] == ["section_id", "status", "published", "id"]
+    assert not found.get("include_columns")
+    command.upgrade(config, "head")
+    assert schema_revision(engine) == head

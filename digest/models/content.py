@@ -223,8 +223,15 @@ class Placement(Base):
         # by section (which belongs to one newsletter): migration 0014.
         Index("ix_placements_published", "published", "id"),
         Index("ix_placements_newsletter_id_status_item_id", "newsletter_id", "status", "item_id"),
+        # On PostgreSQL it carries the newsletter and item too, so that a filtered list checks
+        # them from the index alone (migration 0017).
         Index(
-            "ix_placements_section_id_status_published", "section_id", "status", "published", "id"
+            "ix_placements_section_id_status_published",
+            "section_id",
+            "status",
+            "published",
+            "id",
+            postgresql_include=["newsletter_id", "item_id"],
         ),
     )
 

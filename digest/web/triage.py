@@ -50,11 +50,13 @@ def _filters() -> ItemFilter:
 
 def _choices() -> dict[str, object]:
     """What the filter and edit controls offer."""
+    # Every feed in one query, hand-added items' own too: a triage row shows its feeds, and
+    # takes them from the session (`inbox`).
+    feeds = g.db.scalars(select(Feed).order_by(Feed.name, Feed.id)).all()
     return {
-        "feeds": g.db.scalars(
-            select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)
-        ).all()
-        + g.db.scalars(select(Feed).where(Feed.kind == FeedKind.CATALOGUE)).all(),
+        "feeds": [f for f in feeds if f.kind == FeedKind.FEED]
+        + [f for f in feeds if f.kind == FeedKind.CATALOGUE],
+        "all_feeds": feeds,  # held, so that the session keeps them for the rows
         "newsletters": g.db.scalars(
             select(Newsletter).options(selectinload(Newsletter.sections)).order_by(Newsletter.title)
         ).all(),
@@ -83,6 +85,9 @@ def _page_link(number: int, **start: Cursor | None) -> str:
 @requires(Role.LIBRARIAN)
 def inbox() -> str:
     filters = _filters()
+    # First: the filters' newsletters, sections, feeds and topics are those the rows show,
+    # which the page then takes from the session rather than query again.
+    choices = _choices()
     page = page_of_items(
         g.db,
         filters,
@@ -90,6 +95,7 @@ def inbox() -> str:
         PAGE_SIZE,
         after=_cursor("after"),
         before=_cursor("before"),
+        lookups_loaded=True,
     )
     return render_template(
         "items.html",
@@ -100,7 +106,7 @@ def inbox() -> str:
         args=request.args,
         statuses=list(ItemStatus),
         look_alikes=open_duplicates(g.db, [p.item_id for p in page.placements]),
-        **_choices(),
+        **choices,
     )
 
 
