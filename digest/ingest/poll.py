@@ -225,7 +225,7 @@ async def _poll(
         async with Fetcher(settings) as fetcher:
             writer = asyncio.create_task(write())
             fetching = asyncio.gather(*(poll_one(plan) for plan in plans))
-            await asyncio.wait((writer, fetching), return_when=asyncio.FIRST_EXCEPTION)
+            await asyncio.wait((writer, fetching), return_when=asyncio.FIRST_COMPLETED)
             if writer.done():
                 # The writer stops early only by failing (the database refused or went
                 # away): the fetches waiting for it to free their places would wait forever.
