@@ -217,6 +217,8 @@ def generate(
                         "section_id": section_id,
                         "status": status,
                         "first_seen_at": seen,
+                        # Suggested for when its poll stored it, as every polled item is.
+                        "suggested_at": seen,
                         "published": published,
                     }
                 )
