@@ -106,26 +106,36 @@ class LearnedModel:
     def suggest(self, texts: Sequence[str]) -> list[list[Suggestion]]:
         if not texts:
             return []
+        import numpy
+
         matrix = self.vectorizer.transform(texts)
         results: list[list[Suggestion]] = [[] for _ in texts]
         for topic_id, model in self.classifiers.items():
             probabilities = model.predict_proba(matrix)[:, 1]
-            for row, probability in enumerate(probabilities):
-                if probability >= LEARNED_THRESHOLD:
-                    results[row].append(
-                        Suggestion(
-                            topic_id,
-                            float(probability),
-                            [self._explain(matrix[row], model, topic_id, probability)],
-                        )
-                    )
+            rows = numpy.flatnonzero(probabilities >= LEARNED_THRESHOLD)
+            if not len(rows):
+                continue
+            # Each suggested item's words weighted by how far they count towards the topic:
+            # one sparse product for the batch (one per item cost most of a poll's time).
+            weights = matrix[rows].multiply(model.coef_[0]).tocsr()
+            for position, row in enumerate(rows):
+                start, end = weights.indptr[position], weights.indptr[position + 1]
+                reason = self._explain(
+                    weights.data[start:end],
+                    weights.indices[start:end],
+                    topic_id,
+                    probabilities[row],
+                )
+                results[row].append(Suggestion(topic_id, float(probabilities[row]), [reason]))
         return results
 
-    def _explain(self, vector: Any, model: Any, topic_id: int, probability: float) -> str:
-        """Name the words in this item that pushed hardest towards the topic."""
-        weights = vector.multiply(model.coef_[0]).tocsr()
-        order = weights.data.argsort()[::-1][:3]
-        words = [self._vocabulary[weights.indices[i]] for i in order if weights.data[i] > 0]
+    def _explain(self, weights: Any, columns: Any, topic_id: int, probability: float) -> str:
+        """Name the words in this item that pushed hardest towards the topic (the heaviest
+        first; of equal weights, the first in the vocabulary)."""
+        import numpy
+
+        order = numpy.lexsort((columns, -weights))[:3]
+        words = [self._vocabulary[columns[i]] for i in order if weights[i] > 0]
         said = ", ".join(f"“{w}”" for w in words)
         return (
             f"like {self.examples[topic_id]} items librarians tagged "
