@@ -29,8 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from ingest import WORDS, _descendants, _rss_kib  # noqa: E402  (the ingest benchmark's)
-from peak import OwnPeak  # noqa: E402
+from ingest import WORDS  # noqa: E402  (the ingest benchmark's)
+from peak import OwnPeak, TreeMemory  # noqa: E402
 
 from digest.subscriptions.listfiles import COLUMNS  # noqa: E402
 
@@ -89,26 +89,6 @@ def write_catalogue(path: Path, rows: int, seed: int = 13, first: int = 0) -> No
             )
 
 
-class TreeMemory(threading.Thread):
-    """Samples the resident memory of a process and of all its descendants, summed."""
-
-    def __init__(self, root: int) -> None:
-        super().__init__(daemon=True)
-        self.root, self.peak_kib = root, 0
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        # A scan of /proc costs a few milliseconds: four a second keeps the sampler's own
-        # share of a busy two-core machine small (the command's own peak is read apart).
-        while not self.stopped.wait(0.25):
-            pids = [self.root, *_descendants(self.root)]
-            self.peak_kib = max(self.peak_kib, sum(_rss_kib(pid) for pid in pids))
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join()
-
-
 def run_command(args: list[str], env: dict[str, str]) -> dict[str, object]:
     """Run a `digest` command; its wall time, peak memory of its process tree, and output."""
     started = time.perf_counter()
@@ -119,7 +99,9 @@ def run_command(args: list[str], env: dict[str, str]) -> dict[str, object]:
         stderr=subprocess.STDOUT,
     )
     own = OwnPeak(process.pid)
-    sampler = TreeMemory(process.pid)
+    # A scan of /proc costs a few milliseconds: four a second keeps the sampler's own share
+    # of a busy two-core machine small (the command's own peak is read apart).
+    sampler = TreeMemory(process.pid, every=0.25)
     sampler.start()
     output = []
     reader = threading.Thread(target=lambda: output.append(process.stdout.read().decode()))

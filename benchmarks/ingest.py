@@ -22,13 +22,14 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
+
+from peak import TreeMemory
 
 WORDS = [
     "safeguarding",
@@ -142,49 +143,6 @@ def run_server(handle: Callable[..., Awaitable[None]], port_queue: multiprocessi
 
 
 # --- the measured parts, each in its own process ----------------------------------------
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _descendants(root: int) -> list[int]:
-    """Every process below `root` (the parse workers hang off a fork server)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, queue = [], [root]
-    while queue:
-        children = parents.get(queue.pop(), [])
-        found += children
-        queue += children
-    return found
-
-
-class TreeMemory(threading.Thread):
-    """Samples the resident memory of a process (this one by default) and of all its
-    descendants, summed."""
-
-    def __init__(self, root: int | None = None) -> None:
-        super().__init__(daemon=True)
-        self.root = root or os.getpid()
-        self.peak_kib = 0
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.05):
-            total = sum(_rss_kib(pid) for pid in [self.root, *_descendants(self.root)])
-            self.peak_kib = max(self.peak_kib, total)
 
 
 def reference(folder: str, results: multiprocessing.Queue) -> None:

@@ -8,12 +8,15 @@ rises, so the last reading before the process ends is its peak, all but the fina
 second.
 
 `TreePeak` counts a command's own processes too (those it starts, and theirs): each one's own
-peak, summed, which is at least what they ever held at one moment.
+peak, summed, which is at least what they ever held at one moment. `TreeMemory` samples what
+they hold together, summed at each moment.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 
 
 def own_peak_kib(pid: int) -> int | None:
@@ -28,14 +31,32 @@ def own_peak_kib(pid: int) -> int | None:
     return None
 
 
-def children(pid: int) -> list[int]:
-    """The processes `pid` started that still run (or wait to be reaped)."""
-    found = []
+def rss_kib(pid: int) -> int:
+    """VmRSS of `pid` in KiB: what it holds now (0 once it has ended)."""
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as listed:
-            found = [int(child) for child in listed.read().split()]
-    except (FileNotFoundError, ProcessLookupError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
         pass
+    return 0
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below `root`, whichever of its threads started it (parse workers hang
+    off a fork server, sending helpers off the command)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, queue = [], [root]
+    while queue:
+        children = parents.get(queue.pop(), [])
+        found += children
+        queue += children
     return found
 
 
@@ -70,15 +91,33 @@ class TreePeak(OwnPeak):
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            pids = [self.pid]
-            while pids:
-                pid = pids.pop()
+            for pid in [self.pid, *descendants(self.pid)]:
                 if (kib := own_peak_kib(pid)) is not None:
                     self.peaks[pid] = max(self.peaks.get(pid, 0), kib)
-                pids.extend(children(pid))
             self.stopped.wait(self.every)
 
     def stop(self) -> int:
         self.stopped.set()
         self.join()
         return sum(self.peaks.values()) // 1024
+
+
+class TreeMemory(threading.Thread):
+    """Samples, every `every` seconds, the resident memory of a process (this one by default)
+    and of all its descendants, summed; `peak_kib` is the highest sum seen."""
+
+    def __init__(self, root: int | None = None, every: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.root = root or os.getpid()
+        self.every = every
+        self.peak_kib = 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every):
+            total = sum(rss_kib(pid) for pid in [self.root, *descendants(self.root)])
+            self.peak_kib = max(self.peak_kib, total)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()

@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest import _rss_kib, command_config, generate_feeds, run_server
+from ingest import command_config, generate_feeds, run_server
+from peak import rss_kib
 
 
 def serve(folder: str, port_queue: multiprocessing.Queue, cycle: multiprocessing.Value) -> None:
@@ -99,7 +100,7 @@ def main() -> None:
                 started = time.perf_counter()
                 poll_due_feeds(url)
                 seconds = time.perf_counter() - started
-                rss = _rss_kib(os.getpid()) / 1024
+                rss = rss_kib(os.getpid()) / 1024
                 first = first or rss
                 with factory() as session:
                     items = session.scalar(select(func.count()).select_from(Item))
