@@ -120,22 +120,17 @@ class LearnedModel:
             weights = matrix[rows].multiply(model.coef_[0]).tocsr()
             for position, row in enumerate(rows):
                 start, end = weights.indptr[position], weights.indptr[position + 1]
-                reason = self._explain(
-                    weights.data[start:end],
-                    weights.indices[start:end],
-                    topic_id,
-                    probabilities[row],
-                )
+                data, columns = weights.data[start:end], weights.indices[start:end]
+                # The heaviest first; of equal weights, the first in the vocabulary.
+                heaviest = numpy.lexsort((columns, -data))[:3]
+                words = [self._vocabulary[columns[i]] for i in heaviest if data[i] > 0]
+                reason = self._explain(words, topic_id, probabilities[row])
                 results[row].append(Suggestion(topic_id, float(probabilities[row]), [reason]))
         return results
 
-    def _explain(self, weights: Any, columns: Any, topic_id: int, probability: float) -> str:
-        """Name the words in this item that pushed hardest towards the topic (the heaviest
-        first; of equal weights, the first in the vocabulary)."""
-        import numpy
-
-        order = numpy.lexsort((columns, -weights))[:3]
-        words = [self._vocabulary[columns[i]] for i in order if weights[i] > 0]
+    def _explain(self, words: list[str], topic_id: int, probability: float) -> str:
+        """Why the topic: the items it was learned from, and the words in this item that
+        pushed hardest towards it."""
         said = ", ".join(f"“{w}”" for w in words)
         return (
             f"like {self.examples[topic_id]} items librarians tagged "
