@@ -53,17 +53,15 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     quote = dialect.identifier_preparer
     columns = ", ".join(quote.quote(name) for name in names)
     target = f"{quote.format_table(table)} ({columns})"
-    if dialect.name == "postgresql":
-        statement = f"COPY {target} FROM STDIN"
-    else:
-        statement = f"INSERT INTO {target} VALUES ({', '.join('?' for _ in names)})"
     cursor = connection.connection.cursor()
     try:
         if dialect.name == "postgresql":
+            statement = f"COPY {target} FROM STDIN"
             with cursor.copy(statement) as copy:
                 for row in values:
                     copy.write_row(row)
         else:
+            statement = f"INSERT INTO {target} VALUES ({', '.join('?' for _ in names)})"
             cursor.executemany(statement, values)
     except dialect.loaded_dbapi.Error as exc:
         # As SQLAlchemy would raise it (IntegrityError, DataError, …): callers tell a row the
