@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from webapp import add_items, entry, placements
 
-from digest.curation import suggest
+from digest.curation import learned, suggest
 from digest.curation.keywords import fold
 from digest.curation.suggest import (
     KeywordMatcher,
@@ -23,7 +23,7 @@ from digest.curation.suggest import (
     suggest_new_items,
 )
 from digest.db import transaction
-from digest.models import PlacementTopic, TopicSource
+from digest.models import PlacementTopic, SuggestionModel, TopicSource
 
 
 class OneSearchPerTopic:
@@ -143,10 +143,10 @@ def test_every_character_that_matches_ignoring_case_folds_alike() -> None:
                 assert fold(char) == fold(partner), (hex(code), partner)
 
 
-def test_the_model_is_trained_again_only_when_the_labelled_set_changes(monkeypatch) -> None:
-    from test_suggest import learned_examples
-
-    trained = []
+@pytest.fixture
+def trainings(monkeypatch) -> list[int]:
+    """Counts the models trained; the process starts with no model of its own."""
+    trained: list[int] = []
     real_train = LearnedModel.train
 
     def counting(*args, **kwargs):
@@ -154,19 +154,76 @@ def test_the_model_is_trained_again_only_when_the_labelled_set_changes(monkeypat
         return real_train(*args, **kwargs)
 
     monkeypatch.setattr(LearnedModel, "train", counting)
-    monkeypatch.setattr(suggest._ModelCache, "fingerprint", None)
-    monkeypatch.setattr(suggest._ModelCache, "model", None)  # both put back afterwards
+    forget_the_model_in_memory(monkeypatch)
+    return trained
+
+
+def forget_the_model_in_memory(monkeypatch) -> None:
+    """As a new process would start: the model only in the database, if anywhere."""
+    monkeypatch.setattr(learned.ModelCache, "fingerprint", None)
+    monkeypatch.setattr(learned.ModelCache, "model", None)  # both put back afterwards
+
+
+def test_the_model_is_trained_again_only_when_the_labelled_set_changes(factory, trainings) -> None:
+    from test_suggest import learned_examples
+
     texts, labels = learned_examples()
     names = {1: "Online grooming", 2: "Neglect"}
-    first = suggest._ModelCache.get(texts, labels, names)
-    assert first is not None and len(trained) == 1
-    assert suggest._ModelCache.get(list(texts), [set(s) for s in labels], names) is first
-    assert len(trained) == 1
+    with transaction(factory) as session:
+        first = learned.ModelCache.get(session, texts, labels, names)
+        assert first is not None and len(trainings) == 1
+        same = learned.ModelCache.get(session, list(texts), [set(s) for s in labels], names)
+        assert same is first and len(trainings) == 1
+        relabelled = [*labels[:-1], {2}]
+        assert learned.ModelCache.get(session, texts, relabelled, names) is not first
+        assert len(trainings) == 2
+        retitled = [*texts[:-1], "A new title"]
+        assert learned.ModelCache.get(session, retitled, relabelled, names) is not None
+        assert len(trainings) == 3
+
+
+def test_a_new_process_reads_the_model_another_trained_instead_of_training_again(
+    factory, trainings, monkeypatch
+) -> None:
+    """A one-shot `digest poll` starts with nothing in memory: the model the last poll
+    trained is in the database, and gives the same suggestions."""
+    from test_suggest import learned_examples
+
+    texts, labels = learned_examples()
+    names = {1: "Online grooming", 2: "Neglect"}
+    probe = ["Offenders befriend children through gaming apps", "Hunger and no heating at home"]
+    with transaction(factory) as session:
+        trained = learned.ModelCache.get(session, texts, labels, names)
+    assert trained is not None and len(trainings) == 1
+
+    forget_the_model_in_memory(monkeypatch)
+    with transaction(factory) as session:
+        read = learned.ModelCache.get(session, texts, labels, names)
+    assert len(trainings) == 1
+    assert read is not None and read is not trained
+    assert read.suggest(probe) == trained.suggest(probe)
+    assert [s.topic_id for s in read.suggest(probe)[0]] == [1]
+
+    # Tagging moves the labelled set on: the next process trains, and only the newest model
+    # is kept.
+    forget_the_model_in_memory(monkeypatch)
     relabelled = [*labels[:-1], {2}]
-    assert suggest._ModelCache.get(texts, relabelled, names) is not first
-    assert len(trained) == 2
-    assert suggest._ModelCache.get([*texts[:-1], "A new title"], relabelled, names) is not None
-    assert len(trained) == 3
+    with transaction(factory) as session:
+        learned.ModelCache.get(session, texts, relabelled, names)
+    assert len(trainings) == 2
+    with transaction(factory) as session:
+        kept = session.scalars(select(SuggestionModel.fingerprint)).all()
+    assert kept == [learned.fingerprint(texts, relabelled, names)]
+
+
+def test_too_little_to_learn_from_stores_no_model(factory, trainings) -> None:
+    from test_suggest import learned_examples
+
+    texts, labels = learned_examples()
+    with transaction(factory) as session:
+        assert learned.ModelCache.get(session, texts[:5], labels[:5], {1: "x", 2: "y"}) is None
+    with transaction(factory) as session:
+        assert session.scalars(select(SuggestionModel)).all() == []
 
 
 def test_suggestions_are_written_in_batches_as_before(factory) -> None:

@@ -1,13 +1,12 @@
 """Topic suggestions that explain themselves: keyword matches, and what librarians chose before.
 
 Two sources, combined: the topics' keywords from `feeds.yaml` found in an item's title or
-summary, and a small text classifier (TF-IDF and one logistic regression per topic) trained on
-the items librarians tagged by hand. Suggestions are stored apart from confirmed topics.
+summary, and a small text classifier (`learned`) trained on the items librarians tagged by hand.
+Suggestions are stored apart from confirmed topics.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from digest.bulk import insert_rows
 from digest.curation.keywords import KeywordMatcher, Suggestion, TopicTerms
+from digest.curation.learned import LearnedModel, ModelCache
 from digest.db import one_of
 from digest.models import (
     Item,
@@ -40,102 +40,10 @@ __all__ = [
 ]
 
 TOP_N = 3
-LEARNED_THRESHOLD = 0.25
-MIN_EXAMPLES = 3  # a topic is learned once librarians have chosen it this many times
-MIN_TRAINING_ITEMS = 20
 # The model learns from this many of the newest hand-tagged placements: enough to learn every
 # topic in use, and recent, so it follows how the librarians tag now.
 TRAINING_WINDOW = 5_000
 CHOSEN_ELSEWHERE = 0.95  # the score of a topic chosen for the same item in another newsletter
-
-
-class LearnedModel:
-    """One classifier per topic over TF-IDF words and word pairs of title and summary."""
-
-    def __init__(
-        self,
-        vectorizer: Any,
-        classifiers: dict[int, Any],
-        examples: dict[int, int],
-        labels: dict[int, str],
-    ) -> None:
-        self.vectorizer = vectorizer
-        self.classifiers = classifiers
-        self.examples = examples
-        self.labels = labels
-        self._vocabulary = vectorizer.get_feature_names_out()
-
-    @classmethod
-    def train(
-        cls, texts: Sequence[str], label_sets: Sequence[set[int]], labels: dict[int, str]
-    ) -> LearnedModel | None:
-        """A model, or None while there are too few hand-tagged items to learn from."""
-        if len(texts) < MIN_TRAINING_ITEMS:
-            return None
-        counts: dict[int, int] = {}
-        for chosen in label_sets:
-            for topic_id in chosen:
-                counts[topic_id] = counts.get(topic_id, 0) + 1
-        learnable = [t for t, n in counts.items() if MIN_EXAMPLES <= n < len(texts)]
-        if not learnable:
-            return None
-        # Imported only now: scikit-learn takes over a second to import, and most polls of a
-        # new installation have nothing to learn from yet.
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from threadpoolctl import threadpool_limits
-
-        vectorizer = TfidfVectorizer(
-            sublinear_tf=True,
-            ngram_range=(1, 2),
-            min_df=1,
-            stop_words="english",
-            strip_accents="unicode",
-        )
-        matrix = vectorizer.fit_transform(texts)
-        classifiers = {}
-        # One BLAS thread: the numerical library's own threads spin while they wait, and on a
-        # machine busy with a poll (or anything else) training took ten times as long.
-        with threadpool_limits(limits=1):
-            for topic_id in learnable:
-                target = [topic_id in chosen for chosen in label_sets]
-                model = LogisticRegression(C=8.0, class_weight="balanced", max_iter=1000)
-                classifiers[topic_id] = model.fit(matrix, target)
-        return cls(vectorizer, classifiers, {t: counts[t] for t in learnable}, labels)
-
-    def suggest(self, texts: Sequence[str]) -> list[list[Suggestion]]:
-        if not texts:
-            return []
-        import numpy
-
-        matrix = self.vectorizer.transform(texts)
-        results: list[list[Suggestion]] = [[] for _ in texts]
-        for topic_id, model in self.classifiers.items():
-            probabilities = model.predict_proba(matrix)[:, 1]
-            rows = numpy.flatnonzero(probabilities >= LEARNED_THRESHOLD)
-            if not len(rows):
-                continue
-            # Each suggested item's words weighted by how far they count towards the topic:
-            # one sparse product for the batch (one per item cost most of a poll's time).
-            weights = matrix[rows].multiply(model.coef_[0]).tocsr()
-            for position, row in enumerate(rows):
-                start, end = weights.indptr[position], weights.indptr[position + 1]
-                data, columns = weights.data[start:end], weights.indices[start:end]
-                # The heaviest first; of equal weights, the first in the vocabulary.
-                heaviest = numpy.lexsort((columns, -data))[:3]
-                words = [self._vocabulary[columns[i]] for i in heaviest if data[i] > 0]
-                reason = self._explain(words, topic_id, probabilities[row])
-                results[row].append(Suggestion(topic_id, float(probabilities[row]), [reason]))
-        return results
-
-    def _explain(self, words: list[str], topic_id: int, probability: float) -> str:
-        """Why the topic: the items it was learned from, and the words in this item that
-        pushed hardest towards it."""
-        said = ", ".join(f"“{w}”" for w in words)
-        return (
-            f"like {self.examples[topic_id]} items librarians tagged "
-            f"“{self.labels[topic_id]}” ({probability:.0%})" + (f": {said}" if said else "")
-        )
 
 
 class Suggester:
@@ -175,28 +83,6 @@ def topic_terms(session: Session) -> list[TopicTerms]:
     ]
 
 
-class _ModelCache:
-    """The last model trained, with the labelled set it was trained on: training again when
-    nothing was tagged since would give the same model, at a cost of seconds."""
-
-    fingerprint: str | None = None
-    model: LearnedModel | None = None
-
-    @classmethod
-    def get(
-        cls, texts: list[str], label_sets: list[set[int]], labels: dict[int, str]
-    ) -> LearnedModel | None:
-        digest = hashlib.sha256()
-        for text, chosen in zip(texts, label_sets, strict=True):
-            digest.update(f"{sorted(chosen)}\x00{text}\x00".encode("utf-8", "surrogatepass"))
-        digest.update(repr(sorted(labels.items())).encode("utf-8", "surrogatepass"))
-        fingerprint = digest.hexdigest()
-        if fingerprint != cls.fingerprint:
-            cls.model = LearnedModel.train(texts, label_sets, labels)
-            cls.fingerprint = fingerprint
-        return cls.model
-
-
 def build_suggester(session: Session) -> Suggester:
     """Keywords as configured, and a model trained on the most recent hand-tagged items (the
     topics any newsletter's librarians chose for them); the model is trained again only when
@@ -204,7 +90,7 @@ def build_suggester(session: Session) -> Suggester:
     terms = topic_terms(session)
     texts, label_sets = _training_set(session)
     labels = {t.topic_id: t.label for t in terms}
-    return Suggester(KeywordMatcher(terms), _ModelCache.get(texts, label_sets, labels))
+    return Suggester(KeywordMatcher(terms), ModelCache.get(session, texts, label_sets, labels))
 
 
 def _training_set(

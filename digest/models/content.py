@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     Time,
@@ -353,3 +354,16 @@ class Tombstone(Base):
     key: Mapped[str] = mapped_column(String(100), unique=True)
     title: Mapped[str] = mapped_column(Text)
     deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SuggestionModel(Base):
+    """The topic classifier last learned from librarians' choices, as arrays, named by the
+    fingerprint of the labelled set it learned from (see `curation.learned`)."""
+
+    __tablename__ = "suggestion_models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    trained_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    items: Mapped[int] = mapped_column(Integer)  # how many hand-tagged items it learned from
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
