@@ -247,7 +247,13 @@ def run_command(digest: list[str], *arguments: str) -> dict:
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(arguments)} failed ({process.returncode}):\n{err[-2000:]}")
     last = [line for line in out.splitlines() if line.strip()][-2:]
-    return {"seconds": seconds, "tree_rss_mb": tree.peak_kib / 1024, "said": " / ".join(last)}
+    return {
+        "seconds": seconds,
+        "tree_rss_mb": tree.peak_kib / 1024,
+        "cpu": tree.all_cpu(),
+        "own_cpu": tree.root_cpu(),
+        "said": " / ".join(last),
+    }
 
 
 def commands(database_url: str, config: Path) -> dict:
@@ -323,12 +329,25 @@ def main() -> None:
             server.terminate()
 
     print("as a user runs it: `digest poll --all`, process start to exit, suggestions included")
-    print(f"{'command':<18}{'seconds':>9}{'x reference':>13}{'peak MB (all)':>15}  it said")
+    print(
+        f"{'command':<18}{'seconds':>9}{'x reference':>13}{'peak MB (all)':>15}"
+        f"{'CPU s (all)':>13}{'CPU s (own)':>13}  it said"
+    )
     for label, figure in measured_commands.items():
         print(
             f"{label:<18}{figure['seconds']:>9.2f}{figure['seconds'] / ref['seconds']:>13.3f}"
-            f"{figure['tree_rss_mb']:>15.0f}  {figure['said']}"
+            f"{figure['tree_rss_mb']:>15.0f}{figure['cpu']:>13.1f}{figure['own_cpu']:>13.1f}"
+            f"  {figure['said']}"
         )
+    cores = os.cpu_count() or 1
+    cold_cpu = measured_commands["cold"]
+    print(
+        f"the cold command's CPU bounds it from below: all its processes' "
+        f"{cold_cpu['cpu']:.1f} s over {cores} cores is {cold_cpu['cpu'] / cores:.1f} s "
+        f"({cold_cpu['cpu'] / cores / ref['seconds']:.2f}x reference), and its own process "
+        f"(fetching, storing, suggesting) used {cold_cpu['own_cpu']:.1f} s "
+        f"({cold_cpu['own_cpu'] / ref['seconds']:.2f}x)"
+    )
     print("inside one process: poll_feeds alone")
 
     items = args.feeds * args.entries

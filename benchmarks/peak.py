@@ -9,7 +9,7 @@ second.
 
 `TreePeak` counts a command's own processes too (those it starts, and theirs): each one's own
 peak, summed, which is at least what they ever held at one moment. `TreeMemory` samples what
-they hold together, summed at each moment.
+they hold together, summed at each moment, and the CPU time each has used.
 """
 
 from __future__ import annotations
@@ -40,6 +40,24 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time `pid` has used so far, or None once it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[float, float]:
+    """Seconds of CPU the whole machine has been busy (every core, every process: the
+    database and the mail sink too) and had taken by the hypervisor (steal), since boot."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def descendants(root: int) -> list[int]:
@@ -104,19 +122,31 @@ class TreePeak(OwnPeak):
 
 class TreeMemory(threading.Thread):
     """Samples, every `every` seconds, the resident memory of a process (this one by default)
-    and of all its descendants, summed; `peak_kib` is the highest sum seen."""
+    and of all its descendants, summed; `peak_kib` is the highest sum seen. `cpu` holds each
+    process's CPU seconds as last seen (the last sample before a process ends: all but a
+    twentieth of a second)."""
 
     def __init__(self, root: int | None = None, every: float = 0.05) -> None:
         super().__init__(daemon=True)
         self.root = root or os.getpid()
         self.every = every
         self.peak_kib = 0
+        self.cpu: dict[int, float] = {}
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.every):
-            total = sum(rss_kib(pid) for pid in [self.root, *descendants(self.root)])
-            self.peak_kib = max(self.peak_kib, total)
+            tree = [self.root, *descendants(self.root)]
+            self.peak_kib = max(self.peak_kib, sum(rss_kib(pid) for pid in tree))
+            for pid in tree:
+                if (seconds := cpu_seconds(pid)) is not None:
+                    self.cpu[pid] = seconds
+
+    def root_cpu(self) -> float:
+        return self.cpu.get(self.root, 0.0)
+
+    def all_cpu(self) -> float:
+        return sum(self.cpu.values())
 
     def stop(self) -> None:
         self.stopped.set()

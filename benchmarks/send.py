@@ -37,7 +37,7 @@ from sqlalchemy import insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from ingest import WORDS  # noqa: E402  (the same vocabulary as the ingest benchmark)
-from peak import TreePeak  # noqa: E402
+from peak import TreePeak, machine_cpu  # noqa: E402
 
 TOPICS = 12
 ITEMS = 30
@@ -82,10 +82,11 @@ def sink() -> object:
         process.wait()
 
 
-def reference(messages: int, size: int, connections: int) -> float:
-    """smtp-source's rate in messages a second, `messages` of `size` bytes."""
+def reference(messages: int, size: int, connections: int) -> tuple[float, float]:
+    """smtp-source's rate in messages a second, `messages` of `size` bytes, and the machine's
+    CPU time a message (ms): smtp-source's and the sink's."""
     with sink() as port:
-        started = time.perf_counter()
+        started, busy = time.perf_counter(), machine_cpu()
         subprocess.run(
             [
                 "smtp-source",
@@ -99,7 +100,8 @@ def reference(messages: int, size: int, connections: int) -> float:
             check=True,
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        return messages / (time.perf_counter() - started)
+        took, after = time.perf_counter() - started, machine_cpu()
+        return messages / took, (after[0] - busy[0]) * 1000 / messages
 
 
 def prepare(database_url: str, subscribers: int, transport: str | None) -> int:
@@ -376,14 +378,18 @@ def run(
             size = message_size(database_url, edition_id)
             env = {"DIGEST_TOKEN_KEYS": "benchmark-key", "DIGEST_BASE_URL": "https://d.example"}
             shares: list[int] = []
+            busy = machine_cpu()
             if worker_processes:
                 enqueue(database_url, edition_id)
                 took, peak, cpu, shares = workers(database_url, worker_processes, env, config)
             else:
                 took, peak, cpu, shares = send(database_url, edition_id, env, config)
+            after = machine_cpu()
     return {
         "seconds": took, "rate": subscribers / took, "peak_mb": peak, "size": size,
         "cpu_ms": cpu * 1000 / subscribers, "shares": shares,
+        "machine_ms": (after[0] - busy[0]) * 1000 / subscribers,
+        "steal": (after[1] - busy[1]) / took / (os.cpu_count() or 1),
     }  # fmt: skip
 
 
@@ -416,7 +422,9 @@ def main() -> None:
             result = run(args.db, Path(tmp), subscribers, args.connections, **options)
             # Measured after each case, beside it: on a shared machine the load changes.
             messages = min(subscribers, 20_000)
-            result["reference"] = reference(messages, result["size"], args.connections)
+            result["reference"], result["reference_machine_ms"] = reference(
+                messages, result["size"], args.connections
+            )
             result["load"] = os.getloadavg()[0]
             results.append((label, result))
     print()
@@ -433,6 +441,20 @@ def main() -> None:
             one = dict(results).get("One digest worker")
             than_one = f"; {result['rate'] / one['rate']:.2f}x one worker" if one else ""
             print(f"{'':<29}shares {shares}{than_one}")
+    cores = os.cpu_count() or 1
+    print()
+    print(
+        "The machine's CPU a message (every process: Digest's, PostgreSQL's, the sink's), and "
+        f"the rate it allows on {cores} cores with nothing else running:"
+    )
+    for label, result in results:
+        most = cores * 1000 / result["machine_ms"]
+        print(
+            f"{label:<29}{result['machine_ms']:>6.2f} ms a message: at most {most:,.0f}/s "
+            f"= {most / result['reference']:.2f}x reference; the reference itself "
+            f"{result['reference_machine_ms']:.2f} ms; CPU taken by the host (steal) "
+            f"{result['steal']:.0%}"
+        )
     print(
         f"(Mean message size {results[0][1]['size']:,} bytes. Reference: Postfix smtp-source, "
         "the same size and connections, run after each case. Peak memory and CPU time: Digest's "

@@ -114,7 +114,15 @@ def send_command(app: App, edition_id: int, processes: int | None) -> None:
     stop = threading.Event()
     stop_on_signals(stop)
     columns = (TextColumn("Sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
+    # Not drawn when nobody watches (cron, a pipe): its refresh thread takes the interpreter
+    # lock from the sending thread ten times a second, drawing or not.
+    with Progress(
+        *columns,
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+        refresh_per_second=4,
+    ) as bar:
         task = bar.add_task("send", total=total, completed=done_before)
 
         def update(recorded: Counter[str]) -> None:  # the workers' own counts: no query
