@@ -10,7 +10,7 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from webapp import add_items, entry, placements
 
 from digest.curation import learned, suggest
@@ -213,7 +213,58 @@ def test_a_new_process_reads_the_model_another_trained_instead_of_training_again
     assert len(trainings) == 2
     with transaction(factory) as session:
         kept = session.scalars(select(SuggestionModel.fingerprint)).all()
-    assert kept == [learned.fingerprint(texts, relabelled, names)]
+    assert kept == [learned.fingerprint(texts, relabelled)]
+
+
+def test_a_damaged_stored_model_is_trained_again_and_the_poll_goes_on(
+    factory, trainings, monkeypatch, caplog
+) -> None:
+    from test_suggest import learned_examples
+
+    texts, labels = learned_examples()
+    names = {1: "Online grooming", 2: "Neglect"}
+    with transaction(factory) as session:
+        good = learned.ModelCache.get(session, texts, labels, names)
+    assert good is not None
+    for damage in [b"not a model", good.to_bytes()[:200], _with_a_topic_too_few(good)]:
+        forget_the_model_in_memory(monkeypatch)
+        with transaction(factory) as session:
+            session.execute(update(SuggestionModel).values(payload=damage))
+        with transaction(factory) as session:
+            again = learned.ModelCache.get(session, texts, labels, names)
+        assert again is not None
+        assert [s.topic_id for s in again.suggest(["Offenders befriend children online"])[0]] == [1]
+        assert "stored topic model could not be read" in caplog.text
+        with factory() as session:
+            (stored,) = session.scalars(select(SuggestionModel.payload)).all()
+        assert learned.LearnedModel.from_bytes(stored, names).topic_ids == good.topic_ids
+    assert len(trainings) == 4
+
+
+def _with_a_topic_too_few(model: LearnedModel) -> bytes:
+    """A payload whose arrays do not fit together: one intercept short."""
+    model.intercepts, kept = model.intercepts[:-1], model.intercepts
+    try:
+        return model.to_bytes()
+    finally:
+        model.intercepts = kept
+
+
+def test_renamed_and_retired_topics_need_no_training(factory, trainings) -> None:
+    from test_suggest import learned_examples
+
+    texts, labels = learned_examples()
+    probe = ["Offenders befriend children through gaming apps"]
+    with transaction(factory) as session:
+        learned.ModelCache.get(session, texts, labels, {1: "Online grooming", 2: "Neglect"})
+        renamed = learned.ModelCache.get(session, texts, labels, {1: "Grooming", 2: "Neglect"})
+        assert renamed is not None
+        (found,) = renamed.suggest(probe)
+        assert found[0].reason.startswith("like 6 items librarians tagged “Grooming”")
+        retired = learned.ModelCache.get(session, texts, labels, {2: "Neglect"})
+        assert retired is not None
+        assert 1 not in [s.topic_id for s in retired.suggest(probe)[0]]
+    assert len(trainings) == 1
 
 
 def test_too_little_to_learn_from_stores_no_model(factory, trainings) -> None:

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import zipfile
+import zlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
@@ -20,17 +25,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from digest.curation.keywords import Suggestion
+from digest.curation.words import Rows, Vectors
 from digest.models import SuggestionModel
 
 if TYPE_CHECKING:
     from numpy import ndarray
 
+log = logging.getLogger(__name__)
+
 LEARNED_THRESHOLD = 0.25
 MIN_EXAMPLES = 3  # a topic is learned once librarians have chosen it this many times
 MIN_TRAINING_ITEMS = 20
 WORDS_SHOWN = 3  # of an item's words that pushed hardest towards a topic, in its reason
-# Part of every fingerprint: a stored model made by other settings is never read back.
-FORMAT = "tfidf-1-2-english-unicode/logistic-C8-balanced/1"
+CHUNK = 1_000  # texts whose words are weighed at once: bounds the memory of a large batch
 _VECTORIZER = {
     "sublinear_tf": True,
     "ngram_range": (1, 2),
@@ -38,14 +45,15 @@ _VECTORIZER = {
     "stop_words": "english",
     "strip_accents": "unicode",
 }
+_REGRESSION = {"C": 8.0, "class_weight": "balanced", "max_iter": 1000}
 
 
-def _vectorizer() -> Any:
-    # Imported only now: scikit-learn takes over a second to import, and most polls of a new
-    # installation have nothing to learn from yet.
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    return TfidfVectorizer(**_VECTORIZER)
+@cache
+def _format() -> str:
+    """Part of every fingerprint: a model made by other settings, or by another version of the
+    library that trains it, is never read back."""
+    settings = (_VECTORIZER, _REGRESSION, MIN_EXAMPLES, MIN_TRAINING_ITEMS)
+    return repr((3, *settings, version("scikit-learn")))
 
 
 class LearnedModel:
@@ -53,20 +61,20 @@ class LearnedModel:
 
     def __init__(
         self,
-        vectorizer: Any,
+        vectors: Vectors,
         vocabulary: list[str],
         weights: ndarray,
         intercepts: ndarray,
         examples: dict[int, int],
         labels: dict[int, str],
     ) -> None:
-        self.vectorizer = vectorizer
+        self.vectors = vectors
         self.vocabulary = vocabulary  # the words in column order
         self.topic_ids = list(examples)  # in the order of the rows of `weights`
         self.weights = weights
         self.intercepts = intercepts
         self.examples = examples  # how many hand-tagged items each topic was learned from
-        self.labels = labels
+        self.labels = labels  # the topics in use now: a retired one is not suggested
 
     @classmethod
     def train(
@@ -82,11 +90,14 @@ class LearnedModel:
         learnable = [t for t, n in counts.items() if MIN_EXAMPLES <= n < len(texts)]
         if not learnable:
             return None
+        # Imported only now: scikit-learn takes over a second to import, and is needed only
+        # when the librarians' tagging has changed.
         import numpy
+        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
 
-        vectorizer = _vectorizer()
+        vectorizer = TfidfVectorizer(**_VECTORIZER)
         matrix = vectorizer.fit_transform(texts)
         fitted = []
         # One BLAS thread: the numerical library's own threads spin while they wait, and on a
@@ -94,11 +105,14 @@ class LearnedModel:
         with threadpool_limits(limits=1):
             for topic_id in learnable:
                 target = [topic_id in chosen for chosen in label_sets]
-                model = LogisticRegression(C=8.0, class_weight="balanced", max_iter=1000)
-                fitted.append(model.fit(matrix, target))
+                fitted.append(LogisticRegression(**_REGRESSION).fit(matrix, target))
+        vocabulary = list(vectorizer.get_feature_names_out())
+        vectors = Vectors(
+            vectorizer.vocabulary_, vectorizer.idf_, frozenset(vectorizer.get_stop_words())
+        )
         return cls(
-            vectorizer,
-            list(vectorizer.get_feature_names_out()),
+            vectors,
+            vocabulary,
             # Single precision: half the memory and the stored size, and the same suggestions
             # (a probability is shown to the whole per cent).
             numpy.vstack([m.coef_[0] for m in fitted]).astype(numpy.float32),
@@ -108,32 +122,42 @@ class LearnedModel:
         )
 
     def suggest(self, texts: Sequence[str]) -> list[list[Suggestion]]:
-        if not texts:
-            return []
+        """For each text, the topics in use whose regression gives it at least the threshold,
+        each with the words that pushed hardest towards it."""
         import numpy
 
-        matrix = self.vectorizer.transform(texts)
-        # Every topic's logistic regression at once: one product of the batch's words with
-        # all the topics' weights.
-        probabilities = 1.0 / (1.0 + numpy.exp(-(matrix @ self.weights.T + self.intercepts)))
         results: list[list[Suggestion]] = [[] for _ in texts]
-        for column, topic_id in enumerate(self.topic_ids):
-            rows = numpy.flatnonzero(probabilities[:, column] >= LEARNED_THRESHOLD)
-            if not len(rows):
-                continue
-            # Each suggested item's words weighted by how far they count towards the topic:
-            # one sparse product for the batch (one per item cost most of a poll's time).
-            weights = matrix[rows].multiply(self.weights[column]).tocsr()
-            for position, row in enumerate(rows):
-                start, end = weights.indptr[position], weights.indptr[position + 1]
-                data, columns = weights.data[start:end], weights.indices[start:end]
-                # The heaviest first; of equal weights, the first in the vocabulary.
-                heaviest = numpy.lexsort((columns, -data))[:WORDS_SHOWN]
-                words = [self.vocabulary[columns[i]] for i in heaviest if data[i] > 0]
-                probability = float(probabilities[row, column])
-                reason = self._explain(words, topic_id, probability)
-                results[row].append(Suggestion(topic_id, probability, [reason]))
+        in_use = [row for row, t in enumerate(self.topic_ids) if t in self.labels]
+        if not texts or not in_use:
+            return results
+        weights, intercepts = self.weights[in_use], self.intercepts[in_use]
+        topic_ids = [self.topic_ids[row] for row in in_use]
+        for first in range(0, len(texts), CHUNK):
+            rows = self.vectors.of(texts[first : first + CHUNK])
+            # Every word of the chunk times its weight for every topic, summed per text: all
+            # the topics' regressions at once.
+            pushes = weights[:, rows.columns] * rows.values
+            running = numpy.hstack([numpy.zeros((len(in_use), 1)), numpy.cumsum(pushes, axis=1)])
+            scores = running[:, rows.starts[1:]] - running[:, rows.starts[:-1]]
+            # The logistic function, written with tanh so that no score overflows it.
+            probabilities = 0.5 + 0.5 * numpy.tanh((scores + intercepts[:, None]) / 2)
+            for topic, text in zip(*numpy.nonzero(probabilities >= LEARNED_THRESHOLD), strict=True):
+                probability = float(probabilities[topic, text])
+                reason = self._explain(
+                    self._heaviest(rows, pushes[topic], text), topic_ids[topic], probability
+                )
+                results[first + text].append(Suggestion(topic_ids[topic], probability, [reason]))
         return results
+
+    def _heaviest(self, rows: Rows, pushes: ndarray, text: int) -> list[str]:
+        """The text's words that pushed hardest towards a topic, heaviest first; of equal
+        pushes, the first in the vocabulary."""
+        import numpy
+
+        start, end = rows.starts[text], rows.starts[text + 1]
+        columns, pushed = rows.columns[start:end], pushes[start:end]
+        heaviest = numpy.lexsort((columns, -pushed))[:WORDS_SHOWN]
+        return [self.vocabulary[columns[i]] for i in heaviest if pushed[i] > 0]
 
     def _explain(self, words: list[str], topic_id: int, probability: float) -> str:
         """Why the topic: the items it was learned from, and the words in this item that
@@ -152,8 +176,9 @@ class LearnedModel:
             buffer,
             # Words hold no line breaks (the tokenizer splits on them): one text, not an
             # array of fixed-width strings as wide as the longest word pair.
-            vocabulary=numpy.frombuffer("\n".join(self.vocabulary).encode(), numpy.uint8),
-            idf=self.vectorizer.idf_,
+            vocabulary=_joined(self.vocabulary),
+            stop_words=_joined(sorted(self.vectors.stop_words)),
+            idf=self.vectors.idf,
             topics=numpy.array(self.topic_ids, dtype=numpy.int64),
             examples=numpy.array([self.examples[t] for t in self.topic_ids], numpy.int64),
             weights=self.weights,
@@ -163,29 +188,46 @@ class LearnedModel:
 
     @classmethod
     def from_bytes(cls, payload: bytes, labels: dict[int, str]) -> LearnedModel:
+        """The model `to_bytes` stored; ValueError if the arrays do not fit together."""
         import numpy
 
         with numpy.load(io.BytesIO(payload), allow_pickle=False) as arrays:
-            vocabulary = arrays["vocabulary"].tobytes().decode().split("\n")
-            vectorizer = _vectorizer()
-            vectorizer.vocabulary_ = {word: column for column, word in enumerate(vocabulary)}
-            vectorizer.idf_ = arrays["idf"]
-            examples = dict(
-                zip(arrays["topics"].tolist(), arrays["examples"].tolist(), strict=True)
-            )
-            return cls(
-                vectorizer, vocabulary, arrays["weights"], arrays["intercepts"], examples, labels
-            )
+            vocabulary = _split(arrays["vocabulary"])
+            idf, weights, intercepts = arrays["idf"], arrays["weights"], arrays["intercepts"]
+            topics, examples = arrays["topics"].tolist(), arrays["examples"].tolist()
+            stop_words = frozenset(_split(arrays["stop_words"]))
+        words, count = len(vocabulary), len(topics)
+        shapes = (weights.shape, idf.shape, intercepts.shape, len(examples))
+        if shapes != ((count, words), (words,), (count,), count):
+            raise ValueError(f"arrays of shapes {shapes} for {count} topics and {words} words")
+        return cls(
+            Vectors({word: column for column, word in enumerate(vocabulary)}, idf, stop_words),
+            vocabulary,
+            weights,
+            intercepts,
+            dict(zip(topics, examples, strict=True)),
+            labels,
+        )
 
 
-def fingerprint(
-    texts: Sequence[str], label_sets: Sequence[set[int]], labels: dict[int, str]
-) -> str:
-    """Names the labelled set: the same texts with the same topics chosen give the same model."""
-    digest = hashlib.sha256(FORMAT.encode())
+def _joined(words: Sequence[str]) -> ndarray:
+    import numpy
+
+    return numpy.frombuffer("\n".join(words).encode(), numpy.uint8)
+
+
+def _split(stored: ndarray) -> list[str]:
+    text = stored.tobytes().decode()
+    return text.split("\n") if text else []
+
+
+def fingerprint(texts: Sequence[str], label_sets: Sequence[set[int]]) -> str:
+    """Names the labelled set: the same texts with the same topics chosen give the same model.
+    The topics' names are not part of it: renaming a topic needs no training."""
+    digest = hashlib.sha256(_format().encode())
     for text, chosen in zip(texts, label_sets, strict=True):
-        digest.update(f"{sorted(chosen)}\x00{text}\x00".encode("utf-8", "surrogatepass"))
-    digest.update(repr(sorted(labels.items())).encode("utf-8", "surrogatepass"))
+        # Each text's length first, so that no two different sets run together alike.
+        digest.update(f"{len(text)}:{text}{sorted(chosen)}".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 
@@ -204,12 +246,14 @@ class ModelCache:
         label_sets: list[set[int]],
         labels: dict[int, str],
     ) -> LearnedModel | None:
-        named = fingerprint(texts, label_sets, labels)
+        named = fingerprint(texts, label_sets)
         if named != cls.fingerprint:
             cls.model = _stored(session, named, labels) or _trained(
                 session, named, texts, label_sets, labels
             )
             cls.fingerprint = named
+        if cls.model is not None:
+            cls.model.labels = labels  # names as they are now, and the topics still in use
         return cls.model
 
 
@@ -217,7 +261,15 @@ def _stored(session: Session, named: str, labels: dict[int, str]) -> LearnedMode
     payload = session.scalar(
         select(SuggestionModel.payload).where(SuggestionModel.fingerprint == named)
     )
-    return LearnedModel.from_bytes(payload, labels) if payload is not None else None
+    if payload is None:
+        return None
+    try:
+        return LearnedModel.from_bytes(payload, labels)
+    except (ValueError, KeyError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as error:
+        # A damaged row must not stop every poll: it is trained again and replaced.
+        log.warning("The stored topic model could not be read (%s); training it again.", error)
+        session.execute(delete(SuggestionModel).where(SuggestionModel.fingerprint == named))
+        return None
 
 
 def _trained(
