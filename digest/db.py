@@ -20,7 +20,9 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.defaults import DEFAULT_DATABASE_URL  # noqa: F401  (re-exported)
@@ -55,7 +57,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
-
+    # 64 MB of pages (the default is 2 MB): a poll storing 50,000 items into an archive of a
+    # million spent about a seventh of its time reading back index pages it had just evicted.
+    # Pages are held only once read, so a small database never uses it all.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 
@@ -159,6 +164,13 @@ def one_of(session: Session, column: Any, values: Sequence[Any]) -> ColumnElemen
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     listed = func.json_each(json.dumps(list(values))).table_valued("value")
     return column.in_(select(listed.c.value))
+
+
+def insert_for(db: Session | Connection, table: Any) -> Any:
+    """An INSERT for `table` in the dialect of `db`'s database, which offers
+    `on_conflict_do_nothing` and `on_conflict_do_update` on both PostgreSQL and SQLite."""
+    bind = db.get_bind() if isinstance(db, Session) else db
+    return (postgres_insert if bind.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 def is_managed_by_hand(name: str | None) -> bool:

@@ -20,12 +20,11 @@ from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from digest.curation.keywords import Suggestion
 from digest.curation.words import Rows, Vectors
+from digest.db import insert_for
 from digest.models import SuggestionModel
 
 if TYPE_CHECKING:
@@ -285,9 +284,8 @@ def _trained(
     # One model is kept: the labelled set only moves on. Two processes that trained on the
     # same set at once store it once.
     session.execute(delete(SuggestionModel).where(SuggestionModel.fingerprint != named))
-    insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
-        insert(SuggestionModel)
+        insert_for(session, SuggestionModel)
         .values(fingerprint=named, items=len(texts), payload=model.to_bytes())
         .on_conflict_do_nothing(index_elements=[SuggestionModel.fingerprint])
     )

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from digest.db import insert_for
 from digest.delivery import stores
 from digest.models import SendBudget, SendCount
 from digest.timeutil import utcnow
@@ -111,19 +110,18 @@ def _lock_budget(db: Connection, transport: str) -> tuple[datetime | None, datet
         row = db.execute(query.with_for_update()).first()
         if row is None:
             db.execute(
-                postgres_insert(SendBudget).values(transport=transport).on_conflict_do_nothing()
+                insert_for(db, SendBudget).values(transport=transport).on_conflict_do_nothing()
             )
             row = db.execute(query.with_for_update()).one()
         return row[0], row[1]
     # SQLite: a write first, so that this transaction holds the write lock before it reads.
-    db.execute(sqlite_insert(SendBudget).values(transport=transport).on_conflict_do_nothing())
+    db.execute(insert_for(db, SendBudget).values(transport=transport).on_conflict_do_nothing())
     next_slot = db.scalar(select(SendBudget.next_slot_at).where(SendBudget.transport == transport))
     return next_slot, utcnow()
 
 
 def _count(db: Connection, transport: str, minute: int, count: int) -> None:
-    insert = postgres_insert if db.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(SendCount).values(transport=transport, minute=minute, sent=count)
+    statement = insert_for(db, SendCount).values(transport=transport, minute=minute, sent=count)
     db.execute(
         statement.on_conflict_do_update(
             index_elements=[SendCount.transport, SendCount.minute],

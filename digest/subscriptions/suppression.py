@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from digest.db import insert_for
 from digest.models import Newsletter, Subscriber, SubscriberStatus, Subscription, Suppression
 from digest.timeutil import utcnow
 
@@ -167,9 +166,7 @@ def suppress_many(
         if (digest, scope) not in found
     ]
     if new:
-        bind = db.get_bind() if isinstance(db, Session) else db
-        dialect_insert = postgresql_insert if bind.dialect.name == "postgresql" else sqlite_insert
-        db.execute(dialect_insert(table).on_conflict_do_nothing(), new)
+        db.execute(insert_for(db, table).on_conflict_do_nothing(), new)
 
 
 def lift(session: Session, address: str, newsletter_id: int, key: str) -> list[Reason]:
@@ -218,12 +215,10 @@ def _put(
     )
     if changed.rowcount:
         return
-    bind = db.get_bind() if isinstance(db, Session) else db
-    dialect_insert = postgresql_insert if bind.dialect.name == "postgresql" else sqlite_insert
     # Two processes may add the same address at once (a bounce while it unsubscribes): the
     # second insert then does nothing instead of failing its transaction.
     db.execute(
-        dialect_insert(Suppression)
+        insert_for(db, Suppression)
         .values(email_hash=digest, newsletter_id=newsletter_id, **values)
         .on_conflict_do_nothing()
     )
