@@ -63,21 +63,25 @@ WORDS = [
 ]
 
 
-def generate_feeds(folder: Path, feeds: int, entries: int, seed: int = 7) -> list[Path]:
-    """`feeds` RSS files of `entries` items each, about 800 bytes an item, all titles unique."""
+def generate_feeds(
+    folder: Path, feeds: int, entries: int, seed: int = 7, run: str = ""
+) -> list[Path]:
+    """`feeds` RSS files of `entries` items each, about 800 bytes an item, all titles unique;
+    a `run` name makes every item new to a database that holds another run's."""
     rng = random.Random(seed)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     paths = []
     for f in range(feeds):
         items = []
         for e in range(entries):
-            title = f"{' '.join(rng.choices(WORDS, k=6)).capitalize()} (report {f}-{e})"
+            title = f"{' '.join(rng.choices(WORDS, k=6)).capitalize()} (report {run}{f}-{e})"
             summary = "<p>" + " ".join(rng.choices(WORDS, k=70)) + ".</p>"
             published = start + timedelta(minutes=rng.randrange(30 * 24 * 60))
             items.append(
                 f"<item><title>{escape(title)}</title>"
-                f"<link>https://publisher{f % 97}.example.org/reports/{f}/{e}?utm_source=rss</link>"
-                f'<guid isPermaLink="false">feed-{f}-entry-{e}</guid>'
+                f"<link>https://publisher{f % 97}.example.org/reports/{run}{f}/{e}"
+                "?utm_source=rss</link>"
+                f'<guid isPermaLink="false">{run}feed-{f}-entry-{e}</guid>'
                 f"<pubDate>{format_datetime(published)}</pubDate>"
                 f"<description>{escape(summary)}</description></item>"
             )
