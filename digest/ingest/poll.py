@@ -249,12 +249,11 @@ def _store(
     now = utcnow()
     with write_transaction(factory) as session:
         ids = [plan.request.feed_id for plan, _, _ in batch]
-        feeds = {
-            f.id: f
-            for f in session.scalars(
-                select(Feed).where(Feed.id.in_(ids)).options(selectinload(Feed.topics))
-            )
-        }
+        query = select(Feed).where(Feed.id.in_(ids))
+        if any(parsed is not None for _, _, parsed in batch):
+            # Stored entries take their feed's topics; an unchanged feed needs none.
+            query = query.options(selectinload(Feed.topics))
+        feeds = {f.id: f for f in session.scalars(query)}
         outcomes: list[FeedOutcome] = []
         to_store: list[FeedEntries] = []
         for plan, result, parsed in batch:
