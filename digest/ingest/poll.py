@@ -31,6 +31,7 @@ from digest.timeutil import utcnow
 
 PARALLEL_PARSE_MIN_FEEDS = 8
 WRITE_BATCH_FEEDS = 50
+GATHER_SECONDS = 0.05  # the longest a batch waits for more feeds to arrive
 
 
 class PollStatus(StrEnum):
@@ -209,9 +210,15 @@ async def _poll(
             if first is None:
                 return
             batch = [first]
-            while len(batch) < WRITE_BATCH_FEEDS and not queue.empty():
-                following = queue.get_nowait()
-                if following is None:
+            # Wait a moment for a fuller batch: unchanged feeds arrive faster than one
+            # transaction each is worth. When the writer is behind, the batch is full at once.
+            gathered_by = loop.time() + GATHER_SECONDS
+            while len(batch) < WRITE_BATCH_FEEDS:
+                try:
+                    following = await asyncio.wait_for(queue.get(), gathered_by - loop.time())
+                except TimeoutError:
+                    break
+                if following is None:  # every fetch is done
                     queue.put_nowait(None)
                     break
                 batch.append(following)

@@ -86,6 +86,8 @@ def store_entries(
     now: datetime,
 ) -> dict[int, EntryCounts]:
     """Store a batch of feeds' entries; returns the counts per feed id."""
+    if not any(fe.entries for fe in batch):  # a batch of unchanged feeds: nothing to look up
+        return {fe.feed_id: EntryCounts() for fe in batch}
     index = KnownItems(session, batch)
     counts = {fe.feed_id: EntryCounts() for fe in batch}
     created: dict[int, list[Pending]] = {fe.feed_id: [] for fe in batch}
