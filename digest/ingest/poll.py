@@ -214,10 +214,13 @@ async def _poll(
             # transaction each is worth. When the writer is behind, the batch is full at once.
             gathered_by = loop.time() + GATHER_SECONDS
             while len(batch) < WRITE_BATCH_FEEDS:
-                try:
-                    following = await asyncio.wait_for(queue.get(), gathered_by - loop.time())
-                except TimeoutError:
-                    break
+                if not queue.empty():
+                    following = queue.get_nowait()
+                else:
+                    try:
+                        following = await asyncio.wait_for(queue.get(), gathered_by - loop.time())
+                    except TimeoutError:
+                        break
                 if following is None:  # every fetch is done
                     queue.put_nowait(None)
                     break
