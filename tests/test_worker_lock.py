@@ -21,6 +21,7 @@ from delivery_helpers import (
 )
 from smtp import Faults, smtp_server
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 
 from digest.db import transaction
 from digest.delivery import queue
@@ -179,7 +180,9 @@ def test_a_slow_worker_rides_out_a_server_that_closes_its_idle_sessions(
     edition_id, readers = sending_to(factory, 5, "limited")
     # Every session of the worker is closed by the server after 1.5 s idle, while the
     # transport lets a message go only every 2 s: each connection idles past the timeout.
-    closing = database_url + "%20-cidle_session_timeout%3D1500"
+    url = make_url(database_url)
+    options = f"{url.query.get('options', '')} -cidle_session_timeout=1500".strip()
+    closing = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
     with smtp_server() as (inbox, url):
         config = limited_config(tmp_path, url, per_second=0.5)
         worker = worker_process(closing, url, "patient", "--config", config)
