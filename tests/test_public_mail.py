@@ -356,3 +356,38 @@ def test_erasing_an_address_drops_its_requests_not_yet_sent(mail) -> None:
     assert inbox.received == []
     with site.factory() as session:
         assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
+
+
+def test_a_sender_told_to_stop_finishes_the_request_in_hand_and_leaves_the_rest_queued(
+    factory,
+) -> None:
+    """So that stopping the web app waits for one message, not for everything queued."""
+    with smtp_server() as (inbox, url):
+        with transaction(factory) as session:
+            caspar = session.scalar(select(Newsletter.id).where(Newsletter.slug == "caspar"))
+            for n in range(3):
+                session.add(
+                    MailRequest(
+                        kind="signup",
+                        newsletter_id=caspar,
+                        email=f"queued{n}@example.org",
+                        address_key=f"queued{n}",
+                        network="192.0.2.1",
+                        detail={"form": "test"},
+                        tries=0,
+                    )
+                )
+        asked: list[bool] = []
+
+        def stopping() -> bool:  # told to stop once the first request is done
+            asked.append(True)
+            return len(asked) > 1
+
+        assert requests.process_all(factory, _mail_settings(url), stopping) == 1
+        assert len(inbox.received) == 1
+        with factory() as session:
+            assert requests.pending(session) == 2
+        assert requests.process_all(factory, _mail_settings(url)) == 2
+    assert sorted(to for _, (to,), _ in inbox.received) == [
+        f"queued{n}@example.org" for n in range(3)
+    ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -243,10 +244,13 @@ def _forget(row: MailRequest, now: datetime) -> None:
     row.email = row.detail = row.outgoing = None
 
 
-def process_all(factory: sessionmaker[Session], mail: Mail) -> int:
-    """Process every request waiting (and forget those past the limits' memory); how many."""
+def process_all(
+    factory: sessionmaker[Session], mail: Mail, stopping: Callable[[], bool] = lambda: False
+) -> int:
+    """Process every request waiting (and forget those past the limits' memory); how many.
+    When `stopping` says so, the rest are left queued once the request in hand is done."""
     done = 0
-    while (request_id := _claim(factory, utcnow())) is not None:
+    while not stopping() and (request_id := _claim(factory, utcnow())) is not None:
         process(factory, request_id, mail)
         done += 1
     with transaction(factory) as session:

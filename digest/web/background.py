@@ -50,7 +50,7 @@ class RequestSender:
             if self._stopping.is_set():
                 return
             try:
-                requests.process_all(self._factory, self._mail())
+                requests.process_all(self._factory, self._mail(), self._stopping.is_set)
             except Exception:  # the database is away: try again at the next wake or look
                 log.exception("could not send what the public forms asked for")
             if not self._wake.is_set():
