@@ -54,7 +54,7 @@ def _admin_dsn() -> str:
 
 def _database_url(name: str) -> str:
     """POSTGRES_URL with its database replaced by `name`."""
-    return str(make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
 
 class Templates:
@@ -126,11 +126,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def engine(database_url: str, templates: Templates) -> Iterator[Engine]:
     """The database of `database_url`, migrated: a copy of the template."""
     url = make_url(database_url)
+    assert url.database is not None
     if url.get_backend_name() == "sqlite":
-        assert url.database is not None
         shutil.copyfile(templates.sqlite_file(), url.database)
     else:
-        assert url.database is not None
         template = templates.postgres_database()
         _drop_database(url.database)
         with psycopg.connect(_admin_dsn(), autocommit=True) as connection:
