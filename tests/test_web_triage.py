@@ -76,7 +76,13 @@ def test_inbox_lists_new_items_with_search_and_filters(site: Site) -> None:
     client = site.client(Role.LIBRARIAN)
     page = client.get("/items").text
     assert "3 items" in page
-    assert page.index("Working together") < page.index("Sextortion") or "Sextortion" in page
+    # Newest first; of items stored together, the last stored first.
+    titles = [
+        "Working together to safeguard children",
+        "Neglect in adolescence",
+        "Sextortion of teenage boys",
+    ]
+    assert [page.index(t) for t in titles] == sorted(page.index(t) for t in titles)
     found = client.get("/items?q=blackmail").text
     assert "1 items" in found and "Sextortion of teenage boys" in found
     prefix = client.get("/items?q=neglec").text
@@ -146,7 +152,7 @@ def test_tag_place_and_edit_keep_the_original(site: Site) -> None:
         )
         assert item.original_title == "Sextortion of teenage boys: what schools should know"
     page = client.get(f"/items/{item_id}").text
-    assert "The feed&#39;s original wording" in page or "original wording" in page
+    assert "<summary>The feed's original wording</summary>" in page
     assert "Sextortion of teenage boys: what schools should know" in page
     # The search index follows the edit.
     assert "1 items" in client.get("/items?status=all&q=advice schools").text
