@@ -41,8 +41,7 @@ TEXTS = st.one_of(
 def fitted(corpus: list[str]) -> tuple[TfidfVectorizer, Vectors]:
     vectorizer = TfidfVectorizer(**_VECTORIZER)
     vectorizer.fit(corpus)
-    ours = Vectors(vectorizer.vocabulary_, vectorizer.idf_, frozenset(vectorizer.get_stop_words()))
-    return vectorizer, ours
+    return vectorizer, Vectors.fitted(vectorizer)
 
 
 def as_dense(vectors: Vectors, texts: list[str]) -> numpy.ndarray:

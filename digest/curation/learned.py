@@ -61,14 +61,12 @@ class LearnedModel:
     def __init__(
         self,
         vectors: Vectors,
-        vocabulary: list[str],
         weights: ndarray,
         intercepts: ndarray,
         examples: dict[int, int],
         labels: dict[int, str],
     ) -> None:
         self.vectors = vectors
-        self.vocabulary = vocabulary  # the words in column order
         self.topic_ids = list(examples)  # in the order of the rows of `weights`
         self.weights = weights
         self.intercepts = intercepts
@@ -105,13 +103,8 @@ class LearnedModel:
             for topic_id in learnable:
                 target = [topic_id in chosen for chosen in label_sets]
                 fitted.append(LogisticRegression(**_REGRESSION).fit(matrix, target))
-        vocabulary = list(vectorizer.get_feature_names_out())
-        vectors = Vectors(
-            vectorizer.vocabulary_, vectorizer.idf_, frozenset(vectorizer.get_stop_words())
-        )
         return cls(
-            vectors,
-            vocabulary,
+            Vectors.fitted(vectorizer),
             # Single precision: half the memory and the stored size, and the same suggestions
             # (a probability is shown to the whole per cent).
             numpy.vstack([m.coef_[0] for m in fitted]).astype(numpy.float32),
@@ -156,7 +149,7 @@ class LearnedModel:
         start, end = rows.starts[text], rows.starts[text + 1]
         columns, pushed = rows.columns[start:end], pushes[start:end]
         heaviest = numpy.lexsort((columns, -pushed))[:WORDS_SHOWN]
-        return [self.vocabulary[columns[i]] for i in heaviest if pushed[i] > 0]
+        return [self.vectors.words[columns[i]] for i in heaviest if pushed[i] > 0]
 
     def _explain(self, words: list[str], topic_id: int, probability: float) -> str:
         """Why the topic: the items it was learned from, and the words in this item that
@@ -175,7 +168,7 @@ class LearnedModel:
             buffer,
             # Words hold no line breaks (the tokenizer splits on them): one text, not an
             # array of fixed-width strings as wide as the longest word pair.
-            vocabulary=_joined(self.vocabulary),
+            vocabulary=_joined(self.vectors.words),
             stop_words=_joined(sorted(self.vectors.stop_words)),
             idf=self.vectors.idf,
             topics=numpy.array(self.topic_ids, dtype=numpy.int64),
@@ -200,8 +193,7 @@ class LearnedModel:
         if shapes != ((count, words), (words,), (count,), count):
             raise ValueError(f"arrays of shapes {shapes} for {count} topics and {words} words")
         return cls(
-            Vectors({word: column for column, word in enumerate(vocabulary)}, idf, stop_words),
-            vocabulary,
+            Vectors(vocabulary, idf, stop_words),
             weights,
             intercepts,
             dict(zip(topics, examples, strict=True)),

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from numpy import ndarray
@@ -49,12 +49,26 @@ class Rows:
 
 @dataclass(frozen=True)
 class Vectors:
-    """A fitted vocabulary (word → column), each column's inverse document frequency, and the
-    stop words left out."""
+    """A fitted vocabulary (its words in column order), each column's inverse document
+    frequency, and the stop words left out."""
 
-    vocabulary: Mapping[str, int]
+    words: Sequence[str]
     idf: ndarray
     stop_words: frozenset[str]
+    vocabulary: dict[str, int] = field(init=False, repr=False)  # word → column
+
+    def __post_init__(self) -> None:
+        columns = {word: column for column, word in enumerate(self.words)}
+        object.__setattr__(self, "vocabulary", columns)
+
+    @classmethod
+    def fitted(cls, vectorizer: Any) -> Vectors:
+        """What a fitted scikit-learn `TfidfVectorizer` learned."""
+        return cls(
+            list(vectorizer.get_feature_names_out()),
+            vectorizer.idf_,
+            frozenset(vectorizer.get_stop_words()),
+        )
 
     def of(self, texts: Iterable[str]) -> Rows:
         """Each text's sublinear term frequencies times idf, scaled to unit length."""
