@@ -189,8 +189,10 @@ def _within_noise(differences: list[float]) -> tuple[float, float]:
 
 
 # The probe that found this measured 13 ms against 5.5 ms; the old code, here, +125 ms
-# (lost link) and −10 ms (sign-up). A bound over 5 ms could miss such a leak: then the
-# pairs of another run are pooled with the first, up to three runs.
+# (lost link) and −10 ms (sign-up). A bound over 5 ms could miss such a leak, and on a busy
+# machine a run can stray past 1 ms by chance: then the pairs of another run are pooled with
+# the first, up to three runs. A leak is in every run, so pooling keeps it; a stray run is
+# diluted.
 PAIRS, MAX_BOUND = 100, 0.005
 
 
@@ -208,7 +210,7 @@ def test_known_and_unknown_addresses_answer_in_the_same_time(
         for run in range(3):
             differences += _paired_differences(site, path, PAIRS, run)
             median, bound = _within_noise(differences)
-            if bound <= MAX_BOUND:
+            if bound <= MAX_BOUND and abs(median) < bound:
                 break
             with transaction(sqlite_factory) as session:  # fresh limits for the next run
                 session.execute(MailRequest.__table__.delete())

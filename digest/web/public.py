@@ -97,9 +97,18 @@ def _other_newsletters(subscription: Subscription) -> list[tuple[Newsletter, str
 
 
 def _commit_and_send() -> None:
-    """Commit the request, then wake the sender: the email goes off the request path."""
+    """Commit the request; the sender wakes once the answer is made (below)."""
     g.db.commit()
-    current_app.extensions["digest.mail_requests"].wake()
+    g.mail_asked = True
+
+
+@blueprint.teardown_request
+def _wake_the_sender(_error: BaseException | None) -> None:
+    """The email goes off the request path, and only after the answer is made: were the
+    sender to start sooner, its work (which differs for a known and an unknown address)
+    would compete with the page's rendering and could show in the answer's time."""
+    if g.pop("mail_asked", False):
+        current_app.extensions["digest.mail_requests"].wake()
 
 
 def _change(subscription: Subscription) -> tuple[str, int]:
