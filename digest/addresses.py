@@ -9,6 +9,8 @@ from functools import lru_cache
 
 import idna
 
+from digest.errors import Invalid
+
 MAX_ADDRESS = 254  # RFC 5321 4.5.3.1.3: a path is at most 256 octets, with its angle brackets
 MAX_LOCAL = 64  # RFC 5321 4.5.3.1.1, in octets
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -25,7 +27,7 @@ _HOST = re.compile(_HOST_PATTERN)
 _PLAIN = re.compile(rf"{_ASCII_ATEXT}{{1,64}}(?:\.{_ASCII_ATEXT}+)*@{_HOST_PATTERN}")
 
 
-class AddressError(ValueError):
+class AddressError(Invalid):
     """The address cannot be sent to as it is; the message says why."""
 
 

@@ -36,6 +36,8 @@ from typing import TextIO, TypeVar
 
 import charset_normalizer
 
+from digest.errors import Invalid
+
 MAX_CELL = 128 * 1024  # characters in one cell: a long abstract fits many times over
 MAX_RECORD = 8 * 1024 * 1024  # one line or quoted cell; past it a row cannot be told apart
 _SAMPLE = 4 * 1024 * 1024  # bytes given to charset-normalizer to find an encoding
@@ -78,7 +80,7 @@ def write_rows(handle: TextIO, columns: Sequence[str], rows: Iterable[Mapping[st
     return count
 
 
-class CsvFileError(ValueError):
+class CsvFileError(Invalid):
     """The file as a whole cannot be read: its encoding, or its first row. The message does
     not name the file: the caller does."""
 

@@ -10,6 +10,8 @@ import stat
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from digest.errors import Invalid
+
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -25,7 +27,7 @@ def local_path(url: str) -> Path:
     return Path(url)
 
 
-class LocalFileError(OSError):
+class LocalFileError(Invalid, OSError):
     """The file cannot be read as asked; the message names it and says why."""
 
 

@@ -24,6 +24,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from digest.errors import Unavailable
+
 # PostgreSQL's advisory locks are shared by the whole database, while a Digest lives in one
 # schema of it: the key is drawn from the lock's name *and* the schema, so two installs (or
 # two test runs) in one database never take each other's locks.
@@ -41,7 +43,7 @@ SERVER_KEEPALIVES = {
 }
 
 
-class LockError(RuntimeError):
+class LockError(Unavailable, RuntimeError):
     """A lock could not even be tried (an unwritable lock directory); the message says why."""
 
 

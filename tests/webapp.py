@@ -55,27 +55,19 @@ def sign_in(client: FlaskClient, email: str, password: str):
 
 
 def entry(title: str, link: str, summary: str = "<p>Summary.</p>") -> ParsedEntry:
-    from digest.ingest import dedup
     from digest.ingest.sanitize import html_to_text, sanitize_html
     from digest.ingest.urls import canonicalize_url
 
-    canonical = canonicalize_url(link)
     clean = sanitize_html(summary, link)
-    text = html_to_text(clean)
-    content = dedup.content_hash(title, text)
-    return ParsedEntry(
-        entry_key=dedup.entry_key(None, canonical, content),
+    return ParsedEntry.keyed(
+        title=title,
         guid=None,
         link=link,
-        canonical_url=canonical,
-        url_key=dedup.url_key(canonical),
-        title=title,
-        title_key=dedup.title_key(title),
+        canonical_url=canonicalize_url(link),
         authors=[],
         published=utcnow(),
         summary_html=clean,
-        summary_text=text,
-        content_hash=content,
+        summary_text=html_to_text(clean),
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from digest import audit
 from digest.accounts import throttle
+from digest.errors import Invalid
 from digest.models import Role, User, WebSession
 from digest.networks import network_of
 from digest.timeutil import utcnow
@@ -26,7 +27,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-class AccountError(ValueError):
+class AccountError(Invalid):
     """A request about an account that cannot be granted; the message says why."""
 
 

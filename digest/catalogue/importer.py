@@ -22,11 +22,11 @@ from digest import csvfiles
 from digest.catalogue.citation import harvard_citation
 from digest.catalogue.records import CatalogueRecord, RecordError, read_catalogue
 from digest.db import first_line, lock_for_writing, refresh_statistics
-from digest.ingest import dedup
 from digest.ingest.parse import ParsedEntry
 from digest.ingest.store import EntryCounts, feed_entries, store_entries
 from digest.ingest.urls import canonicalize_url
 from digest.models import Feed, FeedKind, Newsletter, Section
+from digest.models.lookup import newsletter_by_slug
 from digest.timeutil import utcnow
 
 BATCH = 2000  # records stored together (the lookups of a batch take this many keys a query)
@@ -57,26 +57,20 @@ class ImportReport:
 
 
 def record_entry(record: CatalogueRecord) -> ParsedEntry:
-    canonical = canonicalize_url(record.url) if record.url else None
     summary_html = f"<p>{html.escape(record.abstract)}</p>" if record.abstract else ""
-    content = dedup.content_hash(record.title, " ".join([*record.authors, str(record.year)]))
-    return ParsedEntry(
-        entry_key=dedup.entry_key(
-            f"isbn:{record.isbn}" if record.isbn else None, canonical, content
-        ),
-        guid=f"urn:isbn:{record.isbn}" if record.isbn else None,
-        link=record.url,
-        canonical_url=canonical,
-        url_key=dedup.url_key(canonical),
+    return ParsedEntry.keyed(
         title=record.title,
-        title_key=dedup.title_key(record.title),
+        guid=f"urn:isbn:{record.isbn}" if record.isbn else None,
+        identity=f"isbn:{record.isbn}" if record.isbn else None,
+        link=record.url,
+        canonical_url=canonicalize_url(record.url) if record.url else None,
+        hashed_text=" ".join([*record.authors, str(record.year)]),
         authors=record.authors,
         # Catalogues give a year; the item is dated 1 January of it and marked as estimated.
         published=datetime(record.year, 1, 1, tzinfo=UTC) if record.year else None,
         published_estimated=True,
         summary_html=summary_html,
         summary_text=record.abstract,
-        content_hash=content,
         citation=harvard_citation(
             record.authors, record.year, record.title, record.place, record.publisher
         ),
@@ -116,9 +110,7 @@ def import_catalogue(
     CatalogueFormatError when the file cannot be read at all, LookupError for a newsletter or
     section that does not exist."""
     lock_for_writing(session)  # de-duplicates against items that polls may be storing now
-    newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == newsletter_slug))
-    if newsletter is None:
-        raise LookupError(f"no newsletter {newsletter_slug!r}; run `digest config sync` first")
+    newsletter = newsletter_by_slug(session, newsletter_slug)
     section = next(
         (
             s

@@ -16,6 +16,7 @@ from pathlib import Path
 import rispy
 
 from digest import csvfiles
+from digest.errors import Invalid
 from digest.ingest.identifiers import find_doi
 from digest.ingest.urls import reader_link
 from digest.models import Item
@@ -50,7 +51,7 @@ class RecordError:
         return f"{self.unit} {self.number}: {self.message}"
 
 
-class CatalogueFormatError(ValueError):
+class CatalogueFormatError(Invalid):
     """The file as a whole cannot be read (unknown format, missing columns, ...)."""
 
 

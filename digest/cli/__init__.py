@@ -1,7 +1,10 @@
 """The `digest` command: a thin shell over the pipeline stages.
 
-Exit status: 0 when the command did its job (a poll where some feeds failed still did), 1 for a
-refused action, 2 for a config or database problem.
+Exit status, decided in one place (`LazyGroup.invoke`): 0 when the command did its job (a poll
+where some feeds failed still did); 2 when it could not, said in one line: an error of
+`digest.errors` (bad input, an unknown name, a state that does not allow it, something away), a
+database that cannot be reached or used, or a usage mistake click reports; 1 for anything
+unexpected (a bug: its traceback is printed); 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -10,15 +13,15 @@ import getpass
 import importlib
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, cached_property, wraps
+from functools import cache, cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from digest.defaults import DEFAULT_DATABASE_URL
+from digest.errors import DigestError
 
 # Nothing heavy is imported at module level: `digest --help` and a mistyped command answer in
 # a tenth of a second, and each command imports only what it uses (SQLAlchemy alone takes
@@ -29,9 +32,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from digest.config import DigestConfig
-    from digest.models import Newsletter
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @cache
@@ -142,39 +142,20 @@ class App:
             return sync_config(session, config).summary()
 
 
-def database_errors(command: F) -> F:
-    """Report an unreachable or broken database, or a lock directory that cannot be written,
-    as one line and exit status 2, not a traceback (which goes to the log, if there is one)."""
+def said_in_one_line(exc: Exception, app: App | None) -> UsageProblem:
+    """The one mapping from an error to what the command line says (exit status 2). An
+    unreachable or broken database, or a lock directory that cannot be written, is said with
+    where it is, its details going to the log (if there is one); an error of
+    `digest.errors` is a sentence already."""
+    from digest.db import first_line
+    from digest.locks import LockError
 
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from digest.locks import LockError
-
-        try:
-            return command(*args, **kwargs)
-        except (*database_error_types(), LockError) as exc:
-            app = next((a for a in args if isinstance(a, App)), None)
-            if app is None:
-                from digest.db import first_line
-
-                raise UsageProblem(first_line(exc)) from None
-            raise app.stopped_by(exc) from None
-
-    return wrapper  # type: ignore[return-value]
+    if isinstance(exc, (*database_error_types(), LockError)):
+        return app.stopped_by(exc) if app is not None else UsageProblem(first_line(exc))
+    return UsageProblem(str(exc))
 
 
 pass_app = click.make_pass_decorator(App)
-
-
-def newsletter_by_slug(session: Session, slug: str) -> Newsletter:
-    from sqlalchemy import select
-
-    from digest.models import Newsletter
-
-    found = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
-    if found is None:
-        raise UsageProblem(f"no newsletter {slug!r}")
-    return found
 
 
 def cli_actor() -> str:
@@ -219,7 +200,15 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(click.Group):
-    """The root group: a command's module is imported when that command is used."""
+    """The root group: a command's module is imported when that command is used, and what a
+    command could not do is said in one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (DigestError, *database_error_types()) as exc:
+            app = ctx.obj if isinstance(ctx.obj, App) else None
+            raise said_in_one_line(exc, app) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *LAZY_COMMANDS})
@@ -275,7 +264,6 @@ def cli(ctx: click.Context, config_path: str, database_url: str) -> None:
 
 @cli.command()
 @pass_app
-@database_errors
 def init(app: App) -> None:
     """Create or upgrade the database schema and load the config into it."""
     summary = app.init()
@@ -289,7 +277,6 @@ def config_group() -> None:
 
 @config_group.command("sync")
 @pass_app
-@database_errors
 def config_sync(app: App) -> None:
     """Load the config file into the database (newsletters, topics, feeds by slug or name)."""
     from digest.config import sync_config

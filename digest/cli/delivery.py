@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from digest.cli import App, UsageProblem, cli, console, database_errors, logs, pass_app
+from digest.cli import App, UsageProblem, cli, cli_actor, console, logs, pass_app
 from digest.db import transaction
 from digest.delivery import processes as processes_of
 from digest.delivery import queue
@@ -23,6 +23,7 @@ from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.keys import secret_key, token_keys
 from digest.models import Edition, EditionState
+from digest.models.lookup import edition_by_id
 
 
 def transports(app: App) -> dict[str | None, Transport]:
@@ -60,7 +61,6 @@ def _summary(counts: Counter[str]) -> str:
 @click.option("--name", default="worker", show_default=True, help="Unique on this machine.")
 @click.option("--until-idle", is_flag=True, help="Stop when nothing is due, instead of waiting.")
 @pass_app
-@database_errors
 def worker_command(app: App, name: str, until_idle: bool) -> None:
     """Send due deliveries of every edition being sent (run as many as you like on
     PostgreSQL; one on SQLite)."""
@@ -83,28 +83,23 @@ def worker_command(app: App, name: str, until_idle: bool) -> None:
     "default: one per core, at most one per connection). SQLite sends with one.",
 )
 @pass_app
-@database_errors
 def send_command(app: App, edition_id: int, processes: int | None) -> None:
     """Send an approved edition now, showing progress (or finish one being sent)."""
     logs.setup(logging.WARNING)
     count = _process_count(app, processes)
     with transaction(app.require_schema()) as session:
-        edition = session.get(Edition, edition_id)
-        if edition is None:
-            raise UsageProblem(f"no edition with id {edition_id}")
-        if edition.state is EditionState.APPROVED:
+        edition = edition_by_id(session, edition_id)
+        if edition.state is not EditionState.SENDING:  # else: finish it
             started = time.perf_counter()
-            counts = queue.enqueue(session, edition)
+            counts = queue.start(session, edition, cli_actor())
             console.print(
                 f"Queued {sum(counts.values()):,} deliveries "
                 f"in {time.perf_counter() - started:.1f} s."
             )
-        elif edition.state is not EditionState.SENDING:
-            raise UsageProblem(f"edition {edition_id} is {edition.state}: only an approved one")
     with app.sessions() as session:
         before = queue.progress(session, edition_id)
     total = sum(before.values())
-    done_before = total - before["queued"] - before["sending"]
+    done_before = queue.dealt_with(before)
     shares = processes_of.share(transports(app), count)
     helpers = processes_of.Helpers(
         [_helper(app, f"send-{n}", shares[n - 1]) for n in range(2, count + 1)]
@@ -180,7 +175,6 @@ def bounces() -> None:
 @bounces.command("process")
 @click.argument("source", envvar="DIGEST_BOUNCE_MAILBOX")
 @pass_app
-@database_errors
 def bounces_process(app: App, source: str) -> None:
     """Read returned mail from SOURCE (a Maildir folder, an mbox file, or
     imaps://user:password@host/FOLDER; env DIGEST_BOUNCE_MAILBOX) and act on each message."""

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest import accounts
-from digest.cli import App, UsageProblem, cli, console, database_errors, pass_app
+from digest.cli import App, UsageProblem, cli, console, pass_app
 from digest.curation import decisions
 from digest.db import transaction
 from digest.editions import compose
@@ -43,7 +43,6 @@ DEMO_READERS = [  # address, name, topics (none: everything)
 
 @cli.command("demo-setup")
 @pass_app
-@database_errors
 def demo_setup(app: App) -> None:
     """Demo accounts, a few subscribers, and this week's CASPAR draft. Safe to run again: what
     is there already is kept, and said."""

@@ -15,8 +15,6 @@ from digest.cli import (
     cli,
     cli_actor,
     console,
-    database_errors,
-    newsletter_by_slug,
     pass_app,
 )
 from digest.curation.topics import expand_chosen
@@ -26,6 +24,7 @@ from digest.editions.message import MailSettings, archive_url, build_message
 from digest.editions.render import full_size, over_budget_warning, render_cut
 from digest.keys import token_keys
 from digest.models import Edition, Subscriber, Subscription
+from digest.models.lookup import edition_by_id, newsletter_by_slug
 
 
 @cli.group()
@@ -36,14 +35,10 @@ def edition() -> None:
 @edition.command("build")
 @click.option("--newsletter", "slug", required=True, help="Newsletter slug.")
 @pass_app
-@database_errors
 def edition_build(app: App, slug: str) -> None:
     """Draft this week's edition from the accepted items not yet in one."""
     with transaction(app.require_schema()) as session:
-        try:
-            built = compose.build_draft(session, newsletter_by_slug(session, slug), cli_actor())
-        except compose.EditionError as exc:
-            raise UsageProblem(str(exc)) from None
+        built = compose.build_draft(session, newsletter_by_slug(session, slug), cli_actor())
         if built is None:
             console.print(
                 f"Nothing accepted for {slug} since the last edition: no edition "
@@ -58,7 +53,6 @@ def edition_build(app: App, slug: str) -> None:
 @edition.command("list")
 @click.option("--newsletter", "slug", help="Only this newsletter's editions.")
 @pass_app
-@database_errors
 def edition_list(app: App, slug: str | None) -> None:
     """Editions, newest first."""
     table = Table(title="Editions", title_justify="left")
@@ -86,13 +80,8 @@ def _state(edition: Edition) -> str:
 
 def _change(app: App, edition_id: int, action: str, **options: object) -> str:
     with transaction(app.require_schema()) as session:
-        found = session.get(Edition, edition_id)
-        if found is None:
-            raise UsageProblem(f"no edition with id {edition_id}")
-        try:
-            getattr(compose, action)(session, found, **options)
-        except compose.EditionError as exc:
-            raise UsageProblem(str(exc)) from None
+        found = edition_by_id(session, edition_id)
+        getattr(compose, action)(session, found, **options)
         if awaiting := approvals.awaiting_second_approver(found):
             return f"Edition {found.id}: {awaiting} before it can go out."
         when = found.send_at.strftime("%Y-%m-%d %H:%M UTC") if found.send_at else ""
@@ -115,15 +104,12 @@ def _change(app: App, edition_id: int, action: str, **options: object) -> str:
     "--allow-large", is_flag=True, help="Approve even when the HTML is over the size budget."
 )
 @pass_app
-@database_errors
 def edition_approve(
     app: App, edition_id: int, actor: str | None, send_at: datetime | None, allow_large: bool
 ) -> None:
     """Approve an edition: its content is frozen and its send is scheduled."""
     with app.require_schema()() as session:
-        found = session.get(Edition, edition_id)
-        if found is None:
-            raise UsageProblem(f"no edition with id {edition_id}")
+        found = edition_by_id(session, edition_id)
         warning = over_budget_warning(full_size(found, archive_url(found, MailSettings.from_env())))
     if warning and not allow_large:
         raise UsageProblem(f"not approved: {warning}. Remove some items, or use --allow-large")
@@ -143,7 +129,6 @@ def edition_approve(
 @edition.command("unapprove")
 @click.argument("edition_id", type=int)
 @pass_app
-@database_errors
 def edition_unapprove(app: App, edition_id: int) -> None:
     """Return an approved edition to draft so it can be changed."""
     console.print(_change(app, edition_id, "unapprove", actor=cli_actor()))
@@ -152,7 +137,6 @@ def edition_unapprove(app: App, edition_id: int) -> None:
 @edition.command("cancel")
 @click.argument("edition_id", type=int)
 @pass_app
-@database_errors
 def edition_cancel(app: App, edition_id: int) -> None:
     """Cancel an edition; its items wait for the next one."""
     console.print(_change(app, edition_id, "cancel", actor=cli_actor()))
@@ -168,13 +152,10 @@ def edition_cancel(app: App, edition_id: int) -> None:
     help="Write the message here (.eml): exactly the bytes that would be sent.",
 )
 @pass_app
-@database_errors
 def edition_render(app: App, edition_id: int, email: str, out: Path) -> None:
     """Write the email one subscriber would get from an edition, headers included."""
     with app.require_schema()() as session:
-        found = session.get(Edition, edition_id)
-        if found is None:
-            raise UsageProblem(f"no edition with id {edition_id}")
+        found = edition_by_id(session, edition_id)
         subscription = session.scalar(
             select(Subscription)
             .join(Subscriber)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from digest.cli import (
     App,
@@ -17,16 +16,15 @@ from digest.cli import (
     cli,
     cli_actor,
     console,
-    database_errors,
     out_option,
     pass_app,
 )
 from digest.curation.suggest import SuggestAsStored
 from digest.db import transaction
 from digest.ingest import health
-from digest.ingest.fetch import Fetcher, FetchRequest, FetchSettings, FetchStatus
+from digest.ingest.counts import items_per_feed
 from digest.ingest.poll import PollReport, poll_feeds
-from digest.models import Feed, FeedKind, ItemSource
+from digest.models import Feed, FeedKind
 
 
 def when(moment: datetime | None) -> str:
@@ -45,7 +43,6 @@ def when(moment: datetime | None) -> str:
     "not only those due (a server's Retry-After is still respected).",
 )
 @pass_app
-@database_errors
 def poll(app: App, names: tuple[str, ...], include_not_due: bool) -> None:
     """Fetch due feeds, store their new items, and report on each feed."""
     factory = app.require_schema()
@@ -63,16 +60,13 @@ def poll(app: App, names: tuple[str, ...], include_not_due: bool) -> None:
         refresh_per_second=4,
     ) as bar:
         task = bar.add_task("poll", total=None)
-        try:
-            report = poll_feeds(
-                factory,
-                names,
-                include_not_due,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-                on_stored=suggestions,
-            )
-        except LookupError as exc:
-            raise UsageProblem(str(exc)) from None
+        report = poll_feeds(
+            factory,
+            names,
+            include_not_due,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            on_stored=suggestions,
+        )
     print_poll_report(report)
     if report.total("new"):
         with transaction(factory) as session:
@@ -130,15 +124,10 @@ def feeds() -> None:
 @feeds.command("list")
 @click.option("--attention", is_flag=True, help="Only feeds that are failing or paused.")
 @pass_app
-@database_errors
 def feeds_list(app: App, attention: bool) -> None:
     """Every feed with its health in plain words."""
     with app.require_schema()() as session:
-        counts = dict(
-            session.execute(
-                select(ItemSource.feed_id, func.count()).group_by(ItemSource.feed_id)
-            ).all()
-        )
+        counts = items_per_feed(session)
         rows = list(session.scalars(select(Feed).order_by(Feed.name)))
         table = Table(title="Feeds", title_justify="left")
         for column in (
@@ -179,46 +168,19 @@ def feeds_list(app: App, attention: bool) -> None:
 @feeds.command("check")
 @click.option("--feed", "names", multiple=True, help="Check only this feed (repeatable).")
 @pass_app
-@database_errors
 def feeds_check(app: App, names: tuple[str, ...]) -> None:
     """Fetch and parse feeds now without storing anything: is each one readable?"""
-    from digest.ingest.parse import parse_feed
+    from digest.ingest.check import check_feeds, feeds_to_check
 
     with app.require_schema()() as session:
-        query = select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)
-        if names:
-            query = query.where(Feed.name.in_(names))
-        requests = [
-            (f.name, FetchRequest(f.id, f.url, allow_private_network=f.allow_private_network))
-            for f in session.scalars(query)
-        ]
-
-    settings = FetchSettings()
-
-    async def check_all() -> list[tuple[str, str, str]]:
-        async with Fetcher(settings) as fetcher:
-            results = await asyncio.gather(*(fetcher.fetch(r) for _, r in requests))
-        rows = []
-        for (name, _), result in zip(requests, results, strict=True):
-            if result.status is FetchStatus.FAILED:
-                assert result.problem is not None
-                rows.append((name, "failed", result.problem.message))
-                continue
-            parsed = parse_feed(result.body, result.headers, result.final_url, settings.max_entries)
-            if parsed.problem and not parsed.entries:
-                rows.append((name, "failed", parsed.problem.message))
-            else:
-                note = parsed.problem.message if parsed.problem else ""
-                if result.moved_to:
-                    note = f"Moved permanently to {result.moved_to}. {note}"
-                rows.append((name, f"ok, {len(parsed.entries)} entries", note))
-        return rows
-
+        requests = feeds_to_check(session, names)
+    checks = check_feeds(requests)
     table = Table(title="Feed check", title_justify="left")
     for column in ("Feed", "Result", "Note"):
         table.add_column(column)
-    for name, result_text, note in asyncio.run(check_all()):
-        table.add_row(name, result_text, note, style="red" if result_text == "failed" else None)
+    for check in checks:
+        result = "failed" if check.failed else f"ok, {check.entries} entries"
+        table.add_row(check.name, result, check.note, style="red" if check.failed else None)
     console.print(table)
 
 
@@ -228,7 +190,6 @@ def feeds_check(app: App, names: tuple[str, ...]) -> None:
 @click.option("--section", required=True, help="Section of that newsletter.")
 @click.option("--topic", "topics", multiple=True, help="Default topic slug (repeatable).")
 @pass_app
-@database_errors
 def feeds_import_opml(
     app: App, file: Path, newsletter: str, section: str, topics: tuple[str, ...]
 ) -> None:
@@ -251,7 +212,6 @@ def feeds_import_opml(
 @feeds.command("export-opml")
 @out_option
 @pass_app
-@database_errors
 def feeds_export_opml(app: App, out: Path | None) -> None:
     """Write every feed as OPML 2.0, for a feed reader or another Digest."""
     from digest.ingest.opml import export_opml
@@ -278,7 +238,6 @@ def _set_paused(app: App, name: str, paused: bool, reason: str) -> None:
 @click.argument("name")
 @click.option("--reason", default="Paused by hand.", show_default=True)
 @pass_app
-@database_errors
 def feeds_pause(app: App, name: str, reason: str) -> None:
     """Stop polling a feed until it is resumed."""
     _set_paused(app, name, True, reason)
@@ -288,7 +247,6 @@ def feeds_pause(app: App, name: str, reason: str) -> None:
 @feeds.command("resume")
 @click.argument("name")
 @pass_app
-@database_errors
 def feeds_resume(app: App, name: str) -> None:
     """Poll a paused feed again (its failure count starts from zero)."""
     _set_paused(app, name, False, "")

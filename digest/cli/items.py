@@ -20,8 +20,6 @@ from digest.cli import (
     cli,
     cli_actor,
     console,
-    database_errors,
-    newsletter_by_slug,
     out_option,
     pass_app,
 )
@@ -38,6 +36,7 @@ from digest.curation.items import (
 from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
 from digest.models import ItemStatus
+from digest.models.lookup import newsletter_by_slug
 
 STATUS = click.Choice([s.value for s in ItemStatus])
 
@@ -58,7 +57,6 @@ def items() -> None:
 @click.option("--since", type=click.DateTime(), help="Only items first seen since (UTC).")
 @click.option("--limit", type=int, default=50, show_default=True)
 @pass_app
-@database_errors
 def items_list(
     app: App,
     status: str | None,
@@ -105,7 +103,6 @@ def items_list(
     "--encoding", help="The file's character encoding, when not UTF-8 (default: found from it)."
 )
 @pass_app
-@database_errors
 def items_import(
     app: App, file: Path, newsletter: str, section: str | None, encoding: str | None
 ) -> None:
@@ -141,7 +138,6 @@ def items_import(
 @click.option("--since", type=click.DateTime(), help="Only items first seen since (UTC).")
 @out_option
 @pass_app
-@database_errors
 def items_export(
     app: App, fmt: str, status: str | None, since: datetime | None, out: Path | None
 ) -> None:
@@ -160,16 +156,13 @@ def items_export(
 
 
 def _decide(app: App, item_id: int, action: str, newsletter: str | None = None) -> str:
-    try:
-        with transaction(app.require_schema()) as session:
-            if action == "delete":
-                return decisions.delete(session, item_id, cli_actor()).title
-            placement = placement_of(session, item_id, newsletter)
-            status = ItemStatus.ACCEPTED if action == "accept" else ItemStatus.REJECTED
-            decisions.set_status(session, [placement.id], status, cli_actor())
-            return f"{placement.item.title} ({placement.newsletter.title})"
-    except LookupError as exc:
-        raise UsageProblem(str(exc)) from None
+    with transaction(app.require_schema()) as session:
+        if action == "delete":
+            return decisions.delete(session, item_id, cli_actor()).title
+        placement = placement_of(session, item_id, newsletter)
+        status = ItemStatus.ACCEPTED if action == "accept" else ItemStatus.REJECTED
+        decisions.set_status(session, [placement.id], status, cli_actor())
+        return f"{placement.item.title} ({placement.newsletter.title})"
 
 
 NEWSLETTER = click.option(
@@ -181,7 +174,6 @@ NEWSLETTER = click.option(
 @click.argument("item_id", type=int)
 @NEWSLETTER
 @pass_app
-@database_errors
 def items_accept(app: App, item_id: int, newsletter: str | None) -> None:
     """Accept an item for a newsletter."""
     console.print(f"Accepted: {_decide(app, item_id, 'accept', newsletter)}")
@@ -191,7 +183,6 @@ def items_accept(app: App, item_id: int, newsletter: str | None) -> None:
 @click.argument("item_id", type=int)
 @NEWSLETTER
 @pass_app
-@database_errors
 def items_reject(app: App, item_id: int, newsletter: str | None) -> None:
     """Reject an item for a newsletter; it stays rejected however often its feeds list it."""
     console.print(f"Rejected: {_decide(app, item_id, 'reject', newsletter)}")
@@ -200,7 +191,6 @@ def items_reject(app: App, item_id: int, newsletter: str | None) -> None:
 @items.command("delete")
 @click.argument("item_id", type=int)
 @pass_app
-@database_errors
 def items_delete(app: App, item_id: int) -> None:
     """Delete an item for good, from every newsletter; a tombstone keeps later polls from
     bringing it back."""
@@ -209,7 +199,6 @@ def items_delete(app: App, item_id: int) -> None:
 
 @items.command("suggest")
 @pass_app
-@database_errors
 def items_suggest(app: App) -> None:
     """Suggest topics for new items that have none yet (a poll does this by itself)."""
     with transaction(app.require_schema()) as session:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from digest.cli import App, cli, console, database_errors, logs, pass_app
+from digest.cli import App, cli, console, logs, pass_app
 from digest.cli.delivery import make_worker, stop_on_signals, transports
 from digest.cli.supervise import Supervised
 from digest.locks import LockError
@@ -26,7 +26,6 @@ def _scheduler(app: App) -> Scheduler:
 
 @cli.command("scheduler")
 @pass_app
-@database_errors
 def scheduler_command(app: App) -> None:
     """Run the scheduler: polls, drafts, sends and housekeeping on time. Start it on as many
     machines as you like: one runs the jobs, the others take over if it stops."""
@@ -54,7 +53,6 @@ def _close_from_its_thread(server: Any, thread: threading.Thread) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
 @pass_app
-@database_errors
 def run_command(app: App, host: str, port: int, threads: int) -> None:
     """The whole service in one process: the web app, the scheduler and a delivery worker."""
     from waitress.server import create_server

@@ -15,12 +15,11 @@ from digest.cli import (
     UsageProblem,
     cli,
     console,
-    database_errors,
-    newsletter_by_slug,
     pass_app,
 )
 from digest.db import transaction
 from digest.keys import secret_key
+from digest.models.lookup import newsletter_by_slug
 from digest.subscriptions import listfiles, lists, privacy, signup
 
 
@@ -40,7 +39,6 @@ ENCODING = click.option(
 @click.option("--source", help="Where these people gave consent (recorded with each).")
 @ENCODING
 @pass_app
-@database_errors
 def subscribers_import(
     app: App, file: Path, slug: str, source: str | None, encoding: str | None
 ) -> None:
@@ -110,7 +108,6 @@ def subscribers_import(
 @click.option("--topic", "topics", multiple=True, help="A topic slug; repeat for more.")
 @click.option("--source", required=True, help="Where this person gave consent (recorded).")
 @pass_app
-@database_errors
 def subscribers_add(
     app: App, email: str, slug: str, name: str, topics: tuple[str, ...], source: str
 ) -> None:
@@ -140,7 +137,6 @@ def subscribers_add(
     help="Default: subscribers/SLUG-DATE.csv",
 )
 @pass_app
-@database_errors
 def subscribers_export(app: App, slug: str, out: Path | None) -> None:
     """Write a newsletter's subscribers, with their consent, as CSV."""
     out = out or Path("subscribers") / f"{slug}-{date.today().isoformat()}.csv"
@@ -152,7 +148,6 @@ def subscribers_export(app: App, slug: str, out: Path | None) -> None:
 
 @subscribers.command("expire")
 @pass_app
-@database_errors
 def subscribers_expire(app: App) -> None:
     """Forget sign-ups not confirmed within 7 days (the scheduler does this daily)."""
     with transaction(app.require_schema()) as session:
@@ -163,14 +158,10 @@ def subscribers_expire(app: App) -> None:
 @subscribers.command("show")
 @click.argument("email")
 @pass_app
-@database_errors
 def subscribers_show(app: App, email: str) -> None:
     """Everything held about a subscriber, as JSON (a subject access request)."""
     with app.require_schema()() as session:
-        try:
-            data = privacy.subject_access(session, email, secret_key())
-        except LookupError as exc:
-            raise UsageProblem(str(exc)) from None
+        data = privacy.subject_access(session, email, secret_key())
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -178,12 +169,8 @@ def subscribers_show(app: App, email: str) -> None:
 @click.argument("email")
 @click.confirmation_option(prompt="Erase this subscriber and their history for good?")
 @pass_app
-@database_errors
 def subscribers_erase(app: App, email: str) -> None:
     """Delete a subscriber and all about them, keeping only a hashed suppression entry."""
     with transaction(app.require_schema()) as session:
-        try:
-            privacy.erase(session, email, secret_key())
-        except LookupError as exc:
-            raise UsageProblem(str(exc)) from None
+        privacy.erase(session, email, secret_key())
     console.print(f"Erased {email}; only a hash remains, to keep it off imported lists.")

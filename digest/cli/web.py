@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from digest import accounts
-from digest.cli import App, UsageProblem, cli, cli_actor, console, database_errors, pass_app
+from digest.cli import App, cli, cli_actor, console, pass_app
 from digest.db import transaction
 from digest.models import Role
 
@@ -26,12 +26,8 @@ def web_app(app: App, components: Sequence[Component] = ()) -> Flask:
     environment stops the command with a line naming it."""
     from digest.cli.delivery import transports
     from digest.web import create_app, settle_for_serving
-    from digest.web.security import SettingError
 
-    try:
-        web = create_app(app.database_url, transports=transports(app), components=components)
-    except SettingError as exc:
-        raise UsageProblem(str(exc)) from None
+    web = create_app(app.database_url, transports=transports(app), components=components)
     web.extensions["digest.mail_requests"].wake()  # what a stopped process left, goes now
     settle_for_serving()
     return web
@@ -42,7 +38,6 @@ def web_app(app: App, components: Sequence[Component] = ()) -> Flask:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
 @pass_app
-@database_errors
 def serve(app: App, host: str, port: int, threads: int) -> None:
     """Run the staff web app under a production WSGI server (waitress)."""
     from waitress import serve as waitress_serve
@@ -66,19 +61,15 @@ def users() -> None:
 )
 @click.option("--generate", is_flag=True, help="Make up a one-time password and print it.")
 @pass_app
-@database_errors
 def users_add(app: App, email: str, role: str, password: str | None, generate: bool) -> None:
     """Add a staff account."""
     if generate:
         password = accounts.generate_password()
     elif password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        with transaction(app.require_schema()) as session:
-            user = accounts.create_user(session, email, Role(role), password, cli_actor())
-            address = user.email
-    except accounts.AccountError as exc:
-        raise UsageProblem(str(exc)) from None
+    with transaction(app.require_schema()) as session:
+        user = accounts.create_user(session, email, Role(role), password, cli_actor())
+        address = user.email
     console.print(f"Added {address} as {role}.")
     if generate:
         console.print(f"One-time password: {password}  (ask them to change it after signing in)")
@@ -86,7 +77,6 @@ def users_add(app: App, email: str, role: str, password: str | None, generate: b
 
 @users.command("list")
 @pass_app
-@database_errors
 def users_list(app: App) -> None:
     """Every staff account."""
     table = Table(title="Staff accounts", title_justify="left")
@@ -104,21 +94,17 @@ def users_list(app: App) -> None:
 
 
 def _change(app: App, email: str, change: str, value: object) -> None:
-    try:
-        with transaction(app.require_schema()) as session:
-            if change == "role":
-                accounts.set_role(session, email, Role(str(value)), cli_actor())
-            else:
-                accounts.set_active(session, email, bool(value), cli_actor())
-    except accounts.AccountError as exc:
-        raise UsageProblem(str(exc)) from None
+    with transaction(app.require_schema()) as session:
+        if change == "role":
+            accounts.set_role(session, email, Role(str(value)), cli_actor())
+        else:
+            accounts.set_active(session, email, bool(value), cli_actor())
 
 
 @users.command("set-role")
 @click.argument("email")
 @click.argument("role", type=ROLE)
 @pass_app
-@database_errors
 def users_set_role(app: App, email: str, role: str) -> None:
     """Change what an account may do."""
     _change(app, email, "role", role)
@@ -128,7 +114,6 @@ def users_set_role(app: App, email: str, role: str) -> None:
 @users.command("disable")
 @click.argument("email")
 @pass_app
-@database_errors
 def users_disable(app: App, email: str) -> None:
     """Stop an account from signing in; its open sessions end at once."""
     _change(app, email, "active", False)
@@ -138,7 +123,6 @@ def users_disable(app: App, email: str) -> None:
 @users.command("enable")
 @click.argument("email")
 @pass_app
-@database_errors
 def users_enable(app: App, email: str) -> None:
     """Let a disabled account sign in again."""
     _change(app, email, "active", True)
@@ -148,14 +132,10 @@ def users_enable(app: App, email: str) -> None:
 @users.command("unlock")
 @click.argument("email")
 @pass_app
-@database_errors
 def users_unlock(app: App, email: str) -> None:
     """Forget an account's failed sign-ins, from every address."""
-    try:
-        with transaction(app.require_schema()) as session:
-            forgotten = accounts.unlock(session, email, cli_actor())
-    except accounts.AccountError as exc:
-        raise UsageProblem(str(exc)) from None
+    with transaction(app.require_schema()) as session:
+        forgotten = accounts.unlock(session, email, cli_actor())
     console.print(f"{email} is unlocked ({forgotten} failed sign-ins forgotten).")
 
 
@@ -166,18 +146,14 @@ def users_unlock(app: App, email: str) -> None:
 )
 @click.option("--generate", is_flag=True, help="Make up a one-time password and print it.")
 @pass_app
-@database_errors
 def users_reset_password(app: App, email: str, password: str | None, generate: bool) -> None:
     """Give an account a new password; it is signed out everywhere and unlocked."""
     if generate:
         password = accounts.generate_password()
     elif password is None:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    try:
-        with transaction(app.require_schema()) as session:
-            accounts.reset_password(session, email, password, cli_actor())
-    except accounts.AccountError as exc:
-        raise UsageProblem(str(exc)) from None
+    with transaction(app.require_schema()) as session:
+        accounts.reset_password(session, email, password, cli_actor())
     console.print(f"The password of {email} is changed; it was signed out everywhere.")
     if generate:
         console.print(f"One-time password: {password}  (ask them to change it after signing in)")

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from digest.errors import Invalid
+
 # A config of 2,000 feeds is about 50,000 nodes once its aliases are expanded: four times that
 # is generous, and still validates in about a second.
 MAX_NODES = 200_000
@@ -16,7 +18,7 @@ MAX_NODES = 200_000
 MAX_DEPTH = 50
 
 
-class YAMLLimitError(yaml.YAMLError):
+class YAMLLimitError(Invalid, yaml.YAMLError):
     """The document is past one of the limits; says which, and where."""
 
     def __init__(self, problem: str, mark: yaml.Mark | None) -> None:

@@ -12,12 +12,13 @@ from digest import audit
 from digest.config.loader import format_field
 from digest.config.schema import LOCAL_FILES_ALLOWED, FeedConfig
 from digest.config.sync import apply_feed
+from digest.errors import Invalid
 from digest.ingest import health
 from digest.models import Feed, Newsletter, Topic
 from digest.timeutil import utcnow
 
 
-class FeedFormError(ValueError):
+class FeedFormError(Invalid):
     """The form has mistakes: `problems` maps each field to what is wrong with it."""
 
     def __init__(self, problems: dict[str, str]) -> None:

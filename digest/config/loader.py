@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from digest.config import bounded_yaml
 from digest.config.schema import LOCAL_FILES_ALLOWED, DigestConfig
+from digest.errors import Invalid
 from digest.localfiles import LocalFileError, read_regular_file
 
 Path_ = tuple[str | int, ...]
@@ -34,7 +35,7 @@ class Problem:
         )
 
 
-class ConfigError(Exception):
+class ConfigError(Invalid):
     """The config file cannot be used; `problems` says every reason found."""
 
     def __init__(self, problems: list[Problem]) -> None:

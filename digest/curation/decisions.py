@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from digest import audit
 from digest.curation.items import get_item, get_placement
+from digest.errors import Refused
 from digest.ingest.sanitize import html_to_text, sanitize_html
 from digest.ingest.store import delete_item
 from digest.models import (
@@ -27,7 +28,7 @@ from digest.models import (
 from digest.timeutil import utcnow
 
 
-class DecisionError(ValueError):
+class DecisionError(Refused, ValueError):
     """A change that cannot be made; the message says why."""
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from digest import audit
 from digest.curation.decisions import DecisionError
 from digest.curation.items import get_item
+from digest.errors import NotFound
 from digest.models import (
     DuplicateState,
     Edition,
@@ -63,7 +64,7 @@ def waiting(session: Session, limit: int = 200) -> list[Pair]:
 def get_pair(session: Session, pair_id: int) -> Pair:
     row = session.get(PossibleDuplicate, pair_id)
     if row is None:
-        raise LookupError(f"no possible duplicate {pair_id}")
+        raise NotFound(f"no possible duplicate {pair_id}")
     return Pair(row, row.item, row.other)
 
 

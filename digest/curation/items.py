@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, immediateload, selectinload
 
 from digest.curation import paging, search
 from digest.curation.paging import Cursor
+from digest.errors import NotFound
 from digest.models import (
     Feed,
     Item,
@@ -303,14 +304,14 @@ def iter_items(
 def get_item(session: Session, item_id: int) -> Item:
     item = session.get(Item, item_id)
     if item is None:
-        raise LookupError(f"no item with id {item_id}")
+        raise NotFound(f"no item with id {item_id}")
     return item
 
 
 def get_placement(session: Session, placement_id: int) -> Placement:
     placement = session.get(Placement, placement_id)
     if placement is None:
-        raise LookupError(f"no item in a newsletter with id {placement_id}")
+        raise NotFound(f"no item in a newsletter with id {placement_id}")
     return placement
 
 
@@ -324,8 +325,8 @@ def placement_of(session: Session, item_id: int, newsletter_slug: str | None = N
             return placement
     offered = ", ".join(p.newsletter.slug for p in item.placements) or "no newsletter"
     if newsletter_slug is None:
-        raise LookupError(f"item {item_id} is in {offered}: say which newsletter")
-    raise LookupError(f"item {item_id} is not in {newsletter_slug} (it is in {offered})")
+        raise NotFound(f"item {item_id} is in {offered}: say which newsletter")
+    raise NotFound(f"item {item_id} is not in {newsletter_slug} (it is in {offered})")
 
 
 def open_duplicates(session: Session, item_ids: list[int]) -> dict[int, list[PossibleDuplicate]]:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from digest import audit
 from digest.db import lock_for_writing
+from digest.errors import Invalid
 from digest.ingest import dedup
 from digest.ingest.fetch import Fetcher, FetchRequest, FetchStatus
 from digest.ingest.parse import ParsedEntry
@@ -25,7 +26,7 @@ from digest.timeutil import utcnow
 MANUAL_FEED = "Added by hand"
 
 
-class ManualItemError(ValueError):
+class ManualItemError(Invalid):
     """The item cannot be added; the message says why."""
 
 
@@ -176,21 +177,15 @@ def add_item(
         summary if "<" in summary else f"<p>{html.escape(summary)}</p>" if summary.strip() else "",
         canonical,
     )
-    text = html_to_text(summary_html)
-    content = dedup.content_hash(title, text)
-    entry = ParsedEntry(
-        entry_key=dedup.entry_key(None, canonical, content),
+    entry = ParsedEntry.keyed(
+        title=title,
         guid=None,
         link=canonical,
         canonical_url=canonical,
-        url_key=key,
-        title=title,
-        title_key=dedup.title_key(title),
         authors=authors or [],
         published=published,
         summary_html=summary_html,
-        summary_text=text,
-        content_hash=content,
+        summary_text=html_to_text(summary_html),
     )
     feed = _manual_feed(session, section)
     fe = feed_entries(feed, [entry])

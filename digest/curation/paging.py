@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, or_
 
+from digest.errors import Invalid
 from digest.models import Placement
 
 # The list's order is newest first, and by id among items published at the same moment.
@@ -39,7 +40,7 @@ class Cursor:
         """The cursor `str` wrote; ValueError for anything else."""
         found = _FORM.fullmatch(text.strip())
         if found is None:
-            raise ValueError(f"not a place in the list: {text[:40]!r}")
+            raise Invalid(f"not a place in the list: {text[:40]!r}")
         published = datetime.strptime(found[1], _TIME).replace(tzinfo=UTC)
         return cls(published, int(found[2]))
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from digest import audit
 from digest.config.schema import SLUG_PATTERN
+from digest.errors import Invalid
 from digest.models import FeedTopic, PlacementTopic, SubscriptionTopic, Topic
 
 Key = TypeVar("Key", bound=Hashable)
@@ -23,7 +24,7 @@ _LINKS = (
 )
 
 
-class TopicError(ValueError):
+class TopicError(Invalid):
     """A change to the vocabulary that cannot be made; the message says why."""
 
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from digest.config.schema import DkimConfig
+from digest.errors import Invalid
 
 # The headers a receiver must see unchanged: who it is from and to, what it is, and how to
 # leave the list.
@@ -39,7 +40,7 @@ CANONICALIZATION = b"relaxed/simple"  # relaxed headers survive re-folding on th
 UNSIGNED = b"0" * 60
 
 
-class DkimKeyError(ValueError):
+class DkimKeyError(Invalid):
     """The configured key cannot sign: not a PEM RSA private key, or too short."""
 
 

@@ -20,6 +20,7 @@ from digest import audit
 from digest.bulk import insert_rows
 from digest.curation.topics import topic_tree, with_descendants
 from digest.db import lock_for_writing
+from digest.editions.compose import EditionError
 from digest.editions.render import entries
 from digest.models import (
     Delivery,
@@ -35,7 +36,6 @@ from digest.models import (
 from digest.timeutil import utcnow
 
 EVERYTHING = "*"
-UNFINISHED = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 # Five tries over about a day: the first, then after 15 minutes, 1, 4 and 18 hours.
 RETRY_DELAYS = (
     timedelta(minutes=15),
@@ -98,7 +98,7 @@ def enqueue(session: Session, edition: Edition, now: datetime | None = None) -> 
     note. Returns the number of deliveries by status.
     """
     if edition.state is not EditionState.APPROVED:
-        raise ValueError(f"only an approved edition can be sent; this one is {edition.state}")
+        raise EditionError(f"only an approved edition can be sent; this one is {edition.state}")
     now = now or utcnow()
     # Each subscription's topics gathered by the database, in one row with it: a hundred
     # thousand rows, not the quarter of a million of its choices. (None: it chose none.)
@@ -293,6 +293,12 @@ def progress(session: Session, edition_id: int) -> dict[str, int]:
     return counts
 
 
+def dealt_with(counts: dict[str, int]) -> int:
+    """Of `progress`, the deliveries a worker has dealt with: all but those waiting for one or
+    in its hands (a deferred delivery has been tried, and waits for its retry)."""
+    return sum(counts.values()) - counts[DeliveryStatus.QUEUED] - counts[DeliveryStatus.SENDING]
+
+
 def finish_editions(session: Session, now: datetime | None = None) -> list[int]:
     """Mark sending editions with nothing left queued or in flight as sent (retries of
     deferred deliveries go on). Returns the ids of editions just finished."""
@@ -352,9 +358,13 @@ def problems(session: Session, limit: int = 10) -> list[tuple[Edition, int, int]
     return [(edition, int(f or 0), int(b or 0)) for edition, f, b in rows]
 
 
-def start(session: Session, edition: Edition, actor: str, now: datetime | None = None) -> None:
-    """Start sending an approved edition now (on schedule, or an editor's "send now")."""
+def start(
+    session: Session, edition: Edition, actor: str, now: datetime | None = None
+) -> Counter[str]:
+    """Start sending an approved edition now (on schedule, an editor's "send now", or
+    `digest send`), and say so in the audit log. Returns the deliveries by status."""
     counts = enqueue(session, edition, now)
     audit.record(
         session, actor, "edition.send", "edition", edition.id, edition.subject, after=dict(counts)
     )
+    return counts

@@ -27,6 +27,7 @@ from digest.addresses import AddressError, needs_smtputf8, on_the_wire
 from digest.config import load_config
 from digest.config.schema import DkimConfig, TransportConfig
 from digest.delivery.outcomes import Outcome, Result
+from digest.errors import Unavailable
 
 if TYPE_CHECKING:  # loaded when a transport signs: DKIM's libraries are slow to import
     from digest.delivery.dkim import Signer
@@ -37,7 +38,7 @@ CRLF = b"\r\n"
 RECONNECTS = 3  # a dropped connection is tried again on a new one, this many times in all
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(Unavailable, RuntimeError):
     """The message could not be handed over; the message says why."""
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from digest.curation.topics import expand_chosen
 from digest.editions.archive_index import topic_marker
 from digest.editions.render import cut, entries, grouped
+from digest.errors import NotFound
 from digest.ingest.urls import reader_link
 from digest.models import Edition, EditionItem, EditionState, Newsletter, Topic
 
@@ -141,7 +142,7 @@ def search(
     topics: frozenset[str] = frozenset()
     if topic:
         if session.scalar(select(Topic.id).where(Topic.slug == topic)) is None:
-            raise LookupError(f"no topic {topic!r}")
+            raise NotFound(f"no topic {topic!r}")
         topics = expand_chosen(session, [topic])
     # A newsletter sends one edition a week, so every match is a few hundred ids at most:
     # they are counted exactly, and only one page of editions and their items is read.
@@ -163,7 +164,7 @@ def archived(session: Session, newsletter: Newsletter, edition_id: int) -> Archi
         or edition.newsletter_id != newsletter.id
         or edition.state is not EditionState.SENT
     ):
-        raise LookupError("no such edition in the archive")
+        raise NotFound("no such edition in the archive")
     items = entries(edition)
     return ArchivedEdition(edition, grouped(items), items)
 

@@ -23,6 +23,7 @@ from digest.editions.approvals import (
 )
 from digest.editions.archive_index import edition_topics, edition_words, item_topics
 from digest.editions.schedule import next_send_time
+from digest.errors import Refused
 from digest.models import (
     Contribution,
     Edition,
@@ -38,7 +39,7 @@ from digest.models import (
 from digest.timeutil import utcnow
 
 
-class EditionError(ValueError):
+class EditionError(Refused, ValueError):
     """A change the edition's state does not allow; the message says why."""
 
 

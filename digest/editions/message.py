@@ -24,6 +24,7 @@ from sqlalchemy.orm import object_session
 from digest.addresses import ascii_domain, on_the_wire
 from digest.editions.headers import address_header, list_id_header, mailbox, text_header
 from digest.editions.render import RenderedCut, escape_for_html
+from digest.errors import Invalid
 from digest.install import install_token
 from digest.models import Edition, Subscription
 from digest.subscriptions.tokens import mailto_token, subscription_token
@@ -32,7 +33,7 @@ from digest.timeutil import utcnow
 CRLF = b"\r\n"
 
 
-class MessageError(ValueError):
+class MessageError(Invalid):
     """A copy cannot be made from what is stored (a name that is not text, say); the message
     says why."""
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 
+from digest.errors import Invalid
+
 STEP = 64 * 1024
 # Servers apply one coding; two happen when a proxy compresses again. More is no real server.
 MAX_CODINGS = 2
@@ -21,7 +23,7 @@ ACCEPT_ENCODING = "gzip, deflate"
 _ALIASES = {"x-gzip": "gzip"}
 
 
-class EncodingProblem(ValueError):
+class EncodingProblem(Invalid):
     """The body's encoding cannot be undone; the message says why in a librarian's words."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from digest.errors import Invalid
 from digest.ingest.trim import MAX_ENTRIES
 from digest.ingest.urls import reader_link
 
@@ -30,7 +31,7 @@ _BOM = b"\xef\xbb\xbf"
 _JSON_TYPES = {dict: "an object", list: "a list", str: "text", bool: "true or false"}
 
 
-class JSONFeedError(ValueError):
+class JSONFeedError(Invalid):
     """The body is not a JSON Feed that can be read; the message says why and where."""
 
     def __init__(self, message: str, is_other_json: bool = False) -> None:

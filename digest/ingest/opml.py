@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from digest.config.schema import FeedConfig
 from digest.config.sync import apply_feed
+from digest.errors import Invalid
 from digest.models import Feed, FeedKind, Newsletter, Topic
 from digest.timeutil import utcnow
 
@@ -24,7 +25,7 @@ class OpmlImport:
     skipped: list[str] = field(default_factory=list)  # each with the reason
 
 
-class OpmlError(ValueError):
+class OpmlError(Invalid):
     pass
 
 

@@ -54,6 +54,44 @@ class ParsedEntry:
     isbn: str | None = None
     link_note: str | None = None  # why the link the feed gave was dropped
 
+    @classmethod
+    def keyed(
+        cls,
+        *,
+        title: str,
+        guid: str | None,
+        link: str | None,
+        canonical_url: str | None,
+        summary_html: str,
+        summary_text: str,
+        authors: list[str],
+        published: datetime | None,
+        hashed_text: str | None = None,
+        identity: str | None = None,
+        **details: Any,
+    ) -> ParsedEntry:
+        """An entry with its de-duplication keys made the one way, whichever way it came in:
+        the content hash from the title and `hashed_text` (else the summary), and the entry
+        key from `identity` (else the guid), the canonical URL or that hash."""
+        folded_title = dedup.title_key(title)
+        text = summary_text if hashed_text is None else hashed_text
+        content = dedup.content_hash(title, text, folded_title)
+        return cls(
+            entry_key=dedup.entry_key(identity or guid, canonical_url, content),
+            guid=guid,
+            link=link,
+            canonical_url=canonical_url,
+            url_key=dedup.url_key(canonical_url),
+            title=title,
+            title_key=folded_title,
+            authors=authors,
+            published=published,
+            summary_html=summary_html,
+            summary_text=summary_text,
+            content_hash=content,
+            **details,
+        )
+
 
 @dataclass
 class ParsedFeed:
@@ -260,18 +298,12 @@ def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
     title = html_to_text(_get(raw, "title", "")) or summary_text[:120]
     if not title and not link:
         return None
-    canonical = canonicalize_url(link) if link else None
-    folded_title = dedup.title_key(title)
-    content = dedup.content_hash(title, summary_text, folded_title)
     guid = (_get(raw, "id") or "").strip() or None
-    return ParsedEntry(
-        entry_key=dedup.entry_key(guid, canonical, content),
+    entry = ParsedEntry.keyed(
+        title=title,
         guid=guid,
         link=link,
-        canonical_url=canonical,
-        url_key=dedup.url_key(canonical),
-        title=title or link or "",
-        title_key=folded_title,
+        canonical_url=canonicalize_url(link) if link else None,
         authors=_authors(raw),
         published=_to_datetime(
             _get(raw, "published_parsed")
@@ -280,7 +312,9 @@ def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
         ),
         summary_html=summary_html,
         summary_text=summary_text,
-        content_hash=content,
         doi=find_doi((_get(raw, "prism_doi"), _get(raw, "dc_identifier"), guid), (link,)),
         link_note=checked.note,
     )
+    if not title:  # keyed by its (empty) title, shown by its link
+        entry.title = link or ""
+    return entry

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from digest.db import write_transaction
+from digest.errors import NotFound
 from digest.ingest import health
 from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.fetch import Fetcher, FetchRequest, FetchResult, FetchSettings, FetchStatus
@@ -101,7 +102,7 @@ def feeds_to_poll(
         feeds = list(session.scalars(query.where(Feed.name.in_(names))))
         missing = set(names) - {f.name for f in feeds}
         if missing:
-            raise LookupError(f"no feed named {', '.join(sorted(missing))}")
+            raise NotFound(f"no feed named {', '.join(sorted(missing))}")
         return feeds, 0
     active = list(session.scalars(query.where(Feed.enabled, ~Feed.paused)))
     due = [

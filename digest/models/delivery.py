@@ -24,10 +24,6 @@ class DeliveryStatus(enum.StrEnum):
     BOUNCED = "bounced"  # the address was refused: the subscriber is suppressed
     SKIPPED = "skipped"  # nothing in their topics, and the newsletter sends no note
 
-    @property
-    def finished(self) -> bool:
-        return self in (self.SENT, self.FAILED, self.BOUNCED, self.SKIPPED)
-
 
 class Delivery(Base):
     """One edition to one subscriber: created when the send starts, then claimed, sent and

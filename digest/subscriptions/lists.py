@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from digest import csvfiles
 from digest.addresses import import_note
 from digest.db import begin_writing, first_line, refresh_statistics
+from digest.errors import Invalid, Refused
 from digest.models import (
     ConsentEvent,
     Newsletter,
@@ -58,7 +59,7 @@ _SUBSCRIBERS = Subscriber.__table__
 _SUBSCRIPTIONS = Subscription.__table__
 
 
-class HeldBack(ValueError):
+class HeldBack(Refused, ValueError):
     """Staff tried to add someone the suppression list holds back."""
 
 
@@ -93,9 +94,9 @@ def import_csv(
 def check_origin(origin: str) -> None:
     """ValueError when the database cannot take `origin` as where consent came from."""
     if len(origin) > MAX_SOURCE:
-        raise ValueError(f"the source has {len(origin)} characters, over the {MAX_SOURCE} taken")
+        raise Invalid(f"the source has {len(origin)} characters, over the {MAX_SOURCE} taken")
     if problem := csvfiles.control_problem({"the source": origin}, ["the source"]):
-        raise ValueError(problem)
+        raise Invalid(problem)
 
 
 def _import_batch(
@@ -137,7 +138,7 @@ def add_subscriber(
     check_origin(source)
     batch = apply_rows(session, [row], load_target(session, newsletter, source, hash_key))
     if batch.errors:
-        raise ValueError(batch.errors[0].message)
+        raise Invalid(batch.errors[0].message)
     if batch.report.held_back:
         (reason,) = batch.report.held_back
         raise HeldBack(

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.errors import NotFound
 from digest.models import (
     ConsentEvent,
     SubscriberStatus,
@@ -69,7 +70,7 @@ def subscription_for(session: Session, token: str, keys: Sequence[str]) -> Subsc
     """The subscription a signed link names; InvalidToken or LookupError otherwise."""
     subscription = session.get(Subscription, token_subscription(token))
     if subscription is None:
-        raise LookupError("this subscription no longer exists")
+        raise NotFound("this subscription no longer exists")
     check_token(token, subscription.id, subscription.link_secret, keys)
     return subscription
 
@@ -82,7 +83,7 @@ def subscription_for_mailto(session: Session, token: str, keys: Sequence[str]) -
         return subscription_for(session, token, keys)
     subscription = session.get(Subscription, number)
     if subscription is None:
-        raise LookupError("this subscription no longer exists")
+        raise NotFound("this subscription no longer exists")
     check_mailto_token(token, subscription.id, subscription.link_secret, keys)
     return subscription
 

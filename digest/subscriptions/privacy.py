@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from digest.errors import NotFound
 from digest.models import ConsentEvent, MailRequest, Newsletter, Subscriber, Suppression
 from digest.subscriptions.suppression import Reason, email_hash, suppress
 
@@ -14,7 +15,7 @@ from digest.subscriptions.suppression import Reason, email_hash, suppress
 def _subscriber(session: Session, email: str) -> Subscriber:
     found = session.scalar(select(Subscriber).where(Subscriber.email == email.strip().lower()))
     if found is None:
-        raise LookupError(f"no subscriber {email}")
+        raise NotFound(f"no subscriber {email}")
     return found
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from digest.addresses import entry_note
 from digest.delivery.notices import Notice
 from digest.editions.message import MailSettings
+from digest.errors import Invalid, Refused, TooMany
 from digest.models import (
     Newsletter,
     Subscriber,
@@ -43,15 +44,15 @@ CONFIRM_SALT = "digest.confirm-subscription"
 CONFIRM_MAX_AGE = timedelta(days=7)
 
 
-class SignupError(ValueError):
+class SignupError(Invalid):
     """The form cannot be accepted (not an address); the message says why."""
 
 
-class TooManySignups(SignupError):
+class TooManySignups(SignupError, TooMany):
     """Too many requests that send mail from one network (see `requests`)."""
 
 
-class JoinRefused(SignupError):
+class JoinRefused(SignupError, Refused):
     """Joining from the preference centre needs an active, confirmed subscription."""
 
 

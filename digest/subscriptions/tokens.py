@@ -22,6 +22,8 @@ from functools import lru_cache
 
 from itsdangerous import BadSignature, Signer
 
+from digest.errors import Invalid
+
 SALT = "digest.subscription-link"
 MAILTO_SALT = b"digest.subscription-mailto"
 MAILTO_MAC_BYTES = 15  # 120 bits: 24 base32 characters, so the local part stays under 64
@@ -30,7 +32,7 @@ _LINK = re.compile(r"s(\d{1,18})\.([A-Za-z0-9_-]+)")
 _MAILTO = re.compile(r"(\d{1,18})-([a-z2-7]{24})")
 
 
-class InvalidToken(ValueError):
+class InvalidToken(Invalid):
     """The link was forged, damaged, made for another subscription, or signed with a key no
     longer listed."""
 

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from flask import Flask, Response, current_app, g, render_template, request
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask import Flask, Response, current_app, g, request
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from digest import keys
@@ -24,7 +23,7 @@ from digest.delivery.transport import Transport, Transports
 from digest.editions.message import MailSettings
 from digest.ingest.urls import reader_link
 from digest.subscriptions import requests
-from digest.web import inputs, security
+from digest.web import errors, inputs, security
 from digest.web.background import RequestSender
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
@@ -178,32 +177,7 @@ def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:
 
     app.after_request(security.add_security_headers)
 
-    @app.errorhandler(CSRFError)
-    def csrf_refused(error: CSRFError) -> tuple[str, int]:
-        return render_template(
-            "error.html",
-            code=400,
-            message="This form has expired or did "
-            "not come from Digest. Reload the page and try again.",
-        ), 400
-
-    @app.errorhandler(inputs.TooLong)
-    def too_long(error: inputs.TooLong) -> tuple[str, int]:
-        g.db.rollback()
-        return render_template("error.html", code=400, message=f"Not saved: {error}."), 400
-
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[str, int]:
-        messages = {
-            401: "Please sign in.",
-            403: "Your role does not allow this.",
-            404: "There is nothing here.",
-            405: "That action is not allowed here.",
-        }
-        code = error.code or 500
-        return render_template(
-            "error.html", code=code, message=messages.get(code, error.description)
-        ), code
+    errors.install(app)
 
     @app.context_processor
     def template_globals() -> dict[str, Any]:

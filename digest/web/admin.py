@@ -16,15 +16,16 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from digest import accounts, audit
 from digest.config.edit import FeedFormError, feed_values, save_feed, set_paused
 from digest.curation.topics import TopicError, add_topic, all_topics, merge, rename, set_retired
 from digest.ingest import health
+from digest.ingest.counts import items_per_feed
 from digest.ingest.opml import OpmlError, import_opml
 from digest.ingest.poll import poll_feeds
-from digest.models import Feed, FeedKind, ItemSource, Newsletter, Role
+from digest.models import Feed, FeedKind, Newsletter, Role
 from digest.timeutil import utcnow
 from digest.web.inputs import choice, optional_date, optional_int, required_int
 from digest.web.security import is_submission, requires
@@ -37,16 +38,8 @@ ROLES = [r.value for r in Role]
 @blueprint.get("/feeds")
 @requires(Role.ADMIN)
 def feeds() -> str:
-    counts = dict(
-        g.db.execute(select(ItemSource.feed_id, func.count()).group_by(ItemSource.feed_id)).all()
-    )
-    this_week = dict(
-        g.db.execute(
-            select(ItemSource.feed_id, func.count())
-            .where(ItemSource.first_seen_at >= utcnow() - timedelta(days=7))
-            .group_by(ItemSource.feed_id)
-        ).all()
-    )
+    counts = items_per_feed(g.db)
+    this_week = items_per_feed(g.db, since=utcnow() - timedelta(days=7))
     rows = g.db.scalars(select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)).all()
     return render_template(
         "feeds.html",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, g, render_template, url_for
+from flask import Blueprint, Response, g, render_template, url_for
 
 from digest.curation import duplicates
 from digest.models import Role
@@ -22,10 +22,7 @@ def index() -> str:
 @blueprint.get("/duplicates/<int:pair_id>")
 @requires(Role.LIBRARIAN)
 def compare(pair_id: int) -> str:
-    try:
-        pair = duplicates.get_pair(g.db, pair_id)
-    except LookupError:
-        abort(404)
+    pair = duplicates.get_pair(g.db, pair_id)
     return render_template("duplicate.html", pair=pair)
 
 

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from email.utils import make_msgid
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from digest.curation.topics import expand_chosen
 from digest.delivery import queue
-from digest.delivery.transport import DeliveryError, for_newsletter
+from digest.delivery.proofs import send_proof
+from digest.delivery.transport import DeliveryError
 from digest.editions import approvals, compose
 from digest.editions.message import (
     MailSettings,
     archive_url,
-    build_message,
-    mail_domain,
-    return_address,
 )
 from digest.editions.render import HTML_BUDGET, cut, entries, full_size, render_cut
 from digest.keys import token_keys
@@ -26,12 +23,11 @@ from digest.models import (
     EditionState,
     Newsletter,
     Role,
-    Subscriber,
-    Subscription,
 )
+from digest.models.lookup import edition_by_id, newsletter_by_slug
 from digest.subscriptions.overview import topic_cuts
-from digest.subscriptions.tokens import TEST_SEND_SUBSCRIPTION
 from digest.web import mail_transports
+from digest.web.errors import try_change
 from digest.web.inputs import choice, optional_int, required_int
 from digest.web.security import requires
 
@@ -43,10 +39,7 @@ PREVIEW_POLICY = (
 
 
 def _edition(edition_id: int) -> Edition:
-    found = g.db.get(Edition, edition_id)
-    if found is None:
-        abort(404)
-    return found
+    return edition_by_id(g.db, edition_id)
 
 
 @blueprint.get("")
@@ -63,11 +56,7 @@ def index() -> str:
 @blueprint.post("/build")
 @requires(Role.EDITOR)
 def build() -> Response:
-    newsletter = g.db.scalar(
-        select(Newsletter).where(Newsletter.slug == request.form.get("newsletter", ""))
-    )
-    if newsletter is None:
-        abort(404)
+    newsletter = newsletter_by_slug(g.db, request.form.get("newsletter", ""))
     try:
         built = compose.build_draft(g.db, newsletter, g.user.email)
     except compose.EditionError as exc:
@@ -106,7 +95,7 @@ def _sending(edition: Edition) -> dict[str, object] | None:
         return None
     counts = queue.progress(g.db, edition.id)
     total = sum(counts.values())
-    done = total - counts["queued"] - counts["sending"]
+    done = queue.dealt_with(counts)
     timeline = queue.timeline(g.db, edition.id)
     return {
         "counts": counts,
@@ -131,12 +120,8 @@ def progress(edition_id: int) -> str:
 def _change(edition_id: int, change: Callable[[Edition], object], done: str) -> Response:
     """Make a change and say how it went: `done`, or the sentence the change returns."""
     edition = _edition(edition_id)
-    try:
-        said = change(edition)
-    except compose.EditionError as exc:
-        g.db.rollback()
-        flash(f"Not changed: {exc}.")
-    else:
+    made, said = try_change(lambda: change(edition))
+    if made:
         g.db.commit()
         flash(said if isinstance(said, str) else done)
     return redirect(url_for("editions.edit", edition_id=edition_id))
@@ -195,8 +180,6 @@ def _approve(edition: Edition) -> str | None:
 
 
 def _send_now(edition: Edition) -> None:
-    if edition.state is not EditionState.APPROVED:
-        raise compose.EditionError("only an approved edition can be sent")
     queue.start(g.db, edition, g.user.email)
 
 
@@ -226,21 +209,10 @@ def send_test(edition_id: int) -> Response:
     """Send the whole edition to the editor's own address. (Its personal links name no real
     subscription: they lead to a page that says they came from a test.)"""
     edition = _edition(edition_id)
-    settings = MailSettings.from_env()
-    # Transient objects, never added to the session: a test send leaves no subscriber behind.
-    test = Subscription(
-        id=TEST_SEND_SUBSCRIPTION,
-        newsletter=edition.newsletter,
-        subscriber=Subscriber(email=g.user.email, name=""),
-    )
-    rendered = render_cut(edition, None, archive_url(edition, settings))
     try:
-        # A Message-ID of its own: a second test of the same edition is a new message, which
-        # Gmail would otherwise drop as seen before.
-        message_id = make_msgid(domain=mail_domain(edition))
-        raw = build_message(edition, test, rendered, settings, token_keys(), None, message_id)
-        transport = for_newsletter(mail_transports(), edition.newsletter.transport)
-        transport.send(return_address(edition), g.user.email, raw)
+        send_proof(
+            edition, g.user.email, MailSettings.from_env(), token_keys(), mail_transports()
+        )
     except (DeliveryError, ValueError) as exc:  # ValueError: an address or text not sendable
         flash(f"The test was not sent: {exc}.")
     else:

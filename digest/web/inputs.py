@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import IntegerConverter, Map
 
+from digest.errors import Invalid
 from digest.web.security import LOOKING
 
 # Every id is an INTEGER column, and PostgreSQL's integer stops here (SQLite's is wider).
@@ -132,7 +133,7 @@ def refuse_nul() -> None:
             )
 
 
-class TooLong(ValueError):
+class TooLong(Invalid):
     """Text longer than its column holds: PostgreSQL would refuse it, SQLite keep it whole."""
 
 

@@ -23,6 +23,7 @@ from digest.editions import archive as editions_archive
 from digest.editions.message import MailSettings
 from digest.keys import secret_key, token_keys
 from digest.models import Newsletter, SubscriberStatus, Subscription, Topic
+from digest.models.lookup import newsletter_by_slug
 from digest.subscriptions import manage, requests, signup
 from digest.subscriptions.tokens import (
     TEST_SEND_SUBSCRIPTION,
@@ -179,10 +180,7 @@ def preferences(token: str) -> str | tuple[str, int]:
 
 
 def _newsletter(slug: str) -> Newsletter:
-    found = g.db.scalar(select(Newsletter).where(Newsletter.slug == slug))
-    if found is None:
-        abort(404)
-    return found
+    return newsletter_by_slug(g.db, slug)
 
 
 @blueprint.route("/subscribe/<slug>", methods=["GET", "POST"])
@@ -308,12 +306,9 @@ def archive(slug: str) -> str:
     newsletter = _newsletter(slug)
     words = request.args.get("q", "").strip()[:200]
     topic = request.args.get("topic", "").strip()
-    try:
-        results = editions_archive.search(
-            g.db, newsletter, words, topic or None, optional_int("page") or 1
-        )
-    except LookupError:
-        abort(404)
+    results = editions_archive.search(
+        g.db, newsletter, words, topic or None, optional_int("page") or 1
+    )
 
     def page_link(number: int) -> str:  # the same search, another page of it
         kept = {"q": words, "topic": topic, "page": number if number > 1 else None}
@@ -336,10 +331,7 @@ def archive(slug: str) -> str:
 @public
 def archived_edition(slug: str, edition_id: int) -> str:
     newsletter = _newsletter(slug)
-    try:
-        found = editions_archive.archived(g.db, newsletter, edition_id)
-    except LookupError:
-        abort(404)
+    found = editions_archive.archived(g.db, newsletter, edition_id)
     return render_template("public/archived_edition.html", newsletter=newsletter, archived=found)
 
 

@@ -28,6 +28,7 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import delete, event, or_
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from digest.errors import Invalid
 from digest.models import Role, User, WebSession
 from digest.networks import client_address, user_agent
 from digest.timeutil import utcnow
@@ -45,7 +46,7 @@ DEFAULT_MAX_HOURS = 7 * 24
 LAST_SEEN_STEP = timedelta(seconds=60)  # how stale last_seen_at may get before it is written
 
 
-class SettingError(ValueError):
+class SettingError(Invalid):
     """A setting from the environment that cannot be used; the message names it."""
 
 

@@ -3,11 +3,12 @@ gave consent elsewhere (never one on the suppression list)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from digest.keys import secret_key
 from digest.models import Newsletter, Role
+from digest.models.lookup import newsletter_by_slug
 from digest.subscriptions import lists
 from digest.subscriptions.overview import PAGE_SIZE, counts, find_subscribers, growth
 from digest.timeutil import utcnow
@@ -60,9 +61,7 @@ def index() -> str:
 def add() -> Response:
     """Add one person to a newsletter; refused, with the reason, for a suppressed address."""
     slug = request.form.get("newsletter", "")
-    newsletter = g.db.scalar(select(Newsletter).where(Newsletter.slug == slug))
-    if newsletter is None:
-        abort(404)
+    newsletter = newsletter_by_slug(g.db, slug)
     address, source = request.form.get("email", ""), request.form.get("source", "").strip()
     if not source:
         flash("Not added: say where this person gave consent.")

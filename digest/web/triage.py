@@ -7,6 +7,7 @@ for New in the Library has a row in each, decided on separately. Wording is the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from digest.curation.manual import ManualItemError, fetch_description
 from digest.curation.paging import Cursor
 from digest.curation.topics import offered_topics
 from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role
+from digest.web.errors import try_change
 from digest.web.inputs import choice, int_list, optional_date, optional_int, required_int
 from digest.web.security import is_submission, local_path, requires
 
@@ -160,10 +162,7 @@ def add_item() -> str | Response | tuple[str, int]:
 @blueprint.get("/items/<int:item_id>")
 @requires(Role.LIBRARIAN)
 def item(item_id: int) -> str:
-    try:
-        found = get_item(g.db, item_id)
-    except LookupError:
-        abort(404)
+    found = get_item(g.db, item_id)
     return render_template(
         "item.html",
         item=found,
@@ -175,7 +174,6 @@ def item(item_id: int) -> str:
 
 def _after_change(placement_id: int) -> str | Response:
     """htmx gets the refreshed row; a plain form post goes back where it came from."""
-    g.db.commit()
     placement = get_placement(g.db, placement_id)
     if request.headers.get("HX-Request"):
         return render_template(
@@ -189,34 +187,18 @@ def _after_change(placement_id: int) -> str | Response:
     )
 
 
-def decided(change: Callable[[], object]) -> bool:
-    """Make a librarian's change: True when it was made. A refusal is undone and shown in
-    words; an item, placement or pair that does not exist answers 404."""
-    try:
-        change()
-    except LookupError:
-        abort(404)
-    except decisions.DecisionError as exc:
-        g.db.rollback()
-        flash(f"Not changed: {exc}.")
-        return False
-    return True
-
-
 def decide_then_back(change: Callable[[], object], done: str, fallback: str) -> Response:
     """A change from a plain form: made and said, then back where the form came from."""
-    if decided(change):
+    if try_change(change)[0]:
         g.db.commit()
         flash(done)
     return redirect(local_path(request.form.get("back"), fallback))
 
 
 def _apply(placement_id: int, change: Callable[[], object]) -> str | Response:
-    decided(change)
-    try:
-        return _after_change(placement_id)
-    except LookupError:
-        abort(404)
+    if try_change(change)[0]:
+        g.db.commit()
+    return _after_change(placement_id)
 
 
 @blueprint.post("/placements/<int:placement_id>/status")
@@ -323,19 +305,10 @@ def bulk() -> Response:
         return redirect(local_path(request.form.get("back"), url_for("triage.inbox")))
     action = choice("action", ["accepted", "rejected", "tag"])
     if action in ("accepted", "rejected"):
-        try:
-            decisions.set_status(g.db, ids, ItemStatus(action), g.user.email)
-        except LookupError:
-            abort(404)
-        flash(f"{len(ids)} items {action}.")
+        change = partial(decisions.set_status, g.db, ids, ItemStatus(action), g.user.email)
+        done = f"{len(ids)} items {action}."
     else:
-        try:
-            decisions.set_topics(g.db, ids, [required_int("topic")], g.user.email, replace=False)
-        except LookupError:
-            abort(404)
-        except decisions.DecisionError as exc:
-            flash(f"Not changed: {exc}.")
-        else:
-            flash(f"{len(ids)} items tagged.")
-    g.db.commit()
-    return redirect(local_path(request.form.get("back"), url_for("triage.inbox")))
+        topic = required_int("topic")
+        change = partial(decisions.set_topics, g.db, ids, [topic], g.user.email, replace=False)
+        done = f"{len(ids)} items tagged."
+    return decide_then_back(change, done, url_for("triage.inbox"))
