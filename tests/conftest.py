@@ -57,38 +57,58 @@ def _database_url(name: str) -> str:
     return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
 
+def _configure(engine: Engine) -> None:
+    """Load the test config (tests/data/config.yaml) into a migrated database."""
+    with transaction(session_factory(engine)) as session:
+        sync_config(session, load_config(DATA / "config.yaml"))
+
+
+# A template for each state a test may start from: the schema alone (`engine`), or the schema
+# with the test config loaded (`factory`).
+SCHEMA, CONFIGURED = "schema", "configured"
+
+
 class Templates:
-    """The migrated schema, made on first use: a SQLite file to copy, and a PostgreSQL
-    database to create others from."""
+    """The databases tests start from, each made on first use: SQLite files to copy, and
+    PostgreSQL databases to create others from."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.sqlite: Path | None = None
-        self.postgres: str | None = None
+        self.sqlite: dict[str, Path] = {}
+        self.postgres: dict[str, str] = {}
 
-    def sqlite_file(self) -> Path:
-        if self.sqlite is None:
-            path = self.folder / "template.sqlite"
-            engine = make_engine(f"sqlite:///{path}")
-            upgrade_schema(engine)
+    def sqlite_file(self, state: str = SCHEMA) -> Path:
+        if state not in self.sqlite:
+            path = self.folder / f"{state}.sqlite"
+            if state == SCHEMA:
+                engine = make_engine(f"sqlite:///{path}")
+                upgrade_schema(engine)
+            else:
+                shutil.copyfile(self.sqlite_file(SCHEMA), path)
+                engine = make_engine(f"sqlite:///{path}")
+                _configure(engine)
             engine.dispose()  # its last connection closed: the write-ahead log is folded in
-            self.sqlite = path
-        return self.sqlite
+            self.sqlite[state] = path
+        return self.sqlite[state]
 
-    def postgres_database(self) -> str:
-        if self.postgres is None:
-            name = f"digest_test_template_{uuid.uuid4().hex[:12]}"
+    def postgres_database(self, state: str = SCHEMA) -> str:
+        if state not in self.postgres:
+            name = f"digest_test_template_{state}_{uuid.uuid4().hex[:12]}"
+            source = "" if state == SCHEMA else f' TEMPLATE "{self.postgres_database(SCHEMA)}"'
             with psycopg.connect(_admin_dsn(), autocommit=True) as connection:
-                connection.execute(f'CREATE DATABASE "{name}"')
+                connection.execute(f'CREATE DATABASE "{name}"{source}')
             engine = make_engine(_database_url(name))
-            upgrade_schema(engine)
+            if state == SCHEMA:
+                upgrade_schema(engine)
+            else:
+                _configure(engine)
             engine.dispose()  # a template must have no one connected
-            self.postgres = name
-        return self.postgres
+            self.postgres[state] = name
+        return self.postgres[state]
 
     def drop(self) -> None:
-        if self.postgres is not None:
-            _drop_database(self.postgres)
+        for name in reversed(self.postgres.values()):
+            _drop_database(name)
 
 
 def _drop_database(name: str) -> None:
@@ -104,17 +124,33 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     made.drop()
 
 
+def _starting_state(request: pytest.FixtureRequest) -> str | None:
+    """What the test's database must hold from the start: the state `factory` or `engine`
+    give (made once, as a template, and copied), or nothing (`database_url` alone)."""
+    if "factory" in request.fixturenames:
+        return CONFIGURED
+    return SCHEMA if "engine" in request.fixturenames else None
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database: a SQLite file, or a PostgreSQL database of its own."""
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, templates: Templates
+) -> Iterator[str]:
+    """A new database of the test's own: a SQLite file, or a PostgreSQL database. Empty, or
+    already in the state `engine` or `factory` promise when the test uses them."""
+    state = _starting_state(request)
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'digest.sqlite'}"
+        path = tmp_path / "digest.sqlite"
+        if state is not None:
+            shutil.copyfile(templates.sqlite_file(state), path)
+        yield f"sqlite:///{path}"
         background.stop_all()
         return
     require_postgres()
     name = f"digest_test_{uuid.uuid4().hex[:12]}"
+    source = "" if state is None else f' TEMPLATE "{templates.postgres_database(state)}"'
     with psycopg.connect(_admin_dsn(), autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"{source}')
     try:
         yield _database_url(name)
     finally:
@@ -123,17 +159,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def engine(database_url: str, templates: Templates) -> Iterator[Engine]:
-    """The database of `database_url`, migrated: a copy of the template."""
-    url = make_url(database_url)
-    assert url.database is not None
-    if url.get_backend_name() == "sqlite":
-        shutil.copyfile(templates.sqlite_file(), url.database)
-    else:
-        template = templates.postgres_database()
-        _drop_database(url.database)
-        with psycopg.connect(_admin_dsn(), autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"')
+def engine(database_url: str) -> Iterator[Engine]:
+    """The database of `database_url`, migrated (a copy of the template)."""
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
@@ -142,18 +169,12 @@ def engine(database_url: str, templates: Templates) -> Iterator[Engine]:
 @pytest.fixture
 def factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions on a migrated database holding the test config (tests/data/config.yaml)."""
-    factory = session_factory(engine)
-    with transaction(factory) as session:
-        sync_config(session, load_config(DATA / "config.yaml"))
-    return factory
+    return session_factory(engine)
 
 
 @pytest.fixture
 def sqlite_factory(tmp_path: Path, templates: Templates) -> sessionmaker[Session]:
     """Like `factory`, SQLite only: for behaviour that does not depend on the database."""
     path = tmp_path / "digest.sqlite"
-    shutil.copyfile(templates.sqlite_file(), path)
-    factory = session_factory(make_engine(f"sqlite:///{path}"))
-    with transaction(factory) as session:
-        sync_config(session, load_config(DATA / "config.yaml"))
-    return factory
+    shutil.copyfile(templates.sqlite_file(CONFIGURED), path)
+    return session_factory(make_engine(f"sqlite:///{path}"))
