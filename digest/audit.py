@@ -81,20 +81,22 @@ class Action(enum.StrEnum):
 
 def record(
     session: Session,
+    *,
     actor: str,
-    action: str,
-    object_type: str,
+    action: Action,
+    object_type: ObjectType,
     object_id: int | str | None,
     summary: str = "",
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
+    # Plain strings, so an entry not yet reloaded holds what the database gives back.
     session.add(
         AuditEntry(
             at=utcnow(),
             actor=actor,
-            action=action,
-            object_type=object_type,
+            action=str(action),
+            object_type=str(object_type),
             object_id=None if object_id is None else str(object_id),
             summary=summary,
             before=before,

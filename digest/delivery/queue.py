@@ -356,5 +356,11 @@ def start(session: Session, edition: Edition, actor: str, now: datetime | None =
     """Start sending an approved edition now (on schedule, or an editor's "send now")."""
     counts = enqueue(session, edition, now)
     audit.record(
-        session, actor, "edition.send", "edition", edition.id, edition.subject, after=dict(counts)
+        session,
+        actor=actor,
+        action=audit.Action.EDITION_SEND,
+        object_type=audit.ObjectType.EDITION,
+        object_id=edition.id,
+        summary=edition.subject,
+        after=dict(counts),
     )
