@@ -75,11 +75,11 @@ def create_user(session: Session, email: str, role: Role, password: str, actor: 
     session.flush()
     audit.record(
         session,
-        actor,
-        "user.create",
-        "user",
-        user.id,
-        f"{email} as {role}",
+        actor=actor,
+        action=audit.Action.USER_CREATE,
+        object_type=audit.ObjectType.USER,
+        object_id=user.id,
+        summary=f"{email} as {role}",
         after={"email": email, "role": role.value},
     )
     return user
@@ -91,11 +91,11 @@ def set_role(session: Session, email: str, role: Role, actor: str) -> User:
     user.role = role
     audit.record(
         session,
-        actor,
-        "user.set_role",
-        "user",
-        user.id,
-        f"{user.email}: {role}",
+        actor=actor,
+        action=audit.Action.USER_SET_ROLE,
+        object_type=audit.ObjectType.USER,
+        object_id=user.id,
+        summary=f"{user.email}: {role}",
         before={"role": before.value},
         after={"role": role.value},
     )
@@ -118,11 +118,11 @@ def set_active(session: Session, email: str, active: bool, actor: str) -> User:
         end_sessions(session, user)
     audit.record(
         session,
-        actor,
-        "user.enable" if active else "user.disable",
-        "user",
-        user.id,
-        user.email,
+        actor=actor,
+        action=audit.Action.USER_ENABLE if active else audit.Action.USER_DISABLE,
+        object_type=audit.ObjectType.USER,
+        object_id=user.id,
+        summary=user.email,
         before={"active": before},
         after={"active": active},
     )
@@ -135,7 +135,14 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     check_password_strength(new)
     user.password_hash = _hasher.hash(new)
     user.password_changed_at = utcnow()
-    audit.record(session, user.email, "user.change_password", "user", user.id, user.email)
+    audit.record(
+        session,
+        actor=user.email,
+        action=audit.Action.USER_CHANGE_PASSWORD,
+        object_type=audit.ObjectType.USER,
+        object_id=user.id,
+        summary=user.email,
+    )
 
 
 def _existing(session: Session, email: str) -> User:
@@ -186,7 +193,13 @@ def unlock(session: Session, email: str, actor: str) -> int:
     user = _existing(session, email)
     forgotten = throttle.forget_account(session, user.email)
     audit.record(
-        session, actor, "user.unlock", "user", user.id, user.email, after={"forgotten": forgotten}
+        session,
+        actor=actor,
+        action=audit.Action.USER_UNLOCK,
+        object_type=audit.ObjectType.USER,
+        object_id=user.id,
+        summary=user.email,
+        after={"forgotten": forgotten},
     )
     return forgotten
 
@@ -201,11 +214,11 @@ def reset_password(session: Session, email: str, new: str, actor: str) -> User:
     forgotten = throttle.forget_account(session, user.email)
     audit.record(
         session,
-        actor,
-        "user.reset_password",
-        "user",
-        user.id,
-        user.email,
+        actor=actor,
+        action=audit.Action.USER_RESET_PASSWORD,
+        object_type=audit.ObjectType.USER,
+        object_id=user.id,
+        summary=user.email,
         after={"sessions_ended": ended, "failures_forgotten": forgotten},
     )
     return user

@@ -49,11 +49,11 @@ def set_paused(session: Session, feed: Feed, paused: bool, actor: str, reason: s
         health.resume(feed, utcnow())
     audit.record(
         session,
-        actor,
-        "feed.pause" if paused else "feed.resume",
-        "feed",
-        feed.id,
-        feed.name,
+        actor=actor,
+        action=audit.Action.FEED_PAUSE if paused else audit.Action.FEED_RESUME,
+        object_type=audit.ObjectType.FEED,
+        object_id=feed.id,
+        summary=feed.name,
         before=before,
         after={"paused": feed.paused, "paused_reason": feed.paused_reason},
     )
@@ -99,11 +99,11 @@ def save_feed(
     session.flush()
     audit.record(
         session,
-        actor,
-        "feed.edit" if before else "feed.add",
-        "feed",
-        feed.id,
-        feed.name,
+        actor=actor,
+        action=audit.Action.FEED_EDIT if before else audit.Action.FEED_ADD,
+        object_type=audit.ObjectType.FEED,
+        object_id=feed.id,
+        summary=feed.name,
         before=before,
         after=feed_values(feed),
     )

@@ -32,10 +32,18 @@ class DecisionError(Refused, ValueError):
     """A change that cannot be made; the message says why."""
 
 
+# The log names the status an item was given, as it always has: item.<status>.
+_STATUS_ACTIONS: dict[ItemStatus, audit.Action] = {
+    ItemStatus.NEW: audit.Action.ITEM_NEW,
+    ItemStatus.ACCEPTED: audit.Action.ITEM_ACCEPTED,
+    ItemStatus.REJECTED: audit.Action.ITEM_REJECTED,
+}
+
+
 def _record(
     session: Session,
     actor: str,
-    action: str,
+    action: audit.Action,
     placement: Placement,
     before: dict[str, object] | None = None,
     after: dict[str, object] | None = None,
@@ -43,11 +51,11 @@ def _record(
     """An audit entry for one newsletter's decision on an item."""
     audit.record(
         session,
-        actor,
-        action,
-        "item",
-        placement.item_id,
-        placement.item.title,
+        actor=actor,
+        action=action,
+        object_type=audit.ObjectType.ITEM,
+        object_id=placement.item_id,
+        summary=placement.item.title,
         before=before,
         after={"newsletter": placement.newsletter.slug, **(after or {})},
     )
@@ -65,7 +73,7 @@ def set_status(
         _record(
             session,
             actor,
-            f"item.{status.value}",
+            _STATUS_ACTIONS[status],
             placement,
             before={"status": before.value},
             after={"status": status.value},
@@ -93,7 +101,14 @@ def place(session: Session, placement_id: int, section_id: int, actor: str) -> P
     placement.section_id = section.id
     session.flush()
     session.refresh(placement)
-    _record(session, actor, "item.place", placement, before=before, after={"section": section.name})
+    _record(
+        session,
+        actor,
+        audit.Action.ITEM_PLACE,
+        placement,
+        before=before,
+        after={"section": section.name},
+    )
     return placement
 
 
@@ -112,7 +127,7 @@ def offer(session: Session, item_id: int, section_id: int, actor: str) -> Placem
     item.placements.append(placement)
     session.flush()
     session.refresh(placement)
-    _record(session, actor, "item.offer", placement, after={"section": section.name})
+    _record(session, actor, audit.Action.ITEM_OFFER, placement, after={"section": section.name})
     return placement
 
 
@@ -159,7 +174,7 @@ def set_topics(
             _record(
                 session,
                 actor,
-                "item.tag",
+                audit.Action.ITEM_TAG,
                 placement,
                 before={"topics": before},
                 after={"topics": after},
@@ -183,7 +198,7 @@ def confirm_suggestion(session: Session, placement_id: int, topic_id: int, actor
     _record(
         session,
         actor,
-        "item.confirm_topic",
+        audit.Action.ITEM_CONFIRM_TOPIC,
         placement,
         after={"topic": link.topic.slug, "suggested_because": link.reason},
     )
@@ -196,7 +211,7 @@ def dismiss_suggestion(session: Session, placement_id: int, topic_id: int, actor
     _record(
         session,
         actor,
-        "item.dismiss_topic",
+        audit.Action.ITEM_DISMISS_TOPIC,
         placement,
         before={"topic": link.topic.slug, "suggested_because": link.reason},
     )
@@ -218,11 +233,11 @@ def edit_text(session: Session, item_id: int, title: str, summary_html: str, act
     item.title, item.summary_html, item.summary_text = title, clean, html_to_text(clean)
     audit.record(
         session,
-        actor,
-        "item.edit",
-        "item",
-        item.id,
-        title,
+        actor=actor,
+        action=audit.Action.ITEM_EDIT,
+        object_type=audit.ObjectType.ITEM,
+        object_id=item.id,
+        summary=title,
         before=before,
         after={"title": title, "summary_html": clean},
     )
@@ -235,11 +250,11 @@ def delete(session: Session, item_id: int, actor: str) -> Item:
     item = get_item(session, item_id)
     audit.record(
         session,
-        actor,
-        "item.delete",
-        "item",
-        item.id,
-        item.title,
+        actor=actor,
+        action=audit.Action.ITEM_DELETE,
+        object_type=audit.ObjectType.ITEM,
+        object_id=item.id,
+        summary=item.title,
         before={"title": item.title, "url": item.link},
     )
     delete_item(session, item)

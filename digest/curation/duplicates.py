@@ -143,11 +143,11 @@ def merge(session: Session, pair_id: int, keep_id: int, actor: str) -> Item:
     _decided(pair.row, DuplicateState.MERGED, actor)
     audit.record(
         session,
-        actor,
-        "item.merge",
-        "item",
-        keep.id,
-        keep.title,
+        actor=actor,
+        action=audit.Action.ITEM_MERGE,
+        object_type=audit.ObjectType.ITEM,
+        object_id=keep.id,
+        summary=keep.title,
         before={"merged_item": gone.id, "title": gone.title, "url": gone.link},
         after=pair.row.merged,
     )
@@ -257,11 +257,11 @@ def split(session: Session, pair_id: int, actor: str) -> Item:
     _decided(pair.row, DuplicateState.DIFFERENT, actor)
     audit.record(
         session,
-        actor,
-        "item.split",
-        "item",
-        gone.id,
-        gone.title,
+        actor=actor,
+        action=audit.Action.ITEM_SPLIT,
+        object_type=audit.ObjectType.ITEM,
+        object_id=gone.id,
+        summary=gone.title,
         before={"merged_into": keep.id},
         after={"sources": record["sources"], "placements": [p.id for p in placements]},
     )
@@ -278,10 +278,10 @@ def mark_different(session: Session, pair_id: int, actor: str) -> None:
     _decided(pair.row, DuplicateState.DIFFERENT, actor)
     audit.record(
         session,
-        actor,
-        "item.different",
-        "item",
-        pair.first.id,
-        pair.first.title,
+        actor=actor,
+        action=audit.Action.ITEM_DIFFERENT,
+        object_type=audit.ObjectType.ITEM,
+        object_id=pair.first.id,
+        summary=pair.first.title,
         after={"different_from": pair.second.id},
     )

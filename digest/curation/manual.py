@@ -196,11 +196,11 @@ def add_item(
     item = session.get_one(Item, counts.created[0])
     audit.record(
         session,
-        actor,
-        "item.add",
-        "item",
-        item.id,
-        title,
+        actor=actor,
+        action=audit.Action.ITEM_ADD,
+        object_type=audit.ObjectType.ITEM,
+        object_id=item.id,
+        summary=title,
         after={"url": canonical, "section": section.name},
     )
     return item

@@ -127,7 +127,13 @@ def add_topic(
     session.add(topic)
     session.flush()
     audit.record(
-        session, actor, "topic.add", "topic", topic.id, label, after={"slug": slug, "label": label}
+        session,
+        actor=actor,
+        action=audit.Action.TOPIC_ADD,
+        object_type=audit.ObjectType.TOPIC,
+        object_id=topic.id,
+        summary=label,
+        after={"slug": slug, "label": label},
     )
     return topic
 
@@ -141,11 +147,11 @@ def rename(session: Session, topic_id: int, label: str, actor: str) -> Topic:
     topic.label = label
     audit.record(
         session,
-        actor,
-        "topic.rename",
-        "topic",
-        topic.id,
-        label,
+        actor=actor,
+        action=audit.Action.TOPIC_RENAME,
+        object_type=audit.ObjectType.TOPIC,
+        object_id=topic.id,
+        summary=label,
         before={"label": before},
         after={"label": label},
     )
@@ -158,11 +164,11 @@ def set_retired(session: Session, topic_id: int, retired: bool, actor: str) -> T
     topic.retired = retired
     audit.record(
         session,
-        actor,
-        "topic.retire" if retired else "topic.restore",
-        "topic",
-        topic.id,
-        topic.label,
+        actor=actor,
+        action=audit.Action.TOPIC_RETIRE if retired else audit.Action.TOPIC_RESTORE,
+        object_type=audit.ObjectType.TOPIC,
+        object_id=topic.id,
+        summary=topic.label,
         after={"retired": retired},
     )
     return topic
@@ -195,11 +201,11 @@ def merge(session: Session, topic_id: int, into_id: int, actor: str) -> Topic:
     )
     audit.record(
         session,
-        actor,
-        "topic.merge",
-        "topic",
-        survivor.id,
-        f"{gone.label} merged into {survivor.label}",
+        actor=actor,
+        action=audit.Action.TOPIC_MERGE,
+        object_type=audit.ObjectType.TOPIC,
+        object_id=survivor.id,
+        summary=f"{gone.label} merged into {survivor.label}",
         before={"slug": gone.slug, "items": len(moved), "subscriptions": len(subscriptions)},
         after={"slug": survivor.slug},
     )

@@ -365,6 +365,12 @@ def start(
     `digest send`), and say so in the audit log. Returns the deliveries by status."""
     counts = enqueue(session, edition, now)
     audit.record(
-        session, actor, "edition.send", "edition", edition.id, edition.subject, after=dict(counts)
+        session,
+        actor=actor,
+        action=audit.Action.EDITION_SEND,
+        object_type=audit.ObjectType.EDITION,
+        object_id=edition.id,
+        summary=edition.subject,
+        after=dict(counts),
     )
     return counts

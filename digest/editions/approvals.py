@@ -61,11 +61,11 @@ def set_aside_approvals(session: Session, edition: Edition, actor: str) -> None:
         return
     audit.record(
         session,
-        actor,
-        "edition.approvals_set_aside",
-        "edition",
-        edition.id,
-        edition.subject,
+        actor=actor,
+        action=audit.Action.EDITION_APPROVALS_SET_ASIDE,
+        object_type=audit.ObjectType.EDITION,
+        object_id=edition.id,
+        summary=edition.subject,
         before={"approved_by": earlier},
     )
 

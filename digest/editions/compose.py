@@ -174,11 +174,11 @@ def build_draft(
     if waiting:
         audit.record(
             session,
-            actor,
-            "edition.build",
-            "edition",
-            edition.id,
-            edition.subject,
+            actor=actor,
+            action=audit.Action.EDITION_BUILD,
+            object_type=audit.ObjectType.EDITION,
+            object_id=edition.id,
+            summary=edition.subject,
             after={"items_added": [placement.item_id for placement in waiting]},
         )
     return edition
@@ -208,11 +208,11 @@ def set_text(session: Session, edition: Edition, subject: str, intro: str, actor
     _touched(session, edition, actor)
     audit.record(
         session,
-        actor,
-        "edition.edit",
-        "edition",
-        edition.id,
-        subject,
+        actor=actor,
+        action=audit.Action.EDITION_EDIT,
+        object_type=audit.ObjectType.EDITION,
+        object_id=edition.id,
+        summary=subject,
         before=before,
         after={"subject": subject, "intro": edition.intro},
     )
@@ -238,11 +238,11 @@ def add_item(session: Session, edition: Edition, item_id: int, actor: str) -> No
     session.flush()
     audit.record(
         session,
-        actor,
-        "edition.add_item",
-        "edition",
-        edition.id,
-        item.title,
+        actor=actor,
+        action=audit.Action.EDITION_ADD_ITEM,
+        object_type=audit.ObjectType.EDITION,
+        object_id=edition.id,
+        summary=item.title,
         after={"item": item_id},
     )
 
@@ -258,11 +258,11 @@ def remove_item(session: Session, edition: Edition, item_id: int, actor: str) ->
     _touched(session, edition, actor)
     audit.record(
         session,
-        actor,
-        "edition.remove_item",
-        "edition",
-        edition.id,
-        edition.subject,
+        actor=actor,
+        action=audit.Action.EDITION_REMOVE_ITEM,
+        object_type=audit.ObjectType.EDITION,
+        object_id=edition.id,
+        summary=edition.subject,
         before={"item": item_id},
     )
 
@@ -282,11 +282,11 @@ def move_item(session: Session, edition: Edition, item_id: int, position: int, a
     _touched(session, edition, actor)
     audit.record(
         session,
-        actor,
-        "edition.move_item",
-        "edition",
-        edition.id,
-        edition.subject,
+        actor=actor,
+        action=audit.Action.EDITION_MOVE_ITEM,
+        object_type=audit.ObjectType.EDITION,
+        object_id=edition.id,
+        summary=edition.subject,
         after={"item": item_id, "position": position},
     )
 
@@ -351,11 +351,11 @@ def approve(
     edition.send_at = when
     audit.record(
         session,
-        actor,
-        "edition.approve",
-        "edition",
-        edition.id,
-        edition.subject,
+        actor=actor,
+        action=audit.Action.EDITION_APPROVE,
+        object_type=audit.ObjectType.EDITION,
+        object_id=edition.id,
+        summary=edition.subject,
         after={
             "send_at": when.isoformat(),
             "items": len(edition.entries),
@@ -374,11 +374,11 @@ def _first_approval(session: Session, edition: Edition, actor: str) -> None:
     contributed(edition, actor, Contribution.APPROVED)
     audit.record(
         session,
-        actor,
-        "edition.approve_first",
-        "edition",
-        edition.id,
-        edition.subject,
+        actor=actor,
+        action=audit.Action.EDITION_APPROVE_FIRST,
+        object_type=audit.ObjectType.EDITION,
+        object_id=edition.id,
+        summary=edition.subject,
         after={"approved_by": approvers(edition), "needs": f"a second editor other than {actor}"},
     )
 
@@ -398,11 +398,11 @@ def unapprove(session: Session, edition: Edition, actor: str) -> None:
     before = withdraw_approvals(session, edition)
     audit.record(
         session,
-        actor,
-        "edition.unapprove",
-        "edition",
-        edition.id,
-        edition.subject,
+        actor=actor,
+        action=audit.Action.EDITION_UNAPPROVE,
+        object_type=audit.ObjectType.EDITION,
+        object_id=edition.id,
+        summary=edition.subject,
         before={"approved_by": before},
     )
 
@@ -415,11 +415,11 @@ def cancel(session: Session, edition: Edition, actor: str) -> None:
     edition.state = EditionState.CANCELLED
     audit.record(
         session,
-        actor,
-        "edition.cancel",
-        "edition",
-        edition.id,
-        edition.subject,
+        actor=actor,
+        action=audit.Action.EDITION_CANCEL,
+        object_type=audit.ObjectType.EDITION,
+        object_id=edition.id,
+        summary=edition.subject,
         before={"state": before},
     )
 

@@ -177,18 +177,18 @@ def mark_missed(session: Session, edition: Edition, now: datetime) -> None:
     approved, and the audit log and edition page say so, until an editor sets a new time."""
     already = session.scalar(
         select(AuditEntry.id).where(
-            AuditEntry.action == "edition.missed",
+            AuditEntry.action == audit.Action.EDITION_MISSED,
             AuditEntry.object_id == str(edition.id),
         )
     )
     if already is None:
         audit.record(
             session,
-            ACTOR,
-            "edition.missed",
-            "edition",
-            edition.id,
-            edition.subject,
+            actor=ACTOR,
+            action=audit.Action.EDITION_MISSED,
+            object_type=audit.ObjectType.EDITION,
+            object_id=edition.id,
+            summary=edition.subject,
             after={"send_at": edition.send_at.isoformat() if edition.send_at else None},
         )
         log.warning("edition %d missed its send time; an editor must approve it again", edition.id)
@@ -217,11 +217,11 @@ def purge_deliveries(database_url: str, retention_days: int, now: datetime | Non
             removed += result.rowcount or 0
             audit.record(
                 session,
-                ACTOR,
-                "edition.purge_deliveries",
-                "edition",
-                edition.id,
-                edition.subject,
+                actor=ACTOR,
+                action=audit.Action.EDITION_PURGE_DELIVERIES,
+                object_type=audit.ObjectType.EDITION,
+                object_id=edition.id,
+                summary=edition.subject,
                 before=counts,
             )
     return removed

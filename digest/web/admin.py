@@ -87,11 +87,11 @@ def poll_now(feed_id: int) -> Response:
     (outcome,) = poll_feeds(current_app.extensions["digest.sessions"], [name]).outcomes
     audit.record(
         g.db,
-        g.user.email,
-        "feed.poll",
-        "feed",
-        feed_id,
-        name,
+        actor=g.user.email,
+        action=audit.Action.FEED_POLL,
+        object_type=audit.ObjectType.FEED,
+        object_id=feed_id,
+        summary=name,
         after={"result": outcome.status.value, "new": outcome.counts.new},
     )
     g.db.commit()
@@ -168,11 +168,11 @@ def import_feeds() -> Response:
         return redirect(url_for("admin.feeds"))
     audit.record(
         g.db,
-        g.user.email,
-        "feed.import_opml",
-        "feed",
-        None,
-        upload.filename,
+        actor=g.user.email,
+        action=audit.Action.FEED_IMPORT_OPML,
+        object_type=audit.ObjectType.FEED,
+        object_id=None,
+        summary=upload.filename,
         after={"added": report.added, "updated": report.updated},
     )
     g.db.commit()
