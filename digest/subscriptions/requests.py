@@ -31,7 +31,7 @@ from digest.addresses import entry_note
 from digest.db import transaction
 from digest.delivery.notices import Notice, send_notices
 from digest.delivery.transport import Transports
-from digest.editions.message import MailSettings
+from digest.mailsettings import MailSettings
 from digest.models import MailRequest, Newsletter
 from digest.networks import client_address, network_of, printable, user_agent
 from digest.subscriptions import signup

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from digest.addresses import entry_note
 from digest.delivery.notices import Notice
-from digest.editions.message import MailSettings
+from digest.mailsettings import MailSettings
 from digest.models import (
     Newsletter,
     Subscriber,

@@ -21,8 +21,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from digest import keys
 from digest.db import make_engine, session_factory
 from digest.delivery.transport import Transport, Transports
-from digest.editions.message import MailSettings
 from digest.ingest.urls import reader_link
+from digest.mailsettings import MailSettings
 from digest.subscriptions import requests
 from digest.web import inputs, security
 from digest.web.background import RequestSender

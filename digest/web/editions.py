@@ -13,7 +13,6 @@ from digest.delivery import queue
 from digest.delivery.transport import DeliveryError, for_newsletter
 from digest.editions import approvals, compose
 from digest.editions.message import (
-    MailSettings,
     archive_url,
     build_message,
     mail_domain,
@@ -21,6 +20,7 @@ from digest.editions.message import (
 )
 from digest.editions.render import HTML_BUDGET, cut, entries, full_size, render_cut
 from digest.keys import token_keys
+from digest.mailsettings import MailSettings
 from digest.models import (
     Edition,
     EditionState,
