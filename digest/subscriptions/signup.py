@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.addresses import entry_note
-from digest.delivery.notices import Notice
 from digest.mailsettings import MailSettings
 from digest.models import (
     Newsletter,
@@ -30,6 +29,7 @@ from digest.models import (
     Topic,
 )
 from digest.subscriptions import suppression
+from digest.subscriptions.mailer import Notice
 from digest.subscriptions.manage import Origin, record
 from digest.subscriptions.tokens import InvalidToken, subscription_token
 from digest.timeutil import utcnow

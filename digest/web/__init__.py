@@ -20,6 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from digest import keys
 from digest.db import make_engine, session_factory
+from digest.delivery.notices import NoticeMailer
 from digest.delivery.transport import Transport, Transports
 from digest.ingest.urls import reader_link
 from digest.mailsettings import MailSettings
@@ -87,7 +88,7 @@ def create_app(
         lambda: requests.Mail(
             keys.token_keys(),
             MailSettings.from_env(),
-            transports or Transport.all_from([]),
+            NoticeMailer(transports or Transport.all_from([])),
             keys.secret_key(),
         ),
     )
