@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from flask import Flask, Response, current_app, g, render_template, request
+from flask import Flask, Response, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -82,7 +82,7 @@ def create_app(
     inputs.install(app)
     sessions = session_factory(make_engine(database_url))
     app.extensions["digest.sessions"] = sessions
-    app.extensions["digest.transports"] = transports
+    app.extensions["digest.transports"] = transports  # for test sends (`editions`)
     app.extensions["digest.mail_requests"] = RequestSender(
         sessions,
         lambda: requests.Mail(
@@ -149,11 +149,6 @@ def settle_for_serving() -> None:
     request was running. Frozen, it is left out of collections; what requests make is not."""
     gc.collect()
     gc.freeze()
-
-
-def mail_transports() -> Transports:
-    """The transports the app was made with; else the default, read from the environment."""
-    return current_app.extensions.get("digest.transports") or Transport.all_from([])
 
 
 def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:

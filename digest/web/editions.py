@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from email.utils import make_msgid
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
 from digest.curation.topics import expand_chosen
 from digest.delivery import queue
-from digest.delivery.transport import DeliveryError, for_newsletter
+from digest.delivery.transport import DeliveryError, Transport, Transports, for_newsletter
 from digest.editions import approvals, compose
 from digest.editions.message import (
     archive_url,
@@ -31,7 +42,6 @@ from digest.models import (
 )
 from digest.subscriptions.overview import topic_cuts
 from digest.subscriptions.tokens import TEST_SEND_SUBSCRIPTION
-from digest.web import mail_transports
 from digest.web.inputs import choice, optional_int, required_int
 from digest.web.security import requires
 
@@ -40,6 +50,11 @@ blueprint = Blueprint("editions", __name__, url_prefix="/editions")
 PREVIEW_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'"
 )
+
+
+def _mail_transports() -> Transports:
+    """The transports the app was made with; else the default, read from the environment."""
+    return current_app.extensions.get("digest.transports") or Transport.all_from([])
 
 
 def _edition(edition_id: int) -> Edition:
@@ -239,7 +254,7 @@ def send_test(edition_id: int) -> Response:
         # Gmail would otherwise drop as seen before.
         message_id = make_msgid(domain=mail_domain(edition))
         raw = build_message(edition, test, rendered, settings, token_keys(), None, message_id)
-        transport = for_newsletter(mail_transports(), edition.newsletter.transport)
+        transport = for_newsletter(_mail_transports(), edition.newsletter.transport)
         transport.send(return_address(edition), g.user.email, raw)
     except (DeliveryError, ValueError) as exc:  # ValueError: an address or text not sendable
         flash(f"The test was not sent: {exc}.")
