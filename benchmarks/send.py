@@ -215,8 +215,9 @@ def prepare(database_url: str, subscribers: int, transport: str | None) -> int:
 def message_size(database_url: str, edition_id: int) -> int:
     """The mean size of a sample of the messages the subscribers will get."""
     from digest.db import make_engine, session_factory
-    from digest.editions.message import MailSettings, MessageTemplate, archive_url
+    from digest.editions.message import MessageTemplate, archive_url
     from digest.editions.render import render_cut
+    from digest.mailsettings import MailSettings
     from digest.models import Edition, Subscription
 
     factory = session_factory(make_engine(database_url))

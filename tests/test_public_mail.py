@@ -16,7 +16,7 @@ from sqlalchemy import func, inspect, select, text
 from webapp import Site, csrf_token, make_site
 
 from digest.db import transaction
-from digest.delivery.notices import Notice
+from digest.delivery.notices import NoticeMailer
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import (
@@ -28,6 +28,7 @@ from digest.models import (
     Subscription,
 )
 from digest.subscriptions import requests
+from digest.subscriptions.mailer import Notice
 from digest.web import create_app
 
 KEYS = ["public-mail-key"]
@@ -265,7 +266,9 @@ def test_hostile_form_fields_are_cut_down_and_the_sign_up_still_works(mail) -> N
 
 
 def _mail_settings(url: str) -> requests.Mail:
-    return requests.Mail(KEYS, MailSettings.from_env(), {None: Transport(url)}, "secret")
+    return requests.Mail(
+        KEYS, MailSettings.from_env(), NoticeMailer({None: Transport(url)}), "secret"
+    )
 
 
 def test_a_request_decided_before_a_crash_is_sent_once_and_not_decided_again(

@@ -20,8 +20,8 @@ from digest.delivery import processes as processes_of
 from digest.delivery import queue
 from digest.delivery.sender import Worker, WorkerError
 from digest.delivery.transport import Transport
-from digest.editions.message import MailSettings
 from digest.keys import secret_key, token_keys
+from digest.mailsettings import MailSettings
 from digest.models import Edition, EditionState
 from digest.models.lookup import edition_by_id
 

@@ -20,9 +20,10 @@ from digest.cli import (
 from digest.curation.topics import expand_chosen
 from digest.db import transaction
 from digest.editions import approvals, compose
-from digest.editions.message import MailSettings, archive_url, build_message
+from digest.editions.message import archive_url, build_message
 from digest.editions.render import full_size, over_budget_warning, render_cut
 from digest.keys import token_keys
+from digest.mailsettings import MailSettings
 from digest.models import Edition, Subscriber, Subscription
 from digest.models.lookup import edition_by_id, newsletter_by_slug
 

@@ -225,7 +225,7 @@ def feeds_export_opml(app: App, out: Path | None) -> None:
 
 
 def _set_paused(app: App, name: str, paused: bool, reason: str) -> None:
-    from digest.config.edit import set_paused
+    from digest.ingest.edit import set_paused
 
     with transaction(app.require_schema()) as session:
         feed = session.scalar(select(Feed).where(Feed.name == name))

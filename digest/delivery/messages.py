@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from digest.delivery.queue import Claimed, cut_positions
 from digest.delivery.verp import return_path
-from digest.editions.message import MailSettings, MessageError, MessageTemplate, archive_url
+from digest.editions.message import MessageError, MessageTemplate, archive_url
 from digest.editions.render import entries, render_items
 from digest.install import install_token
+from digest.mailsettings import MailSettings
 from digest.models import Edition
 
 if TYPE_CHECKING:  # DKIM's libraries take longer to load than a send of hundreds of messages

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -17,28 +17,10 @@ from email.utils import format_datetime, make_msgid
 from digest.addresses import AddressError, on_the_wire
 from digest.delivery.transport import DeliveryError, Transport, Transports, for_newsletter
 from digest.editions.headers import address_header, mailbox, text_header
+from digest.subscriptions.mailer import Notice
 from digest.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A notice decided on but not yet sent: kept (as JSON) until it has gone, so that deciding
-    and sending can happen apart."""
-
-    transport: str | None  # the name of the newsletter's transport; None: the default
-    from_address: str
-    to: str
-    subject: str
-    text: str
-
-    def as_json(self) -> dict[str, str | None]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, str | None]) -> Notice:
-        return cls(**data)  # type: ignore[arg-type]
 
 
 def notice_bytes(
@@ -75,16 +57,22 @@ def send_notice(
     transport.send(*notice_bytes(from_address, to, subject, text, now))
 
 
-def send_notices(transports: Transports, notices: Iterable[Notice]) -> int:
-    """Send each notice through its transport; one that cannot go is logged and the rest go
-    on. Returns how many went."""
-    sent = 0
-    for notice in notices:
-        transport = for_newsletter(transports, notice.transport)
-        try:
-            send_notice(transport, notice.from_address, notice.to, notice.subject, notice.text)
-        except (DeliveryError, AddressError) as exc:
-            log.warning("%r to one address was not sent: %s", notice.subject, exc)
-        else:
-            sent += 1
-    return sent
+@dataclass(frozen=True)
+class NoticeMailer:
+    """The `Mailer` sign-up is given: each notice goes through its newsletter's transport."""
+
+    transports: Transports
+
+    def send_notices(self, notices: Iterable[Notice]) -> int:
+        sent = 0
+        for notice in notices:
+            transport = for_newsletter(self.transports, notice.transport)
+            try:
+                send_notice(
+                    transport, notice.from_address, notice.to, notice.subject, notice.text
+                )
+            except (DeliveryError, AddressError) as exc:
+                log.warning("%r to one address was not sent: %s", notice.subject, exc)
+            else:
+                sent += 1
+        return sent

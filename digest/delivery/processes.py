@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from digest.delivery.sender import Worker, WorkerError
 from digest.delivery.transport import Transport
-from digest.editions.message import MailSettings
+from digest.mailsettings import MailSettings
 
 Transports = Mapping[str | None, Transport]
 Report = tuple[str, str, Any]  # (helper, "counts" | "done" | "failed", counts or reason)

@@ -38,9 +38,9 @@ from digest.delivery.ratelimit import Budget
 from digest.delivery.recorder import Recorder, Recording, Unrecorded
 from digest.delivery.report import send_reports
 from digest.delivery.transport import Channel, Transport
-from digest.editions.message import MailSettings
 from digest.keys import secret_key
 from digest.locks import LifetimeLock, is_free
+from digest.mailsettings import MailSettings
 from digest.models import Edition, EditionState, Newsletter
 from digest.models import Worker as WorkerRow
 from digest.timeutil import utcnow

@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from functools import lru_cache
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from sqlalchemy.orm import object_session
 
-from digest.addresses import ascii_domain, on_the_wire
+from digest.addresses import on_the_wire
 from digest.editions.headers import address_header, list_id_header, mailbox, text_header
 from digest.editions.render import RenderedCut, escape_for_html
 from digest.errors import Invalid
 from digest.install import install_token
+from digest.mailsettings import MailSettings
 from digest.models import Edition, Subscription
 from digest.subscriptions.tokens import mailto_token, subscription_token
 from digest.timeutil import utcnow
@@ -36,23 +35,6 @@ CRLF = b"\r\n"
 class MessageError(Invalid):
     """A copy cannot be made from what is stored (a name that is not text, say); the message
     says why."""
-
-
-@dataclass(frozen=True)
-class MailSettings:
-    base_url: str  # where the public pages live, e.g. https://digest.example.org
-
-    def __post_init__(self) -> None:
-        # The links go into List-Unsubscribe, which must stay ASCII: an IDN host as A-labels.
-        if not self.base_url.isascii():
-            parts = urlsplit(self.base_url)
-            netloc = ascii_domain(parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-            ascii_url = urlunsplit(parts._replace(netloc=netloc, path=quote(parts.path, "/%")))
-            object.__setattr__(self, "base_url", ascii_url.rstrip("/"))
-
-    @classmethod
-    def from_env(cls) -> MailSettings:
-        return cls(os.environ.get("DIGEST_BASE_URL", "http://127.0.0.1:8000").rstrip("/"))
 
 
 def mail_domain(edition: Edition) -> str:

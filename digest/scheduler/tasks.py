@@ -25,9 +25,9 @@ from digest.delivery import bounces, queue
 from digest.delivery.notices import send_notice
 from digest.delivery.transport import DeliveryError, Transport, for_newsletter
 from digest.editions import compose
-from digest.editions.message import MailSettings
 from digest.ingest.poll import poll_feeds
 from digest.keys import secret_key, token_keys
+from digest.mailsettings import MailSettings
 from digest.models import AuditEntry, Delivery, Edition, EditionState, Newsletter, Role
 from digest.subscriptions.signup import expire_unconfirmed
 from digest.timeutil import utcnow

@@ -29,12 +29,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.addresses import entry_note
 from digest.db import transaction
-from digest.delivery.notices import Notice, send_notices
-from digest.delivery.transport import Transports
-from digest.editions.message import MailSettings
+from digest.mailsettings import MailSettings
 from digest.models import MailRequest, Newsletter
 from digest.networks import client_address, network_of, printable, user_agent
 from digest.subscriptions import signup
+from digest.subscriptions.mailer import Mailer, Notice
 from digest.subscriptions.manage import Origin
 from digest.subscriptions.suppression import email_hash
 from digest.timeutil import utcnow
@@ -58,12 +57,12 @@ class Kind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Mail:
-    """What processing needs to write notices: link keys, the site's address, transports and
-    the suppression list's key."""
+    """What processing needs to write notices and send them: link keys, the site's address, a
+    mailer and the suppression list's key."""
 
     keys: list[str]
     settings: MailSettings
-    transports: Transports
+    mailer: Mailer
     hash_key: str
 
 
@@ -221,7 +220,7 @@ def process(factory: sessionmaker[Session], request_id: int, mail: Mail) -> None
         log.exception("request %s from a public form could not be processed", request_id)
         _failed(factory, request_id, from_database=isinstance(exc, DBAPIError))
         return
-    send_notices(mail.transports, outgoing)
+    mail.mailer.send_notices(outgoing)
     with transaction(factory) as session:
         _forget(session.get(MailRequest, request_id), utcnow())
 

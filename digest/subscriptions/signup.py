@@ -20,9 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.addresses import entry_note
-from digest.delivery.notices import Notice
-from digest.editions.message import MailSettings
 from digest.errors import Invalid, Refused, TooMany
+from digest.mailsettings import MailSettings
 from digest.models import (
     Newsletter,
     Subscriber,
@@ -31,6 +30,7 @@ from digest.models import (
     Topic,
 )
 from digest.subscriptions import suppression
+from digest.subscriptions.mailer import Notice
 from digest.subscriptions.manage import Origin, record
 from digest.subscriptions.tokens import InvalidToken, subscription_token
 from digest.timeutil import utcnow

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,9 +19,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from digest import keys
 from digest.db import make_engine, session_factory
+from digest.delivery.notices import NoticeMailer
 from digest.delivery.transport import Transport, Transports
-from digest.editions.message import MailSettings
 from digest.ingest.urls import reader_link
+from digest.mailsettings import MailSettings
 from digest.subscriptions import requests
 from digest.web import errors, inputs, security
 from digest.web.background import RequestSender
@@ -80,13 +81,13 @@ def create_app(
     inputs.install(app)
     sessions = session_factory(make_engine(database_url))
     app.extensions["digest.sessions"] = sessions
-    app.extensions["digest.transports"] = transports
+    app.extensions["digest.transports"] = transports  # for test sends (`editions`)
     app.extensions["digest.mail_requests"] = RequestSender(
         sessions,
         lambda: requests.Mail(
             keys.token_keys(),
             MailSettings.from_env(),
-            transports or Transport.all_from([]),
+            NoticeMailer(transports or Transport.all_from([])),
             keys.secret_key(),
         ),
     )
@@ -147,11 +148,6 @@ def settle_for_serving() -> None:
     request was running. Frozen, it is left out of collections; what requests make is not."""
     gc.collect()
     gc.freeze()
-
-
-def mail_transports() -> Transports:
-    """The transports the app was made with; else the default, read from the environment."""
-    return current_app.extensions.get("digest.transports") or Transport.all_from([])
 
 
 def _wire_requests(app: Flask, sessions: sessionmaker[Session]) -> None:

@@ -19,10 +19,10 @@ from flask import (
 from sqlalchemy import select
 
 from digest import accounts, audit
-from digest.config.edit import FeedFormError, feed_values, save_feed, set_paused
 from digest.curation.topics import TopicError, add_topic, all_topics, merge, rename, set_retired
 from digest.ingest import health
 from digest.ingest.counts import items_per_feed
+from digest.ingest.edit import FeedFormError, feed_values, save_feed, set_paused
 from digest.ingest.opml import OpmlError, import_opml
 from digest.ingest.poll import poll_feeds
 from digest.models import Feed, FeedKind, Newsletter, Role

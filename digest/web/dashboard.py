@@ -1,11 +1,22 @@
-"""The dashboard: what is waiting, what is accepted, what needs attention."""
+"""The dashboard: what is waiting, what is accepted, what needs attention.
+
+Its figures come from every stage (triage, editions' send times, feed health, deliveries), so
+they are gathered here, above the stages, rather than in any one of them."""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from digest.curation.overview import overview
-from digest.models import Role
+from flask import Blueprint, g, render_template
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from digest.delivery import queue
+from digest.editions.schedule import next_send_time
+from digest.ingest.health import needs_attention
+from digest.models import Edition, Feed, FeedKind, Item, ItemStatus, Newsletter, Placement, Role
 from digest.timeutil import utcnow
 from digest.web.security import requires
 
@@ -16,3 +27,55 @@ blueprint = Blueprint("dashboard", __name__)
 @requires(Role.LIBRARIAN)
 def home() -> str:
     return render_template("dashboard.html", overview=overview(g.db, utcnow()))
+
+
+@dataclass(frozen=True)
+class NewsletterWeek:
+    newsletter: Newsletter
+    accepted_this_week: int
+    next_send: datetime
+
+    @property
+    def local_send(self) -> datetime:
+        """The send time on the newsletter's own clock."""
+        return self.next_send.astimezone(ZoneInfo(self.newsletter.timezone))
+
+
+@dataclass(frozen=True)
+class Overview:
+    waiting: int
+    newsletters: list[NewsletterWeek]
+    feeds_needing_attention: list[Feed]
+    delivery_problems: list[tuple[Edition, int, int]]  # edition, failed, bounced
+
+
+def overview(session: Session, now: datetime) -> Overview:
+    week_start = now - timedelta(days=7)
+    waiting = (
+        session.scalar(
+            select(func.count())
+            .select_from(Placement)
+            .join(Placement.item)
+            .where(Placement.status == ItemStatus.NEW, Item.merged_into_id.is_(None))
+        )
+        or 0
+    )
+    accepted = dict(
+        session.execute(
+            select(Placement.newsletter_id, func.count())
+            .where(Placement.status == ItemStatus.ACCEPTED, Placement.first_seen_at >= week_start)
+            .group_by(Placement.newsletter_id)
+        ).all()
+    )
+    weeks = [
+        NewsletterWeek(
+            n, accepted.get(n.id, 0), next_send_time(n.send_weekday, n.send_time, n.timezone, now)
+        )
+        for n in session.scalars(select(Newsletter).order_by(Newsletter.title))
+    ]
+    feeds = [
+        f
+        for f in session.scalars(select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name))
+        if needs_attention(f)
+    ]
+    return Overview(waiting, weeks, feeds, queue.problems(session))

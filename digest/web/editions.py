@@ -4,20 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
 from digest.curation.topics import expand_chosen
 from digest.delivery import queue
 from digest.delivery.proofs import send_proof
-from digest.delivery.transport import DeliveryError
+from digest.delivery.transport import DeliveryError, Transport, Transports
 from digest.editions import approvals, compose
 from digest.editions.message import (
-    MailSettings,
     archive_url,
 )
 from digest.editions.render import HTML_BUDGET, cut, entries, full_size, render_cut
 from digest.keys import token_keys
+from digest.mailsettings import MailSettings
 from digest.models import (
     Edition,
     EditionState,
@@ -26,7 +37,6 @@ from digest.models import (
 )
 from digest.models.lookup import edition_by_id, newsletter_by_slug
 from digest.subscriptions.overview import topic_cuts
-from digest.web import mail_transports
 from digest.web.errors import try_change
 from digest.web.inputs import choice, optional_int, required_int
 from digest.web.security import requires
@@ -36,6 +46,11 @@ blueprint = Blueprint("editions", __name__, url_prefix="/editions")
 PREVIEW_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'"
 )
+
+
+def _mail_transports() -> Transports:
+    """The transports the app was made with; else the default, read from the environment."""
+    return current_app.extensions.get("digest.transports") or Transport.all_from([])
 
 
 def _edition(edition_id: int) -> Edition:
@@ -211,7 +226,7 @@ def send_test(edition_id: int) -> Response:
     edition = _edition(edition_id)
     try:
         send_proof(
-            edition, g.user.email, MailSettings.from_env(), token_keys(), mail_transports()
+            edition, g.user.email, MailSettings.from_env(), token_keys(), _mail_transports()
         )
     except (DeliveryError, ValueError) as exc:  # ValueError: an address or text not sendable
         flash(f"The test was not sent: {exc}.")

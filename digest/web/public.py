@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from digest.curation.topics import grouped_by_parent, offered_topics
 from digest.editions import archive as editions_archive
-from digest.editions.message import MailSettings
 from digest.keys import secret_key, token_keys
+from digest.mailsettings import MailSettings
 from digest.models import Newsletter, SubscriberStatus, Subscription, Topic
 from digest.models.lookup import newsletter_by_slug
 from digest.subscriptions import manage, requests, signup

@@ -1,4 +1,7 @@
-"""Changing feeds from the web app, checked by the same rules as the config file."""
+"""Changing feeds from the web app, checked by the same rules as the config file.
+
+It lives with ingestion, beside the OPML import, because it changes what polling does (pausing
+and resuming go through `health`); the config file's rules come from `config`, below."""
 
 from __future__ import annotations
 
