@@ -19,7 +19,7 @@ from sqlalchemy import select
 from digest.cli import cli
 from digest.db import transaction
 from digest.delivery import queue
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.delivery.verp import return_path
 from digest.editions.message import MailSettings
@@ -346,9 +346,8 @@ def test_a_late_bounce_for_an_erased_reader_never_suppresses_whoever_gets_its_de
     with transaction(factory) as session:
         queue.enqueue(session, session.get(Edition, edition_id))
     with smtp_server() as (inbox, url):
-        Worker(factory, KEYS, MailSettings("https://d.example"), {None: Transport(url)}).run(
-            until_idle=True
-        )
+        settings = Settings(KEYS, MailSettings("https://d.example"))
+        Worker(factory.kw["bind"], settings, {None: Transport(url)}).run(until_idle=True)
     # The return path of the message to the reader whose delivery came last.
     last = max(readers, key=lambda r: delivery_for(factory, r, edition_id))
     old_id = delivery_for(factory, last, edition_id)

@@ -15,7 +15,7 @@ from digest.curation.topics import add_topic
 from digest.db import transaction
 from digest.delivery import queue
 from digest.delivery.bounces import delivery_named
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import (
@@ -40,13 +40,10 @@ def start_sending(factory, edition_id: int) -> dict[str, int]:
 
 def worker(factory, url: str, name: str = "worker", **transport: object) -> Worker:
     return Worker(
-        factory,
-        KEYS,
-        SETTINGS,
+        factory.kw["bind"],
+        Settings(KEYS, SETTINGS, retry_delays=NO_WAIT, batch_size=20),
         {None: Transport(url, **transport)},
         name=name,
-        retry_delays=NO_WAIT,
-        batch_size=20,
     )
 
 
@@ -161,11 +158,9 @@ def test_a_slow_server_is_waited_for_and_one_too_slow_is_retried_later(factory) 
     start_sending(factory, edition_id)
     with smtp_server(Faults(data_delay=0.3)) as (inbox, url):
         Worker(
-            factory,
-            KEYS,
-            SETTINGS,
+            factory.kw["bind"],
+            Settings(KEYS, SETTINGS, retry_delays=[timedelta(hours=1)] * 4),
             {None: Transport(url, connections=1, timeout=0.1)},
-            retry_delays=[timedelta(hours=1)] * 4,
         ).run(until_idle=True)
     assert set(statuses(factory, edition_id).values()) == {"deferred"}
     with transaction(factory) as session:  # an hour later, a server with time to answer

@@ -11,7 +11,7 @@ from sqlalchemy import select, text, update
 
 from digest.db import transaction
 from digest.delivery import queue
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import Delivery, Edition, Subscriber
@@ -51,9 +51,8 @@ def send_with_one_poisoned(factory, poison) -> tuple[int, list[str], dict[str, i
         queue.enqueue(session, session.get(Edition, edition_id))
     with smtp_server() as (inbox, url):
         counts = Worker(
-            factory,
-            ["isolation-key"],
-            MailSettings("https://digest.example.org"),
+            factory.kw["bind"],
+            Settings(["isolation-key"], MailSettings("https://digest.example.org")),
             {None: Transport(url, connections=2)},
         ).run(until_idle=True)
     with factory() as session:
@@ -117,9 +116,8 @@ def test_an_edition_whose_message_cannot_be_made_fails_each_delivery_and_finishe
         queue.enqueue(session, edition)
     with smtp_server() as (inbox, url):
         counts = Worker(
-            sqlite_factory,
-            ["isolation-key"],
-            MailSettings("https://digest.example.org"),
+            sqlite_factory.kw["bind"],
+            Settings(["isolation-key"], MailSettings("https://digest.example.org")),
             {None: Transport(url)},
         ).run(until_idle=True)
     assert counts == {"failed": 5} and inbox.received == []

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from digest.delivery import stores
 from digest.delivery.queue import ClaimLost
 from digest.delivery.recorder import Recording, Unrecorded
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import Delivery, DeliveryStatus
@@ -28,12 +28,10 @@ READERS = 60
 
 def worker(factory, url: str) -> Worker:
     return Worker(
-        factory,
-        ["recording-test-key"],
-        MailSettings("https://digest.example.org"),
+        factory.kw["bind"],
+        Settings(["recording-test-key"], MailSettings("https://digest.example.org"), batch_size=10),
         {None: Transport(url, connections=CONNECTIONS)},
         name="recording",
-        batch_size=10,
     )
 
 

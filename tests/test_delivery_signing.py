@@ -16,16 +16,15 @@ from digest.config.schema import DkimConfig
 from digest.db import transaction
 from digest.delivery import queue
 from digest.delivery.dkim import SIGNED_HEADERS, DkimKeyError, Signer
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import Edition
 
 
 def send_all(factory, transport: Transport) -> None:
-    Worker(factory, ["k"], MailSettings("https://d.example"), {None: transport}).run(
-        until_idle=True
-    )
+    settings = Settings(["k"], MailSettings("https://d.example"))
+    Worker(factory.kw["bind"], settings, {None: transport}).run(until_idle=True)
 
 
 def start(factory, readers: int) -> list[str]:

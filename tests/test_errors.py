@@ -38,8 +38,8 @@ INTERNAL = {
     "digest.delivery.transport.SmtpError",  # becomes a delivery outcome
     "digest.delivery.recorder.Unrecorded",  # stops a worker's connection; the worker says why
     "digest.delivery.queue.ClaimLost",  # the same
-    "digest.delivery.sender.WorkerError",  # the same
-    "digest.delivery.sender.LockLost",  # the same
+    "digest.delivery.connections.WorkerError",  # the same
+    "digest.delivery.connections.LockLost",  # the same
     "digest.cli.UsageProblem",  # how the command line says any of them
 }
 

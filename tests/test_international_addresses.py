@@ -18,7 +18,7 @@ from digest.addresses import AddressError, entry_note, on_the_wire
 from digest.db import transaction
 from digest.delivery import queue
 from digest.delivery.notices import send_notice
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import DeliveryError, Transport
 from digest.editions.message import MailSettings
 from digest.models import Delivery, Edition, Subscriber, SubscriberStatus
@@ -60,11 +60,11 @@ def test_an_address_no_server_could_take_is_refused_with_the_reason(address, rea
 def send(factory, transport: Transport) -> dict[str, int]:
     return dict(
         Worker(
-            factory,
-            KEYS,
-            MailSettings("https://digest.example.org"),
+            factory.kw["bind"],
+            Settings(
+                KEYS, MailSettings("https://digest.example.org"), retry_delays=[timedelta(0)] * 4
+            ),
             {None: transport},
-            retry_delays=[timedelta(0)] * 4,
         ).run(until_idle=True)
     )
 

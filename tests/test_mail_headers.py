@@ -18,7 +18,7 @@ from webapp import STAFF, accept_tagged, csrf_token, make_site
 from digest.db import transaction
 from digest.delivery import queue
 from digest.delivery.notices import send_notice
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.headers import address_header
 from digest.editions.message import MailSettings, archive_url, build_message
@@ -198,7 +198,7 @@ def test_confirmations_test_sends_and_reports_carry_any_script(sqlite_factory) -
         add_subscribers(sqlite_factory, 2)
         with transaction(sqlite_factory) as session:
             queue.enqueue(session, session.get(Edition, edition_id))
-        Worker(sqlite_factory, KEYS, SETTINGS, transports).run(until_idle=True)
+        Worker(sqlite_factory.kw["bind"], Settings(KEYS, SETTINGS), transports).run(until_idle=True)
     subjects = {}
     for _, (to,), raw in inbox.received:
         assert_well_folded(raw)

@@ -19,7 +19,7 @@ from webapp import STAFF, accept_tagged, csrf_token, make_site
 from digest.config.schema import DkimConfig
 from digest.db import transaction
 from digest.delivery import queue
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport, for_newsletter
 from digest.editions.message import MailSettings
 from digest.models import Edition, Role, SubscriberStatus, Subscription
@@ -115,9 +115,8 @@ def test_the_editors_report_goes_through_the_newsletters_transport(factory, bulk
     readers = add_subscribers(factory, 3)
     with transaction(factory) as session:
         queue.enqueue(session, session.get(Edition, edition_id))
-    Worker(factory, KEYS, MailSettings("https://digest.example.org"), transports).run(
-        until_idle=True
-    )
+    settings = Settings(KEYS, MailSettings("https://digest.example.org"))
+    Worker(factory.kw["bind"], settings, transports).run(until_idle=True)
     assert sorted(to for _, (to,), _ in inbox.received if to in readers) == sorted(readers)
     for role in (Role.EDITOR, Role.ADMIN):
         raw, message = only_message(inbox, STAFF[role])

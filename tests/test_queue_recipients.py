@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from digest.curation.topics import add_topic
 from digest.db import transaction
 from digest.delivery import queue
-from digest.delivery.outcomes import suppress
+from digest.delivery.mailevents import Kind, suppress
 from digest.editions.render import entries
 from digest.models import (
     Delivery,
@@ -85,7 +85,7 @@ def mixed(factory) -> tuple[int, set[str], dict[str, str]]:
         paused, bounced = sorted(readers)[:2]
         subscriptions[paused].paused = True
         session.flush()
-        suppress(session, subscriptions[bounced].subscriber_id, "bounce", "550", None, NOW, "k")
+        suppress(session, subscriptions[bounced].subscriber_id, Kind.HARD, "550", None, NOW, "k")
         excluded |= {paused: "paused", bounced: "suppressed"}
     return edition_id, readers - set(excluded), excluded
 

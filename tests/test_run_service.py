@@ -23,7 +23,7 @@ from sqlalchemy import select
 from tcpproxy import tcp_proxy
 
 from digest.cli.supervise import Supervised
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import Delivery, DeliveryStatus
@@ -109,11 +109,11 @@ def test_healthz_names_a_worker_that_keeps_failing_while_the_database_is_well(
 ) -> None:
     sending_to(factory, 2)
     worker = Worker(
-        factory,
-        ["k"],
-        MailSettings("https://digest.example.org"),
+        factory.kw["bind"],
+        Settings(
+            ["k"], MailSettings("https://digest.example.org"), retry_delays=[timedelta(0)] * 4
+        ),
         {None: Transport("nowhere:at-all")},  # every connection fails at once
-        retry_delays=[timedelta(0)] * 4,
     )
     stop = threading.Event()
     part = Supervised("worker", worker.run, stop, first_pause=0.2, longest_pause=0.2)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from digest.config.schema import TransportConfig
 from digest.db import transaction
 from digest.delivery import queue
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import Delivery, Edition
@@ -55,9 +55,8 @@ def send(factory, transport: Transport) -> dict[str, str]:
     add_subscribers(factory, 2)
     with transaction(factory) as session:
         queue.enqueue(session, session.get(Edition, edition_id))
-    Worker(factory, ["k"], MailSettings("https://d.example"), {None: transport}).run(
-        until_idle=True
-    )
+    settings = Settings(["k"], MailSettings("https://d.example"))
+    Worker(factory.kw["bind"], settings, {None: transport}).run(until_idle=True)
     with factory() as session:
         return {str(d.id): d.status.value for d in session.scalars(select(Delivery))}
 

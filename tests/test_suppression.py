@@ -27,7 +27,7 @@ from webapp import Site, csrf_token, make_site
 from digest.cli import cli
 from digest.db import transaction
 from digest.delivery import queue
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import (
@@ -162,9 +162,8 @@ def bounce_while_sending(world: World) -> None:
         queue.enqueue(session, session.get(Edition, edition_id))
     refusing = Faults(rcpt={READER: ("550 5.1.1 No such user", 9)})
     with smtp_server(refusing) as (_, url):
-        Worker(world.factory, KEYS, MailSettings("https://d.example"), {None: Transport(url)}).run(
-            until_idle=True
-        )
+        settings = Settings(KEYS, MailSettings("https://d.example"))
+        Worker(world.factory.kw["bind"], settings, {None: Transport(url)}).run(until_idle=True)
 
 
 def erase(world: World) -> None:

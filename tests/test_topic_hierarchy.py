@@ -23,7 +23,7 @@ from digest.cli import cli
 from digest.curation import topics as vocabulary
 from digest.db import transaction
 from digest.delivery import queue
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions import compose
 from digest.editions.message import MailSettings
@@ -158,9 +158,8 @@ def test_a_subscriber_choosing_a_parent_is_sent_its_descendants_items(site: Site
         assert dict(queue.enqueue(session, edition)) == {"queued": 5}
     with smtp_server() as (inbox, url):
         Worker(
-            site.factory,
-            ["hierarchy-test-key"],
-            MailSettings("https://digest.example.org"),
+            site.factory.kw["bind"],
+            Settings(["hierarchy-test-key"], MailSettings("https://digest.example.org")),
             {None: Transport(url)},
         ).run(until_idle=True)
     received = {to: _text(raw) for _, (to,), raw in inbox.received}

@@ -200,7 +200,7 @@ def test_editor_sends_an_edition_and_reads_it_in_the_outbox(
 ) -> None:
     from delivery_helpers import add_subscribers
 
-    from digest.delivery.sender import Worker
+    from digest.delivery.sender import Settings, Worker
     from digest.delivery.transport import Transport
     from digest.editions.message import MailSettings
 
@@ -212,11 +212,9 @@ def test_editor_sends_an_edition_and_reads_it_in_the_outbox(
     add_subscribers(site.factory, 3)
     stop = threading.Event()
     worker = Worker(
-        site.factory,
-        ["k"],
-        MailSettings(base),
+        site.factory.kw["bind"],
+        Settings(["k"], MailSettings(base), idle_wait=0.2),
         {None: Transport.from_env()},
-        idle_wait=0.2,
     )
     sending = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     sending.start()

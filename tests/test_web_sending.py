@@ -9,7 +9,7 @@ from webapp import make_site
 
 from digest.db import transaction
 from digest.delivery import queue
-from digest.delivery.sender import Worker
+from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import Edition, Role
@@ -27,9 +27,8 @@ def test_edition_page_and_dashboard_show_the_send(factory, monkeypatch) -> None:
     assert '<td class="count-queued">6</td>' in page
     with smtp_server(Faults(rcpt={readers[0]: ("550 5.1.1 No such user", 9)})) as (_, url):
         monkeypatch.setenv("DIGEST_MAIL_URL", url)
-        Worker(factory, ["k"], MailSettings("https://d.example"), {None: Transport(url)}).run(
-            until_idle=True
-        )
+        settings = Settings(["k"], MailSettings("https://d.example"))
+        Worker(factory.kw["bind"], settings, {None: Transport(url)}).run(until_idle=True)
     live = editor.get(f"/editions/{edition_id}/progress").text
     assert '<td class="count-sent">5</td>' in live and '<td class="count-bounced">1</td>' in live
     assert "6 of 6 finished" in live and "every 2s" not in live  # sent: polling stops

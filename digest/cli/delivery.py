@@ -18,10 +18,9 @@ from digest.cli import App, UsageProblem, cli, cli_actor, console, logs, pass_ap
 from digest.db import transaction
 from digest.delivery import processes as processes_of
 from digest.delivery import queue
-from digest.delivery.sender import Worker, WorkerError
+from digest.delivery.sender import Settings, Worker, WorkerError
 from digest.delivery.transport import Transport
 from digest.keys import secret_key, token_keys
-from digest.mailsettings import MailSettings
 from digest.models import Edition, EditionState
 from digest.models.lookup import edition_by_id
 
@@ -37,14 +36,9 @@ def make_worker(
 ) -> Worker:
     """A worker sending through the config's transports, or through `shared`, its share of
     their connections."""
-    return Worker(
-        app.require_schema(),
-        token_keys(),
-        MailSettings.from_env(),
-        transports(app) if shared is None else shared,
-        name=name,
-        hash_key=secret_key(),
-    )
+    app.require_schema()
+    settings = Settings.from_env()
+    return Worker(app.engine, settings, transports(app) if shared is None else shared, name=name)
 
 
 def stop_on_signals(stop: threading.Event) -> None:
@@ -158,11 +152,9 @@ def _process_count(app: App, asked: int | None) -> int:
 def _helper(app: App, name: str, shared: dict[str | None, Transport]) -> processes_of.HelperSpec:
     return processes_of.HelperSpec(
         database_url=app.database_url,
-        keys=token_keys(),
-        settings=MailSettings.from_env(),
+        settings=Settings.from_env(),
         transports=shared,
         name=name,
-        hash_key=secret_key(),
         setup_logging=functools.partial(logs.setup, logging.WARNING),
     )
 

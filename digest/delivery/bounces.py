@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import transaction
-from digest.delivery.outcomes import suppress
+from digest.delivery.mailevents import Kind, suppress
 from digest.delivery.verp import delivery_of
 from digest.models import Delivery, DeliveryStatus, MailEvent, Subscriber, Subscription
 from digest.subscriptions.manage import Origin, subscription_for_mailto, unsubscribe
@@ -47,14 +47,6 @@ _ADDRESSED = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
 _VERP = re.compile(r"bounces\+[^@\s<>]+@[^\s<>,]+", re.IGNORECASE)
 _MAILTO_UNSUBSCRIBE = re.compile(r"unsubscribe\+([A-Za-z0-9._-]+)@", re.IGNORECASE)
 _STATUS = re.compile(r"^Status:\s*([245])\.\d{1,3}\.\d{1,3}", re.IGNORECASE | re.MULTILINE)
-
-
-class Kind(enum.StrEnum):
-    HARD = "hard-bounce"
-    SOFT = "soft-bounce"
-    COMPLAINT = "complaint"
-    UNSUBSCRIBE = "unsubscribe"
-    UNKNOWN = "not understood"
 
 
 class Done(enum.Enum):
@@ -159,20 +151,19 @@ def apply(
         return Done.NOTHING
     done = Done.RECORDED
     for subscriber_id in subscribers:
-        kind = finding.kind.value
         if finding.kind is Kind.SOFT and not _soft_in_a_row(session, subscriber_id, delivery):
             session.add(
                 MailEvent(
                     subscriber_id=subscriber_id,
                     delivery_id=delivery.id if delivery else None,
                     at=now,
-                    kind=kind,
+                    kind=finding.kind.value,
                     detail=finding.detail,
                 )
             )
             continue
         delivery_id = delivery.id if delivery else None
-        suppress(session, subscriber_id, kind, finding.detail, delivery_id, now, hash_key)
+        suppress(session, subscriber_id, finding.kind, finding.detail, delivery_id, now, hash_key)
         done = Done.SUPPRESSED
     if delivery is not None and finding.kind is Kind.HARD:
         delivery.status, delivery.last_error = DeliveryStatus.BOUNCED, finding.detail

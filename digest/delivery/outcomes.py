@@ -9,19 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from digest.delivery.mailevents import Kind, suppress
 from digest.delivery.queue import RETRY_DELAYS, Claimed, ClaimLost
-from digest.models import (
-    Delivery,
-    DeliveryStatus,
-    MailEvent,
-    Subscriber,
-    SubscriberStatus,
-    Subscription,
-)
-from digest.subscriptions import suppression
+from digest.models import Delivery, DeliveryStatus, Subscription
 
 
 class Result(enum.StrEnum):
@@ -29,6 +22,19 @@ class Result(enum.StrEnum):
     DEFERRED = "deferred"  # a temporary failure (4xx, or the server could not be reached)
     BOUNCED = "bounced"  # the server refused the recipient (5xx)
     FAILED = "failed"  # the server refused the message itself
+
+    @property
+    def status(self) -> DeliveryStatus:
+        """The delivery's status after this result (before any retries run out)."""
+        return _STATUS[self]
+
+
+_STATUS = {
+    Result.SENT: DeliveryStatus.SENT,
+    Result.DEFERRED: DeliveryStatus.DEFERRED,
+    Result.BOUNCED: DeliveryStatus.BOUNCED,
+    Result.FAILED: DeliveryStatus.FAILED,
+}
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ def new_values(
 ) -> dict[str, Any]:
     """The delivery's row after `outcome`: a deferral past the last retry is a failure."""
     attempts = delivery.attempts + 1
-    status = DeliveryStatus(outcome.result.value)
+    status = outcome.result.status
     error = None if outcome.result is Result.SENT else storable(outcome.message)[:1000]
     if status is DeliveryStatus.DEFERRED and attempts > len(retry_delays):
         status, error = DeliveryStatus.FAILED, f"gave up after {attempts} tries: {error}"
@@ -147,7 +153,7 @@ def record(
             )
             if subscriber_id is not None:
                 detail = row["error"] or ""
-                suppress(db, subscriber_id, "hard-bounce", detail, delivery.id, now, hash_key)
+                suppress(db, subscriber_id, Kind.HARD, detail, delivery.id, now, hash_key)
     return [row["new_status"] for row in rows]
 
 
@@ -171,36 +177,3 @@ def taken_over(db: Connection | Session, deliveries: Sequence[Claimed]) -> str:
 def needs_transaction(outcome: Outcome) -> bool:
     """Whether recording `outcome` takes more than one statement (a bounce suppresses too)."""
     return outcome.result is Result.BOUNCED
-
-
-def suppress(
-    db: Connection | Session,
-    subscriber_id: int,
-    kind: str,
-    detail: str,
-    delivery_id: int | None,
-    now: datetime,
-    hash_key: str,
-) -> None:
-    """Never mail this subscriber again (any newsletter): mark their subscriptions, put the
-    address on the suppression list, and say why in their history."""
-    address = db.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
-    if address is not None:
-        reason = suppression.Reason.BOUNCED
-        if kind == "complaint":
-            reason = suppression.Reason.COMPLAINED
-        suppression.suppress(db, address, reason, hash_key, at=now)
-    db.execute(
-        update(Subscription)
-        .where(Subscription.subscriber_id == subscriber_id)
-        .values(status=SubscriberStatus.SUPPRESSED)
-    )
-    db.execute(
-        insert(MailEvent).values(
-            subscriber_id=subscriber_id,
-            delivery_id=delivery_id,
-            at=now,
-            kind=kind,
-            detail=detail[:1000],
-        )
-    )

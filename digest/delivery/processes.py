@@ -29,9 +29,8 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import Any, Protocol
 
-from digest.delivery.sender import Worker, WorkerError
+from digest.delivery.sender import Settings, Worker, WorkerError
 from digest.delivery.transport import Transport
-from digest.mailsettings import MailSettings
 
 Transports = Mapping[str | None, Transport]
 Report = tuple[str, str, Any]  # (helper, "counts" | "done" | "failed", counts or reason)
@@ -74,11 +73,9 @@ class HelperSpec:
     """What a helper process needs to make its worker: passed to it by value (pickled)."""
 
     database_url: str
-    keys: list[str]
-    settings: MailSettings
+    settings: Settings
     transports: dict[str | None, Transport]
     name: str
-    hash_key: str
     setup_logging: Callable[[], None]
 
 
@@ -89,17 +86,10 @@ def _helper_main(spec: HelperSpec, reports: Queue[Report], stopping: Flag) -> No
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     spec.setup_logging()
-    from digest.db import first_line, make_engine, session_factory
+    from digest.db import first_line, make_engine
 
     engine = make_engine(spec.database_url)
-    worker = Worker(
-        session_factory(engine),
-        spec.keys,
-        spec.settings,
-        spec.transports,
-        name=spec.name,
-        hash_key=spec.hash_key,
-    )
+    worker = Worker(engine, spec.settings, spec.transports, name=spec.name)
 
     def report(counts: Counter[str]) -> None:  # the worker's loop, about twice a second
         reports.put((spec.name, "counts", counts))

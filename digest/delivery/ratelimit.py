@@ -20,11 +20,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Connection, delete, func, select, update
 
 from digest.db import insert_for
-from digest.delivery import stores
 from digest.models import SendBudget, SendCount
 from digest.timeutil import utcnow
 
@@ -130,6 +130,14 @@ def _count(db: Connection, transport: str, minute: int, count: int) -> None:
     )
 
 
+class Slots(Protocol):
+    """Where a `Budget` takes its slots from: `take`, in a transaction of its own."""
+
+    async def take_slots(
+        self, transport: str, want: int, per_second: float | None, per_hour: int | None
+    ) -> Grant: ...
+
+
 def block_size(per_second: float | None, per_hour: int | None) -> int:
     """How many slots to take at a time: about 50 ms of sending when paced, else a small
     share of the hour's allowance."""
@@ -158,13 +166,13 @@ class Budget:
     def limited(self) -> bool:
         return self.block > 0
 
-    async def wait(self, store: stores.Store, stopping: threading.Event) -> bool:
+    async def wait(self, slots: Slots, stopping: threading.Event) -> bool:
         """Wait for a slot for the next message. False when the worker began stopping first
         (its slot, if it had one, goes unused)."""
         if not self.limited:
             return True
         while not stopping.is_set():
-            slot = await self._next(store)
+            slot = await self._next(slots)
             if slot is None:  # the hour is spent, for now
                 await _sleep_until(self._ask_again_at, stopping)
                 continue
@@ -174,13 +182,13 @@ class Budget:
             return not stopping.is_set()
         return False
 
-    async def _next(self, store: stores.Store) -> float | None:
+    async def _next(self, slots: Slots) -> float | None:
         async with self._refill:
             if not self._slots:
                 if time.monotonic() < self._ask_again_at:
                     return None
-                grant = await store.run(
-                    lambda db: take(db, self.transport, self.block, self.per_second, self.per_hour)
+                grant = await slots.take_slots(
+                    self.transport, self.block, self.per_second, self.per_hour
                 )
                 received = time.monotonic()
                 if grant.count == 0:

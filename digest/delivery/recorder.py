@@ -14,25 +14,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from digest.delivery import stores
+from sqlalchemy import Connection
+
 from digest.delivery.outcomes import Outcome, needs_transaction, new_values, record, taken_over
 from digest.delivery.queue import Claimed, ClaimLost
 from digest.models import DeliveryStatus
 from digest.timeutil import utcnow
 
+if TYPE_CHECKING:
+    from digest.delivery.stores import Database
+
 _Waiting = tuple[Claimed, Outcome, "asyncio.Future[DeliveryStatus]"]
 
 
 class Recorder:
-    """The outcomes of one event loop's connections, written through `store`. Not thread-safe:
-    every caller runs in the loop that created it."""
+    """The outcomes of one event loop's connections, written through `database`. Not
+    thread-safe: every caller runs in the loop that created it."""
 
     def __init__(
-        self, store: stores.Store, retry_delays: Sequence[timedelta], hash_key: str
+        self, database: Database, retry_delays: Sequence[timedelta], hash_key: str
     ) -> None:
-        self.store, self.retry_delays, self.hash_key = store, retry_delays, hash_key
+        self.database, self.retry_delays, self.hash_key = database, retry_delays, hash_key
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -40,12 +44,9 @@ class Recorder:
         """Write `outcome` (with others waiting, if any) and return the delivery's new status.
         Raises `ClaimLost` when the delivery is no longer this worker's (nothing written)."""
         if needs_transaction(outcome):  # a bounce suppresses the subscriber too: on its own
-            (status,) = await self.store.run(
-                lambda db: record(
-                    db, [(delivery, outcome)], utcnow(), self.retry_delays, hash_key=self.hash_key
-                )
+            return await self.database.run(
+                _record_alone, delivery, outcome, self.retry_delays, self.hash_key
             )
-            return status
         done: asyncio.Future[DeliveryStatus] = asyncio.get_running_loop().create_future()
         self._waiting.append((delivery, outcome, done))
         if self._writer is None or self._writer.done():
@@ -69,11 +70,11 @@ class Recorder:
     async def _write(self, group: list[_Waiting]) -> None:
         now = utcnow()
         rows = [new_values(d, outcome, now, self.retry_delays) for d, outcome, _ in group]
-        written = await self.store.write_outcomes(rows)
+        written = await self.database.write_outcomes(rows)
         lost = [delivery for delivery, _, _ in group if delivery.id not in written]
         lost_error = None
         if lost:  # another worker took these over: read what became of them, to say so
-            reason = await self.store.run_alone(lambda db: taken_over(db, lost))
+            reason = await self.database.run_alone(taken_over, lost)
             lost_error = ClaimLost(reason)
         for (delivery, _, done), row in zip(group, rows, strict=True):
             if done.done():
@@ -82,6 +83,18 @@ class Recorder:
                 done.set_result(row["new_status"])
             else:
                 done.set_exception(lost_error or ClaimLost(str(delivery.id)))
+
+
+def _record_alone(
+    db: Connection,
+    delivery: Claimed,
+    outcome: Outcome,
+    retry_delays: Sequence[timedelta],
+    hash_key: str,
+) -> DeliveryStatus:
+    # The time of the write itself, after any wait for its turn at the database.
+    (status,) = record(db, [(delivery, outcome)], utcnow(), retry_delays, hash_key=hash_key)
+    return status
 
 
 class Unrecorded(Exception):

@@ -8,253 +8,135 @@ seeing it gone) starts; so a crash repeats at most the one message in flight on 
 connection, and loses none. A worker that loses its lifetime lock while it lives stops before
 its next message, since another may already be sending its claims; and every outcome it
 records checks that the delivery is still its own. The connections to a transport are
-coroutines in one thread: no contention between threads, which is what lets one Python
-process keep up with a fast mail server."""
+coroutines in one thread (`connections`): no contention between threads, which is what lets
+one Python process keep up with a fast mail server.
+
+The worker says what it needs of the database as two interfaces of its own: `Store`, the
+queue as its connections use it, and `Ledger`, its own thread's bookkeeping. `stores`
+implements them in SQL; the worker is given only the engine they are built on.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
-import os
 import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NoReturn, Protocol
 
-from sqlalchemy import Connection as DbConnection
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import first_line, transaction
+from digest.db import session_factory
 from digest.delivery import queue, stores
-from digest.delivery.messages import CutError, MessageFactory
-from digest.delivery.outcomes import Outcome, Result
-from digest.delivery.ratelimit import Budget
-from digest.delivery.recorder import Recorder, Recording, Unrecorded
+from digest.delivery.connections import LockLost, Shared, TransportSender, WorkerError
+from digest.delivery.outcomes import Outcome
+from digest.delivery.ratelimit import Grant
 from digest.delivery.report import send_reports
-from digest.delivery.transport import Channel, Transport
-from digest.keys import secret_key
+from digest.delivery.transport import Transport
+from digest.keys import secret_key, token_keys
 from digest.locks import LifetimeLock, is_free
 from digest.mailsettings import MailSettings
-from digest.models import Edition, EditionState, Newsletter
-from digest.models import Worker as WorkerRow
+from digest.models import DeliveryStatus
 from digest.timeutil import utcnow
-
-if TYPE_CHECKING:
-    from digest.delivery.dkim import Signer
 
 log = logging.getLogger(__name__)
 DEAD_CLAIMS_EVERY = timedelta(seconds=30)
-CLAIM_SECONDS = 2  # under a per-second limit, a connection claims this long's sending at most
-T = TypeVar("T")
-
-
-class WorkerError(RuntimeError):
-    """The worker cannot start or had to stop; the message says why."""
-
-
-class LockLost(WorkerError):
-    """The worker's lifetime lock is gone while it lives (the database connection holding it
-    was closed): another worker may take its claims over at any moment, so it sends no more."""
-
-    def __init__(self, worker_id: str) -> None:
-        super().__init__(
-            f"worker {worker_id} lost its lock (the database connection holding it was "
-            "closed), so it stopped sending; its unsent deliveries go to the other workers"
-        )
+WAIT_FOR_SENDERS = 0.5  # seconds: how long a round of `Worker.run` waits for its senders
 
 
 def worker_lock_name(worker_id: str) -> str:
     return f"worker:{worker_id}"
 
 
-class _Shared:
-    """What a worker's connections share: the database, the message factory, the counts."""
+class Store(Protocol):
+    """The queue as the connections of one transport use it, from their event loop."""
 
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.engine: Engine = worker.factory.kw["bind"]
-        # SQLite has one writer at a time: this process's connections take turns.
-        self.write_lock: AbstractContextManager[object] = (
-            threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
-        )
-        self.messages = MessageFactory(worker.factory, worker.keys, worker.settings)
-        self.counts: Counter[str] = Counter()
-        self.counts_lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.failure: BaseException | None = None
+    async def claim(
+        self, worker: str, limit: int, editions: Sequence[int], after: int
+    ) -> list[queue.Claimed]:
+        """Up to `limit` due deliveries of `editions`, now `worker`'s; looked for above
+        `after` (the highest id it claimed so far) first."""
+        ...
 
-    def fail(self, exc: BaseException) -> None:
-        """Stop every connection; the first failure is the one the worker raises."""
-        self.failure = self.failure or exc
-        self.stopping.set()
+    async def release(self, worker: str, ids: Sequence[int]) -> int:
+        """Give `worker`'s claims of `ids`, never sent, back to the queue; how many."""
+        ...
+
+    async def record(self, delivery: queue.Claimed, outcome: Outcome) -> DeliveryStatus:
+        """Write what became of `delivery`; its new status. Raises `queue.ClaimLost`, having
+        written nothing, when the delivery is no longer its claimer's."""
+        ...
+
+    async def take_slots(
+        self, transport: str, want: int, per_second: float | None, per_hour: int | None
+    ) -> Grant:
+        """Up to `want` slots of `transport`'s rate limits (`ratelimit.take`)."""
+        ...
+
+    async def close(self) -> None: ...
 
 
-def _in_session(db: DbConnection, work: Callable[..., T], *args: Any) -> T:
-    """`work(session, *args)` with a session joining `db`'s transaction."""
-    with Session(db) as session:
-        return work(session, *args)
+class Ledger(Protocol):
+    """The worker's own bookkeeping, from its own thread: one transaction a call."""
+
+    def sign_in(self, worker: str) -> int:
+        """Record `worker` as running on this host and process, and give the claims of its
+        last run back to the queue; how many."""
+        ...
+
+    def release_gone(self, worker: str, gone: Callable[[str], bool]) -> dict[str, int]:
+        """Give back to the queue the claims of every other worker that `gone` says is gone;
+        how many of each one's."""
+        ...
+
+    def finish(self, worker: str) -> list[int]:
+        """Mark the editions with nothing left queued or in flight as sent, and `worker` as
+        seen now; the editions just finished."""
+        ...
+
+    def routes(self) -> list[tuple[int, str | None]]:
+        """Each edition being sent (or with retries to come), with its newsletter's transport."""
+        ...
+
+    def ping(self) -> None:
+        """A round trip to the database: raises its error when it cannot be reached."""
+        ...
 
 
-class TransportSender(threading.Thread):
-    """The connections to one transport: one thread, an event loop, a coroutine for each
-    connection. One thread means no contention between connections for Python's lock."""
+@dataclass(frozen=True)
+class Settings:
+    """What a worker sends with, besides its transports."""
 
-    def __init__(self, shared: _Shared, name: str | None, transport: Transport) -> None:
-        super().__init__(name=f"send-{name or 'default'}", daemon=True)
-        self.shared, self.transport_name, self.transport = shared, name, transport
-        self.signer: Signer | None = None
-        if transport.dkim:  # loaded only here: DKIM's libraries take a second to import
-            from digest.delivery.dkim import Signer
+    keys: list[str]  # the keys of subscribers' links and of the VERP return paths
+    mail: MailSettings
+    # Keys the suppression list's hashes, for addresses that bounce while sending.
+    hash_key: str = field(default_factory=secret_key)
+    batch_size: int = 200
+    retry_delays: Sequence[timedelta] = queue.RETRY_DELAYS
+    idle_wait: float = 2.0  # seconds between looks at the queue when nothing is due
 
-            self.signer = Signer(transport.dkim)
-        self.budget = Budget(name or "", transport.per_second, transport.per_hour)
-        self.claim_size = shared.worker.batch_size
-        self.claimed_up_to = 0  # the queue is read on from there (`queue.claim`)
-        if transport.per_second:  # what a connection may send in a few seconds, no more:
-            # the rest stays in the queue for the other workers sharing the limit
-            paced = math.ceil(transport.per_second * CLAIM_SECONDS / transport.connections)
-            self.claim_size = max(1, min(self.claim_size, paced))
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(token_keys(), MailSettings.from_env(), secret_key())
 
-    def run(self) -> None:
-        try:
-            asyncio.run(self._all())
-        except BaseException as exc:  # reaching the database, say: the worker says so, once
-            self.shared.fail(exc)
 
-    async def _all(self) -> None:
-        engine = self.shared.engine
-        store: stores.Store
-        if engine.dialect.name == "postgresql":
-            store = await stores.Awaited.open(engine)
-        else:
-            store = stores.TakingTurns(engine, self.shared.write_lock)
-        worker = self.shared.worker
-        self.recorder = Recorder(store, worker.retry_delays, worker.hash_key)
-        try:
-            await asyncio.gather(
-                *(self._connection(store) for _ in range(self.transport.connections))
-            )
-        finally:
-            await store.close()
+@dataclass
+class _Run:
+    """One call of `Worker.run`: what its steps share."""
 
-    async def _connection(self, store: stores.Store) -> None:
-        worker, shared = self.shared.worker, self.shared
-        channel = self.transport.open()
-        recording = Recording()
-        batch: list[queue.Claimed] = []
-        try:
-            while not shared.stopping.is_set():
-                await recording.settle()  # so that a retry due now is there to be claimed
-                batch = await self._claim(store)
-                if not batch:
-                    if worker.until_idle:
-                        return
-                    await asyncio.sleep(worker.idle_wait)
-                    continue
-                while batch and not shared.stopping.is_set():
-                    if await self._send(channel, store, batch[0], recording):
-                        batch.pop(0)
-        except Unrecorded as exc:
-            shared.fail(exc.__cause__ or exc)
-        except BaseException as exc:
-            shared.fail(exc)
-        finally:
-            try:
-                await recording.settle()
-            except Unrecorded as exc:
-                shared.fail(exc.__cause__ or exc)
-            await channel.close()
-            if batch:
-                await self._give_back(store, batch)
+    shared: Shared
+    stop: threading.Event
+    on_progress: Callable[[Counter[str]], None] | None
+    senders: dict[str | None, TransportSender] = field(default_factory=dict)
+    dead_claims_checked_at: datetime = field(default_factory=utcnow)
 
-    async def _give_back(self, store: stores.Store, batch: list[queue.Claimed]) -> None:
-        """Claimed, never sent: back to the queue. If the database cannot take them now, they
-        go back when this worker starts again, or when another sees it gone."""
-        worker_id, ids = self.shared.worker.id, [d.id for d in batch]
-        try:
-            await store.run(lambda db: _in_session(db, queue.release, worker_id, ids))
-        except Exception as exc:
-            log.info("%d unsent deliveries stay claimed for now: %s", len(ids), first_line(exc))
-
-    async def _claim(self, store: stores.Store) -> list[queue.Claimed]:
-        worker = self.shared.worker
-        editions = worker.editions_for(self.transport_name)
-        if not editions:
-            return []
-        await self._still_mine()
-        after = self.claimed_up_to
-        batch = await store.run(
-            lambda db: _in_session(
-                db, queue.claim, worker.id, self.claim_size, editions, None, after
-            )
-        )
-        self.claimed_up_to = max([after, *(d.id for d in batch)])
-        return batch
-
-    async def _send(
-        self,
-        channel: Channel,
-        store: stores.Store,
-        delivery: queue.Claimed,
-        recording: Recording,
-    ) -> bool:
-        """Send one delivery and start recording its outcome; False if the worker began
-        stopping while it waited for the transport's rate limit (the delivery is not sent)."""
-        outcome = await self._attempt(channel, store, delivery, recording)
-        if outcome is None:
-            return False
-        recording.start(self._record(delivery, outcome))
-        return True
-
-    async def _record(self, delivery: queue.Claimed, outcome: Outcome) -> None:
-        status = await self.recorder.record(delivery, outcome)
-        with self.shared.counts_lock:
-            self.shared.counts[status.value] += 1
-
-    async def _attempt(
-        self,
-        channel: Channel,
-        store: stores.Store,
-        delivery: queue.Claimed,
-        recording: Recording,
-    ) -> Outcome | None:
-        """Build, sign and send one message. Whatever goes wrong with this one message fails
-        this delivery alone, with the reason, and the connection goes on to the next. None: the
-        worker began stopping while it waited for the rate limit (nothing was sent). A lost
-        lock or claim, or an outcome that could not be recorded, is the worker's failure, not
-        the message's: it stops the worker."""
-        try:
-            sender, raw = self.shared.messages.build(delivery, self.signer)
-        except Exception as exc:
-            return _unsendable(delivery, "its message could not be made", exc)
-        if not await self.budget.wait(store, self.shared.stopping):
-            return None
-
-        async def before_the_dot() -> None:
-            await self._still_mine()
-            await recording.settle()
-
-        try:
-            return await channel.send(sender, delivery.email, raw, before_the_dot)
-        except (WorkerError, queue.ClaimLost):
-            raise
-        except Unrecorded as exc:
-            raise exc.__cause__ or exc from None
-        except Exception as exc:
-            await channel.close()  # in an unknown state: the next message starts afresh
-            return _unsendable(delivery, "its message could not be handed over", exc)
-
-    async def _still_mine(self) -> None:
-        """Raise `LockLost` unless the worker still holds its lock: asked before each claim,
-        and before each message's point of no return (the final dot)."""
-        if not self.shared.worker.lock_intact():
-            raise LockLost(self.shared.worker.id)
+    def alive(self) -> list[TransportSender]:
+        return [sender for sender in self.senders.values() if sender.is_alive()]
 
 
 def _raise(failure: BaseException) -> NoReturn:
@@ -265,44 +147,26 @@ def _raise(failure: BaseException) -> NoReturn:
     raise WorkerError(f"stopped: {failure}") from failure
 
 
-def _unsendable(delivery: queue.Claimed, what: str, exc: Exception) -> Outcome:
-    """A failed outcome saying why, logged once (with the traceback when it is not one of the
-    errors that describe bad data)."""
-    if isinstance(exc, ValueError):  # AddressError, MessageError, UnicodeError: the data
-        reason = str(exc)
-        if not isinstance(exc, CutError):  # that was logged once, for all its deliveries
-            log.warning("delivery %d failed: %s", delivery.id, reason)
-    else:
-        reason = f"{what}: {type(exc).__name__}: {exc}"
-        log.exception("delivery %d failed: %s", delivery.id, reason)
-    return Outcome(Result.FAILED, None, reason)
-
-
 class Worker:
-    """Sends due deliveries of every edition being sent. `name` must be unique per host."""
+    """Sends due deliveries of every edition being sent, through `transports`, on `engine`'s
+    database. `name` must be unique per host."""
 
     def __init__(
         self,
-        factory: sessionmaker[Session],
-        keys: list[str],
-        settings: MailSettings,
+        engine: Engine,
+        settings: Settings,
         transports: Mapping[str | None, Transport],
         name: str = "worker",
-        batch_size: int = 200,
-        retry_delays: Sequence[timedelta] = queue.RETRY_DELAYS,
-        idle_wait: float = 2.0,
-        hash_key: str | None = None,
     ) -> None:
-        self.factory, self.keys, self.settings = factory, keys, settings
-        # Keys the suppression list's hashes, for addresses that bounce while sending.
-        self.hash_key = hash_key or secret_key()
-        self.transports = transports
+        self.engine, self.settings, self.transports = engine, settings, transports
+        self.sessions = session_factory(engine)
         self.id = f"{socket.gethostname()}:{name}"
-        self.batch_size, self.retry_delays, self.idle_wait = batch_size, retry_delays, idle_wait
-        self.until_idle = False
-        self._lock = LifetimeLock(
-            factory.kw["bind"], worker_lock_name(self.id), label=f"worker {self.id}"
+        # SQLite has one writer at a time: this process's connections take turns.
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
+        self._ledger: Ledger = stores.SqlLedger(self.sessions, self._write_lock)
+        self._lock = LifetimeLock(engine, worker_lock_name(self.id), label=f"worker {self.id}")
         self._routes: dict[str | None, list[int]] = {}
         self._routes_lock = threading.Lock()
 
@@ -317,45 +181,78 @@ class Worker:
         stop = stop or threading.Event()
         if not self._lock.acquire():
             raise WorkerError(f"a worker named {self.id!r} is already running")
-        self.until_idle = until_idle
-        shared = _Shared(self)
-        connections: dict[str | None, list[TransportSender]] = {}
+        run = _Run(Shared(self, until_idle, self._open_store), stop, on_progress)
         try:
-            self._start(shared)
-            last_check = utcnow()
-            while True:
-                self._route()
-                for name in self._routes:
-                    if name not in connections:
-                        connections[name] = self._connect(shared, name)
-                alive = [c for group in connections.values() for c in group if c.is_alive()]
-                if alive:
-                    alive[0].join(timeout=0.5)
-                if on_progress:
-                    with shared.counts_lock:
-                        on_progress(Counter(shared.counts))
-                if stop.is_set():
-                    shared.stopping.set()
-                self._raise_failure(shared)
-                if utcnow() - last_check > DEAD_CLAIMS_EVERY:
-                    self._release_dead_claims(shared)
-                    last_check = utcnow()
-                if not any(c.is_alive() for group in connections.values() for c in group):
-                    self._finish(shared)
-                    if until_idle or stop.is_set():
-                        return shared.counts
-                    connections.clear()  # nothing to do: new connections when work comes
-                    stop.wait(self.idle_wait)
-                elif not until_idle:
-                    self._finish(shared)
+            self._sign_in(run)
+            while not self._round(run):
+                pass
+            return run.shared.counts
         finally:
-            shared.stopping.set()
-            for group in connections.values():
-                for connection in group:
-                    connection.join()
+            self._wind_down(run)
             self._lock.release()
 
-    def _raise_failure(self, shared: _Shared) -> None:
+    def _round(self, run: _Run) -> bool:
+        """One round of the run, about twice a second; True when the run is over."""
+        self._route()
+        self._open_senders(run)
+        self._wait_for_senders(run)
+        self._report(run)
+        self._pass_on_stop(run)
+        self._raise_failure(run.shared)
+        self._release_dead_claims_when_due(run)
+        if not run.alive():
+            return self._idle(run)
+        if not run.shared.until_idle:
+            self._finish(run.shared)
+        return False
+
+    def _sign_in(self, run: _Run) -> None:
+        """Record this worker as running; queue again what its last run, or a worker since
+        gone, left claimed."""
+        if released := self._ledger.sign_in(self.id):
+            log.info("%s: %d deliveries from my last run are queued again", self.id, released)
+        self._release_dead_claims(run)
+
+    def _route(self) -> None:
+        """Which editions being sent go through which transport (unknown names: the default)."""
+        routes: dict[str | None, list[int]] = {}
+        for edition_id, name in self._ledger.routes():
+            if name not in self.transports:
+                log.warning("unknown transport %r: using the default", name)
+                name = None
+            routes.setdefault(name, []).append(edition_id)
+        with self._routes_lock:
+            self._routes = routes
+
+    def _open_senders(self, run: _Run) -> None:
+        """A sender for each transport with editions being sent, unless it has one."""
+        for name in self._routes:
+            if name not in run.senders:
+                run.senders[name] = self._connect(run.shared, name)
+
+    def _connect(self, shared: Shared, name: str | None) -> TransportSender:
+        """The connections to transport `name`, started."""
+        sender = TransportSender(shared, name, self.transports[name])
+        sender.start()
+        return sender
+
+    def _wait_for_senders(self, run: _Run) -> None:
+        """Wait a moment for a sender still working, or not at all if none is."""
+        if alive := run.alive():
+            alive[0].join(timeout=WAIT_FOR_SENDERS)
+
+    def _report(self, run: _Run) -> None:
+        """Give `on_progress` the counts so far."""
+        if run.on_progress:
+            with run.shared.counts_lock:
+                run.on_progress(Counter(run.shared.counts))
+
+    def _pass_on_stop(self, run: _Run) -> None:
+        """Once the caller asks the run to stop, tell the connections."""
+        if run.stop.is_set():
+            run.shared.stopping.set()
+
+    def _raise_failure(self, shared: Shared) -> None:
         """Raise what stopped the connections, if anything did. The lock is checked too, with
         a round trip: so a lost lock is noticed even while idle, and the lock's connection
         never looks idle to a server that closes idle sessions."""
@@ -366,9 +263,57 @@ class Worker:
         if isinstance(shared.failure, LockLost):
             # If the whole database went away, not just the lock's connection, its own error
             # says better what happened.
-            with self.factory() as session:
-                session.execute(text("SELECT 1"))
+            self._ledger.ping()
         _raise(shared.failure)
+
+    def _release_dead_claims_when_due(self, run: _Run) -> None:
+        """Look for workers gone every `DEAD_CLAIMS_EVERY`."""
+        if utcnow() - run.dead_claims_checked_at > DEAD_CLAIMS_EVERY:
+            self._release_dead_claims(run)
+
+    def _release_dead_claims(self, run: _Run) -> None:
+        """Queue again the claims of workers gone (their locks free)."""
+        for holder, released in self._ledger.release_gone(self.id, self._gone).items():
+            log.info("%s is gone: %d of its deliveries are queued again", holder, released)
+        run.dead_claims_checked_at = utcnow()
+
+    def _gone(self, worker_id: str) -> bool:
+        return is_free(self.engine, worker_lock_name(worker_id))
+
+    def _idle(self, run: _Run) -> bool:
+        """Every sender has ended: finish the editions that are done. The run is over when it
+        was to end once idle, or was stopped; else it waits, and opens senders afresh when
+        work comes. True when the run is over."""
+        self._finish(run.shared)
+        if run.shared.until_idle or run.stop.is_set():
+            return True
+        run.senders.clear()
+        run.stop.wait(self.settings.idle_wait)
+        return False
+
+    def _finish(self, shared: Shared) -> None:
+        """Mark the editions with nothing left to send as sent, and report each to its
+        editors."""
+        for edition_id in self._ledger.finish(self.id):
+            shared.messages.forget(edition_id)
+            try:
+                send_reports(self.sessions, edition_id, self.transports)
+            except Exception:
+                log.exception("the report for edition %d was not sent", edition_id)
+
+    def _wind_down(self, run: _Run) -> None:
+        """Stop every sender, and wait while each finishes its message in flight and gives its
+        other claims back."""
+        run.shared.stopping.set()
+        for sender in run.senders.values():
+            sender.join()
+
+    async def _open_store(self) -> Store:
+        """A store for the connections of the calling event loop."""
+        settings = self.settings
+        return await stores.SqlStore.open(
+            self.engine, self._write_lock, settings.retry_delays, settings.hash_key
+        )
 
     def lock_intact(self) -> bool:
         return self._lock.intact()
@@ -376,57 +321,3 @@ class Worker:
     def editions_for(self, transport: str | None) -> list[int]:
         with self._routes_lock:
             return list(self._routes.get(transport, ()))
-
-    def _route(self) -> None:
-        """Which editions being sent go through which transport (unknown names: the default)."""
-        routes: dict[str | None, list[int]] = {}
-        with self.factory() as session:
-            for edition_id, name in session.execute(
-                select(Edition.id, Newsletter.transport)
-                .join(Newsletter)
-                .where(Edition.state.in_((EditionState.SENDING, EditionState.SENT)))
-            ):
-                if name not in self.transports:
-                    log.warning("unknown transport %r: using the default", name)
-                    name = None
-                routes.setdefault(name, []).append(edition_id)
-        with self._routes_lock:
-            self._routes = routes
-
-    def _connect(self, shared: _Shared, name: str | None) -> list[TransportSender]:
-        sender = TransportSender(shared, name, self.transports[name])
-        sender.start()
-        return [sender]
-
-    def _start(self, shared: _Shared) -> None:
-        with shared.write_lock, transaction(self.factory) as session:
-            found = session.get(WorkerRow, self.id)
-            host, pid = socket.gethostname(), os.getpid()
-            if found is None:
-                session.add(WorkerRow(id=self.id, host=host, pid=pid))
-            else:
-                found.pid, found.started_at, found.seen_at = pid, utcnow(), utcnow()
-            released = queue.release(session, self.id)
-        if released:
-            log.info("%s: %d deliveries from my last run are queued again", self.id, released)
-        self._release_dead_claims(shared)
-
-    def _release_dead_claims(self, shared: _Shared) -> None:
-        with shared.write_lock, transaction(self.factory) as session:
-            for holder in queue.claim_holders(session):
-                if holder != self.id and is_free(shared.engine, worker_lock_name(holder)):
-                    released = queue.release(session, holder)
-                    log.info("%s is gone: %d of its deliveries are queued again", holder, released)
-
-    def _finish(self, shared: _Shared) -> None:
-        with shared.write_lock, transaction(self.factory) as session:
-            finished = queue.finish_editions(session)
-            session.execute(
-                WorkerRow.__table__.update().where(WorkerRow.id == self.id).values(seen_at=utcnow())
-            )
-        for edition_id in finished:
-            shared.messages.forget(edition_id)
-            try:
-                send_reports(self.factory, edition_id, self.transports)
-            except Exception:
-                log.exception("the report for edition %d was not sent", edition_id)

@@ -1,5 +1,7 @@
-"""How a worker's SMTP connections reach the database: to claim deliveries, and to record
-what became of each before that connection sends its next message.
+"""How a worker reaches the database: `SqlStore` for the SMTP connections of a transport, to
+claim deliveries and record what became of each before that connection sends its next
+message; `SqlLedger` for the worker's own thread. They implement the worker's `Store` and
+`Ledger` (`sender`).
 
 SQLite has one writer at a time and a write costs tens of microseconds, so the connections
 take turns on one database connection without leaving the event loop. A PostgreSQL write is a
@@ -10,33 +12,47 @@ server works (on another core) the SMTP connections keep sending.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, TypeVar
+from datetime import timedelta
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import psycopg
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import postgres_connect_args
-from digest.delivery.outcomes import RECORD, RECORD_MANY_POSTGRES, as_arrays
+from digest.db import postgres_connect_args, transaction
+from digest.delivery import queue, ratelimit
+from digest.delivery.outcomes import RECORD, RECORD_MANY_POSTGRES, Outcome, as_arrays
+from digest.delivery.recorder import Recorder
+from digest.models import DeliveryStatus, Edition, EditionState, Newsletter
+from digest.models import Worker as WorkerRow
+from digest.timeutil import utcnow
 
 T = TypeVar("T")
+P = ParamSpec("P")
 # Seconds a PostgreSQL connection may go unused before it is checked at its next use: in the
 # meantime a server's idle-session timeout, or a firewall, may have closed it.
 CHECK_AFTER_IDLE = 1.0
-Work = Callable[[Connection], T]
+Work = Callable[Concatenate[Connection, P], T]
 
 
-class Store(Protocol):
-    async def run(self, work: Work[T]) -> T:
-        """`work` in a transaction of its own, committed when it returns."""
+class Database(Protocol):
+    """An event loop's way to its database connections (`TakingTurns`, `Awaited`)."""
+
+    async def run(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`work(connection, *args, **kwargs)` in a transaction of its own, committed when it
+        returns."""
         ...
 
-    async def run_alone(self, work: Work[T]) -> T:
-        """`work` whose statements each stand alone, committed as they run."""
+    async def run_alone(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`work(connection, *args, **kwargs)` whose statements each stand alone, committed
+        as they run."""
         ...
 
     async def write_outcomes(self, rows: Sequence[dict[str, Any]]) -> set[int]:
@@ -54,9 +70,9 @@ class TakingTurns:
         self._connection = engine.connect()
         self._lock = lock
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         with self._lock, self._connection.begin():
-            return work(self._connection)
+            return work(self._connection, *args, **kwargs)
 
     run_alone = run  # a local transaction costs nothing more
 
@@ -101,19 +117,19 @@ class Awaited:
             raise
         return cls(pool, transactions, alone)
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         async with self._transactions_lock:
             if await self._stale("transactions"):
                 self._transactions = await self._replace(self._transactions)
             async with self._transactions.begin():
-                return await self._transactions.run_sync(work)
+                return await self._transactions.run_sync(work, *args, **kwargs)
 
-    async def run_alone(self, work: Work[T]) -> T:
+    async def run_alone(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         async with self._alone_lock:
             if await self._stale("alone"):
                 self._alone = await self._replace(self._alone, isolation_level="AUTOCOMMIT")
                 self._alone_driver = None
-            return await self._alone.run_sync(work)
+            return await self._alone.run_sync(work, *args, **kwargs)
 
     async def write_outcomes(self, rows: Sequence[dict[str, Any]]) -> set[int]:
         """One prepared statement straight through psycopg, on the autocommit connection:
@@ -172,3 +188,112 @@ async def _connect(engine: AsyncEngine) -> AsyncConnection:
     await connection.exec_driver_sql("SET synchronous_commit = off")
     await connection.commit()
     return connection
+
+
+class SqlStore:
+    """The worker's `Store` in the database, for the connections of one event loop: the
+    queue's SQL (`queue`), the outcomes written together (`Recorder`), the rate limit's slots
+    (`ratelimit`)."""
+
+    def __init__(
+        self, database: Database, retry_delays: Sequence[timedelta], hash_key: str
+    ) -> None:
+        self._database = database
+        self._recorder = Recorder(database, retry_delays, hash_key)
+
+    @classmethod
+    async def open(
+        cls,
+        engine: Engine,
+        write_lock: AbstractContextManager[object],
+        retry_delays: Sequence[timedelta],
+        hash_key: str,
+    ) -> SqlStore:
+        """A store on `engine`'s database (call it in the event loop that will use it). On
+        SQLite its connection takes `write_lock` with the worker's other writers."""
+        database: Database
+        if engine.dialect.name == "postgresql":
+            database = await Awaited.open(engine)
+        else:
+            database = TakingTurns(engine, write_lock)
+        return cls(database, retry_delays, hash_key)
+
+    async def claim(
+        self, worker: str, limit: int, editions: Sequence[int], after: int
+    ) -> list[queue.Claimed]:
+        return await self._database.run(_claim, worker, limit, editions, after)
+
+    async def release(self, worker: str, ids: Sequence[int]) -> int:
+        return await self._database.run(_release, worker, ids)
+
+    async def record(self, delivery: queue.Claimed, outcome: Outcome) -> DeliveryStatus:
+        return await self._recorder.record(delivery, outcome)
+
+    async def take_slots(
+        self, transport: str, want: int, per_second: float | None, per_hour: int | None
+    ) -> ratelimit.Grant:
+        return await self._database.run(ratelimit.take, transport, want, per_second, per_hour)
+
+    async def close(self) -> None:
+        await self._database.close()
+
+
+def _claim(
+    db: Connection, worker: str, limit: int, editions: Sequence[int], after: int
+) -> list[queue.Claimed]:
+    with Session(db) as session:
+        return queue.claim(session, worker, limit, editions, after=after)
+
+
+def _release(db: Connection, worker: str, ids: Sequence[int]) -> int:
+    with Session(db) as session:
+        return queue.release(session, worker, ids)
+
+
+class SqlLedger:
+    """The worker's `Ledger` in the database. Every write takes `write_lock`, as the worker's
+    connections do on SQLite: the process's writers take turns rather than contend for it."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], write_lock: AbstractContextManager[object]
+    ) -> None:
+        self._sessions, self._write_lock = sessions, write_lock
+
+    def sign_in(self, worker: str) -> int:
+        with self._write_lock, transaction(self._sessions) as session:
+            found = session.get(WorkerRow, worker)
+            host, pid = socket.gethostname(), os.getpid()
+            if found is None:
+                session.add(WorkerRow(id=worker, host=host, pid=pid))
+            else:
+                found.pid, found.started_at, found.seen_at = pid, utcnow(), utcnow()
+            return queue.release(session, worker)
+
+    def release_gone(self, worker: str, gone: Callable[[str], bool]) -> dict[str, int]:
+        released = {}
+        with self._write_lock, transaction(self._sessions) as session:
+            for holder in queue.claim_holders(session):
+                if holder != worker and gone(holder):
+                    released[holder] = queue.release(session, holder)
+        return released
+
+    def finish(self, worker: str) -> list[int]:
+        with self._write_lock, transaction(self._sessions) as session:
+            finished = queue.finish_editions(session)
+            session.execute(
+                WorkerRow.__table__.update().where(WorkerRow.id == worker).values(seen_at=utcnow())
+            )
+        return finished
+
+    def routes(self) -> list[tuple[int, str | None]]:
+        query = (
+            select(Edition.id, Newsletter.transport)
+            .join(Newsletter)
+            .where(Edition.state.in_((EditionState.SENDING, EditionState.SENT)))
+        )
+        with self._sessions() as session:
+            return [(edition_id, name) for edition_id, name in session.execute(query)]
+
+    def ping(self) -> None:
+        with self._sessions() as session:
+            session.execute(text("SELECT 1"))
