@@ -206,7 +206,12 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (DigestError, *database_error_types()) as exc:
+        except Exception as exc:
+            # click ends `--help` with an exception too: SQLAlchemy is looked at only when it
+            # is loaded already, as it is whenever a database error could have happened.
+            from_database = "sqlalchemy" in sys.modules and isinstance(exc, database_error_types())
+            if not (isinstance(exc, DigestError) or from_database):
+                raise
             app = ctx.obj if isinstance(ctx.obj, App) else None
             raise said_in_one_line(exc, app) from None
 
