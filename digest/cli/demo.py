@@ -23,6 +23,7 @@ from digest.models import (
     Subscription,
     Topic,
 )
+from digest.models.lookup import find_newsletter
 from digest.subscriptions import suppression
 from digest.timeutil import utcnow
 
@@ -47,7 +48,7 @@ def demo_setup(app: App) -> None:
     """Demo accounts, a few subscribers, and this week's CASPAR draft. Safe to run again: what
     is there already is kept, and said."""
     with transaction(app.require_schema()) as session:
-        caspar = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
+        caspar = find_newsletter(session, "caspar")
         if caspar is None:
             raise UsageProblem("the demo needs the CASPAR newsletter: run init with demo.yaml")
         staff_kept = _add_staff(session)

@@ -17,7 +17,8 @@ from digest.config.schema import LOCAL_FILES_ALLOWED, FeedConfig
 from digest.config.sync import apply_feed
 from digest.errors import Invalid
 from digest.ingest import health
-from digest.models import Feed, Newsletter, Topic
+from digest.models import Feed, Topic
+from digest.models.lookup import find_newsletter
 from digest.timeutil import utcnow
 
 
@@ -79,7 +80,7 @@ def save_feed(
             }
         ) from None
     problems: dict[str, str] = {}
-    newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == spec.newsletter))
+    newsletter = find_newsletter(session, spec.newsletter)
     if newsletter is None:
         problems["newsletter"] = f"unknown newsletter {spec.newsletter!r}"
     elif spec.section.casefold() not in {s.name.casefold() for s in newsletter.sections}:

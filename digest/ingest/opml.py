@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from digest.config.schema import FeedConfig
 from digest.config.sync import apply_feed
-from digest.errors import Invalid
-from digest.models import Feed, FeedKind, Newsletter, Topic
+from digest.errors import Invalid, NotFound
+from digest.models import Feed, FeedKind, Topic
+from digest.models.lookup import newsletter_by_slug
 from digest.timeutil import utcnow
 
 
@@ -53,9 +54,10 @@ def import_opml(
     parsed = listparser.parse(data)
     if parsed.bozo and not parsed.feeds:
         raise OpmlError(f"not a readable OPML file: {parsed.bozo_exception}")
-    newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == newsletter_slug))
-    if newsletter is None:
-        raise OpmlError(f"no newsletter {newsletter_slug!r}")
+    try:
+        newsletter = newsletter_by_slug(session, newsletter_slug)
+    except NotFound as exc:
+        raise OpmlError(str(exc)) from None
     section_name = next(
         (s.name for s in newsletter.sections if s.name.casefold() == section.casefold()), None
     )

@@ -10,9 +10,15 @@ from digest.models.content import Newsletter
 from digest.models.editions import Edition
 
 
+def find_newsletter(session: Session, slug: str) -> Newsletter | None:
+    """The newsletter `slug` names (as in the config, the CLI and the web's addresses), or
+    None: for callers that say so in their own words (a form's field, a skipped job)."""
+    return session.scalar(select(Newsletter).where(Newsletter.slug == slug))
+
+
 def newsletter_by_slug(session: Session, slug: str) -> Newsletter:
-    """The newsletter `slug` names (as in the config, the CLI and the web's addresses)."""
-    found = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
+    """The newsletter `slug` names, or NotFound."""
+    found = find_newsletter(session, slug)
     if found is None:
         raise NotFound(f"no newsletter {slug!r}")
     return found
