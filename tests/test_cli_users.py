@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
+from argon2 import profiles
 from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -51,3 +54,21 @@ def test_users_add_list_set_role_disable(engine) -> None:
         actions = list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
     assert roles == {"ann.librarian@example.org": Role.LIBRARIAN, "ed@example.org": Role.ADMIN}
     assert actions == ["user.create", "user.create", "user.set_role", "user.disable"]
+
+
+def test_a_command_of_its_own_hashes_passwords_with_argon2s_recommended_parameters(
+    engine,
+) -> None:
+    """The suite hashes with argon2's cheap test profile; a real process must not."""
+    db = engine.url.render_as_string(hide_password=False)
+    add = ["users", "add", "ann@example.org", "--role", "editor", "--password", "x" * 20]
+    done = subprocess.run(
+        [sys.executable, "-m", "digest", "--db", db, *add], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    with Session(engine) as session:
+        stored = session.scalar(select(User.password_hash))
+    wanted = profiles.RFC_9106_LOW_MEMORY
+    assert stored is not None and stored.startswith(
+        f"$argon2id$v=19$m={wanted.memory_cost},t={wanted.time_cost},p={wanted.parallelism}$"
+    )

@@ -6,14 +6,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from digest import audit
 from digest.accounts import throttle
+from digest.accounts.passwords import PASSWORDS
 from digest.errors import Invalid
 from digest.models import Role, User, WebSession
 from digest.networks import network_of
@@ -22,9 +21,6 @@ from digest.timeutil import utcnow
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024  # far beyond any passphrase; argon2 need not read megabytes
 MAX_EMAIL_LENGTH = 320  # 64 before the @, 255 after (RFC 3696, as corrected)
-_hasher = PasswordHasher()
-# Verifying against this when the address is unknown makes both answers take as long.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(Invalid):
@@ -70,7 +66,7 @@ def create_user(session: Session, email: str, role: Role, password: str, actor: 
     if get_user(session, email):
         raise AccountError(f"there is already an account for {email}")
     check_password_strength(password)
-    user = User(email=email, role=role, password_hash=_hasher.hash(password))
+    user = User(email=email, role=role, password_hash=PASSWORDS.hash(password))
     session.add(user)
     session.flush()
     audit.record(
@@ -130,10 +126,10 @@ def set_active(session: Session, email: str, active: bool, actor: str) -> User:
 
 
 def change_password(session: Session, user: User, current: str, new: str) -> None:
-    if not _verify(user.password_hash, current):
+    if not PASSWORDS.matches(user.password_hash, current):
         raise AccountError("the current password is not right")
     check_password_strength(new)
-    user.password_hash = _hasher.hash(new)
+    user.password_hash = PASSWORDS.hash(new)
     user.password_changed_at = utcnow()
     audit.record(
         session,
@@ -150,13 +146,6 @@ def _existing(session: Session, email: str) -> User:
     if user is None:
         raise AccountError(f"there is no account for {email}")
     return user
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def sign_in(session: Session, typed_email: str, password: str, ip: str) -> SignIn:
@@ -177,13 +166,18 @@ def sign_in(session: Session, typed_email: str, password: str, ip: str) -> SignI
     session.commit()
     user = get_user(session, email)
     too_long = len(password) > MAX_PASSWORD_LENGTH  # never a password: not worth hashing
-    if too_long or not _verify(user.password_hash if user else _DUMMY_HASH, password):
+    if too_long:
         return SignIn(None)
-    if not user or not user.active:
+    if user is None:
+        PASSWORDS.matches_nobody(password)
+        return SignIn(None)
+    if not PASSWORDS.matches(user.password_hash, password):
+        return SignIn(None)
+    if not user.active:
         return SignIn(None)
     throttle.forget_pair(session, email, network)
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if PASSWORDS.outdated(user.password_hash):
+        user.password_hash = PASSWORDS.hash(password)
     user.last_login_at = now
     return SignIn(user)
 
@@ -208,7 +202,7 @@ def reset_password(session: Session, email: str, new: str, actor: str) -> User:
     """An admin sets a new password: the account is signed out everywhere and unlocked."""
     user = _existing(session, email)
     check_password_strength(new)
-    user.password_hash = _hasher.hash(new)
+    user.password_hash = PASSWORDS.hash(new)
     user.password_changed_at = utcnow()
     ended = end_sessions(session, user)
     forgotten = throttle.forget_account(session, user.email)
