@@ -52,9 +52,12 @@ imap-server:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; \
 	  else echo "Dovecot is missing: run 'sudo apt-get install dovecot-imapd' for the IMAP test"; fi; }
 
+# The suite on TEST_WORKERS processes: many tests wait on servers, processes and the disk.
+TEST_WORKERS ?= 4
+
 test: install-test browser imap-server
 	$(BIN)/ruff check digest tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: install-test
 	$(BIN)/ruff check digest tests benchmarks

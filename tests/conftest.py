@@ -32,6 +32,9 @@ DATA = Path(__file__).parent / "data"
 # parameters; argon2's profile for tests hashes the same way in microseconds. Commands run as
 # processes of their own still hash as in production (test_accounts checks the parameters).
 PASSWORDS.use(PasswordHasher.from_parameters(profiles.CHEAPEST))
+# The commands' tables are read as a pipe gets them (250 columns), whatever terminal the suite
+# runs in: pytest-xdist's workers, for one, say they have 80.
+os.environ.pop("COLUMNS", None)
 POSTGRES_URL = os.environ.get(
     "DIGEST_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
