@@ -52,12 +52,14 @@ imap-server:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; \
 	  else echo "Dovecot is missing: run 'sudo apt-get install dovecot-imapd' for the IMAP test"; fi; }
 
-# The suite on TEST_WORKERS processes: many tests wait on servers, processes and the disk.
+# The suite on TEST_WORKERS processes (many tests wait on servers, processes and the disk),
+# then the tests that measure time, one at a time with nothing beside them.
 TEST_WORKERS ?= 4
 
 test: install-test browser imap-server
 	$(BIN)/ruff check digest tests benchmarks
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not alone"
+	$(BIN)/python -m pytest -m alone
 
 lint: install-test
 	$(BIN)/ruff check digest tests benchmarks

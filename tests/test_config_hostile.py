@@ -120,6 +120,7 @@ HOSTILE_YAML = {
 }
 
 
+@pytest.mark.alone
 @pytest.mark.parametrize("text", HOSTILE_YAML.values(), ids=HOSTILE_YAML.keys())
 def test_hostile_yaml_is_refused_in_one_line_quickly_and_small(tmp_path: Path, text: str) -> None:
     import time

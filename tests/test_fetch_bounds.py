@@ -59,6 +59,7 @@ def _poll(factory):
     return outcome
 
 
+@pytest.mark.alone
 def test_a_stacked_gzip_bomb_stops_at_the_cap_in_bounded_memory(bombs: str, sqlite_factory) -> None:
     feed_id = add_feed(sqlite_factory, "Bomb", f"{bombs}/stacked")
     outcome, seconds, peak = _measured(lambda: _poll(sqlite_factory))
@@ -69,6 +70,7 @@ def test_a_stacked_gzip_bomb_stops_at_the_cap_in_bounded_memory(bombs: str, sqli
     assert seconds < 5, f"took {seconds:.1f} s"
 
 
+@pytest.mark.alone
 def test_the_stacked_bomb_through_add_item_by_address_is_bounded_too(bombs: str) -> None:
     def fetch() -> str:
         with pytest.raises(ManualItemError) as refused:

@@ -93,6 +93,10 @@ def _check(found: dict[str, dict[str, float]]) -> None:
     assert large["peak"] < 2 * small["peak"], said
 
 
+# Growth is measured as time: no other test may share the machine meanwhile.
+pytestmark = pytest.mark.alone
+
+
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch) -> None:
     monkeypatch.setattr(lists, "BATCH", BATCH)

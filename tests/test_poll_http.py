@@ -210,6 +210,7 @@ def test_retry_after_is_honoured(httpserver: HTTPServer, sqlite_factory, status:
     assert len(httpserver.log) == 1
 
 
+@pytest.mark.alone
 def test_slow_server_times_out(httpserver: HTTPServer, sqlite_factory) -> None:
     def slow(request: Request) -> Response:
         time.sleep(2)

@@ -197,6 +197,7 @@ def _within_noise(differences: list[float]) -> tuple[float, float]:
 PAIRS, MAX_BOUND = 100, 0.005
 
 
+@pytest.mark.alone
 @pytest.mark.parametrize("path", [SIGN_UP, LOST_LINK], ids=["sign-up", "lost-link"])
 def test_known_and_unknown_addresses_answer_in_the_same_time(
     sqlite_factory, monkeypatch, path

@@ -99,6 +99,7 @@ def test_a_restarted_worker_keeps_to_the_hours_count(factory, database_url, tmp_
     assert states == {DeliveryStatus.SENT: per_hour, DeliveryStatus.QUEUED: len(readers) - per_hour}
 
 
+@pytest.mark.alone
 def test_slots_are_taken_in_turn_by_every_taker_and_the_hour_runs_out(factory) -> None:
     engine = factory.kw["bind"]
     grants = []
