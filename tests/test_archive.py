@@ -13,7 +13,7 @@ from webapp import Site, accept_tagged, add_items, entry, make_site, placements
 
 from digest.curation import decisions
 from digest.db import transaction
-from digest.editions import compose
+from digest.editions import archive, compose
 from digest.models import Edition, EditionState, ItemStatus, Newsletter, Topic
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -143,7 +143,6 @@ NEWER = re.compile(r'<a href="([^"]+)" rel="prev">')
 def test_archive_search_pages_through_the_editions_and_back(factory, monkeypatch) -> None:
     """Five weeks of editions, two to a page: the pages hold each matching edition once,
     newest first, with the items about the topic; their links keep the words and topic."""
-    from digest.editions import archive
 
     monkeypatch.setattr(archive, "ARCHIVE_PAGE", 2)
     site = make_site(factory)

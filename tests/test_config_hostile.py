@@ -3,6 +3,9 @@ at a bounded cost, before anything is written."""
 
 from __future__ import annotations
 
+import os
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -123,9 +126,6 @@ HOSTILE_YAML = {
 @pytest.mark.alone
 @pytest.mark.parametrize("text", HOSTILE_YAML.values(), ids=HOSTILE_YAML.keys())
 def test_hostile_yaml_is_refused_in_one_line_quickly_and_small(tmp_path: Path, text: str) -> None:
-    import time
-    import tracemalloc
-
     path = write(tmp_path, text)
     tracemalloc.start()
     started = time.perf_counter()
@@ -189,7 +189,6 @@ def test_a_long_chain_of_extends_is_refused(tmp_path: Path) -> None:
 def test_a_config_path_that_is_no_regular_file_is_refused_without_waiting(
     tmp_path: Path,
 ) -> None:
-    import os
 
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)

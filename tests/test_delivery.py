@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mailbox
 import threading
 from datetime import timedelta
 
@@ -198,7 +199,6 @@ def test_maildir_transport_keeps_each_message_with_its_return_path(factory, tmp_
     readers = add_subscribers(factory, 3)
     start_sending(factory, edition_id)
     worker(factory, f"maildir:{tmp_path / 'mail'}").run(until_idle=True)
-    import mailbox
 
     stored = list(mailbox.Maildir(tmp_path / "mail"))
     assert sorted(m["To"] for m in stored) == sorted(readers)

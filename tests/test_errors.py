@@ -29,6 +29,7 @@ from digest.models import (
     Role,
 )
 from digest.models.lookup import newsletter_by_slug
+from digest.subscriptions.signup import TooManySignups
 from digest.web.errors import status_of
 
 # Raised and caught inside one stage to steer its own work; never shown to anyone as they are.
@@ -88,8 +89,6 @@ def test_each_kind_of_error_has_one_http_status(error: DigestError, status: int)
 
 
 def test_a_signup_refused_for_being_too_many_is_a_429_not_a_400() -> None:
-    from digest.subscriptions.signup import TooManySignups
-
     assert status_of(TooManySignups("slow down")) == 429
 
 

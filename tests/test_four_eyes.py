@@ -19,7 +19,7 @@ from webapp import PASSWORD, STAFF, Site, accept_tagged, csrf_token, make_site, 
 
 from digest import accounts
 from digest.cli import cli
-from digest.db import make_engine, transaction, upgrade_schema
+from digest.db import _alembic_config, make_engine, transaction, upgrade_schema
 from digest.editions import approvals, compose
 from digest.models import AuditEntry, Edition, EditionState, Newsletter, Role
 from digest.scheduler import tasks
@@ -262,7 +262,6 @@ def test_upgrading_records_who_built_edited_and_approved_existing_editions(datab
     approver, so the rule applies to them too."""
     from alembic import command
 
-    from digest.db import _alembic_config
 
     engine = make_engine(database_url)
     try:

@@ -18,9 +18,10 @@ from sqlalchemy import func, select
 from webapp import csrf_token, make_site
 
 from digest.catalogue.importer import import_catalogue
+from digest.config import load_config, sync_config
 from digest.curation import decisions, duplicates
 from digest.curation.items import ItemFilter, item_query, with_details
-from digest.db import transaction
+from digest.db import _alembic_config, make_engine, session_factory, transaction
 from digest.editions import compose
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import poll_feeds
@@ -254,7 +255,6 @@ def test_a_report_in_a_caspar_feed_and_the_catalogue_reaches_both_newsletters(
 
 def test_the_demo_catalogue_reaches_new_in_the_library(sqlite_factory) -> None:
     """Every catalogue addition is in New in the Library, also those CASPAR's feeds found."""
-    from digest.config import load_config, sync_config
 
     root = Path(__file__).parent.parent
     with transaction(sqlite_factory) as session:
@@ -448,7 +448,6 @@ def test_existing_decisions_move_to_placements_on_upgrade(database_url: str) -> 
     from alembic import command
     from sqlalchemy import text
 
-    from digest.db import _alembic_config, make_engine
 
     engine = make_engine(database_url)
     command.upgrade(_alembic_config(engine), "0005")
@@ -496,7 +495,6 @@ def test_existing_decisions_move_to_placements_on_upgrade(database_url: str) -> 
                 )
             )
     command.upgrade(_alembic_config(engine), "head")
-    from digest.db import session_factory
 
     with session_factory(engine)() as session:
         (placement,) = session.scalars(select(Placement)).all()

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from sqlalchemy import select, text
 
 from digest.cli import cli
+from digest.config import load_config, sync_config
+from digest.db import session_factory, transaction
 from digest.models import ConsentEvent, Subscriber, Subscription, Suppression
 
 OURS = """\
@@ -29,9 +31,6 @@ eve@example.org,Eve,Jones,2021-01-02 10:00:00,198.51.100.7,2021-01-02 10:10:00,N
 
 @pytest.fixture
 def run(engine, tmp_path: Path, monkeypatch):
-    from digest.config import load_config, sync_config
-    from digest.db import session_factory, transaction
-
     monkeypatch.setenv("DIGEST_SECRET_KEY", "list-tests")
     with transaction(session_factory(engine)) as session:
         sync_config(session, load_config(Path(__file__).parent / "data" / "config.yaml"))

@@ -13,6 +13,7 @@ from sqlalchemy import event, select
 from webapp import Site, add_items, entry, make_site, placements
 
 from digest.curation import decisions, manual
+from digest.curation.items import ItemFilter, page_of_items
 from digest.db import transaction
 from digest.models import Newsletter, Role, Section, Topic
 
@@ -107,7 +108,6 @@ def test_a_list_by_section_leaves_the_planner_s_settings_as_they_were(site: Site
     transaction plans as before."""
     from sqlalchemy import text
 
-    from digest.curation.items import ItemFilter, page_of_items
 
     _spread(site, 0, 3)
     with site.factory() as session:

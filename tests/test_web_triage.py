@@ -11,10 +11,13 @@ import pytest
 from sqlalchemy import select
 from webapp import STAFF, Site, add_items, csrf_token, entry, make_site, placements
 
-from digest.curation import decisions
+from digest.curation import decisions, items
+from digest.curation.items import ItemFilter, page_of_items, placement_query
 from digest.db import transaction
+from digest.editions.schedule import next_send_time
 from digest.models import (
     AuditEntry,
+    Feed,
     Item,
     ItemStatus,
     Placement,
@@ -23,6 +26,7 @@ from digest.models import (
     Topic,
     TopicSource,
 )
+from digest.web import triage
 
 
 @pytest.fixture
@@ -219,7 +223,6 @@ def test_admin_pauses_and_resumes_a_feed_and_sees_it_in_the_audit_log(site: Site
     page = client.get("/admin/feeds").text
     assert "Test feed" in page and "Not polled yet." in page
     with site.factory() as session:
-        from digest.models import Feed
 
         feed_id = session.scalar(select(Feed.id).where(Feed.name == "Test feed"))
     client.post(f"/admin/feeds/{feed_id}/pause", data={"csrf_token": token})
@@ -233,7 +236,6 @@ def test_admin_pauses_and_resumes_a_feed_and_sees_it_in_the_audit_log(site: Site
 def test_next_send_time_follows_the_local_clock() -> None:
     from datetime import UTC, datetime, time
 
-    from digest.editions.schedule import next_send_time
 
     # Tuesday 09:00 London: GMT in winter, BST (UTC+1) in summer, across the October change.
     saturday = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
@@ -253,7 +255,6 @@ def test_next_send_time_follows_the_local_clock() -> None:
 def test_pages_follow_one_another_without_a_count(site: Site) -> None:
     """The list is never counted past the page shown: each page says whether another follows,
     and the pages together are the whole list, newest first, each row once."""
-    from digest.curation.items import ItemFilter, page_of_items, placement_query
 
     with site.factory() as session:
         whole = list(session.scalars(placement_query(ItemFilter(), "sqlite")))
@@ -273,7 +274,6 @@ def test_a_search_page_by_page_finds_what_listing_every_match_finds(
 ) -> None:
     """On SQLite a search walks the list a chunk at a time, and falls back to listing every
     match when the words are rare; either way the pages are the matches, newest first."""
-    from digest.curation import items
 
     monkeypatch.setattr(items, "WALK_CHUNK", 1)
     monkeypatch.setattr(items, "WALK_CHUNKS", chunks)
@@ -338,8 +338,6 @@ def test_a_filtered_list_pages_through_every_match_once_by_its_links(
 ) -> None:
     """Older links lead through every matching item once, newest first, with no repeat and
     no gap, keeping the filters; Newer links lead back through the same pages."""
-    from digest.curation import items
-    from digest.web import triage
 
     monkeypatch.setattr(triage, "PAGE_SIZE", 4)
     monkeypatch.setattr(items, "WALK_CHUNK", 3)  # a search on SQLite walks in several chunks
@@ -376,7 +374,6 @@ def test_a_filtered_list_pages_through_every_match_once_by_its_links(
 def test_deciding_a_page_hides_none_of_the_next(archive_of_a_library: Site, monkeypatch) -> None:
     """A librarian accepts every item of the first page, then follows Older: the next page
     is the one that followed them, not one further on."""
-    from digest.web import triage
 
     monkeypatch.setattr(triage, "PAGE_SIZE", 4)
     client = archive_of_a_library.client(Role.LIBRARIAN)

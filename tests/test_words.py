@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from digest.curation.learned import _VECTORIZER
+from digest.curation.learned import _VECTORIZER, LearnedModel
 from digest.curation.words import Vectors, fold
 
 CORPUS = [
@@ -81,7 +81,6 @@ def test_a_stored_model_is_applied_without_importing_scikit_learn(tmp_path) -> N
     """Training imports it (over a second); every poll after reads the stored model."""
     from test_suggest import learned_examples
 
-    from digest.curation.learned import LearnedModel
 
     texts, labels = learned_examples()
     model = LearnedModel.train(texts, labels, {1: "Online grooming", 2: "Neglect"})
