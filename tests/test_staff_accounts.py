@@ -45,7 +45,7 @@ def test_a_malformed_email_gets_the_usual_answer_and_is_not_counted(site: Site, 
     response = sign_in(client, email, PASSWORD)
     if "\x00" in email:  # refused before any view, like a NUL in any form
         assert response.status_code == 400
-        assert "NUL" in response.text or "null" in response.text.lower()
+        assert "contains a NUL character" in response.text
     else:
         assert response.status_code == 401
         assert "That email address and password do not match." in response.text
