@@ -97,11 +97,11 @@ class _Whole:
 
     def __call__(self, raw: str) -> int | timedelta:
         number = int(raw) if raw.isascii() and raw.isdigit() else None
-        ranged = self.most is not None and not self.beyond
-        if number is None or number < self.least or (ranged and number > self.most):
-            raise Unfit(self._wanted(), repr(raw[:40]))
-        if self.most is not None and number > self.most:
+        over = number is not None and self.most is not None and number > self.most
+        if over and self.beyond:
             raise Unfit(f"at most {self.most} ({self.beyond})", str(number))
+        if number is None or number < self.least or over:
+            raise Unfit(self._wanted(), repr(raw[:40]))
         return timedelta(**{self.unit: number}) if self.unit else number
 
     def _wanted(self) -> str:
@@ -129,7 +129,11 @@ class Settings:
         "DIGEST_BASE_URL", "http://127.0.0.1:8000", _site, "where the public pages are"
     )
     secret_key: str | None = _option(
-        "DIGEST_SECRET_KEY", "", _optional, "signs cookies and form tokens", secret=True
+        "DIGEST_SECRET_KEY",
+        "",
+        _optional,
+        "signs cookies and form tokens, and keys the suppression list's hashes",
+        secret=True,
     )
     secret_key_file: Path = _option(
         "DIGEST_SECRET_KEY_FILE",
