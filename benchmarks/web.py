@@ -124,9 +124,10 @@ def _page_makers(app: object, client: object) -> dict[str, Callable[[random.Rand
 
 
 def measure(database_url: str, requests: int) -> dict[str, list[float]]:
+    from digest.settings import read_settings
     from digest.web import create_app, settle_for_serving
 
-    app = create_app(database_url, secret_key="benchmark")
+    app = create_app(read_settings(database_url=database_url, secret_key="benchmark"))
     settle_for_serving()  # as `digest serve` does once its app is built
     client = _signed_in_client(app)
     rng = random.Random(5)

@@ -5,7 +5,6 @@ Editions, sign-up, delivery and the web app all make such links, so this sits be
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -23,7 +22,3 @@ class MailSettings:
             netloc = ascii_domain(parts.hostname or "") + (f":{parts.port}" if parts.port else "")
             ascii_url = urlunsplit(parts._replace(netloc=netloc, path=quote(parts.path, "/%")))
             object.__setattr__(self, "base_url", ascii_url.rstrip("/"))
-
-    @classmethod
-    def from_env(cls) -> MailSettings:
-        return cls(os.environ.get("DIGEST_BASE_URL", "http://127.0.0.1:8000").rstrip("/"))

@@ -20,9 +20,8 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def site(factory, monkeypatch) -> Site:
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
-    site = make_site(factory)
+def site(factory) -> Site:
+    site = make_site(factory, base_url="https://digest.example.org")
     accept_tagged(
         factory,
         [
@@ -97,9 +96,8 @@ def test_archive_search_finds_every_word_as_part_of_a_word(
     assert ("CASPAR: week commencing" in page) is found, words
 
 
-def test_archive_search_reads_words_in_any_script(factory, monkeypatch) -> None:
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
-    site = make_site(factory)
+def test_archive_search_reads_words_in_any_script(factory) -> None:
+    site = make_site(factory, base_url="https://digest.example.org")
     accept_tagged(factory, [("Écoles et l’enfance — ŵyr a’r 儿童保护 😀", "neglect")])
     with transaction(factory) as session:
         newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))

@@ -346,7 +346,7 @@ def test_a_late_bounce_for_an_erased_reader_never_suppresses_whoever_gets_its_de
     with transaction(factory) as session:
         queue.enqueue(session, session.get(Edition, edition_id))
     with smtp_server() as (inbox, url):
-        settings = Settings(KEYS, MailSettings("https://d.example"))
+        settings = Settings(KEYS, MailSettings("https://d.example"), "bounce-test-secret")
         Worker(factory.kw["bind"], settings, {None: Transport(url)}).run(until_idle=True)
     # The return path of the message to the reader whose delivery came last.
     last = max(readers, key=lambda r: delivery_for(factory, r, edition_id))

@@ -42,7 +42,7 @@ def start_sending(factory, edition_id: int) -> dict[str, int]:
 def worker(factory, url: str, name: str = "worker", **transport: object) -> Worker:
     return Worker(
         factory.kw["bind"],
-        Settings(KEYS, SETTINGS, retry_delays=NO_WAIT, batch_size=20),
+        Settings(KEYS, SETTINGS, "test-hash-key", retry_delays=NO_WAIT, batch_size=20),
         {None: Transport(url, **transport)},
         name=name,
     )
@@ -160,7 +160,7 @@ def test_a_slow_server_is_waited_for_and_one_too_slow_is_retried_later(factory) 
     with smtp_server(Faults(data_delay=0.3)) as (inbox, url):
         Worker(
             factory.kw["bind"],
-            Settings(KEYS, SETTINGS, retry_delays=[timedelta(hours=1)] * 4),
+            Settings(KEYS, SETTINGS, "test-hash-key", retry_delays=[timedelta(hours=1)] * 4),
             {None: Transport(url, connections=1, timeout=0.1)},
         ).run(until_idle=True)
     assert set(statuses(factory, edition_id).values()) == {"deferred"}

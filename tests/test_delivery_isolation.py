@@ -52,7 +52,9 @@ def send_with_one_poisoned(factory, poison) -> tuple[int, list[str], dict[str, i
     with smtp_server() as (inbox, url):
         counts = Worker(
             factory.kw["bind"],
-            Settings(["isolation-key"], MailSettings("https://digest.example.org")),
+            Settings(
+                ["isolation-key"], MailSettings("https://digest.example.org"), "test-hash-key"
+            ),
             {None: Transport(url, connections=2)},
         ).run(until_idle=True)
     with factory() as session:
@@ -117,7 +119,9 @@ def test_an_edition_whose_message_cannot_be_made_fails_each_delivery_and_finishe
     with smtp_server() as (inbox, url):
         counts = Worker(
             sqlite_factory.kw["bind"],
-            Settings(["isolation-key"], MailSettings("https://digest.example.org")),
+            Settings(
+                ["isolation-key"], MailSettings("https://digest.example.org"), "test-hash-key"
+            ),
             {None: Transport(url)},
         ).run(until_idle=True)
     assert counts == {"failed": 5} and inbox.received == []

@@ -29,7 +29,12 @@ READERS = 60
 def worker(factory, url: str) -> Worker:
     return Worker(
         factory.kw["bind"],
-        Settings(["recording-test-key"], MailSettings("https://digest.example.org"), batch_size=10),
+        Settings(
+            ["recording-test-key"],
+            MailSettings("https://digest.example.org"),
+            "test-hash-key",
+            batch_size=10,
+        ),
         {None: Transport(url, connections=CONNECTIONS)},
         name="recording",
     )

@@ -23,7 +23,7 @@ from digest.models import Edition
 
 
 def send_all(factory, transport: Transport) -> None:
-    settings = Settings(["k"], MailSettings("https://d.example"))
+    settings = Settings(["k"], MailSettings("https://d.example"), "test-hash-key")
     Worker(factory.kw["bind"], settings, {None: transport}).run(until_idle=True)
 
 

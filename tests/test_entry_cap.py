@@ -17,11 +17,12 @@ from feedfactory import Entry, add_feed, get_feed, json_feed, rss
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
-from digest.ingest.fetch import FetchSettings, max_entries_from_env
+from digest.ingest.fetch import FetchSettings
 from digest.ingest.parse import parse_feed
 from digest.ingest.poll import poll_feeds
 from digest.ingest.trim import keep_newest
 from digest.models import Item
+from digest.settings import read_settings
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 HERE = Path(__file__).parent
@@ -114,25 +115,23 @@ def test_a_malformed_feed_over_the_cap_keeps_its_first_entries() -> None:
     assert "reads the first 4 in a poll" in parsed.problem.message
 
 
-def test_the_cap_is_set_by_the_environment(monkeypatch) -> None:
-    monkeypatch.setenv("DIGEST_MAX_ENTRIES_PER_FEED", "40")
-    assert FetchSettings().max_entries == 40
-    monkeypatch.setenv("DIGEST_MAX_ENTRIES_PER_FEED", "lots")
+def test_the_cap_is_set_by_the_environment() -> None:
+    assert read_settings({"DIGEST_MAX_ENTRIES_PER_FEED": "40"}).max_entries_per_feed == 40
     with pytest.raises(ValueError, match="DIGEST_MAX_ENTRIES_PER_FEED must be a whole number"):
-        max_entries_from_env()
-    monkeypatch.delenv("DIGEST_MAX_ENTRIES_PER_FEED")
+        read_settings({"DIGEST_MAX_ENTRIES_PER_FEED": "lots"})
+    assert read_settings({}).max_entries_per_feed == 500
     assert FetchSettings().max_entries == 500
 
 
 def test_a_poll_stores_the_newest_and_says_so_in_the_feed_health(
-    httpserver: HTTPServer, factory, monkeypatch
+    httpserver: HTTPServer, factory
 ) -> None:
-    monkeypatch.setenv("DIGEST_MAX_ENTRIES_PER_FEED", "10")
+    capped = read_settings({"DIGEST_MAX_ENTRIES_PER_FEED": "10"}).max_entries_per_feed
     httpserver.expect_request("/feed").respond_with_data(
         rss(shuffled_entries(300)), content_type="application/rss+xml"
     )
     feed_id = add_feed(factory, "Long", httpserver.url_for("/feed"))
-    (outcome,) = poll_feeds(factory).outcomes
+    (outcome,) = poll_feeds(factory, settings=FetchSettings(max_entries=capped)).outcomes
     assert outcome.counts.new == 10
     with factory() as session:
         assert numbers(session.scalars(select(Item))) == list(range(290, 300))

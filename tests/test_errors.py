@@ -42,6 +42,7 @@ INTERNAL = {
     "digest.delivery.connections.WorkerError",  # the same
     "digest.delivery.connections.LockLost",  # the same
     "digest.cli.UsageProblem",  # how the command line says any of them
+    "digest.settings.Unfit",  # becomes a SettingError, which names the variable
 }
 
 

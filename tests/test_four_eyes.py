@@ -15,7 +15,16 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlalchemy import select
-from webapp import PASSWORD, STAFF, Site, accept_tagged, csrf_token, make_site, sign_in
+from webapp import (
+    PASSWORD,
+    STAFF,
+    Site,
+    accept_tagged,
+    csrf_token,
+    make_site,
+    settings_for,
+    sign_in,
+)
 
 from digest import accounts
 from digest.cli import cli
@@ -213,12 +222,10 @@ def test_in_the_web_app_the_builder_alone_cannot_send_it(site: Site) -> None:
     assert state_of(site, edition_id) is EditionState.DRAFT
 
 
-def test_in_the_web_app_a_scheduled_draft_needs_two_editors(
-    site: Site, tmp_path, monkeypatch
-) -> None:
-    monkeypatch.setenv("DIGEST_MAIL_URL", f"maildir:{tmp_path / 'mail'}")  # the editors' notice
-    url = site.factory.kw["bind"].url.render_as_string(hide_password=False)
-    edition_id = tasks.draft_edition(url, "caspar", now=NOW)
+def test_in_the_web_app_a_scheduled_draft_needs_two_editors(site: Site, tmp_path) -> None:
+    settings = settings_for(site.factory, mail_url=f"maildir:{tmp_path / 'mail'}")  # the notice
+    tasks.install(settings)
+    edition_id = tasks.draft_edition(settings.database_url, "caspar", now=NOW)
     assert edition_id is not None
     first = site.client(Role.EDITOR)
     page = first.get(f"/editions/{edition_id}").text

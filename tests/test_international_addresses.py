@@ -62,7 +62,10 @@ def send(factory, transport: Transport) -> dict[str, int]:
         Worker(
             factory.kw["bind"],
             Settings(
-                KEYS, MailSettings("https://digest.example.org"), retry_delays=[timedelta(0)] * 4
+                KEYS,
+                MailSettings("https://digest.example.org"),
+                "test-hash-key",
+                retry_delays=[timedelta(0)] * 4,
             ),
             {None: transport},
         ).run(until_idle=True)

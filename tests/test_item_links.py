@@ -287,11 +287,10 @@ def test_a_page_naming_a_script_as_its_canonical_address_keeps_its_own() -> None
 
 
 @pytest.fixture
-def sent_with_old_script_links(factory, monkeypatch) -> tuple[Site, int]:
+def sent_with_old_script_links(factory) -> tuple[Site, int]:
     """A sent edition whose item and frozen copy hold a `javascript:` link, as data stored
     before links were checked would."""
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
-    site = make_site(factory)
+    site = make_site(factory, base_url="https://digest.example.org")
     (item_id,) = accept_tagged(factory, [("Neglect in adolescence", "neglect")])
     with transaction(factory) as session:
         session.get_one(Item, item_id).link = "javascript:alert(1)"

@@ -42,12 +42,12 @@ FOUNDATION = frozenset(
         "defaults",
         "errors",
         "install",
-        "keys",
         "localfiles",
         "locks",
         "mailsettings",
         "models",
         "networks",
+        "settings",
         "timeutil",
     }
 )

@@ -27,15 +27,23 @@ from digest.models import Newsletter, Subscriber, SubscriberStatus, Subscription
 from digest.subscriptions import tokens
 
 KEYS = ["links-test-key"]
+SECRET = "links-test-secret"
 FIRST, SECOND = "first.person@example.org", "zoë.second@example.org"
+
+
+def links_site(factory, monkeypatch, mail_url: str | None = None) -> Site:
+    """The app, and the commands run here, with the tests' keys; the app's mail to
+    `mail_url`, if given."""
+    for name, value in (("DIGEST_SECRET_KEY", SECRET), ("DIGEST_TOKEN_KEYS", ",".join(KEYS))):
+        monkeypatch.setenv(name, value)  # the commands read the environment, as a person's do
+    mail = {"mail_url": mail_url} if mail_url else {}
+    links = {"token_keys": tuple(KEYS), "base_url": "https://digest.example.org"}
+    return make_site(factory, secret_key=SECRET, **links, **mail)
 
 
 @pytest.fixture
 def site(factory, monkeypatch) -> Site:
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "links-test-secret")
-    monkeypatch.setenv("DIGEST_TOKEN_KEYS", ",".join(KEYS))
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
-    return make_site(factory)
+    return links_site(factory, monkeypatch)
 
 
 def subscribe(site: Site, address: str, status: SubscriberStatus, reuse: int | None = None) -> int:
@@ -108,10 +116,10 @@ def test_a_link_of_an_erased_subscription_never_opens_the_next_one_with_its_id(
 
 
 def test_a_confirmation_link_of_an_erased_sign_up_never_confirms_the_next_one(
-    site: Site, monkeypatch
+    factory, monkeypatch
 ) -> None:
     with smtp_server() as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
+        site = links_site(factory, monkeypatch, url)
         client = site.app.test_client()
         client.post(
             "/subscribe/caspar",
@@ -174,14 +182,14 @@ def test_only_an_active_confirmed_subscription_joins_another_newsletter(
 
 
 def test_joining_a_newsletter_one_left_sends_a_confirmation_instead(
-    site: Site, monkeypatch
+    factory, monkeypatch
 ) -> None:
-    subscribe(site, FIRST, SubscriberStatus.ACTIVE)
-    client = site.app.test_client()
-    path = email_links(site.factory, FIRST, KEYS).preferences
-    data = {"action": "join", "newsletter": "new-in-the-library"}
     with smtp_server() as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
+        site = links_site(factory, monkeypatch, url)
+        subscribe(site, FIRST, SubscriberStatus.ACTIVE)
+        client = site.app.test_client()
+        path = email_links(site.factory, FIRST, KEYS).preferences
+        data = {"action": "join", "newsletter": "new-in-the-library"}
         client.post(path, data={**data, "csrf_token": csrf_token(client, path)})
         other = email_links(site.factory, FIRST, KEYS, "new-in-the-library").preferences
         client.post(other, data={"action": "unsubscribe", "csrf_token": csrf_token(client, other)})

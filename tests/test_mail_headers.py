@@ -198,7 +198,8 @@ def test_confirmations_test_sends_and_reports_carry_any_script(sqlite_factory) -
         add_subscribers(sqlite_factory, 2)
         with transaction(sqlite_factory) as session:
             queue.enqueue(session, session.get(Edition, edition_id))
-        Worker(sqlite_factory.kw["bind"], Settings(KEYS, SETTINGS), transports).run(until_idle=True)
+        settings = Settings(KEYS, SETTINGS, "test-hash-key")
+        Worker(sqlite_factory.kw["bind"], settings, transports).run(until_idle=True)
     subjects = {}
     for _, (to,), raw in inbox.received:
         assert_well_folded(raw)

@@ -14,7 +14,7 @@ from conftest import DATA
 from delivery_helpers import add_subscribers, approved_edition, caspar, rsa_key
 from smtp import smtp_server
 from sqlalchemy import select
-from webapp import STAFF, accept_tagged, csrf_token, make_site
+from webapp import STAFF, accept_tagged, csrf_token, make_site, settings_for
 
 from digest.config.schema import DkimConfig
 from digest.db import transaction
@@ -26,16 +26,15 @@ from digest.models import Edition, Role, SubscriberStatus, Subscription
 from digest.scheduler import tasks
 
 KEYS = ["notice-key"]
+LINKS = {"token_keys": tuple(KEYS), "base_url": "https://digest.example.org"}
 SELECTOR = "weekly"
 
 
 @pytest.fixture
-def bulk(factory, tmp_path, monkeypatch):
+def bulk(factory, tmp_path):
     """CASPAR sends through the `bulk` transport, with DKIM; the default transport is another
     server, which must get nothing. Yields (bulk inbox, default inbox, transports, verify)."""
     key_file, record = rsa_key(tmp_path)
-    monkeypatch.setenv("DIGEST_TOKEN_KEYS", ",".join(KEYS))
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
     with transaction(factory) as session:
         caspar(session).transport = "bulk"
 
@@ -47,9 +46,8 @@ def bulk(factory, tmp_path, monkeypatch):
         return raw.startswith(b"DKIM-Signature:") and dkim.verify(raw, dnsfunc=dns)
 
     with smtp_server() as (bulk_inbox, bulk_url), smtp_server() as (default_inbox, default_url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", default_url)  # must not be used
         transports = {
-            None: Transport(default_url),
+            None: Transport(default_url),  # must not be used
             "bulk": Transport(
                 bulk_url,
                 dkim=DkimConfig(domain="digest.test", selector=SELECTOR, key_file=key_file),
@@ -66,7 +64,7 @@ def only_message(inbox, to: str) -> tuple[bytes, email.message.EmailMessage]:
 
 def test_a_confirmation_and_lost_links_go_through_the_newsletters_transport(factory, bulk) -> None:
     inbox, _, transports, verify = bulk
-    site = make_site(factory, transports=transports)
+    site = make_site(factory, transports=transports, **LINKS)
     client = site.app.test_client()
     page = client.get("/subscribe/caspar").text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
@@ -90,7 +88,7 @@ def test_a_confirmation_and_lost_links_go_through_the_newsletters_transport(fact
 
 def test_a_test_send_goes_through_the_newsletters_transport_with_its_own_id(factory, bulk) -> None:
     inbox, _, transports, verify = bulk
-    site = make_site(factory, transports=transports)
+    site = make_site(factory, transports=transports, **LINKS)
     accept_tagged(factory, [("First item", "neglect")])
     editor = site.client(Role.EDITOR)
     token = csrf_token(editor, "/")
@@ -115,7 +113,7 @@ def test_the_editors_report_goes_through_the_newsletters_transport(factory, bulk
     readers = add_subscribers(factory, 3)
     with transaction(factory) as session:
         queue.enqueue(session, session.get(Edition, edition_id))
-    settings = Settings(KEYS, MailSettings("https://digest.example.org"))
+    settings = Settings(KEYS, MailSettings("https://digest.example.org"), "notice-hash-key")
     Worker(factory.kw["bind"], settings, transports).run(until_idle=True)
     assert sorted(to for _, (to,), _ in inbox.received if to in readers) == sorted(readers)
     for role in (Role.EDITOR, Role.ADMIN):
@@ -130,8 +128,9 @@ def test_the_draft_notice_goes_through_the_newsletters_transport(factory, bulk, 
     bulk_transport = transports["bulk"]
     config = tmp_path / "feeds.yaml"
     config.write_text(_config_with_transport(bulk_transport), encoding="utf-8")
-    url = factory.kw["bind"].url.render_as_string(hide_password=False)
-    assert tasks.draft_edition(url, "caspar", str(config)) is not None
+    settings = settings_for(factory, mail_url=transports[None].url, **LINKS)
+    tasks.install(settings)
+    assert tasks.draft_edition(settings.database_url, "caspar", str(config)) is not None
     raw, message = only_message(inbox, STAFF[Role.EDITOR])
     assert message["Subject"].startswith("Ready for review:") and verify(raw)
 

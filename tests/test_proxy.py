@@ -10,25 +10,25 @@ from sqlalchemy import select
 from webapp import PASSWORD, STAFF, Site, csrf_token, make_site
 
 from digest.models import ConsentEvent, LoginFailure, Role
+from digest.settings import SettingError, read_settings
 from digest.subscriptions import requests
-from digest.web.security import SettingError, trusted_proxies
 
 PROXY = "10.0.0.2"
 
 
 @pytest.fixture
-def mail(monkeypatch):
-    monkeypatch.setenv("DIGEST_TOKEN_KEYS", "proxy-key")
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "proxy-secret")
-    with smtp_server() as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
-        yield inbox
+def mail():
+    """Where the sign-ups' mail goes."""
+    with smtp_server() as (_, url):
+        yield url
 
 
-def _site(factory, monkeypatch, proxies: str | None) -> Site:
-    if proxies is not None:
-        monkeypatch.setenv("DIGEST_TRUSTED_PROXIES", proxies)
-    return make_site(factory)
+def _site(factory, proxies: str | None, mail: str | None = None, https: str | None = None) -> Site:
+    """The app, run with DIGEST_TRUSTED_PROXIES and DIGEST_HTTPS as given (else unset)."""
+    named = {"DIGEST_TRUSTED_PROXIES": proxies, "DIGEST_HTTPS": https}
+    env = {name: value for name, value in named.items() if value is not None}
+    keys = {"token_keys": ("proxy-key",), "secret_key": "proxy-secret"}
+    return make_site(factory, env=env, **keys, **({"mail_url": mail} if mail else {}))
 
 
 def _sign_up(site: Site, email: str, forwarded_for: str | None, remote: str = PROXY):
@@ -49,8 +49,8 @@ def _consent_ips(site: Site) -> list[str]:
         return list(session.scalars(select(ConsentEvent.ip).order_by(ConsentEvent.id)))
 
 
-def test_forwarded_for_is_ignored_by_default(factory, monkeypatch, mail) -> None:
-    site = _site(factory, monkeypatch, None)
+def test_forwarded_for_is_ignored_by_default(factory, mail) -> None:
+    site = _site(factory, None, mail)
     assert _sign_up(site, "a@example.org", "203.0.113.5").status_code == 200
     assert _consent_ips(site) == [PROXY]
     # Making up a new X-Forwarded-For for each request does not escape the network's limit.
@@ -59,8 +59,8 @@ def test_forwarded_for_is_ignored_by_default(factory, monkeypatch, mail) -> None
     assert _sign_up(site, "last@example.org", "198.51.100.1").status_code == 429
 
 
-def test_a_trusted_proxy_gives_each_visitor_their_own_address(factory, monkeypatch, mail) -> None:
-    site = _site(factory, monkeypatch, "1")
+def test_a_trusted_proxy_gives_each_visitor_their_own_address(factory, mail) -> None:
+    site = _site(factory, "1", mail)
     # The proxy appends the address it saw; what the visitor wrote before it is not believed.
     assert _sign_up(site, "a@example.org", "192.0.2.66, 203.0.113.5").status_code == 200
     assert _consent_ips(site) == ["203.0.113.5"]
@@ -71,8 +71,8 @@ def test_a_trusted_proxy_gives_each_visitor_their_own_address(factory, monkeypat
     assert _sign_up(site, "other@example.org", "198.51.100.1").status_code == 200
 
 
-def test_sign_in_throttling_counts_the_visitor_behind_a_trusted_proxy(factory, monkeypatch) -> None:
-    site = _site(factory, monkeypatch, "1")
+def test_sign_in_throttling_counts_the_visitor_behind_a_trusted_proxy(factory) -> None:
+    site = _site(factory, "1")
     client = site.app.test_client()
     client.environ_base["REMOTE_ADDR"] = PROXY
     client.post(
@@ -113,24 +113,19 @@ def _session_cookie_secure(site: Site, proto: str | None) -> bool:
     ],
 )
 def test_the_session_cookie_is_secure_when_the_visitor_came_over_https(
-    factory, monkeypatch, proxies, https, proto, secure
+    factory, proxies, https, proto, secure
 ) -> None:
-    if https:
-        monkeypatch.setenv("DIGEST_HTTPS", https)
-    assert _session_cookie_secure(_site(factory, monkeypatch, proxies), proto) is secure
+    assert _session_cookie_secure(_site(factory, proxies, https=https), proto) is secure
 
 
 @pytest.mark.parametrize("value", ["-1", "two", "9"])
-def test_a_bad_proxy_setting_is_named(monkeypatch, value) -> None:
-    monkeypatch.setenv("DIGEST_TRUSTED_PROXIES", value)
+def test_a_bad_proxy_setting_is_named(value) -> None:
     with pytest.raises(SettingError, match="DIGEST_TRUSTED_PROXIES must be"):
-        trusted_proxies()
+        read_settings({"DIGEST_TRUSTED_PROXIES": value})
 
 
-def test_a_forwarded_value_that_is_no_address_is_stored_cut_down(
-    factory, monkeypatch, mail
-) -> None:
-    site = _site(factory, monkeypatch, "1")
+def test_a_forwarded_value_that_is_no_address_is_stored_cut_down(factory, mail) -> None:
+    site = _site(factory, "1", mail)
     odd = "\x00not-an-address-" + "x" * 300
     assert _sign_up(site, "a@example.org", odd).status_code == 200
     (stored,) = _consent_ips(site)

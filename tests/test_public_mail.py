@@ -29,20 +29,25 @@ from digest.models import (
 )
 from digest.subscriptions import requests
 from digest.subscriptions.mailer import Notice
-from digest.web import create_app
+from digest.web import context, create_app
 
 KEYS = ["public-mail-key"]
+SECRET = "public-mail-secret"  # the app's and the commands': one key for addresses' hashes
+BASE_URL = "https://digest.example.org"
 SIGN_UP, LOST_LINK = "/subscribe/caspar", "/preferences"
+
+
+def public_site(factory, monkeypatch, mail_url: str) -> Site:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", SECRET)  # for the commands, as a person's would
+    return make_site(
+        factory, mail_url=mail_url, secret_key=SECRET, token_keys=tuple(KEYS), base_url=BASE_URL
+    )
 
 
 @pytest.fixture
 def mail(factory, monkeypatch):
-    monkeypatch.setenv("DIGEST_TOKEN_KEYS", ",".join(KEYS))
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "public-mail-secret")
     with smtp_server() as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
-        yield make_site(factory), inbox
+        yield public_site(factory, monkeypatch, url), inbox
 
 
 def readers(factory, addresses: list[str]) -> None:
@@ -120,9 +125,9 @@ def test_an_ipv6_network_counts_as_one_place(mail) -> None:
 def test_the_limits_hold_across_processes_and_restarts(mail) -> None:
     site, inbox = mail
     readers(site.factory, ["reader@example.org"])
-    url = site.factory.kw["bind"].url.render_as_string(hide_password=False)
+    settings = site.app.extensions[context.SETTINGS]
     for n in range(requests.PER_ADDRESS_PER_DAY + 3):
-        app = create_app(url, secret_key="test-secret-key")  # a fresh process each time
+        app = create_app(settings)  # a fresh process each time, with the same settings
         other = Site(app, site.factory)
         response = Visitor(other, f"192.0.2.{n + 1}").post(LOST_LINK, "reader@example.org")
         assert response.status_code == 200
@@ -202,11 +207,8 @@ PAIRS, MAX_BOUND = 100, 0.005
 def test_known_and_unknown_addresses_answer_in_the_same_time(
     sqlite_factory, monkeypatch, path
 ) -> None:
-    monkeypatch.setenv("DIGEST_TOKEN_KEYS", ",".join(KEYS))
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "public-mail-secret")
     with smtp_server() as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
-        site = make_site(sqlite_factory)
+        site = public_site(sqlite_factory, monkeypatch, url)
         readers(sqlite_factory, [f"known{n}@example.org" for n in range(PAIRS)])
         differences: list[float] = []
         for run in range(3):
@@ -267,9 +269,7 @@ def test_hostile_form_fields_are_cut_down_and_the_sign_up_still_works(mail) -> N
 
 
 def _mail_settings(url: str) -> requests.Mail:
-    return requests.Mail(
-        KEYS, MailSettings.from_env(), NoticeMailer({None: Transport(url)}), "secret"
-    )
+    return requests.Mail(KEYS, MailSettings(BASE_URL), NoticeMailer({None: Transport(url)}), "secret")
 
 
 def test_a_request_decided_before_a_crash_is_sent_once_and_not_decided_again(

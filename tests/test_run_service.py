@@ -27,6 +27,7 @@ from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import Delivery, DeliveryStatus
+from digest.settings import read_settings
 from digest.web import create_app
 
 CONNECTIONS = 4
@@ -111,13 +112,17 @@ def test_healthz_names_a_worker_that_keeps_failing_while_the_database_is_well(
     worker = Worker(
         factory.kw["bind"],
         Settings(
-            ["k"], MailSettings("https://digest.example.org"), retry_delays=[timedelta(0)] * 4
+            ["k"],
+            MailSettings("https://digest.example.org"),
+            "test-hash-key",
+            retry_delays=[timedelta(0)] * 4,
         ),
         {None: Transport("nowhere:at-all")},  # every connection fails at once
     )
     stop = threading.Event()
     part = Supervised("worker", worker.run, stop, first_pause=0.2, longest_pause=0.2)
-    app = create_app(database_url, secret_key="health-test", components=[part])
+    settings = read_settings({}, database_url=database_url, secret_key="health-test")
+    app = create_app(settings, components=[part])
     client = app.test_client()
     assert client.get("/healthz").status_code == 200  # not started yet: nothing has failed
     part.start()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from delivery_helpers import add_subscribers, approved_edition, caspar
 from sqlalchemy import func, select, text
+from webapp import settings_for
 
 from digest.db import make_engine, transaction
 from digest.editions import compose
@@ -24,13 +25,8 @@ def url_of(factory) -> str:
     return factory.kw["bind"].url.render_as_string(hide_password=False)
 
 
-def scheduler(factory, **settings) -> Scheduler:
-    return Scheduler(
-        make_engine(url_of(factory)),
-        url_of(factory),
-        tasks.Settings(**settings),
-        poll_every=SLOW_POLL,
-    )
+def scheduler(factory, **given) -> Scheduler:
+    return Scheduler(make_engine(url_of(factory)), settings_for(factory, **given), SLOW_POLL)
 
 
 def wait_for(condition, seconds: float = 15) -> None:
@@ -165,7 +161,7 @@ def test_one_leader_and_another_takes_over_when_it_dies(factory) -> None:
         second.step_down()
 
 
-def test_the_draft_job_drafts_and_tells_the_editors(factory, monkeypatch) -> None:
+def test_the_draft_job_drafts_and_tells_the_editors(factory) -> None:
     from smtp import smtp_server
     from webapp import STAFF, accept_tagged, make_site
 
@@ -174,7 +170,7 @@ def test_the_draft_job_drafts_and_tells_the_editors(factory, monkeypatch) -> Non
     make_site(factory)  # staff accounts: an admin, an editor, a librarian
     accept_tagged(factory, [("Neglect in adolescence", "neglect")])
     with smtp_server() as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
+        tasks.install(settings_for(factory, mail_url=url))  # as the scheduler does
         edition_id = tasks.draft_edition(url_of(factory), "caspar")
     assert state(factory, edition_id) is EditionState.DRAFT
     told = sorted(to for _, (to,), _ in inbox.received)

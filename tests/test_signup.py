@@ -18,12 +18,10 @@ KEYS = ["signup-key"]
 
 
 @pytest.fixture
-def mail(factory, monkeypatch):
-    monkeypatch.setenv("DIGEST_TOKEN_KEYS", ",".join(KEYS))
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
+def mail(factory):
     with smtp_server() as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
-        yield make_site(factory), inbox
+        links = {"token_keys": tuple(KEYS), "base_url": "https://digest.example.org"}
+        yield make_site(factory, mail_url=url, **links), inbox
 
 
 def form(client, **fields) -> dict[str, object]:
@@ -240,11 +238,9 @@ def test_sign_up_says_at_once_what_happens_to_an_international_address(
     assert "/confirm/" in message.get_content()
 
 
-def test_a_confirmation_the_server_cannot_carry_leaves_the_same_page(factory, monkeypatch) -> None:
-    monkeypatch.setenv("DIGEST_TOKEN_KEYS", ",".join(KEYS))
+def test_a_confirmation_the_server_cannot_carry_leaves_the_same_page(factory) -> None:
     with smtp_server(enable_SMTPUTF8=False) as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
-        site = make_site(factory)
+        site = make_site(factory, mail_url=url, token_keys=tuple(KEYS))
         client = site.app.test_client()
         page = client.post("/subscribe/caspar", data=form(client, email="jürgen@bücher.example"))
         site.settle()

@@ -55,7 +55,7 @@ def send(factory, transport: Transport) -> dict[str, str]:
     add_subscribers(factory, 2)
     with transaction(factory) as session:
         queue.enqueue(session, session.get(Edition, edition_id))
-    settings = Settings(["k"], MailSettings("https://d.example"))
+    settings = Settings(["k"], MailSettings("https://d.example"), "test-hash-key")
     Worker(factory.kw["bind"], settings, {None: transport}).run(until_idle=True)
     with factory() as session:
         return {str(d.id): d.status.value for d in session.scalars(select(Delivery))}

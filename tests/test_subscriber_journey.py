@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from smtp import smtp_server
+from smtp import free_port, smtp_server
 from sqlalchemy import select
 from test_web_browser import CHROMIUM, LAUNCH_ARGS, require_chromium, shot
 from waitress.server import create_server
@@ -20,9 +20,8 @@ from digest.curation import decisions
 from digest.db import transaction
 from digest.delivery.transport import Transport
 from digest.editions import compose
-from digest.editions.message import MailSettings, archive_url, build_message
+from digest.editions.message import archive_url, build_message
 from digest.editions.render import render_cut
-from digest.keys import token_keys
 from digest.models import (
     Edition,
     ItemStatus,
@@ -32,6 +31,7 @@ from digest.models import (
     Subscription,
     Topic,
 )
+from digest.web import context
 
 ADDRESS = "journey@example.org"
 
@@ -48,17 +48,34 @@ def serious_violations(page) -> list[str]:
 
 
 @pytest.fixture
-def world(sqlite_factory, monkeypatch):
+def world(sqlite_factory):
     require_chromium()
-    site = make_site(sqlite_factory)
+    from playwright.sync_api import sync_playwright
+
+    with smtp_server() as (inbox, url), sync_playwright() as playwright:
+        port = free_port()  # the site's address is in its settings, so it is chosen first
+        base = f"http://127.0.0.1:{port}"
+        site = make_site(sqlite_factory, base_url=base, token_keys=("journey-key",), mail_url=url)
+        _this_weeks_edition(sqlite_factory)
+        server = create_server(site.app, host="127.0.0.1", port=port, threads=4)
+        threading.Thread(target=server.run, daemon=True).start()
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_context(bypass_csp=True).new_page()
+        yield site, base, inbox, page
+        browser.close()
+        server.close()
+
+
+def _this_weeks_edition(factory) -> None:
+    """Two accepted items, one on each topic, in an approved edition."""
     ids = add_items(
-        sqlite_factory,
+        factory,
         [
             entry("Neglect in adolescence", "https://example.org/n", "<p>Older children.</p>"),
             entry("Grooming on gaming platforms", "https://example.org/g", "<p>Games.</p>"),
         ],
     )
-    with transaction(sqlite_factory) as session:
+    with transaction(factory) as session:
         topics = {t.slug: t.id for t in session.scalars(select(Topic))}
         decisions.set_topics(session, ids[:1], [topics["neglect"]], "librarian")
         decisions.set_topics(session, ids[1:], [topics["online-grooming"]], "librarian")
@@ -68,20 +85,6 @@ def world(sqlite_factory, monkeypatch):
             session, newsletter, "editor", datetime(2026, 11, 22, tzinfo=UTC)
         )
         compose.approve(session, edition, "editor", now=datetime(2026, 11, 22, tzinfo=UTC))
-    server = create_server(site.app, host="127.0.0.1", port=0, threads=4)
-    base = f"http://127.0.0.1:{server.effective_port}"
-    threading.Thread(target=server.run, daemon=True).start()
-    monkeypatch.setenv("DIGEST_BASE_URL", base)
-    monkeypatch.setenv("DIGEST_TOKEN_KEYS", "journey-key")
-    from playwright.sync_api import sync_playwright
-
-    with smtp_server() as (inbox, url), sync_playwright() as playwright:
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_context(bypass_csp=True).new_page()
-        yield site, base, inbox, page
-        browser.close()
-    server.close()
 
 
 def test_sign_up_confirm_choose_receive_and_leave(world) -> None:
@@ -126,12 +129,14 @@ def test_sign_up_confirm_choose_receive_and_leave(world) -> None:
     with site.factory() as session:
         subscription = session.get(Subscription, subscription_id)
         edition = session.scalars(select(Edition)).one()
-        settings = MailSettings.from_env()
+        settings = site.app.extensions[context.SETTINGS]
         rendered = render_cut(
-            edition, frozenset(t.slug for t in subscription.topics), archive_url(edition, settings)
+            edition,
+            frozenset(t.slug for t in subscription.topics),
+            archive_url(edition, settings.mail),
         )
-        raw = build_message(edition, subscription, rendered, settings, token_keys())
-    Transport.from_env().send("caspar@digest.test", ADDRESS, raw)
+        raw = build_message(edition, subscription, rendered, settings.mail, settings.link_keys())
+    Transport.default(settings).send("caspar@digest.test", ADDRESS, raw)
     delivered = inbox.messages(ADDRESS)[-1]
     assert delivered["Subject"].startswith("CASPAR: week commencing")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from mail_links import email_links
-from smtp import Faults, smtp_server
+from smtp import Faults, Inbox, smtp_server
 from sqlalchemy import select
 from webapp import Site, csrf_token, make_site
 
@@ -41,22 +41,25 @@ from digest.models import (
 )
 
 KEYS = ["people-test-key"]
+SECRET = "people-test-secret"  # the app's, the worker's and the commands': one suppression list
 READER = "rhiannon.oneil@example.org"
 LIST = f"email,name,status\n{READER},Rhiannon O’Neil-Ŵyn,active\n"
 
 
 @pytest.fixture
 def world(factory, monkeypatch, tmp_path: Path):
-    """The web site, the `digest` command and a returned-mail box, all on one database."""
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "people-test-secret")
-    monkeypatch.setenv("DIGEST_TOKEN_KEYS", ",".join(KEYS))
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
-    return World(make_site(factory), tmp_path)
+    """The web site, its mail server, the `digest` command and a returned-mail box, all on one
+    database."""
+    for name, value in (("DIGEST_SECRET_KEY", SECRET), ("DIGEST_TOKEN_KEYS", ",".join(KEYS))):
+        monkeypatch.setenv(name, value)  # the commands read the environment, as a person's do
+    links = {"token_keys": tuple(KEYS), "base_url": "https://digest.example.org"}
+    with smtp_server() as (inbox, url):
+        yield World(make_site(factory, secret_key=SECRET, mail_url=url, **links), inbox, tmp_path)
 
 
 class World:
-    def __init__(self, site: Site, folder: Path) -> None:
-        self.site, self.factory, self.folder = site, site.factory, folder
+    def __init__(self, site: Site, inbox: Inbox, folder: Path) -> None:
+        self.site, self.factory, self.inbox, self.folder = site, site.factory, inbox, folder
 
     def digest(self, *args: str) -> str:
         """Run `digest …`; its output."""
@@ -162,7 +165,7 @@ def bounce_while_sending(world: World) -> None:
         queue.enqueue(session, session.get(Edition, edition_id))
     refusing = Faults(rcpt={READER: ("550 5.1.1 No such user", 9)})
     with smtp_server(refusing) as (_, url):
-        settings = Settings(KEYS, MailSettings("https://d.example"))
+        settings = Settings(KEYS, MailSettings("https://d.example"), SECRET)
         Worker(world.factory.kw["bind"], settings, {None: Transport(url)}).run(until_idle=True)
 
 
@@ -304,16 +307,14 @@ def confirm(world: World, link: str) -> int:
 
 @pytest.mark.parametrize(("leave", "reason"), LEAVING, ids=[f.__name__ for f, _ in LEAVING])
 def test_only_the_person_comes_back_by_a_fresh_double_opt_in(
-    world: World, monkeypatch, leave: Callable[[World], None], reason: str
+    world: World, leave: Callable[[World], None], reason: str
 ) -> None:
     world.import_list()
     leave(world)
-    with smtp_server() as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
-        sign_up(world)
-        assert world.status() != "active"  # not until the owner of the address confirms
-        assert "Held back 1 row" in world.import_list()
-        assert confirm(world, confirmation_link(inbox, READER)) == 200
+    sign_up(world)
+    assert world.status() != "active"  # not until the owner of the address confirms
+    assert "Held back 1 row" in world.import_list()
+    assert confirm(world, confirmation_link(world.inbox, READER)) == 200
     assert world.status() == "active"
     with world.factory() as session:
         event = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id.desc())).first()
@@ -323,25 +324,19 @@ def test_only_the_person_comes_back_by_a_fresh_double_opt_in(
     assert ("Held back 1 row" in other) == (reason != "unsubscribed")
 
 
-def test_a_confirmation_link_older_than_leaving_again_confirms_nothing(
-    world: World, monkeypatch
-) -> None:
+def test_a_confirmation_link_older_than_leaving_again_confirms_nothing(world: World) -> None:
     world.import_list()
     leave_by_one_click(world)
-    with smtp_server() as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
-        sign_up(world)
-        old = confirmation_link(inbox, READER)
-        assert confirm(world, old) == 200
-        leave_by_one_click(world)  # and leaves again
-        assert confirm(world, old) == 400
+    sign_up(world)
+    old = confirmation_link(world.inbox, READER)
+    assert confirm(world, old) == 200
+    leave_by_one_click(world)  # and leaves again
+    assert confirm(world, old) == 400
     assert world.status() == "unsubscribed"
     assert "Held back 1 row: 1 unsubscribed" in world.import_list()
 
 
-def test_saving_preferences_after_leaving_does_not_subscribe_again(
-    world: World, monkeypatch
-) -> None:
+def test_saving_preferences_after_leaving_does_not_subscribe_again(world: World) -> None:
     world.import_list()
     leave_by_one_click(world)
     client = world.site.app.test_client()
@@ -350,15 +345,11 @@ def test_saving_preferences_after_leaving_does_not_subscribe_again(
     assert "Subscribe again" in page and "saving your choices subscribes you" not in page
     client.post(path, data={"action": "save", "csrf_token": csrf_token(client, path)})
     assert world.status() == "unsubscribed"
-    with smtp_server() as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
-        again = client.post(
-            path, data={"action": "resubscribe", "csrf_token": csrf_token(client, path)}
-        )
-        assert "a link to confirm" in again.text
-        world.site.settle()
-        assert world.status() == "pending"
-        assert confirm(world, confirmation_link(inbox, READER)) == 200
+    again = client.post(path, data={"action": "resubscribe", "csrf_token": csrf_token(client, path)})
+    assert "a link to confirm" in again.text
+    world.site.settle()
+    assert world.status() == "pending"
+    assert confirm(world, confirmation_link(world.inbox, READER)) == 200
     assert world.status() == "active"
 
 

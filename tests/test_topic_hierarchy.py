@@ -159,7 +159,9 @@ def test_a_subscriber_choosing_a_parent_is_sent_its_descendants_items(site: Site
     with smtp_server() as (inbox, url):
         Worker(
             site.factory.kw["bind"],
-            Settings(["hierarchy-test-key"], MailSettings("https://digest.example.org")),
+            Settings(
+                ["hierarchy-test-key"], MailSettings("https://digest.example.org"), "test-hash-key"
+            ),
             {None: Transport(url)},
         ).run(until_idle=True)
     received = {to: _text(raw) for _, (to,), raw in inbox.received}

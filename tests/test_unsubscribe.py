@@ -29,9 +29,8 @@ KEYS = ["key-one", "key-two"]
 
 
 @pytest.fixture
-def site(factory, monkeypatch) -> Site:
-    monkeypatch.setenv("DIGEST_TOKEN_KEYS", ",".join(KEYS))
-    site = make_site(factory)
+def site(factory) -> Site:
+    site = make_site(factory, token_keys=tuple(KEYS))
     with transaction(factory) as session:
         newsletters = {n.slug: n for n in session.scalars(select(Newsletter))}
         subscriber = Subscriber(email="reader@example.org", name="Reader")

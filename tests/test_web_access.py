@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from webapp import PASSWORD, STAFF, Site, add_items, csrf_token, entry, make_site, sign_in
 
 from digest.models import AuditEntry, Feed, Item, ItemStatus, Placement, Role, Topic, User
+from digest.settings import read_settings
 from digest.web import create_app
 
 PUBLIC = "public"
@@ -257,9 +258,8 @@ def test_script_in_a_title_is_shown_inert_everywhere(site: Site) -> None:
 
 
 def test_healthz_reports_an_unreachable_database() -> None:
-    app = create_app(
-        "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2", secret_key="x"
-    )
+    nowhere = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+    app = create_app(read_settings({}, database_url=nowhere, secret_key="x"))
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
 

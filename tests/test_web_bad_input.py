@@ -20,8 +20,8 @@ BIG = [str(2**31), str(2**63), str(2**64), str(10**30)]
 
 
 @pytest.fixture
-def world(factory, tmp_path, monkeypatch) -> World:
-    return make_world(factory, tmp_path, monkeypatch)
+def world(factory, tmp_path) -> World:
+    return make_world(factory, tmp_path)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import re
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,11 @@ def require_chromium() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def served(sqlite_factory) -> Iterator[tuple[Site, str]]:
-    site = make_site(sqlite_factory)
+@contextmanager
+def serving(sqlite_factory, **given: object) -> Iterator[tuple[Site, str]]:
+    """The app on `given` settings, with three suggested items, served over HTTP; yields it
+    and its address."""
+    site = make_site(sqlite_factory, **given)
     add_items(
         sqlite_factory,
         [
@@ -61,6 +64,12 @@ def served(sqlite_factory) -> Iterator[tuple[Site, str]]:
         yield site, f"http://127.0.0.1:{server.effective_port}"
     finally:
         server.close()
+
+
+@pytest.fixture
+def served(sqlite_factory) -> Iterator[tuple[Site, str]]:
+    with serving(sqlite_factory) as site_and_address:
+        yield site_and_address
 
 
 @pytest.fixture
@@ -196,25 +205,28 @@ def test_editor_drags_an_item_to_a_new_place(served, browser) -> None:
 
 
 def test_editor_sends_an_edition_and_reads_it_in_the_outbox(
-    served, browser, tmp_path, monkeypatch
+    sqlite_factory, browser, tmp_path
 ) -> None:
+    from digest.delivery.transport import Transport
+
+    outbox = {"demo": True, "mail_url": f"maildir:{tmp_path / 'mail'}"}  # the Outbox's folder
+    with serving(sqlite_factory, **outbox) as (site, base):
+        send_and_read_in_the_outbox(site, base, browser, Transport(outbox["mail_url"]))
+
+
+def send_and_read_in_the_outbox(site: Site, base: str, browser: object, transport) -> None:
     from delivery_helpers import add_subscribers
 
     from digest.delivery.sender import Settings, Worker
-    from digest.delivery.transport import Transport
     from digest.editions.message import MailSettings
 
-    site, base = served
-    monkeypatch.setenv("DIGEST_DEMO", "1")
-    monkeypatch.setenv("DIGEST_MAIL_URL", f"maildir:{tmp_path / 'mail'}")
-    site.app.config["DEMO"] = True
     accept_tagged(site.factory, [("Alpha briefing", "neglect"), ("Beta report", "neglect")])
     add_subscribers(site.factory, 3)
     stop = threading.Event()
     worker = Worker(
         site.factory.kw["bind"],
-        Settings(["k"], MailSettings(base), idle_wait=0.2),
-        {None: Transport.from_env()},
+        Settings(["k"], MailSettings(base), "test-hash-key", idle_wait=0.2),
+        {None: transport},
     )
     sending = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     sending.start()

@@ -22,7 +22,12 @@ from digest.models import (
 
 @pytest.fixture
 def site(factory) -> Site:
-    site = make_site(factory)
+    return editions_site(factory)
+
+
+def editions_site(factory, **given: object) -> Site:
+    """The app on `given` settings, two accepted items and three subscribers."""
+    site = make_site(factory, **given)
     accept_tagged(factory, [("First item", "neglect"), ("Second item", "online-grooming")])
     with transaction(factory) as session:
         newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
@@ -83,12 +88,12 @@ def test_build_preview_order_and_approve(site: Site) -> None:
     assert edition(site).subject != "Changed"
 
 
-def test_send_a_test_to_myself(site: Site, monkeypatch) -> None:
-    client = site.client(Role.EDITOR)
-    token = csrf_token(client, "/")
-    client.post("/editions/build", data={"newsletter": "caspar", "csrf_token": token})
+def test_send_a_test_to_myself(factory) -> None:
     with smtp_server() as (inbox, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
+        site = editions_site(factory, mail_url=url)
+        client = site.client(Role.EDITOR)
+        token = csrf_token(client, "/")
+        client.post("/editions/build", data={"newsletter": "caspar", "csrf_token": token})
         sent = client.post(
             f"/editions/{edition(site).id}/test", data={"csrf_token": token}, follow_redirects=True
         )

@@ -44,8 +44,8 @@ ACTIONS = ["", "unsubscribe", "join", "resubscribe", "fetch"]
 
 
 @pytest.fixture
-def world(factory, tmp_path, monkeypatch) -> World:
-    return make_world(factory, tmp_path, monkeypatch)
+def world(factory, tmp_path) -> World:
+    return make_world(factory, tmp_path)
 
 
 def test_head_is_answered_as_get_and_changes_nothing_on_every_route(world: World) -> None:

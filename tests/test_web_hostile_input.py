@@ -104,8 +104,8 @@ class _WatchedRequest(Request):
 
 
 @pytest.fixture
-def world(factory, tmp_path, monkeypatch) -> World:
-    world = make_world(factory, tmp_path, monkeypatch)
+def world(factory, tmp_path) -> World:
+    world = make_world(factory, tmp_path)
     world.site.app.request_class = _WatchedRequest
     return world
 

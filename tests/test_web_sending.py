@@ -15,7 +15,7 @@ from digest.editions.message import MailSettings
 from digest.models import Edition, Role
 
 
-def test_edition_page_and_dashboard_show_the_send(factory, monkeypatch) -> None:
+def test_edition_page_and_dashboard_show_the_send(factory) -> None:
     site = make_site(factory)
     edition_id = approved_edition(factory)
     readers = add_subscribers(factory, 6)
@@ -26,8 +26,7 @@ def test_edition_page_and_dashboard_show_the_send(factory, monkeypatch) -> None:
     assert "Sending" in page and 'hx-trigger="every 2s"' in page  # polled while it goes
     assert '<td class="count-queued">6</td>' in page
     with smtp_server(Faults(rcpt={readers[0]: ("550 5.1.1 No such user", 9)})) as (_, url):
-        monkeypatch.setenv("DIGEST_MAIL_URL", url)
-        settings = Settings(["k"], MailSettings("https://d.example"))
+        settings = Settings(["k"], MailSettings("https://d.example"), "test-hash-key")
         Worker(factory.kw["bind"], settings, {None: Transport(url)}).run(until_idle=True)
     live = editor.get(f"/editions/{edition_id}/progress").text
     assert '<td class="count-sent">5</td>' in live and '<td class="count-bounced">1</td>' in live

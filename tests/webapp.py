@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -16,6 +18,7 @@ from digest.delivery.transport import Transports
 from digest.ingest.parse import ParsedEntry
 from digest.ingest.store import feed_entries, store_entries
 from digest.models import Feed, Item, Role
+from digest.settings import Settings, read_settings
 from digest.timeutil import utcnow
 from digest.web import create_app
 
@@ -114,15 +117,30 @@ def placements(
     return [found[item_id] for item_id in item_ids]
 
 
-def make_site(factory: sessionmaker[Session], transports: Transports | None = None) -> Site:
-    """The app, with staff of every role; mail through `transports` (by default, through
-    DIGEST_MAIL_URL as it is when the mail is sent)."""
+def settings_for(
+    factory: sessionmaker[Session], env: Mapping[str, str] | None = None, **given: Any
+) -> Settings:
+    """Settings for the test's database: `given` (by field name), then `env` (variables as
+    the process's environment would have them; not the process's own), and otherwise the
+    defaults, with a secret key of the tests'."""
+    url = factory.kw["bind"].url.render_as_string(hide_password=False)
+    given = {"database_url": url, "secret_key": "test-secret-key", **given}
+    return read_settings(env or {}, **given)
+
+
+def make_site(
+    factory: sessionmaker[Session],
+    transports: Transports | None = None,
+    env: Mapping[str, str] | None = None,
+    **given: Any,
+) -> Site:
+    """The app, with staff of every role, on `settings_for(factory, env, **given)`; mail
+    through `transports` (by default, through the settings' default transport)."""
     with transaction(factory) as session:
         for role, email in STAFF.items():
             accounts.create_user(session, email, role, PASSWORD, "test")
-    url = factory.kw["bind"].url.render_as_string(hide_password=False)
-    app = create_app(url, secret_key="test-secret-key", transports=transports)
-    return Site(app, factory)
+    settings = settings_for(factory, env, **given)
+    return Site(create_app(settings, transports=transports), factory)
 
 
 def accept_tagged(factory: sessionmaker[Session], tagged: list[tuple[str, str]]) -> list[int]:

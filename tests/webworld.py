@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
-import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,15 +91,15 @@ class World:
         return len(mailbox.Maildir(self.mail, create=True))
 
 
-def make_world(
-    factory: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> World:
+def make_world(factory: sessionmaker[Session], tmp_path: Path) -> World:
     mail = tmp_path / "mail"
-    monkeypatch.setenv("DIGEST_TOKEN_KEYS", ",".join(KEYS))
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
-    monkeypatch.setenv("DIGEST_MAIL_URL", f"maildir:{mail}")
-    monkeypatch.setenv("DIGEST_DEMO", "1")  # so that the outbox pages exist
-    site = make_site(factory)
+    site = make_site(
+        factory,
+        token_keys=tuple(KEYS),
+        base_url="https://digest.example.org",
+        mail_url=f"maildir:{mail}",
+        demo=True,  # so that the outbox pages exist
+    )
     sent_edition, draft = _editions(factory)
     (new_item, look_alike) = add_items(
         factory,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from digest.defaults import DEFAULT_DATABASE_URL
+from digest.defaults import DEFAULT_CONFIG, DEFAULT_DATABASE_URL
 from digest.errors import DigestError
 
 # Nothing heavy is imported at module level: `digest --help` and a mistyped command answer in
@@ -32,13 +32,15 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from digest.config import DigestConfig
+    from digest.settings import Settings
 
 
 @cache
 def _console(stderr: bool) -> Console:
     from rich.console import Console
 
-    # Piped output (logs, CI) gets wide tables instead of rows wrapped at 80 columns.
+    # Piped output (logs, CI) gets wide tables instead of rows wrapped at 80 columns. COLUMNS is
+    # the terminal's width, not a setting of Digest's.
     width = None if stderr or sys.stdout.isatty() or "COLUMNS" in os.environ else 250
     return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
@@ -90,6 +92,14 @@ class App:
                     + "\n".join(f"  {p}" for p in exc.problems)
                 ) from None
         return self._config
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The settings, from the environment and the options given: read on first use, so
+        that a command that needs none of them cannot be stopped by a bad one."""
+        from digest.settings import read_settings
+
+        return read_settings(config_path=self.config_path, database_url=self.database_url)
 
     @cached_property
     def engine(self) -> Engine:
@@ -248,7 +258,7 @@ def load_all_commands() -> None:
     "--config",
     "config_path",
     envvar="DIGEST_CONFIG",
-    default="feeds.yaml",
+    default=DEFAULT_CONFIG,
     show_default=True,
     help="The config file (env DIGEST_CONFIG).",
 )

@@ -20,7 +20,6 @@ from digest.delivery import processes as processes_of
 from digest.delivery import queue
 from digest.delivery.sender import Settings, Worker, WorkerError
 from digest.delivery.transport import Transport
-from digest.keys import secret_key, token_keys
 from digest.models import Edition, EditionState
 from digest.models.lookup import edition_by_id
 
@@ -28,7 +27,12 @@ from digest.models.lookup import edition_by_id
 def transports(app: App) -> dict[str | None, Transport]:
     """The config's transports (when there is a config file) and the default one."""
     configs = app.config.transports if Path(app.config_path).exists() else []
-    return Transport.all_from(configs)
+    return Transport.all_from(configs, app.settings)
+
+
+def worker_settings(app: App) -> Settings:
+    """What a worker sends with, from the command's settings."""
+    return Settings(app.settings.link_keys(), app.settings.mail, app.settings.secret())
 
 
 def make_worker(
@@ -37,8 +41,8 @@ def make_worker(
     """A worker sending through the config's transports, or through `shared`, its share of
     their connections."""
     app.require_schema()
-    settings = Settings.from_env()
-    return Worker(app.engine, settings, transports(app) if shared is None else shared, name=name)
+    shared = transports(app) if shared is None else shared
+    return Worker(app.engine, worker_settings(app), shared, name=name)
 
 
 def stop_on_signals(stop: threading.Event) -> None:
@@ -58,7 +62,7 @@ def _summary(counts: Counter[str]) -> str:
 def worker_command(app: App, name: str, until_idle: bool) -> None:
     """Send due deliveries of every edition being sent (run as many as you like on
     PostgreSQL; one on SQLite)."""
-    logs.setup(logging.WARNING)
+    logs.setup(logging.WARNING, app.settings.log_file)
     stop = threading.Event()
     stop_on_signals(stop)
     try:
@@ -79,7 +83,7 @@ def worker_command(app: App, name: str, until_idle: bool) -> None:
 @pass_app
 def send_command(app: App, edition_id: int, processes: int | None) -> None:
     """Send an approved edition now, showing progress (or finish one being sent)."""
-    logs.setup(logging.WARNING)
+    logs.setup(logging.WARNING, app.settings.log_file)
     count = _process_count(app, processes)
     with transaction(app.require_schema()) as session:
         edition = edition_by_id(session, edition_id)
@@ -152,10 +156,10 @@ def _process_count(app: App, asked: int | None) -> int:
 def _helper(app: App, name: str, shared: dict[str | None, Transport]) -> processes_of.HelperSpec:
     return processes_of.HelperSpec(
         database_url=app.database_url,
-        settings=Settings.from_env(),
+        settings=worker_settings(app),
         transports=shared,
         name=name,
-        setup_logging=functools.partial(logs.setup, logging.WARNING),
+        setup_logging=functools.partial(logs.setup, logging.WARNING, app.settings.log_file),
     )
 
 
@@ -175,8 +179,9 @@ def bounces_process(app: App, source: str) -> None:
 
     from digest.delivery import bounces as bounce_mail
 
+    keys, hash_key = app.settings.link_keys(), app.settings.secret()
     try:
-        report = bounce_mail.process(app.require_schema(), source, token_keys(), secret_key())
+        report = bounce_mail.process(app.require_schema(), source, keys, hash_key)
     except (OSError, imaplib.IMAP4.error) as exc:
         raise UsageProblem(f"cannot read {source}: {exc}") from None
     console.print(f"Processed {report.summary()}.")

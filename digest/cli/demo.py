@@ -10,7 +10,6 @@ from digest.cli import App, UsageProblem, cli, console, pass_app
 from digest.curation import decisions
 from digest.db import transaction
 from digest.editions import compose
-from digest.keys import secret_key
 from digest.models import (
     Edition,
     EditionState,
@@ -52,7 +51,7 @@ def demo_setup(app: App) -> None:
         if caspar is None:
             raise UsageProblem("the demo needs the CASPAR newsletter: run init with demo.yaml")
         staff_kept = _add_staff(session)
-        readers_kept = _add_readers(session, caspar)
+        readers_kept = _add_readers(session, caspar, app.settings.secret())
         edition, kept = _this_weeks_draft(session, caspar)
     console.print("Demo accounts (password for each: [bold]" + DEMO_PASSWORD + "[/bold]):")
     for role, email in DEMO_STAFF.items():
@@ -86,8 +85,9 @@ def _add_staff(session: Session) -> int:
     return kept
 
 
-def _add_readers(session: Session, caspar: Newsletter) -> int:
-    """The demo's subscribers that are missing; returns how many were there already."""
+def _add_readers(session: Session, caspar: Newsletter, hash_key: str) -> int:
+    """The demo's subscribers that are missing; returns how many were there already.
+    `hash_key` keys the suppression list's hashes."""
     topics = {t.slug: t for t in session.scalars(select(Topic))}
     kept = 0
     for email, name, chosen in DEMO_READERS:
@@ -95,7 +95,7 @@ def _add_readers(session: Session, caspar: Newsletter) -> int:
             kept += 1
             continue
         # A demo reader who was erased stays erased: running this again is a staff action.
-        if suppression.reason_for(session, email, caspar.id, secret_key()):
+        if suppression.reason_for(session, email, caspar.id, hash_key):
             continue
         subscriber = Subscriber(email=email, name=name)
         subscriber.subscriptions.append(

@@ -22,8 +22,6 @@ from digest.db import transaction
 from digest.editions import approvals, compose
 from digest.editions.message import archive_url, build_message
 from digest.editions.render import full_size, over_budget_warning, render_cut
-from digest.keys import token_keys
-from digest.mailsettings import MailSettings
 from digest.models import Edition, Subscriber, Subscription
 from digest.models.lookup import edition_by_id, newsletter_by_slug
 
@@ -111,7 +109,7 @@ def edition_approve(
     """Approve an edition: its content is frozen and its send is scheduled."""
     with app.require_schema()() as session:
         found = edition_by_id(session, edition_id)
-        warning = over_budget_warning(full_size(found, archive_url(found, MailSettings.from_env())))
+        warning = over_budget_warning(full_size(found, archive_url(found, app.settings.mail)))
     if warning and not allow_large:
         raise UsageProblem(f"not approved: {warning}. Remove some items, or use --allow-large")
     if warning:
@@ -167,8 +165,8 @@ def edition_render(app: App, edition_id: int, email: str, out: Path) -> None:
         )
         if subscription is None:
             raise UsageProblem(f"{email} is not subscribed to {found.newsletter.slug}")
-        settings = MailSettings.from_env()
+        mail, keys = app.settings.mail, app.settings.link_keys()
         topics = expand_chosen(session, (t.slug for t in subscription.topics))
-        rendered = render_cut(found, topics, archive_url(found, settings))
-        out.write_bytes(build_message(found, subscription, rendered, settings, token_keys()))
+        rendered = render_cut(found, topics, archive_url(found, mail))
+        out.write_bytes(build_message(found, subscription, rendered, mail, keys))
     console.print(f"Wrote {out}: {rendered.item_count} items, {out.stat().st_size} bytes.")

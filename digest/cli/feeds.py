@@ -23,6 +23,7 @@ from digest.curation.suggest import SuggestAsStored
 from digest.db import transaction
 from digest.ingest import health
 from digest.ingest.counts import items_per_feed
+from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import PollReport, poll_feeds
 from digest.models import Feed, FeedKind
 
@@ -64,6 +65,7 @@ def poll(app: App, names: tuple[str, ...], include_not_due: bool) -> None:
             factory,
             names,
             include_not_due,
+            settings=FetchSettings(max_entries=app.settings.max_entries_per_feed),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             on_stored=suggestions,
         )
@@ -174,7 +176,7 @@ def feeds_check(app: App, names: tuple[str, ...]) -> None:
 
     with app.require_schema()() as session:
         requests = feeds_to_check(session, names)
-    checks = check_feeds(requests)
+    checks = check_feeds(requests, FetchSettings(max_entries=app.settings.max_entries_per_feed))
     table = Table(title="Feed check", title_justify="left")
     for column in ("Feed", "Result", "Note"):
         table.add_column(column)

@@ -4,13 +4,10 @@ stderr, and everything, tracebacks included, in a log file (`DIGEST_LOG_FILE`)."
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from digest.db import first_line
 
-LOG_FILE_ENV = "DIGEST_LOG_FILE"
-DEFAULT_LOG_FILE = "var/log/digest.log"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _DETAILS_ONLY = "digest_details_only"  # a record meant for the log file, not for stderr
 
@@ -35,9 +32,9 @@ class OneLine(logging.Formatter):
         return line.replace("\n", " ")
 
 
-def setup(stderr_level: int = logging.INFO) -> None:
+def setup(stderr_level: int, path: Path) -> None:
     """Log to stderr (one line a record, from `stderr_level`) and, with the details, to the
-    log file. Does nothing when logging is already set up (by a test runner, say)."""
+    log file at `path`. Does nothing when logging is already set up (by a test runner, say)."""
     root = logging.getLogger()
     if root.handlers:
         return
@@ -46,7 +43,6 @@ def setup(stderr_level: int = logging.INFO) -> None:
     to_stderr = logging.StreamHandler()
     to_stderr.setLevel(stderr_level)
     to_stderr.addFilter(lambda record: not getattr(record, _DETAILS_ONLY, False))
-    path = Path(os.environ.get(LOG_FILE_ENV) or DEFAULT_LOG_FILE)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         to_file: logging.Handler = logging.FileHandler(path, encoding="utf-8")

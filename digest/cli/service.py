@@ -20,7 +20,7 @@ def _scheduler(app: App) -> Scheduler:
     config = Path(app.config_path)
     transports(app)  # a config whose transports cannot be read is refused now, not at 07:00
     return Scheduler(
-        app.engine, app.database_url, config_path=str(config.resolve()) if config.exists() else None
+        app.engine, app.settings, config_path=str(config.resolve()) if config.exists() else None
     )
 
 
@@ -29,7 +29,7 @@ def _scheduler(app: App) -> Scheduler:
 def scheduler_command(app: App) -> None:
     """Run the scheduler: polls, drafts, sends and housekeeping on time. Start it on as many
     machines as you like: one runs the jobs, the others take over if it stops."""
-    logs.setup(logging.INFO)
+    logs.setup(logging.INFO, app.settings.log_file)
     app.require_schema()
     stop = threading.Event()
     stop_on_signals(stop)
@@ -59,7 +59,7 @@ def run_command(app: App, host: str, port: int, threads: int) -> None:
 
     from digest.cli.web import web_app
 
-    logs.setup(logging.INFO)
+    logs.setup(logging.INFO, app.settings.log_file)
     app.require_schema()
     stop = threading.Event()
     stop_on_signals(stop)

@@ -18,7 +18,6 @@ from digest.cli import (
     pass_app,
 )
 from digest.db import transaction
-from digest.keys import secret_key
 from digest.models.lookup import newsletter_by_slug
 from digest.subscriptions import listfiles, lists, privacy, signup
 
@@ -54,7 +53,7 @@ def subscribers_import(
             csvfiles.open_csv(file, encoding) as found,
         ):
             newsletter = newsletter_by_slug(session, slug)
-            report = lists.import_csv(session, found, newsletter, origin, secret_key())
+            report = lists.import_csv(session, found, newsletter, origin, app.settings.secret())
     except csvfiles.CsvFileError as exc:
         raise UsageProblem(f"{file}: {exc}; nothing was imported") from None
     if note := found.note(file):
@@ -122,7 +121,7 @@ def subscribers_add(
                 name,
                 topics,
                 source,
-                secret_key(),
+                app.settings.secret(),
             )
         except ValueError as exc:
             raise UsageProblem(str(exc)) from None
@@ -161,7 +160,7 @@ def subscribers_expire(app: App) -> None:
 def subscribers_show(app: App, email: str) -> None:
     """Everything held about a subscriber, as JSON (a subject access request)."""
     with app.require_schema()() as session:
-        data = privacy.subject_access(session, email, secret_key())
+        data = privacy.subject_access(session, email, app.settings.secret())
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -172,5 +171,5 @@ def subscribers_show(app: App, email: str) -> None:
 def subscribers_erase(app: App, email: str) -> None:
     """Delete a subscriber and all about them, keeping only a hashed suppression entry."""
     with transaction(app.require_schema()) as session:
-        privacy.erase(session, email, secret_key())
+        privacy.erase(session, email, app.settings.secret())
     console.print(f"Erased {email}; only a hash remains, to keep it off imported lists.")

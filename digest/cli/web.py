@@ -27,7 +27,7 @@ def web_app(app: App, components: Sequence[Component] = ()) -> Flask:
     from digest.cli.delivery import transports
     from digest.web import create_app, settle_for_serving
 
-    web = create_app(app.database_url, transports=transports(app), components=components)
+    web = create_app(app.settings, transports=transports(app), components=components)
     web.extensions["digest.mail_requests"].wake()  # what a stopped process left, goes now
     settle_for_serving()
     return web

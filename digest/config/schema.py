@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
 )
 
+from digest.defaults import MAIL_CONNECTIONS
 from digest.localfiles import is_local_path
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -176,7 +177,7 @@ class TransportConfig(Strict):
 
     name: Slug
     url: Line = Field(pattern=r"^(smtps?://|maildir:)")
-    connections: int = Field(default=4, ge=1, le=64)
+    connections: int = Field(default=MAIL_CONNECTIONS, ge=1, le=64)
     per_second: float | None = Field(default=None, gt=0)
     per_hour: int | None = Field(default=None, gt=0)
     dkim: DkimConfig | None = None

@@ -38,7 +38,6 @@ from digest.delivery.outcomes import Outcome
 from digest.delivery.ratelimit import Grant
 from digest.delivery.report import send_reports
 from digest.delivery.transport import Transport
-from digest.keys import secret_key, token_keys
 from digest.locks import LifetimeLock, is_free
 from digest.mailsettings import MailSettings
 from digest.models import DeliveryStatus
@@ -115,14 +114,10 @@ class Settings:
     keys: list[str]  # the keys of subscribers' links and of the VERP return paths
     mail: MailSettings
     # Keys the suppression list's hashes, for addresses that bounce while sending.
-    hash_key: str = field(default_factory=secret_key)
+    hash_key: str
     batch_size: int = 200
     retry_delays: Sequence[timedelta] = queue.RETRY_DELAYS
     idle_wait: float = 2.0  # seconds between looks at the queue when nothing is due
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        return cls(token_keys(), MailSettings.from_env(), secret_key())
 
 
 @dataclass

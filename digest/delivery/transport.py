@@ -26,14 +26,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from digest.addresses import AddressError, needs_smtputf8, on_the_wire
 from digest.config import load_config
 from digest.config.schema import DkimConfig, TransportConfig
+from digest.defaults import MAIL_CONNECTIONS
 from digest.delivery.outcomes import Outcome, Result
 from digest.errors import Unavailable
+from digest.settings import Settings
 
 if TYPE_CHECKING:  # loaded when a transport signs: DKIM's libraries are slow to import
     from digest.delivery.dkim import Signer
 
 log = logging.getLogger(__name__)
-DEFAULT_MAIL_URL = "maildir:var/mail"
 CRLF = b"\r\n"
 RECONNECTS = 3  # a dropped connection is tried again on a new one, this many times in all
 
@@ -72,7 +73,8 @@ class Channel(Protocol):
 
 
 def _expand(url: str) -> str:
-    """`${NAME}` replaced from the environment, so secrets stay out of the config file."""
+    """`${NAME}` replaced from the environment, so secrets stay out of the config file: the
+    one reading of the environment outside `digest.settings`, when the transport opens."""
 
     def value(match: re.Match[str]) -> str:
         name = match[1]
@@ -89,19 +91,17 @@ class Transport:
     `maildir:PATH`; with a number of connections, rate limits and optional DKIM signing."""
 
     url: str
-    connections: int = 4
+    connections: int = MAIL_CONNECTIONS
     per_second: float | None = None
     per_hour: int | None = None
     dkim: DkimConfig | None = None
     timeout: float = 60.0
 
     @classmethod
-    def from_env(cls) -> Transport:
-        """`DIGEST_MAIL_URL`, with `DIGEST_MAIL_CONNECTIONS` connections (default 4)."""
-        return cls(
-            os.environ.get("DIGEST_MAIL_URL", DEFAULT_MAIL_URL),
-            connections=int(os.environ.get("DIGEST_MAIL_CONNECTIONS", "4")),
-        )
+    def default(cls, settings: Settings) -> Transport:
+        """The transport of newsletters that name none: `DIGEST_MAIL_URL`, with
+        `DIGEST_MAIL_CONNECTIONS` connections."""
+        return cls(settings.mail_url, connections=settings.mail_connections)
 
     @classmethod
     def from_config(cls, config: TransportConfig) -> Transport:
@@ -114,18 +114,18 @@ class Transport:
         )
 
     @staticmethod
-    def all_from(configs: list[TransportConfig]) -> dict[str | None, Transport]:
-        """The transports a config names, and the default (from the environment) as None."""
+    def all_from(configs: list[TransportConfig], settings: Settings) -> dict[str | None, Transport]:
+        """The transports a config names, and the default (from the settings) as None."""
         named: dict[str | None, Transport] = {c.name: Transport.from_config(c) for c in configs}
-        return {None: Transport.from_env(), **named}
+        return {None: Transport.default(settings), **named}
 
     @staticmethod
-    def all_from_file(config_path: str | None) -> dict[str | None, Transport]:
+    def all_from_file(config_path: str | None, settings: Settings) -> dict[str | None, Transport]:
         """The transports of a config file (none without one), and the default. Raises
         ConfigError for a file that is not valid."""
         if config_path is None or not Path(config_path).exists():
-            return Transport.all_from([])
-        return Transport.all_from(load_config(config_path).transports)
+            return Transport.all_from([], settings)
+        return Transport.all_from(load_config(config_path).transports, settings)
 
     def open(self) -> Channel:
         parts = urlsplit(_expand(self.url))

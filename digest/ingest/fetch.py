@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import os
 import re
 import ssl
 from collections import defaultdict
@@ -19,10 +18,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from digest import __version__
+from digest.defaults import MAX_ENTRIES
 from digest.ingest.decoding import ACCEPT_ENCODING, BoundedDecoder, EncodingProblem, codings
 from digest.ingest.errors import ErrorKind, FeedProblem, classify_exception, status_problem
 from digest.ingest.netguard import PublicOnlyTransport
-from digest.ingest.trim import MAX_ENTRIES
 from digest.localfiles import (
     FileTooLarge,
     LocalFileError,
@@ -38,22 +37,7 @@ ACCEPT = (
 )
 PERMANENT_REDIRECTS = frozenset({301, 308})
 MAX_RETRY_AFTER_SECONDS = 7 * 86400
-# Parsing costs about 0.4 ms an entry and storing as much again: 20,000 is some 15 s a poll.
-MAX_ENTRIES_CEILING = 20_000
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
-
-
-def max_entries_from_env() -> int:
-    """`DIGEST_MAX_ENTRIES_PER_FEED`: how many of a feed's entries one poll reads, newest first."""
-    value = os.environ.get("DIGEST_MAX_ENTRIES_PER_FEED", "").strip()
-    if not value:
-        return MAX_ENTRIES
-    if not value.isdigit() or not 1 <= int(value) <= MAX_ENTRIES_CEILING:
-        raise ValueError(
-            f"DIGEST_MAX_ENTRIES_PER_FEED must be a whole number from 1 to "
-            f"{MAX_ENTRIES_CEILING:,}, not {value[:40]!r}"
-        )
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -64,7 +48,7 @@ class FetchSettings:
     max_redirects: int = 5
     max_concurrency: int = 32
     per_host_concurrency: int = 6
-    max_entries: int = field(default_factory=max_entries_from_env)  # per feed and poll
+    max_entries: int = MAX_ENTRIES  # per feed and poll (DIGEST_MAX_ENTRIES_PER_FEED)
 
 
 @dataclass(frozen=True)

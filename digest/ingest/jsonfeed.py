@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from digest.defaults import MAX_ENTRIES
 from digest.errors import Invalid
-from digest.ingest.trim import MAX_ENTRIES
 from digest.ingest.urls import reader_link
 
 # The versions the spec has published; a feed names one in its "version".

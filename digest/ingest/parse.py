@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
+from digest.defaults import MAX_ENTRIES
 from digest.ingest import dedup
 from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.identifiers import find_doi
 from digest.ingest.jsonfeed import JSONFeedError, is_json_feed, read_json_feed
 from digest.ingest.sanitize import html_to_text, sanitize_html, sanitized_html_to_text
-from digest.ingest.trim import MAX_ENTRIES, keep_newest
+from digest.ingest.trim import keep_newest
 from digest.ingest.urls import canonicalize_url, check_reader_link, reader_link
 
 _HTML_START = re.compile(

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from xml.parsers import expat
 
-MAX_ENTRIES = 500  # per feed and poll: ten weeks of the busiest feed a library follows
+from digest.defaults import MAX_ENTRIES
+
 _ENTRY_TAGS = frozenset({"item", "entry"})
 _DATE_TAGS = frozenset({"pubDate", "published", "updated", "date", "issued", "modified"})
 # A count that is never below the true one for an ASCII-compatible document: any tag named

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +27,7 @@ from sqlalchemy import Engine, select
 from digest.locks import LifetimeLock
 from digest.models import Edition, EditionState, Newsletter
 from digest.scheduler import tasks
+from digest.settings import Settings
 from digest.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,15 @@ class Scheduler:
     def __init__(
         self,
         engine: Engine,
-        database_url: str,
-        settings: tasks.Settings | None = None,
+        settings: Settings,
         poll_every: timedelta = timedelta(minutes=5),
         config_path: str | None = None,
     ) -> None:
-        """`config_path`: the config file whose transports the tasks' mail goes through."""
-        self.engine, self.database_url, self.config_path = engine, database_url, config_path
-        self.settings = settings or tasks.Settings.from_env()
+        """`engine` is on `settings.database_url`; `config_path`, the config file whose
+        transports the tasks' mail goes through."""
+        self.engine, self.settings, self.config_path = engine, settings, config_path
+        self.database_url = settings.database_url
+        tasks.install(settings)
         self.poll_every = poll_every
         self.lock = LifetimeLock(engine, LEADER_LOCK, label="scheduler")
         self.scheduler: BackgroundScheduler | None = None
@@ -118,7 +119,7 @@ class Scheduler:
                 [url, self.settings.delivery_retention.days],
             ),
         ]
-        if mailbox := os.environ.get("DIGEST_BOUNCE_MAILBOX"):
+        if mailbox := self.settings.bounce_mailbox:
             every_ten = IntervalTrigger(minutes=10)
             bounce_job = ("process-bounces", tasks.process_bounces, every_ten, [url, mailbox])
             housekeeping.append(bounce_job)

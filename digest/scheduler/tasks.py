@@ -1,5 +1,7 @@
 """What the scheduler runs. Each task is a plain function of the database (and config) it works
-on, so that APScheduler can store a reference to it and its arguments in the database."""
+on, so that APScheduler can store a reference to it and its arguments in the database. What
+must not be stored there, the keys above all, a task finds in the settings the scheduler
+installed for its database (`install`)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,7 @@ import contextlib
 import ctypes
 import gc
 import logging
-import os
 import sys
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -25,10 +25,10 @@ from digest.delivery import bounces, queue
 from digest.delivery.notices import send_notice
 from digest.delivery.transport import DeliveryError, Transport, for_newsletter
 from digest.editions import compose
+from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import poll_feeds
-from digest.keys import secret_key, token_keys
-from digest.mailsettings import MailSettings
 from digest.models import AuditEntry, Delivery, Edition, EditionState, Newsletter, Role
+from digest.settings import Settings
 from digest.subscriptions.signup import expire_unconfirmed
 from digest.timeutil import utcnow
 
@@ -36,21 +36,19 @@ log = logging.getLogger(__name__)
 ACTOR = "scheduler"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """How late a missed send may still go out, and how long delivery details are kept."""
+_installed: dict[str, Settings] = {}
 
-    send_grace: timedelta = timedelta(hours=6)
-    delivery_retention: timedelta = timedelta(days=90)
 
-    @classmethod
-    def from_env(cls) -> Settings:
-        return cls(
-            send_grace=timedelta(minutes=int(os.environ.get("DIGEST_SEND_GRACE_MINUTES", "360"))),
-            delivery_retention=timedelta(
-                days=int(os.environ.get("DIGEST_DELIVERY_RETENTION_DAYS", "90"))
-            ),
-        )
+def install(settings: Settings) -> None:
+    """Let the tasks on `settings.database_url` run with `settings` in this process."""
+    _installed[settings.database_url] = settings
+
+
+def installed(database_url: str) -> Settings:
+    try:
+        return _installed[database_url]
+    except KeyError:
+        raise LookupError("no settings installed for this database: see tasks.install") from None
 
 
 @lru_cache(maxsize=4)
@@ -63,7 +61,8 @@ def poll_due_feeds(database_url: str) -> None:
     _keep_large_blocks_apart()
     factory = sessions(database_url)
     suggestions = SuggestAsStored()
-    report = poll_feeds(factory, on_stored=suggestions)
+    fetching = FetchSettings(max_entries=installed(database_url).max_entries_per_feed)
+    report = poll_feeds(factory, settings=fetching, on_stored=suggestions)
     if report.total("new"):
         with transaction(factory) as session:
             suggestions(session)  # any a batch left (each batch did its own)
@@ -111,6 +110,7 @@ def draft_edition(
 ) -> int | None:
     """Draft this week's edition of a newsletter and tell its editors it is ready, through
     the newsletter's transport (from the config file at `config_path`)."""
+    settings = installed(database_url)
     factory = sessions(database_url)
     with transaction(factory) as session:
         newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
@@ -124,7 +124,7 @@ def draft_edition(
         if edition is None:
             return None
         editors = addresses_with_role(session, Role.EDITOR)
-        link = f"{MailSettings.from_env().base_url}/editions/{edition.id}"
+        link = f"{settings.mail.base_url}/editions/{edition.id}"
         text = (
             f"The draft of {newsletter.title} for the week of {edition.period_start} is ready "
             f"for review: {len(edition.entries)} items.\n\n{link}\n\nIt goes out "
@@ -136,7 +136,7 @@ def draft_edition(
         )
         subject, sender = f"Ready for review: {edition.subject}", newsletter.from_address
         edition_id, transport_name = edition.id, newsletter.transport
-    transport = for_newsletter(Transport.all_from_file(config_path), transport_name)
+    transport = for_newsletter(Transport.all_from_file(config_path, settings), transport_name)
     for address in editors:
         try:
             send_notice(transport, sender, address, subject, text)
@@ -228,5 +228,8 @@ def purge_deliveries(database_url: str, retention_days: int, now: datetime | Non
 
 
 def process_bounces(database_url: str, source: str) -> None:
-    report = bounces.process(sessions(database_url), source, token_keys(), secret_key())
+    settings = installed(database_url)
+    report = bounces.process(
+        sessions(database_url), source, settings.link_keys(), settings.secret()
+    )
     log.info("returned mail: %s", report.summary())

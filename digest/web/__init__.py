@@ -6,7 +6,6 @@ Views stay thin: they read the request, call the pipeline stages and render a te
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,14 +16,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from digest import keys
 from digest.db import make_engine, session_factory
 from digest.delivery.notices import NoticeMailer
 from digest.delivery.transport import Transport, Transports
 from digest.ingest.urls import reader_link
-from digest.mailsettings import MailSettings
+from digest.settings import Settings
 from digest.subscriptions import requests
-from digest.web import errors, inputs, security
+from digest.web import context, errors, inputs, security
 from digest.web.background import RequestSender
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
@@ -40,38 +38,34 @@ class Component(Protocol):
 
 
 def create_app(
-    database_url: str,
+    settings: Settings,
     *,
-    secret_key: str | None = None,
-    secure_cookies: bool | None = None,
     config: dict[str, Any] | None = None,
     transports: Transports | None = None,
     components: Sequence[Component] = (),
 ) -> Flask:
-    """The app. `transports` are the mail transports of the config (`Transport.all_from`),
-    through which each newsletter's notices and test sends go; without them, only the default
-    one, from the environment. `components` are the other parts this process runs (`digest
-    run`), which `/healthz` reports on."""
+    """The app, run as `settings` say. `transports` are the mail transports of the config
+    (`Transport.all_from`), through which each newsletter's notices and test sends go;
+    without them, only the default one. `components` are the other parts this process runs
+    (`digest run`), which `/healthz` reports on."""
     app = Flask(__name__, template_folder=str(TEMPLATES))
     app.config.update(
-        SECRET_KEY=secret_key or keys.secret_key(),
+        SECRET_KEY=settings.secret(),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=(
-            os.environ.get("DIGEST_HTTPS") == "1" if secure_cookies is None else secure_cookies
-        ),
+        SESSION_COOKIE_SECURE=settings.https,
         SESSION_COOKIE_NAME="digest_session",
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life; the session itself expires
         # (`SESSION_LIMITS`, checked on the server)
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
-        DATABASE_URL=database_url,
-        DEMO=os.environ.get("DIGEST_DEMO") == "1",
-        SESSION_LIMITS=security.SessionLimits.from_env(),
+        DATABASE_URL=settings.database_url,
+        DEMO=settings.demo,
+        SESSION_LIMITS=security.SessionLimits(settings.session_idle, settings.session_lifetime),
     )
     app.config.update(config or {})
     app.jinja_env.filters["reader_link"] = reader_link  # an href only ever gets http(s)
     app.session_interface = security.SessionCookies()
-    if proxies := security.trusted_proxies():
+    if proxies := settings.trusted_proxies:
         # The visitor's address (rate limits, consent records, sign-in throttling) and scheme
         # (the Secure cookie) from that many proxies' headers; without this setting those
         # headers are ignored, since anyone can send them.
@@ -79,16 +73,15 @@ def create_app(
         app.wsgi_app = behind  # type: ignore[method-assign]
     csrf = CSRFProtect(app)
     inputs.install(app)
-    sessions = session_factory(make_engine(database_url))
+    sessions = session_factory(make_engine(settings.database_url))
+    transports = transports or Transport.all_from([], settings)
     app.extensions["digest.sessions"] = sessions
-    app.extensions["digest.transports"] = transports  # for test sends (`editions`)
+    app.extensions[context.SETTINGS] = settings
+    app.extensions[context.TRANSPORTS] = transports  # for notices and test sends
     app.extensions["digest.mail_requests"] = RequestSender(
         sessions,
-        lambda: requests.Mail(
-            keys.token_keys(),
-            MailSettings.from_env(),
-            NoticeMailer(transports or Transport.all_from([])),
-            keys.secret_key(),
+        requests.Mail(
+            settings.link_keys(), settings.mail, NoticeMailer(transports), settings.secret()
         ),
     )
     _wire_requests(app, sessions)

@@ -23,10 +23,12 @@ from digest.curation.topics import TopicError, add_topic, all_topics, merge, ren
 from digest.ingest import health
 from digest.ingest.counts import items_per_feed
 from digest.ingest.edit import FeedFormError, feed_values, save_feed, set_paused
+from digest.ingest.fetch import FetchSettings
 from digest.ingest.opml import OpmlError, import_opml
 from digest.ingest.poll import poll_feeds
 from digest.models import Feed, FeedKind, Newsletter, Role
 from digest.timeutil import utcnow
+from digest.web.context import settings
 from digest.web.inputs import choice, optional_date, optional_int, required_int
 from digest.web.security import is_submission, requires
 
@@ -84,7 +86,9 @@ def poll_now(feed_id: int) -> Response:
     feed = _feed(feed_id)
     name = feed.name
     g.db.rollback()  # the poll writes through its own sessions
-    (outcome,) = poll_feeds(current_app.extensions["digest.sessions"], [name]).outcomes
+    fetching = FetchSettings(max_entries=settings().max_entries_per_feed)
+    sessions = current_app.extensions["digest.sessions"]
+    (outcome,) = poll_feeds(sessions, [name], settings=fetching).outcomes
     audit.record(
         g.db,
         actor=g.user.email,

@@ -8,7 +8,6 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,9 +19,9 @@ _started: weakref.WeakSet[RequestSender] = weakref.WeakSet()
 
 
 class RequestSender:
-    def __init__(self, factory: sessionmaker[Session], mail: Callable[[], requests.Mail]) -> None:
+    def __init__(self, factory: sessionmaker[Session], mail: requests.Mail) -> None:
         self._factory = factory
-        self._mail = mail  # read when sending: the settings as they are then
+        self._mail = mail
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._stopping = threading.Event()
@@ -50,7 +49,7 @@ class RequestSender:
             if self._stopping.is_set():
                 return
             try:
-                requests.process_all(self._factory, self._mail(), self._stopping.is_set)
+                requests.process_all(self._factory, self._mail, self._stopping.is_set)
             except Exception:  # the database is away: try again at the next wake or look
                 log.exception("could not send what the public forms asked for")
             if not self._wake.is_set():

@@ -8,7 +8,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -21,14 +20,12 @@ from sqlalchemy import select
 from digest.curation.topics import expand_chosen
 from digest.delivery import queue
 from digest.delivery.proofs import send_proof
-from digest.delivery.transport import DeliveryError, Transport, Transports
+from digest.delivery.transport import DeliveryError
 from digest.editions import approvals, compose
 from digest.editions.message import (
     archive_url,
 )
 from digest.editions.render import HTML_BUDGET, cut, entries, full_size, render_cut
-from digest.keys import token_keys
-from digest.mailsettings import MailSettings
 from digest.models import (
     Edition,
     EditionState,
@@ -37,6 +34,7 @@ from digest.models import (
 )
 from digest.models.lookup import edition_by_id, newsletter_by_slug
 from digest.subscriptions.overview import topic_cuts
+from digest.web.context import settings, transports
 from digest.web.errors import try_change
 from digest.web.inputs import choice, optional_int, required_int
 from digest.web.security import requires
@@ -46,11 +44,6 @@ blueprint = Blueprint("editions", __name__, url_prefix="/editions")
 PREVIEW_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'"
 )
-
-
-def _mail_transports() -> Transports:
-    """The transports the app was made with; else the default, read from the environment."""
-    return current_app.extensions.get("digest.transports") or Transport.all_from([])
 
 
 def _edition(edition_id: int) -> Edition:
@@ -88,7 +81,7 @@ def build() -> Response:
 @requires(Role.EDITOR)
 def edit(edition_id: int) -> str:
     edition = _edition(edition_id)
-    size = full_size(edition, archive_url(edition, MailSettings.from_env()))
+    size = full_size(edition, archive_url(edition, settings().mail))
     waiting = compose.waiting_items(g.db, edition.newsletter_id)
     items = entries(edition)
     return render_template(
@@ -204,8 +197,7 @@ def preview(edition_id: int) -> Response:
     """The email exactly as a subscriber with the chosen topics would get it."""
     edition = _edition(edition_id)
     topics = expand_chosen(g.db, (t for t in request.args.get("topics", "").split(",") if t))
-    settings = MailSettings.from_env()
-    rendered = render_cut(edition, topics or None, archive_url(edition, settings))
+    rendered = render_cut(edition, topics or None, archive_url(edition, settings().mail))
     page, text = rendered.personalise(
         {"unsubscribe_url": "#unsubscribe", "preferences_url": "#preferences", "name": "colleague"}
     )
@@ -225,9 +217,7 @@ def send_test(edition_id: int) -> Response:
     subscription: they lead to a page that says they came from a test.)"""
     edition = _edition(edition_id)
     try:
-        send_proof(
-            edition, g.user.email, MailSettings.from_env(), token_keys(), _mail_transports()
-        )
+        send_proof(edition, g.user.email, settings().mail, settings().link_keys(), transports())
     except (DeliveryError, ValueError) as exc:  # ValueError: an address or text not sendable
         flash(f"The test was not sent: {exc}.")
     else:

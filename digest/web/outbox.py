@@ -5,13 +5,11 @@ Only in demo mode (DIGEST_DEMO=1) with a Maildir transport; otherwise the pages 
 
 from __future__ import annotations
 
-import os
-
 from flask import Blueprint, Response, abort, render_template, request
 
 from digest.delivery.outbox import listing, maildir_of, read
-from digest.delivery.transport import Transport
 from digest.models import Role
+from digest.web.context import settings, transports
 from digest.web.editions import PREVIEW_POLICY
 from digest.web.security import requires
 
@@ -19,8 +17,8 @@ blueprint = Blueprint("outbox", __name__, url_prefix="/outbox")
 
 
 def _folder():
-    folder = maildir_of(Transport.from_env())
-    if os.environ.get("DIGEST_DEMO") != "1" or folder is None:
+    folder = maildir_of(transports()[None])
+    if not settings().demo or folder is None:
         abort(404)
     return folder
 

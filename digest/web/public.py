@@ -20,8 +20,6 @@ from sqlalchemy import select
 
 from digest.curation.topics import grouped_by_parent, offered_topics
 from digest.editions import archive as editions_archive
-from digest.keys import secret_key, token_keys
-from digest.mailsettings import MailSettings
 from digest.models import Newsletter, SubscriberStatus, Subscription, Topic
 from digest.models.lookup import newsletter_by_slug
 from digest.subscriptions import manage, requests, signup
@@ -31,6 +29,7 @@ from digest.subscriptions.tokens import (
     check_token,
     subscription_token,
 )
+from digest.web.context import settings
 from digest.web.inputs import int_list, optional_int
 from digest.web.security import client_ip, is_submission, public
 
@@ -43,14 +42,14 @@ def _origin(form: str) -> manage.Origin:
 
 def _subscription(token: str):
     try:
-        return manage.subscription_for(g.db, token, token_keys())
+        return manage.subscription_for(g.db, token, settings().link_keys())
     except (InvalidToken, LookupError):
         return None
 
 
 def _invalid(token: str) -> tuple[str, int]:
     try:
-        check_token(token, TEST_SEND_SUBSCRIPTION, None, token_keys())
+        check_token(token, TEST_SEND_SUBSCRIPTION, None, settings().link_keys())
         from_test_send = True
     except InvalidToken:
         from_test_send = False
@@ -74,7 +73,7 @@ def unsubscribe(token: str) -> str | tuple[str, int]:
         g.db,
         subscription,
         _origin("one-click (RFC 8058)" if one_click else "unsubscribe page"),
-        secret_key(),
+        settings().secret(),
     )
     g.db.commit()
     return render_template(
@@ -92,7 +91,7 @@ def _other_newsletters(subscription: Subscription) -> list[tuple[Newsletter, str
         held = mine.get(newsletter.id)
         link = None
         if held is not None and held.status is SubscriberStatus.ACTIVE:
-            link = subscription_token(held.id, held.link_secret, token_keys())
+            link = subscription_token(held.id, held.link_secret, settings().link_keys())
         others.append((newsletter, link))
     return others
 
@@ -118,25 +117,25 @@ def _change(subscription: Subscription) -> tuple[str, int]:
     action = request.form.get("action")
     origin = _origin("preference centre")
     if action == "unsubscribe":
-        manage.unsubscribe(g.db, subscription, origin, secret_key())
+        manage.unsubscribe(g.db, subscription, origin, settings().secret())
         return "You are unsubscribed.", 200
     if action == "resubscribe":
         form = signup.SignupForm(
             subscription.subscriber.email, subscription.subscriber.name, chosen, origin
         )
-        requests.ask_to_sign_up(g.db, subscription.newsletter, form, secret_key())
+        requests.ask_to_sign_up(g.db, subscription.newsletter, form, settings().secret())
         return f"We have emailed {subscription.subscriber.email} a link to confirm.", 200
     if action == "join":
         newsletter = _newsletter(request.form.get("newsletter", ""))
         try:
-            joined = signup.join(g.db, subscription, newsletter, origin, secret_key())
+            joined = signup.join(g.db, subscription, newsletter, origin, settings().secret())
         except signup.JoinRefused as exc:
             return f"Not done: {exc}.", 400
         if joined is signup.Joined.CONFIRMING:
             form = signup.SignupForm(
                 subscription.subscriber.email, subscription.subscriber.name, [], origin
             )
-            requests.ask_to_sign_up(g.db, newsletter, form, secret_key())
+            requests.ask_to_sign_up(g.db, newsletter, form, settings().secret())
             return (
                 f"You left {newsletter.title} before, so we have emailed "
                 f"{subscription.subscriber.email} a link to confirm.",
@@ -216,7 +215,7 @@ def subscribe(slug: str) -> str | tuple[str, int]:
         ),
     )
     try:
-        note = requests.ask_to_sign_up(g.db, newsletter, form, secret_key())
+        note = requests.ask_to_sign_up(g.db, newsletter, form, settings().secret())
     except signup.TooManySignups as exc:
         g.db.rollback()
         return render_template(
@@ -244,7 +243,7 @@ def subscribe_embedded(slug: str) -> str | tuple[str, int]:
 def embed_snippet(slug: str) -> str:
     """The HTML to paste into another site to offer the sign-up there."""
     newsletter = _newsletter(slug)
-    action = f"{MailSettings.from_env().base_url}/subscribe/{slug}/embedded"
+    action = f"{settings().mail.base_url}/subscribe/{slug}/embedded"
     snippet = render_template(
         "public/embed_form.html",
         newsletter=newsletter,
@@ -260,13 +259,13 @@ def confirm(token: str) -> str | tuple[str, int]:
     """GET shows a button (link checkers must not confirm for people); POST confirms."""
     if not is_submission():
         try:
-            signup.read_confirmation_token(token, token_keys())
+            signup.read_confirmation_token(token, settings().link_keys())
         except InvalidToken as exc:
             return render_template("public/invalid_link.html", reason=str(exc)), 400
         return render_template("public/confirm.html", token=token, done=False)
     try:
         subscription = signup.confirm(
-            g.db, token, token_keys(), _origin("confirmation link"), secret_key()
+            g.db, token, settings().link_keys(), _origin("confirmation link"), settings().secret()
         )
     except InvalidToken as exc:
         return render_template("public/invalid_link.html", reason=str(exc)), 400
@@ -276,7 +275,9 @@ def confirm(token: str) -> str | tuple[str, int]:
         token=token,
         done=True,
         subscription=subscription,
-        preferences=subscription_token(subscription.id, subscription.link_secret, token_keys()),
+        preferences=subscription_token(
+            subscription.id, subscription.link_secret, settings().link_keys()
+        ),
     )
 
 
@@ -288,7 +289,7 @@ def lost_link() -> str | tuple[str, int]:
         return render_template("public/lost_link.html", sent=False)
     try:
         requests.ask_for_links(
-            g.db, request.form.get("email", ""), _origin("email me my link"), secret_key()
+            g.db, request.form.get("email", ""), _origin("email me my link"), settings().secret()
         )
     except signup.TooManySignups as exc:
         g.db.rollback()
@@ -342,9 +343,7 @@ def _atom(body: bytes) -> Response:
 @blueprint.get("/archive/<slug>/feed.atom")
 @public
 def editions_feed(slug: str) -> Response:
-    return _atom(
-        editions_archive.editions_feed(g.db, _newsletter(slug), MailSettings.from_env().base_url)
-    )
+    return _atom(editions_archive.editions_feed(g.db, _newsletter(slug), settings().mail.base_url))
 
 
 @blueprint.get("/topics/<slug>/feed.atom")
@@ -353,4 +352,4 @@ def topic_feed(slug: str) -> Response:
     topic = g.db.scalar(select(Topic).where(Topic.slug == slug))
     if topic is None:
         abort(404)
-    return _atom(editions_archive.topic_feed(g.db, topic, MailSettings.from_env().base_url))
+    return _atom(editions_archive.topic_feed(g.db, topic, settings().mail.base_url))

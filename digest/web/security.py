@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -28,7 +27,6 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import delete, event, or_
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
-from digest.errors import Invalid
 from digest.models import Role, User, WebSession
 from digest.networks import client_address, user_agent
 from digest.timeutil import utcnow
@@ -40,50 +38,12 @@ SESSION_KEY = "sid"
 # gateways send it to every link in a message, and Flask-WTF checks no CSRF token on it.
 LOOKING = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOKING_ONLY = "digest.looking_only"  # in Session.info: this request may not write
-# A working day without a click signs a browser out; a week signs it out whatever it does.
-DEFAULT_IDLE_MINUTES = 8 * 60
-DEFAULT_MAX_HOURS = 7 * 24
 LAST_SEEN_STEP = timedelta(seconds=60)  # how stale last_seen_at may get before it is written
-
-
-class SettingError(Invalid):
-    """A setting from the environment that cannot be used; the message names it."""
-
-
-def _whole_number(env: Mapping[str, str], name: str, default: int, least: int = 1) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < least:
-        above = "above 0" if least == 1 else f"of {least} or more"
-        raise SettingError(f"{name} must be a whole number {above}, not {raw!r}")
-    return int(raw)
-
-
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    return _whole_number(env, name, default)
-
-
-MAX_PROXIES = 5  # more hops than any real deployment: a typo, most likely
-
-
-def trusted_proxies(env: Mapping[str, str] | None = None) -> int:
-    """How many reverse proxies in front of the app to believe (DIGEST_TRUSTED_PROXIES):
-    that many X-Forwarded-For and X-Forwarded-Proto values, counted from the right, give the
-    visitor's address and scheme. 0, the default, believes none of them."""
-    env = os.environ if env is None else env
-    count = _whole_number(env, "DIGEST_TRUSTED_PROXIES", 0, least=0)
-    if count > MAX_PROXIES:
-        raise SettingError(
-            f"DIGEST_TRUSTED_PROXIES must be at most {MAX_PROXIES} (the number of proxies in "
-            f"front of Digest), not {count}"
-        )
-    return count
 
 
 class SessionCookies(SecureCookieSessionInterface):
     """Flask's cookie session, marked Secure when the visitor came over HTTPS: by the
-    request's own scheme (a trusted proxy's X-Forwarded-Proto, see `trusted_proxies`), or
+    request's own scheme (a trusted proxy's X-Forwarded-Proto: DIGEST_TRUSTED_PROXIES), or
     always with DIGEST_HTTPS=1 (SESSION_COOKIE_SECURE)."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
@@ -98,20 +58,8 @@ class SessionLimits:
     `lifetime` since it signed in, whatever it does. Both are checked on the server against
     the session's stored times, so a copied cookie expires like the original."""
 
-    idle: timedelta = timedelta(minutes=DEFAULT_IDLE_MINUTES)
-    lifetime: timedelta = timedelta(hours=DEFAULT_MAX_HOURS)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SessionLimits:
-        env = os.environ if env is None else env
-        return cls(
-            idle=timedelta(
-                minutes=_positive_int(env, "DIGEST_SESSION_IDLE_MINUTES", DEFAULT_IDLE_MINUTES)
-            ),
-            lifetime=timedelta(
-                hours=_positive_int(env, "DIGEST_SESSION_MAX_HOURS", DEFAULT_MAX_HOURS)
-            ),
-        )
+    idle: timedelta
+    lifetime: timedelta
 
     def expired(self, row: WebSession, now: datetime) -> bool:
         return now - row.last_seen_at > self.idle or now - row.created_at > self.lifetime
@@ -295,8 +243,8 @@ def local_path(target: str | None, default: str) -> str:
 
 
 def client_ip() -> str:
-    """The visitor's address (a trusted proxy's word for it, see `trusted_proxies`), safe to
-    store."""
+    """The visitor's address (a trusted proxy's word for it: DIGEST_TRUSTED_PROXIES), safe
+    to store."""
     return client_address(request.remote_addr)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from digest.keys import secret_key
 from digest.models import Newsletter, Role
 from digest.models.lookup import newsletter_by_slug
 from digest.subscriptions import lists
 from digest.subscriptions.overview import PAGE_SIZE, counts, find_subscribers, growth
 from digest.timeutil import utcnow
+from digest.web.context import settings
 from digest.web.inputs import optional_int
 from digest.web.security import requires
 
@@ -74,7 +74,7 @@ def add() -> Response:
             request.form.get("name", ""),
             [],
             f"added by {g.user.email}: {source}"[:200],
-            secret_key(),
+            settings().secret(),
         )
     except ValueError as exc:
         g.db.rollback()
