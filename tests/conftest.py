@@ -13,6 +13,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -180,29 +181,20 @@ class ReadyDatabases:
 
 
 class Dropper:
-    """Drops the tests' PostgreSQL databases on a thread, while the next tests run."""
+    """Drops the tests' PostgreSQL databases on threads, while the next tests run. Several at
+    once: a drop waits on the server's disk, and drops waiting together share that wait."""
 
     def __init__(self) -> None:
-        self.names: queue.Queue[str | None] = queue.Queue()
-        self.failures: list[psycopg.Error] = []
-        self.thread = threading.Thread(target=self._drop, daemon=True)
-        self.thread.start()
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop")
+        self.drops: list[Future[None]] = []
 
     def drop(self, name: str) -> None:
-        self.names.put(name)
-
-    def _drop(self) -> None:
-        while (name := self.names.get()) is not None:
-            try:
-                _drop_database(name)
-            except psycopg.Error as exc:
-                self.failures.append(exc)
+        self.drops.append(self.pool.submit(_drop_database, name))
 
     def close(self) -> None:
-        self.names.put(None)
-        self.thread.join()
-        if self.failures:
-            raise self.failures[0]
+        self.pool.shutdown(wait=True)
+        for done in self.drops:
+            done.result()  # a drop that failed says why
 
 
 def _drop_database(name: str) -> None:

@@ -5,7 +5,6 @@ Accessibility of the public pages and of the email is checked with axe-core."""
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, datetime
 
 import httpx
@@ -13,8 +12,8 @@ import pytest
 from smtp import free_port, smtp_server
 from sqlalchemy import select
 from test_web_browser import CHROMIUM, LAUNCH_ARGS, require_chromium, shot
-from waitress.server import create_server
 from webapp import add_items, entry, make_site
+from webserver import served_over_http
 
 from digest.curation import decisions
 from digest.db import transaction
@@ -57,13 +56,11 @@ def world(sqlite_factory):
         base = f"http://127.0.0.1:{port}"
         site = make_site(sqlite_factory, base_url=base, token_keys=("journey-key",), mail_url=url)
         _this_weeks_edition(sqlite_factory)
-        server = create_server(site.app, host="127.0.0.1", port=port, threads=4)
-        threading.Thread(target=server.run, daemon=True).start()
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_context(bypass_csp=True).new_page()
-        yield site, base, inbox, page
-        browser.close()
-        server.close()
+        with served_over_http(site.app, port):
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            page = browser.new_context(bypass_csp=True).new_page()
+            yield site, base, inbox, page
+            browser.close()
 
 
 def _this_weeks_edition(factory) -> None:

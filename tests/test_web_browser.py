@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from waitress.server import create_server
 from webapp import PASSWORD, STAFF, Site, accept_tagged, add_items, entry, make_site
+from webserver import served_over_http
 
 from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
@@ -57,13 +57,8 @@ def serving(sqlite_factory, **given: object) -> Iterator[tuple[Site, str]]:
     )
     with transaction(sqlite_factory) as session:
         suggest_new_items(session)
-    server = create_server(site.app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield site, f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
+    with served_over_http(site.app) as address:
+        yield site, address
 
 
 @pytest.fixture
