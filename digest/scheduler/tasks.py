@@ -27,7 +27,8 @@ from digest.delivery.transport import DeliveryError, Transport, for_newsletter
 from digest.editions import compose
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import poll_feeds
-from digest.models import AuditEntry, Delivery, Edition, EditionState, Newsletter, Role
+from digest.models import AuditEntry, Delivery, Edition, EditionState, Role
+from digest.models.lookup import find_newsletter
 from digest.settings import Settings
 from digest.subscriptions.signup import expire_unconfirmed
 from digest.timeutil import utcnow
@@ -113,7 +114,7 @@ def draft_edition(
     settings = installed(database_url)
     factory = sessions(database_url)
     with transaction(factory) as session:
-        newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
+        newsletter = find_newsletter(session, slug)
         if newsletter is None:
             return None
         try:
