@@ -9,6 +9,7 @@ from pathlib import Path
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from delivery_helpers import add_subscribers, approved_edition, rsa_key
 from smtp import smtp_server
 
@@ -88,7 +89,6 @@ def test_our_signature_is_byte_for_byte_what_dkimpy_itself_writes(tmp_path) -> N
 def test_a_key_that_cannot_sign_is_named_in_the_error(tmp_path, content) -> None:
     path = tmp_path / "dkim.pem"
     if content is None:  # an EC key: DKIM here signs with RSA
-        from cryptography.hazmat.primitives.asymmetric import ec
 
         content = ec.generate_private_key(ec.SECP256R1()).private_bytes(
             serialization.Encoding.PEM,

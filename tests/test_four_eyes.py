@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from click.testing import CliRunner
 from sqlalchemy import select
 from webapp import (
@@ -267,7 +268,6 @@ def test_from_the_command_line_the_second_approval_completes_it(waiting) -> None
 def test_upgrading_records_who_built_edited_and_approved_existing_editions(database_url) -> None:
     """Editions made before contributors were recorded keep their builder, last editor and
     approver, so the rule applies to them too."""
-    from alembic import command
 
 
     engine = make_engine(database_url)

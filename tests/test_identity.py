@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from feedfactory import Entry, add_feed, rss
 from pytest_httpserver import HTTPServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from webapp import csrf_token, make_site
 
 from digest.catalogue.importer import import_catalogue
@@ -447,8 +448,6 @@ def test_librarians_merge_any_two_items_by_number(factory, look_alikes: tuple[in
 
 def test_existing_decisions_move_to_placements_on_upgrade(database_url: str) -> None:
     """An install made before items could reach several newsletters keeps every decision."""
-    from alembic import command
-    from sqlalchemy import text
 
 
     engine = make_engine(database_url)

@@ -11,10 +11,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
 from smtp import smtp_server
 from sqlalchemy import func, inspect, select, text
 from webapp import Site, csrf_token, make_site
 
+from digest.cli import cli
 from digest.db import transaction
 from digest.delivery.notices import NoticeMailer
 from digest.delivery.transport import Transport
@@ -341,10 +343,6 @@ def test_the_page_says_the_same_and_the_owner_alone_learns_more(mail) -> None:
 
 
 def test_erasing_an_address_drops_its_requests_not_yet_sent(mail) -> None:
-    from click.testing import CliRunner
-
-    from digest.cli import cli
-
     site, inbox = mail
     readers(site.factory, ["reader@example.org"])
     sender = site.app.extensions["digest.mail_requests"]

@@ -7,13 +7,15 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from delivery_helpers import add_subscribers, approved_edition, caspar
+from smtp import smtp_server
 from sqlalchemy import func, select, text
-from webapp import settings_for
+from webapp import STAFF, accept_tagged, make_site, settings_for
 
 from digest.db import make_engine, transaction
+from digest.delivery import queue
 from digest.editions import compose
 from digest.editions.schedule import next_send_time
-from digest.models import AuditEntry, Delivery, Edition, EditionState
+from digest.models import AuditEntry, Delivery, Edition, EditionState, Role
 from digest.scheduler import tasks
 from digest.scheduler.service import Scheduler
 from digest.timeutil import utcnow
@@ -162,11 +164,6 @@ def test_one_leader_and_another_takes_over_when_it_dies(factory) -> None:
 
 
 def test_the_draft_job_drafts_and_tells_the_editors(factory) -> None:
-    from smtp import smtp_server
-    from webapp import STAFF, accept_tagged, make_site
-
-    from digest.models import Role
-
     make_site(factory)  # staff accounts: an admin, an editor, a librarian
     accept_tagged(factory, [("Neglect in adolescence", "neglect")])
     with smtp_server() as (inbox, url):
@@ -184,8 +181,6 @@ def test_delivery_details_are_purged_after_the_retention_period(factory) -> None
     edition_id = approved_edition(factory)
     add_subscribers(factory, 4)
     with transaction(factory) as session:
-        from digest.delivery import queue
-
         queue.enqueue(session, session.get(Edition, edition_id))
         edition = session.get(Edition, edition_id)
         edition.state, edition.sent_at = EditionState.SENT, utcnow() - timedelta(days=100)

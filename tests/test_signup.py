@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner
 from smtp import smtp_server
 from sqlalchemy import func, select
 from webapp import Site, make_site
 
-from digest.models import ConsentEvent, Subscriber, SubscriberStatus, Subscription, Topic
+from digest.cli import cli
+from digest.db import transaction
+from digest.models import (
+    ConsentEvent,
+    Newsletter,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    Topic,
+)
 from digest.subscriptions import requests, signup
 from digest.subscriptions.tokens import InvalidToken
+from digest.timeutil import utcnow
 
 KEYS = ["signup-key"]
 
@@ -180,15 +192,6 @@ def test_embedded_form_signs_up_without_a_session(mail) -> None:
 
 
 def test_unconfirmed_sign_ups_are_forgotten_after_seven_days(factory) -> None:
-    from datetime import timedelta
-
-    from click.testing import CliRunner
-
-    from digest.cli import cli
-    from digest.db import transaction
-    from digest.models import Newsletter
-    from digest.timeutil import utcnow
-
     eight_days_ago = utcnow() - timedelta(days=8)
     with transaction(factory) as session:
         caspar, library = (

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import sync_playwright
 from smtp import free_port, smtp_server
 from sqlalchemy import select
 from test_web_browser import CHROMIUM, LAUNCH_ARGS, require_chromium, shot
@@ -36,8 +38,6 @@ ADDRESS = "journey@example.org"
 
 
 def serious_violations(page) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
     results = Axe().run(page)
     return [
         f"{v['id']}: {v['help']}"
@@ -49,7 +49,6 @@ def serious_violations(page) -> list[str]:
 @pytest.fixture
 def world(sqlite_factory):
     require_chromium()
-    from playwright.sync_api import sync_playwright
 
     with smtp_server() as (inbox, url), sync_playwright() as playwright:
         port = free_port()  # the site's address is in its settings, so it is chosen first

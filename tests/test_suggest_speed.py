@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text, update
+from test_suggest import learned_examples
 from webapp import add_items, entry, placements
 
 from digest.curation import learned, suggest
@@ -165,8 +166,6 @@ def forget_the_model_in_memory(monkeypatch) -> None:
 
 
 def test_the_model_is_trained_again_only_when_the_labelled_set_changes(factory, trainings) -> None:
-    from test_suggest import learned_examples
-
     texts, labels = learned_examples()
     names = {1: "Online grooming", 2: "Neglect"}
     with transaction(factory) as session:
@@ -187,7 +186,6 @@ def test_a_new_process_reads_the_model_another_trained_instead_of_training_again
 ) -> None:
     """A one-shot `digest poll` starts with nothing in memory: the model the last poll
     trained is in the database, and gives the same suggestions."""
-    from test_suggest import learned_examples
 
     texts, labels = learned_examples()
     names = {1: "Online grooming", 2: "Neglect"}
@@ -219,8 +217,6 @@ def test_a_new_process_reads_the_model_another_trained_instead_of_training_again
 def test_a_damaged_stored_model_is_trained_again_and_the_poll_goes_on(
     factory, trainings, monkeypatch, caplog
 ) -> None:
-    from test_suggest import learned_examples
-
     texts, labels = learned_examples()
     names = {1: "Online grooming", 2: "Neglect"}
     with transaction(factory) as session:
@@ -251,8 +247,6 @@ def _with_a_topic_too_few(model: LearnedModel) -> bytes:
 
 
 def test_renamed_and_retired_topics_need_no_training(factory, trainings) -> None:
-    from test_suggest import learned_examples
-
     texts, labels = learned_examples()
     probe = ["Offenders befriend children through gaming apps"]
     with transaction(factory) as session:
@@ -268,8 +262,6 @@ def test_renamed_and_retired_topics_need_no_training(factory, trainings) -> None
 
 
 def test_too_little_to_learn_from_stores_no_model(factory, trainings) -> None:
-    from test_suggest import learned_examples
-
     texts, labels = learned_examples()
     with transaction(factory) as session:
         assert learned.ModelCache.get(session, texts[:5], labels[:5], {1: "x", 2: "y"}) is None

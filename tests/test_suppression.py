@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from delivery_helpers import approved_edition
 from mail_links import email_links
 from smtp import Faults, Inbox, smtp_server
 from sqlalchemy import select
@@ -158,8 +159,6 @@ def complain(world: World) -> None:
 
 
 def bounce_while_sending(world: World) -> None:
-    from delivery_helpers import approved_edition
-
     edition_id = approved_edition(world.factory)
     with transaction(world.factory) as session:
         queue.enqueue(session, session.get(Edition, edition_id))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from webapp import Site, add_items, entry, make_site, placements
 
 from digest.curation import decisions, manual
@@ -106,7 +106,6 @@ def test_a_row_shows_a_retired_topic_and_a_hand_added_item_s_feed(site: Site) ->
 def test_a_list_by_section_leaves_the_planner_s_settings_as_they_were(site: Site) -> None:
     """On PostgreSQL a list by section is walked without parallel workers; the rest of the
     transaction plans as before."""
-    from sqlalchemy import text
 
 
     _spread(site, 0, 3)

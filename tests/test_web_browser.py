@@ -11,12 +11,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from delivery_helpers import add_subscribers
+from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 from webapp import PASSWORD, STAFF, Site, accept_tagged, add_items, entry, make_site
 from webserver import served_over_http
 
 from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
+from digest.delivery.sender import Settings, Worker
+from digest.delivery.transport import Transport
+from digest.editions.message import MailSettings
 from digest.models import Edition, Feed, Item, ItemStatus, Placement, Role
 
 CHROMIUM = "/usr/bin/chromium"
@@ -70,7 +75,6 @@ def served(sqlite_factory) -> Iterator[tuple[Site, str]]:
 @pytest.fixture
 def browser() -> Iterator[object]:
     require_chromium()
-    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
@@ -202,19 +206,12 @@ def test_editor_drags_an_item_to_a_new_place(served, browser) -> None:
 def test_editor_sends_an_edition_and_reads_it_in_the_outbox(
     sqlite_factory, browser, tmp_path
 ) -> None:
-    from digest.delivery.transport import Transport
-
     outbox = {"demo": True, "mail_url": f"maildir:{tmp_path / 'mail'}"}  # the Outbox's folder
     with serving(sqlite_factory, **outbox) as (site, base):
         send_and_read_in_the_outbox(site, base, browser, Transport(outbox["mail_url"]))
 
 
 def send_and_read_in_the_outbox(site: Site, base: str, browser: object, transport) -> None:
-    from delivery_helpers import add_subscribers
-
-    from digest.delivery.sender import Settings, Worker
-    from digest.editions.message import MailSettings
-
     accept_tagged(site.factory, [("Alpha briefing", "neglect"), ("Beta report", "neglect")])
     add_subscribers(site.factory, 3)
     stop = threading.Event()

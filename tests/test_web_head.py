@@ -9,6 +9,7 @@ later is walked too, and fails here if a HEAD to it changes anything.
 from __future__ import annotations
 
 import pytest
+from flask import g
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from webapp import PASSWORD, STAFF, csrf_token, sign_in
@@ -191,8 +192,6 @@ def test_a_view_that_writes_on_get_is_stopped_before_it_lands(world: World) -> N
     app.view_functions.pop("careless", None)
 
     def careless() -> str:
-        from flask import g
-
         topic = g.db.scalar(select(Topic).where(Topic.slug == "neglect"))
         topic.label = "Changed by a GET"
         g.db.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -223,7 +223,6 @@ def test_admin_pauses_and_resumes_a_feed_and_sees_it_in_the_audit_log(site: Site
     page = client.get("/admin/feeds").text
     assert "Test feed" in page and "Not polled yet." in page
     with site.factory() as session:
-
         feed_id = session.scalar(select(Feed.id).where(Feed.name == "Test feed"))
     client.post(f"/admin/feeds/{feed_id}/pause", data={"csrf_token": token})
     assert f"Paused by {STAFF[Role.ADMIN]}." in client.get("/admin/feeds").text
@@ -234,9 +233,6 @@ def test_admin_pauses_and_resumes_a_feed_and_sees_it_in_the_audit_log(site: Site
 
 
 def test_next_send_time_follows_the_local_clock() -> None:
-    from datetime import UTC, datetime, time
-
-
     # Tuesday 09:00 London: GMT in winter, BST (UTC+1) in summer, across the October change.
     saturday = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
     assert next_send_time(1, time(9, 0), "Europe/London", saturday) == datetime(

@@ -10,6 +10,7 @@ import numpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
+from test_suggest import learned_examples
 
 from digest.curation.learned import _VECTORIZER, LearnedModel
 from digest.curation.words import Vectors, fold
@@ -79,7 +80,6 @@ def test_folding_is_scikit_learns_lower_case_without_accents(text: str) -> None:
 
 def test_a_stored_model_is_applied_without_importing_scikit_learn(tmp_path) -> None:
     """Training imports it (over a second); every poll after reads the stored model."""
-    from test_suggest import learned_examples
 
 
     texts, labels = learned_examples()

@@ -13,11 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import accounts
+from digest.curation import decisions
 from digest.db import transaction
 from digest.delivery.transport import Transports
 from digest.ingest.parse import ParsedEntry
+from digest.ingest.sanitize import html_to_text, sanitize_html
 from digest.ingest.store import feed_entries, store_entries
-from digest.models import Feed, Item, Role
+from digest.ingest.urls import canonicalize_url
+from digest.models import Feed, Item, ItemStatus, Newsletter, Placement, Role, Topic
 from digest.settings import Settings, read_settings
 from digest.timeutil import utcnow
 from digest.web import create_app
@@ -58,9 +61,6 @@ def sign_in(client: FlaskClient, email: str, password: str):
 
 
 def entry(title: str, link: str, summary: str = "<p>Summary.</p>") -> ParsedEntry:
-    from digest.ingest.sanitize import html_to_text, sanitize_html
-    from digest.ingest.urls import canonicalize_url
-
     clean = sanitize_html(summary, link)
     return ParsedEntry.keyed(
         title=title,
@@ -81,8 +81,6 @@ def add_items(
     with transaction(factory) as session:
         feed = session.scalar(select(Feed).where(Feed.name == feed_name))
         if feed is None:
-            from digest.models import Newsletter
-
             newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
             feed = Feed(
                 name=feed_name,
@@ -104,7 +102,6 @@ def placements(
     factory: sessionmaker[Session], item_ids: list[int], newsletter: str = "caspar"
 ) -> list[int]:
     """The ids of the items' placements in `newsletter` (what triage decides on), in order."""
-    from digest.models import Newsletter, Placement
 
     with factory() as session:
         found = dict(
@@ -145,8 +142,6 @@ def make_site(
 
 def accept_tagged(factory: sessionmaker[Session], tagged: list[tuple[str, str]]) -> list[int]:
     """Items accepted for their newsletter, each tagged with one topic: (title, topic slug)."""
-    from digest.curation import decisions
-    from digest.models import ItemStatus, Topic
 
     ids = add_items(
         factory, [entry(title, f"https://example.org/{n}") for n, (title, _) in enumerate(tagged)]
