@@ -269,7 +269,6 @@ def test_upgrading_records_who_built_edited_and_approved_existing_editions(datab
     """Editions made before contributors were recorded keep their builder, last editor and
     approver, so the rule applies to them too."""
 
-
     engine = make_engine(database_url)
     try:
         command.upgrade(_alembic_config(engine), "0005")

@@ -449,7 +449,6 @@ def test_librarians_merge_any_two_items_by_number(factory, look_alikes: tuple[in
 def test_existing_decisions_move_to_placements_on_upgrade(database_url: str) -> None:
     """An install made before items could reach several newsletters keeps every decision."""
 
-
     engine = make_engine(database_url)
     command.upgrade(_alembic_config(engine), "0005")
     with engine.begin() as connection:

@@ -107,7 +107,6 @@ def test_a_list_by_section_leaves_the_planner_s_settings_as_they_were(site: Site
     """On PostgreSQL a list by section is walked without parallel workers; the rest of the
     transaction plans as before."""
 
-
     _spread(site, 0, 3)
     with site.factory() as session:
         section = session.scalar(select(Section).where(Section.name == "Research"))

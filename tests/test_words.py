@@ -81,7 +81,6 @@ def test_folding_is_scikit_learns_lower_case_without_accents(text: str) -> None:
 def test_a_stored_model_is_applied_without_importing_scikit_learn(tmp_path) -> None:
     """Training imports it (over a second); every poll after reads the stored model."""
 
-
     texts, labels = learned_examples()
     model = LearnedModel.train(texts, labels, {1: "Online grooming", 2: "Neglect"})
     assert model is not None
