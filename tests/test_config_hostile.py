@@ -186,22 +186,38 @@ def test_a_long_chain_of_extends_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "more than 8 files extend one another" in result.output
 
 
-def test_a_config_path_that_is_no_regular_file_is_refused_without_waiting(
-    tmp_path: Path,
-) -> None:
-
+def named_pipe(tmp_path: Path) -> Path:
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)
+    return fifo
+
+
+def link_to_a_device(tmp_path: Path) -> Path:
     (tmp_path / "dev.yaml").symlink_to("/dev/zero")
+    return tmp_path / "dev.yaml"
+
+
+# (makes the path in a fresh folder, what the error calls it)
+NOT_REGULAR = {
+    "named pipe": (named_pipe, "a named pipe"),
+    "link to a device": (link_to_a_device, "a device"),
+    "directory": (lambda tmp_path: tmp_path, "a directory"),
+    "device": (lambda tmp_path: Path("/dev/zero"), "a device"),
+}
+
+
+@pytest.mark.parametrize(("make", "kind"), NOT_REGULAR.values(), ids=NOT_REGULAR.keys())
+def test_a_config_path_that_is_no_regular_file_is_refused_without_waiting(
+    tmp_path: Path, make, kind: str
+) -> None:
+    path = make(tmp_path)
+    result = check(path)
+    assert result.exit_code == 2, (path, result.output)
+    assert f"is {kind}, not a regular file" in result.output
+
+
+def test_a_config_extending_a_named_pipe_is_refused_without_waiting(tmp_path: Path) -> None:
+    named_pipe(tmp_path)
     write(tmp_path, "extends: fifo.yaml\n", "extends-fifo.yaml")
-    for path, kind in [
-        (fifo, "a named pipe"),
-        (tmp_path / "dev.yaml", "a device"),
-        (tmp_path, "a directory"),
-        (Path("/dev/zero"), "a device"),
-    ]:
-        result = check(path)
-        assert result.exit_code == 2, (path, result.output)
-        assert f"is {kind}, not a regular file" in result.output
     result = check(tmp_path / "extends-fifo.yaml")
     assert result.exit_code == 2 and "a named pipe, not a regular file" in result.output

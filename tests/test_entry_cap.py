@@ -115,11 +115,21 @@ def test_a_malformed_feed_over_the_cap_keeps_its_first_entries() -> None:
     assert "reads the first 4 in a poll" in parsed.problem.message
 
 
-def test_the_cap_is_set_by_the_environment() -> None:
-    assert read_settings({"DIGEST_MAX_ENTRIES_PER_FEED": "40"}).max_entries_per_feed == 40
+@pytest.mark.parametrize(
+    ("environment", "cap"),
+    [({"DIGEST_MAX_ENTRIES_PER_FEED": "40"}, 40), ({}, 500)],
+    ids=["set", "unset: 500"],
+)
+def test_the_cap_is_set_by_the_environment(environment: dict[str, str], cap: int) -> None:
+    assert read_settings(environment).max_entries_per_feed == cap
+
+
+def test_a_cap_that_is_no_whole_number_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="DIGEST_MAX_ENTRIES_PER_FEED must be a whole number"):
         read_settings({"DIGEST_MAX_ENTRIES_PER_FEED": "lots"})
-    assert read_settings({}).max_entries_per_feed == 500
+
+
+def test_fetching_without_settings_keeps_the_same_default_cap() -> None:
     assert FetchSettings().max_entries == 500
 
 

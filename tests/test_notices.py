@@ -146,8 +146,13 @@ def _config_with_transport(transport: Transport) -> str:
     )
 
 
-def test_a_newsletter_naming_no_transport_or_an_unknown_one_uses_the_default() -> None:
+@pytest.mark.parametrize(
+    ("named", "used"),
+    [("bulk", "bulk"), (None, None), ("gone", None)],
+    ids=["a known transport: its own", "none named: the default", "an unknown one: the default"],
+)
+def test_a_newsletter_naming_no_transport_or_an_unknown_one_uses_the_default(
+    named: str | None, used: str | None
+) -> None:
     transports = {None: Transport("maildir:default"), "bulk": Transport("maildir:bulk")}
-    assert for_newsletter(transports, "bulk") is transports["bulk"]
-    assert for_newsletter(transports, None) is transports[None]
-    assert for_newsletter(transports, "gone") is transports[None]
+    assert for_newsletter(transports, named) is transports[used]

@@ -55,18 +55,44 @@ def test_tricky_text_is_a_query_fts5_accepts(index: sqlite3.Connection, words: s
         index.execute("SELECT rowid FROM items_fts WHERE items_fts MATCH ?", (query,)).fetchall()
 
 
-def test_a_word_with_an_underscore_finds_its_parts(index: sqlite3.Connection) -> None:
-    for words in ("child_protection", "CHILD_PROT", "near miss", "東京", "ecole", "jutte"):
-        query = fts5_query(words)
-        assert index.execute(
-            "SELECT count(*) FROM items_fts WHERE items_fts MATCH ?", (query,)
-        ).fetchone() == (1,), words
+@pytest.mark.parametrize(
+    "words",
+    ["child_protection", "CHILD_PROT", "near miss", "東京", "ecole", "jutte"],
+    ids=[
+        "underscored word",
+        "underscored, capitals, last word unfinished",
+        "an operator's name",
+        "CJK",
+        "without its accent",
+        "without its umlaut",
+    ],
+)
+def test_a_word_finds_the_document_that_holds_it(index: sqlite3.Connection, words: str) -> None:
+    """An underscore splits a word into its parts as the index does; capitals, accents, an
+    unfinished last word and an operator's name are only words to find."""
+    query = fts5_query(words)
+    assert index.execute(
+        "SELECT count(*) FROM items_fts WHERE items_fts MATCH ?", (query,)
+    ).fetchone() == (1,)
 
 
-def test_operators_are_words_or_nothing() -> None:
-    assert fts5_query('NEAR(a "b") OR c*') == '"NEAR" "a" "b" "OR" "c"*'
-    assert tsquery("a & b | !c <-> d:*") == "a & b & c & d:*"
-    assert fts5_query("_ - * ^") is None and tsquery("_ - * ^") is None
+@pytest.mark.parametrize(
+    ("make_query", "words", "query"),
+    [
+        (fts5_query, 'NEAR(a "b") OR c*', '"NEAR" "a" "b" "OR" "c"*'),
+        (tsquery, "a & b | !c <-> d:*", "a & b & c & d:*"),
+        (fts5_query, "_ - * ^", None),
+        (tsquery, "_ - * ^", None),
+    ],
+    ids=[
+        "FTS5 operators",
+        "tsquery operators",
+        "FTS5 punctuation alone",
+        "tsquery punctuation alone",
+    ],
+)
+def test_operators_are_words_or_nothing(make_query, words: str, query: str | None) -> None:
+    assert make_query(words) == query
 
 
 @settings(max_examples=300, deadline=None)

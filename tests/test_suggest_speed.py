@@ -99,18 +99,27 @@ def test_keyword_suggestions_are_those_of_one_search_per_topic(title: str, summa
     )
 
 
-def test_a_few_cases_as_a_librarian_reads_them() -> None:
-    matcher = KeywordMatcher(TOPICS)
-    assert said(matcher.suggest("Gŵyl y Plant", "")) == [(5, 0.9, "keyword “gŵyl” in the title")]
-    assert said(matcher.suggest("Ungrooming", "neglected")) == [
-        (2, 0.6, "keyword “neglected” in the summary")
-    ]
-    # Whole words: Chinese written without spaces matches only where punctuation or a space
-    # sets the keyword off (as it always did).
-    assert said(matcher.suggest("儿童保护政策", "")) == []
-    assert said(matcher.suggest("儿童保护、政策", "")) == [
-        (6, 0.9, "keyword “儿童保护” in the title")
-    ]
+@pytest.mark.parametrize(
+    ("title", "summary", "suggested"),
+    [
+        ("Gŵyl y Plant", "", [(5, 0.9, "keyword “gŵyl” in the title")]),
+        ("Ungrooming", "neglected", [(2, 0.6, "keyword “neglected” in the summary")]),
+        # Whole words: Chinese written without spaces matches only where punctuation or a
+        # space sets the keyword off (as it always did).
+        ("儿童保护政策", "", []),
+        ("儿童保护、政策", "", [(6, 0.9, "keyword “儿童保护” in the title")]),
+    ],
+    ids=[
+        "Welsh keyword in the title",
+        "part of a word is no keyword, a summary's word is",
+        "Chinese run on without a break",
+        "Chinese set off by punctuation",
+    ],
+)
+def test_a_few_cases_as_a_librarian_reads_them(
+    title: str, summary: str, suggested: list[tuple[int, float, str]]
+) -> None:
+    assert said(KeywordMatcher(TOPICS).suggest(title, summary)) == suggested
 
 
 TRICKY = "aAbcdegilnoprstxyzİIıiſsSKKσςΣéÉŵŴßẞ’—-_ .,9儿童🧒"

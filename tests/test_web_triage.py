@@ -232,20 +232,23 @@ def test_admin_pauses_and_resumes_a_feed_and_sees_it_in_the_audit_log(site: Site
     assert "<td>item." not in client.get("/admin/audit?action=feed.").text
 
 
-def test_next_send_time_follows_the_local_clock() -> None:
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (datetime(2026, 10, 24, 12, 0, tzinfo=UTC), datetime(2026, 10, 27, 9, 0, tzinfo=UTC)),
+        # a Tuesday, a minute before 09:00 BST
+        (datetime(2026, 6, 2, 7, 59, tzinfo=UTC), datetime(2026, 6, 2, 8, 0, tzinfo=UTC)),
+        (datetime(2026, 6, 2, 8, 0, 1, tzinfo=UTC), datetime(2026, 6, 9, 8, 0, tzinfo=UTC)),
+    ],
+    ids=[
+        "saturday before the October change: GMT",
+        "a minute before, in summer: BST",
+        "a second after, in summer: next week",
+    ],
+)
+def test_next_send_time_follows_the_local_clock(now: datetime, expected: datetime) -> None:
     # Tuesday 09:00 London: GMT in winter, BST (UTC+1) in summer, across the October change.
-    saturday = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
-    assert next_send_time(1, time(9, 0), "Europe/London", saturday) == datetime(
-        2026, 10, 27, 9, 0, tzinfo=UTC
-    )
-    summer = datetime(2026, 6, 2, 7, 59, tzinfo=UTC)  # a Tuesday, a minute before 09:00 BST
-    assert next_send_time(1, time(9, 0), "Europe/London", summer) == datetime(
-        2026, 6, 2, 8, 0, tzinfo=UTC
-    )
-    just_after = datetime(2026, 6, 2, 8, 0, 1, tzinfo=UTC)
-    assert next_send_time(1, time(9, 0), "Europe/London", just_after) == datetime(
-        2026, 6, 9, 8, 0, tzinfo=UTC
-    )
+    assert next_send_time(1, time(9, 0), "Europe/London", now) == expected
 
 
 def test_pages_follow_one_another_without_a_count(site: Site) -> None:
