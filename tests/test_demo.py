@@ -121,6 +121,12 @@ def approve_and_send(base: str) -> None:
         path = f"/editions/{edition[1]}"
         for action in ("approve", "send_now"):
             client.post(f"{path}/state", data={"action": action, "csrf_token": csrf(client, path)})
+        # Sending asks first; the answer is the confirmation page's own form.
+        asked = client.post(
+            f"{path}/state",
+            data={"action": "send_now", "confirmed": "yes", "csrf_token": csrf(client, path)},
+        )
+        assert asked.status_code == 302, asked.text
 
 
 def messages(project: Path, count: int) -> list[email.message.EmailMessage]:

@@ -230,6 +230,8 @@ def send_and_read_in_the_outbox(site: Site, base: str, browser: object, transpor
         page.click("button:has-text('Approve')")
         page.wait_for_selector("text=Approved: it goes out at the time shown.")
         page.click("button:has-text('Send now')")
+        assert page.locator("h1").inner_text() == "Send to 3 subscribers now?"
+        page.click("button:has-text('Send to 3 subscribers now')")
         page.wait_for_selector("text=Sending has started")
         page.wait_for_selector("#send-progress h2:has-text('Sent')", timeout=20_000)
         assert page.locator("td.count-sent").inner_text() == "3"

@@ -106,6 +106,22 @@ class Cut:
     subscribers: int
 
 
+def receiving(session: Session, newsletter_id: int) -> int:
+    """How many subscribers would get the newsletter if it went out now: active, not paused."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Subscription)
+            .where(
+                Subscription.newsletter_id == newsletter_id,
+                Subscription.status == SubscriberStatus.ACTIVE,
+                ~Subscription.paused,
+            )
+        )
+        or 0
+    )
+
+
 def topic_cuts(session: Session, newsletter_id: int) -> list[Cut]:
     """The distinct cuts of a newsletter's receiving subscribers, most common first. Choosing a
     topic brings the topics below it, so choosing a parent with its child is one cut with

@@ -33,7 +33,8 @@ from digest.models import (
     Role,
 )
 from digest.models.lookup import edition_by_id, newsletter_by_slug
-from digest.subscriptions.overview import topic_cuts
+from digest.subscriptions.overview import receiving, topic_cuts
+from digest.web import confirm
 from digest.web.context import settings, transports
 from digest.web.errors import try_change
 from digest.web.inputs import choice, optional_int, required_int
@@ -166,7 +167,9 @@ def change_items(edition_id: int) -> Response:
 
 @blueprint.post("/<int:edition_id>/state")
 @requires(Role.EDITOR)
-def set_state(edition_id: int) -> Response:
+def set_state(edition_id: int) -> Response | tuple[str, int]:
+    if request.form.get("action") in CONFIRM and not confirm.confirmed():
+        return _ask(_edition(edition_id), request.form["action"])
     changes: dict[str, tuple[Callable[[Edition], object], str]] = {
         "approve": (_approve, "Approved: it goes out at the time shown."),
         "unapprove": (
@@ -178,6 +181,29 @@ def set_state(edition_id: int) -> Response:
     }
     change, done = changes[choice("action", changes)]
     return _change(edition_id, change, done)
+
+
+# The changes that cannot be taken back ask first, naming what will happen.
+CONFIRM = ("send_now", "cancel")
+
+
+def _ask(edition: Edition, action: str) -> tuple[str, int]:
+    back = url_for("editions.edit", edition_id=edition.id)
+    if action == "send_now":
+        people = receiving(g.db, edition.newsletter_id)
+        noun = "subscriber" if people == 1 else "subscribers"
+        return confirm.ask(
+            f"Send to {people:,} {noun} now?",
+            detail=f"“{edition.subject}” goes out at once, not at its scheduled time.",
+            yes=f"Send to {people:,} {noun} now",
+            back=back,
+        )
+    return confirm.ask(
+        f"Cancel “{edition.subject}”?",
+        detail="It will not be sent. Its items go back to waiting for an edition.",
+        yes="Cancel the edition",
+        back=back,
+    )
 
 
 def _approve(edition: Edition) -> str | None:
