@@ -232,6 +232,8 @@ def test_page_fits_a_phone_and_a_desktop(world, tabs, role: str, walked: Walked)
         if wide > size[0]:
             problems.append(f"{width}: the page is {wide} px wide, wider than the screen")
         open_menu(page)
+        if walked.name == "dashboard":  # the menu, opened, as each role sees it
+            page.screenshot(path=str(SHOTS / f"{role}-menu-{width}.png"))
         if cut := page.evaluate(MENU_PROBLEMS):
             problems.append(f"{width}: menu links out of reach: {cut}")
         if hidden := page.evaluate(UNREACHABLE):
@@ -241,3 +243,10 @@ def test_page_fits_a_phone_and_a_desktop(world, tabs, role: str, walked: Walked)
             problems.append(f"{width}: {primaries} primary actions; one page has one")
         problems += [f"{width}: axe: {v}" for v in serious_violations(page)]
     assert not problems, "\n".join(problems)
+
+
+def test_the_outbox_lists_subjects_and_addresses_as_people_read_them(world) -> None:
+    made, _ = world
+    listed = made.site.client(Role.LIBRARIAN).get("/outbox").text
+    assert "CASPAR: week commencing" in listed and "=?utf-8?" not in listed
+    assert "ŵyn.llŷr@" in listed

@@ -6,7 +6,7 @@ import mailbox
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
-from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -34,22 +34,19 @@ def listing(folder: Path, limit: int = 200) -> list[Stored]:
         return []
     box = mailbox.Maildir(folder, create=False)
     found = []
+    # Headers read as people read them: encoded words and UTF-8 addresses (SMTPUTF8) decoded.
+    headers = BytesHeaderParser(policy=default)
     for key in box.iterkeys():
-        message = box.get_message(key)
+        message = headers.parsebytes(box.get_bytes(key))
         found.append(
             Stored(
                 key,
-                _decoded(message.get("To", "")),
-                _decoded(message.get("Subject", "")),
-                datetime.fromtimestamp(message.get_date(), UTC),
+                str(message.get("To", "")),
+                str(message.get("Subject", "")),
+                datetime.fromtimestamp(box.get_message(key).get_date(), UTC),
             )
         )
     return sorted(found, key=lambda s: s.at, reverse=True)[:limit]
-
-
-def _decoded(value: str) -> str:
-    """A header as people read it: its RFC 2047 encoded words (non-ASCII text) decoded."""
-    return str(make_header(decode_header(str(value))))
 
 
 def read(folder: Path, key: str) -> EmailMessage | None:
