@@ -6,8 +6,8 @@ import mailbox
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
-from email.parser import BytesHeaderParser
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.policy import default
 from pathlib import Path
 from urllib.parse import urlsplit
