@@ -114,7 +114,7 @@ def _deliveries(factory: sessionmaker[Session], edition_id: int) -> None:
     the edition's progress show them)."""
     outcomes = [DeliveryStatus.FAILED, DeliveryStatus.BOUNCED]
     with transaction(factory) as session:
-        sent_at = datetime(2026, 11, 17, 9, 1, tzinfo=UTC)
+        started = datetime(2026, 11, 17, 8, 57, tzinfo=UTC)  # it was sent at 9:00
         for n, subscription in enumerate(session.scalars(select(Subscription))):
             status = outcomes[n] if n < len(outcomes) else DeliveryStatus.SENT
             session.add(
@@ -124,12 +124,12 @@ def _deliveries(factory: sessionmaker[Session], edition_id: int) -> None:
                     subscription_id=subscription.id,
                     status=status,
                     attempts=1,
-                    finished_at=sent_at + timedelta(seconds=n),
+                    finished_at=started + timedelta(seconds=20 * n),
                     last_error="550 5.1.1 mailbox unavailable" if n < 2 else None,
                 )
             )
         edition = session.get(Edition, edition_id)
-        edition.sending_started_at = sent_at
+        edition.sending_started_at = started
         edition.subject = f"{edition.subject} — {LONG_TITLES[0]}"
 
 

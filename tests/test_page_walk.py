@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from flask import flash, render_template
 from pageworld import make_page_world
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy.orm import Session, sessionmaker
@@ -250,3 +251,27 @@ def test_the_outbox_lists_subjects_and_addresses_as_people_read_them(world) -> N
     listed = made.site.client(Role.LIBRARIAN).get("/outbox").text
     assert "CASPAR: week commencing" in listed and "=?utf-8?" not in listed
     assert "ŵyn.llŷr@" in listed
+
+
+def test_messages_say_what_they_are_in_a_symbol_as_well_as_a_colour(world, tabs) -> None:
+    made, base = world
+    with made.site.app.test_request_context("/login"):
+        for category in ("success", "error", "message"):  # "message": Flask's default
+            flash(f"A {category}.", category)
+        shown = render_template("error.html", code=400, message="Something to say.")
+    page = tabs[ANONYMOUS]
+    page.goto(f"{base}/login")
+    page.set_content(shown)  # on the site's address, with its stylesheet
+    looks = page.evaluate(
+        """[...document.querySelectorAll('main .flash')].map((f) => ({
+            text: f.textContent, role: f.getAttribute('role'),
+            symbol: getComputedStyle(f, '::before').content,
+            colour: getComputedStyle(f).backgroundColor}))"""
+    )
+    assert [(m["text"], m["role"]) for m in looks] == [
+        ("A success.", "status"),
+        ("A error.", "alert"),
+        ("A message.", "status"),
+    ]
+    assert len({m["symbol"] for m in looks}) == 3 and "none" not in {m["symbol"] for m in looks}
+    assert len({m["colour"] for m in looks}) == 3
