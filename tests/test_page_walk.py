@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from conftest import CONFIGURED
 from flask import flash, render_template
 from pageworld import make_page_world
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -112,7 +113,7 @@ def world(templates, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     """One site, seeded once and served over HTTP for the whole walk."""
     folder = tmp_path_factory.mktemp("walk")
     path = folder / "digest.sqlite"
-    path.write_bytes(templates.sqlite_file("configured").read_bytes())
+    path.write_bytes(templates.sqlite_file(CONFIGURED).read_bytes())
     engine = make_engine(f"sqlite:///{path}")
     factory: sessionmaker[Session] = session_factory(engine)
     made = make_page_world(factory, folder)
@@ -161,32 +162,47 @@ def address(world: World, walked: Walked) -> str:
     return f"{path}?{walked.query}" if walked.query else path
 
 
-# Each link of the main menu: shown, inside the screen, and the thing a tap there would hit.
-MENU_PROBLEMS = """() => {
-  const links = [...document.querySelectorAll('header nav a, header .who a, header .who button')];
-  return links.filter((link) => {
-    link.scrollIntoView({block: 'center', inline: 'center'});
-    const box = link.getClientRects()[0];
-    if (!box) return true;
-    if (box.width === 0 || box.left < 0 || box.right > window.innerWidth) return true;
-    const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
-    return !(hit && link.contains(hit));
-  }).map((link) => link.textContent.trim());
+# Whether a tap can reach an element: scrolled to as a person scrolls (the page, and boxes
+# that show a scroll bar, never one that hides its overflow), its first line's centre is on
+# the screen and a tap there lands on it (or on its label).
+REACHABLE = """(element) => {
+  const centre = () => {
+    const box = element.getClientRects()[0];
+    return box && box.width > 0 ? [box.left + box.width / 2, box.top + box.height / 2] : null;
+  };
+  for (let box = element.parentElement; box; box = box.parentElement) {
+    const style = getComputedStyle(box);
+    if (!/auto|scroll/.test(style.overflowX + style.overflowY)) continue;
+    const at = centre(), frame = box.getBoundingClientRect();
+    if (!at) return false;
+    box.scrollLeft += at[0] - (frame.left + frame.width / 2);
+    box.scrollTop += at[1] - (frame.top + frame.height / 2);
+  }
+  let at = centre();
+  if (!at) return false;
+  window.scrollBy(0, at[1] - window.innerHeight / 2);
+  at = centre();
+  if (at[0] < 0 || at[0] > window.innerWidth || at[1] < 0 || at[1] > window.innerHeight) return false;
+  const hit = document.elementFromPoint(at[0], at[1]);
+  return Boolean(hit && (element.contains(hit) || [...(element.labels || [])].some((l) => l.contains(hit))));
 }"""
-# Each control in the page's main part that is shown: a tap at its centre, once it is scrolled
-# to (the page, or the table's own scroller), reaches it.
-UNREACHABLE = """() => {
+# The main menu's links, by name, and those a tap cannot reach.
+MENU_PROBLEMS = f"""() => {{
+  const reachable = {REACHABLE};
+  const links = [...document.querySelectorAll('header nav a, header .who a, header .who button')];
+  const name = (link) => link.textContent.trim();
+  return [links.map(name), links.filter((link) => !reachable(link)).map(name)];
+}}"""
+# The controls shown in the page's main part that a tap cannot reach.
+UNREACHABLE = f"""() => {{
+  const reachable = {REACHABLE};
   const controls = [...document.querySelectorAll(
     'main a[href], main button, main input:not([type=hidden]), main select, main textarea, main summary')];
   const shown = controls.filter((c) => c.getClientRects().length && !c.closest('[aria-hidden=true]')
     && c.getBoundingClientRect().width > 1);
-  return shown.filter((control) => {
-    control.scrollIntoView({block: 'center', inline: 'center'});
-    const box = control.getClientRects()[0];  // a link on two lines: its first line's box
-    const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
-    return !(hit && (control.contains(hit) || (control.labels && [...control.labels].some((l) => l.contains(hit)))));
-  }).map((c) => `${c.tagName.toLowerCase()} "${(c.textContent || c.name || '').trim().slice(0, 40)}"`);
-}"""
+  return shown.filter((c) => !reachable(c))
+    .map((c) => `${{c.tagName.toLowerCase()}} "${{(c.textContent || c.name || '').trim().slice(0, 40)}}"`);
+}}"""
 
 
 def open_menu(page: Page) -> None:
@@ -235,8 +251,11 @@ def test_page_fits_a_phone_and_a_desktop(world, tabs, role: str, walked: Walked)
         open_menu(page)
         if walked.name == "dashboard":  # the menu, opened, as each role sees it
             page.screenshot(path=str(SHOTS / f"{role}-menu-{width}.png"))
-        if cut := page.evaluate(MENU_PROBLEMS):
+        names, cut = page.evaluate(MENU_PROBLEMS)
+        if cut:
             problems.append(f"{width}: menu links out of reach: {cut}")
+        if role != ANONYMOUS and not {"Dashboard", "Triage", "Sign out"} <= set(names):
+            problems.append(f"{width}: the menu has lost links: it holds only {names}")
         if hidden := page.evaluate(UNREACHABLE):
             problems.append(f"{width}: controls that cannot be tapped: {hidden[:8]}")
         primaries = page.locator("main .primary:visible").count()
