@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.policy import default
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,14 +34,16 @@ def listing(folder: Path, limit: int = 200) -> list[Stored]:
         return []
     box = mailbox.Maildir(folder, create=False)
     found = []
+    # Headers read as people read them: encoded words and UTF-8 addresses (SMTPUTF8) decoded.
+    headers = BytesHeaderParser(policy=default)
     for key in box.iterkeys():
-        message = box.get_message(key)
+        message = headers.parsebytes(box.get_bytes(key))
         found.append(
             Stored(
                 key,
                 str(message.get("To", "")),
                 str(message.get("Subject", "")),
-                datetime.fromtimestamp(message.get_date(), UTC),
+                datetime.fromtimestamp(box.get_message(key).get_date(), UTC),
             )
         )
     return sorted(found, key=lambda s: s.at, reverse=True)[:limit]

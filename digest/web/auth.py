@@ -79,5 +79,5 @@ def change_password() -> str | Response | tuple[str, int]:
         return render_template("password.html", error=f"Not changed: {exc}."), 400
     end_other_sessions(g.user)
     g.db.commit()
-    flash("Your password is changed; other signed-in browsers were signed out.")
+    flash("Your password is changed; other signed-in browsers were signed out.", "success")
     return redirect(url_for("dashboard.home"))
