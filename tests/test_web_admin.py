@@ -98,7 +98,7 @@ def test_import_opml_from_the_feeds_page(site: Site) -> None:
         content_type="multipart/form-data",
         follow_redirects=True,
     )
-    assert "Imported reader.opml: 1 feeds added, 0 updated." in response.text
+    assert "Imported reader.opml: 1 feed added, 0 updated." in response.text
     assert "Ofsted news" in response.text
 
 
