@@ -138,14 +138,23 @@ def test_topics_add_rename_retire_and_merge(site: Site) -> None:
         data={"action": "rename", "label": "Sextortion (sexual extortion)", "csrf_token": token},
     )
     client.post(
-        f"/admin/topics/{topics['neglect']}", data={"action": "retire", "csrf_token": token}
+        f"/admin/topics/{topics['neglect']}",
+        data={"action": "retire", "confirmed": "yes", "csrf_token": token},
     )
     merged = client.post(
         f"/admin/topics/{topics['sextortion']}",
-        data={"action": "merge", "into": topics["online-abuse"], "csrf_token": token},
+        data={
+            "action": "merge",
+            "into": topics["online-abuse"],
+            "confirmed": "yes",
+            "csrf_token": token,
+        },
         follow_redirects=True,
     )
-    assert "Merged into Online abuse" in merged.text
+    assert (
+        "Merged “Sextortion (sexual extortion)” into “Online abuse”: 2 items, 1 feed and "
+        "0 subscriptions now carry “Online abuse”." in merged.text
+    )
     with site.factory() as session:
         assert session.get(Topic, topics["sextortion"]) is None
         assert session.get(Topic, topics["neglect"]).retired

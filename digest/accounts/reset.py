@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -58,17 +58,13 @@ def _fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
 
 
-def _serializer(secret: str, now: datetime | None = None) -> URLSafeTimedSerializer:
-    signer: type[TimestampSigner] = TimestampSigner
-    if now is not None:  # a link dated `now` (or checked as of then)
-        stamp = int(now.timestamp())
-        signer = type("DatedSigner", (TimestampSigner,), {"get_timestamp": lambda _: stamp})
-    return URLSafeTimedSerializer(secret, salt=SALT, signer=signer)
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=SALT)
 
 
-def reset_token(user: User, secret: str, now: datetime | None = None) -> str:
+def reset_token(user: User, secret: str) -> str:
     """A link's token for `user`, good for LINK_LIFETIME and until the password changes."""
-    return _serializer(secret, now).dumps({"u": user.id, "h": _fingerprint(user.password_hash)})
+    return _serializer(secret).dumps({"u": user.id, "h": _fingerprint(user.password_hash)})
 
 
 def user_for_token(session: Session, token: str, secret: str) -> User:
@@ -193,7 +189,7 @@ def ask_for_reset(
     user = get_user(session, email)
     mail = None
     if user is not None and user.active and not quiet:
-        mail = reset_mail(session, user, link_for(reset_token(user, secret, now)))
+        mail = reset_mail(session, user, link_for(reset_token(user, secret)))
     session.add(
         MailRequest(
             kind=KIND,

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
-
-blueprint = Blueprint("admin", __name__, url_prefix="/admin")
-
-# Imported for their routes, which they add to the blueprint above.
-from digest.web.admin import auditlog, feeds, topics, users  # noqa: E402
+# Each page's module is imported for the routes it adds to the blueprint.
+from digest.web.admin import auditlog, feeds, topics, users
+from digest.web.admin.routes import blueprint
 
 __all__ = ["auditlog", "blueprint", "feeds", "topics", "users"]

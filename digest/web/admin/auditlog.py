@@ -7,7 +7,7 @@ from flask import g, render_template, request, url_for
 
 from digest import audit
 from digest.models import Role
-from digest.web.admin import blueprint
+from digest.web.admin.routes import blueprint
 from digest.web.inputs import optional_date, optional_int
 from digest.web.security import requires
 

@@ -36,7 +36,7 @@ from digest.ingest.poll import poll_feeds
 from digest.models import Feed, FeedKind, Newsletter, Role
 from digest.timeutil import utcnow
 from digest.web import confirm
-from digest.web.admin import blueprint
+from digest.web.admin.routes import blueprint
 from digest.web.admin.words import counted
 from digest.web.context import settings
 from digest.web.security import is_submission, requires

@@ -19,7 +19,7 @@ from digest import accounts
 from digest.accounts import reset
 from digest.models import Role, User
 from digest.web import confirm
-from digest.web.admin import blueprint
+from digest.web.admin.routes import blueprint
 from digest.web.admin.words import counted
 from digest.web.auth import reset_link
 from digest.web.context import settings
