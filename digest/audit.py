@@ -154,8 +154,9 @@ def actors(session: Session) -> list[str]:
 
 
 def action_groups() -> list[tuple[str, list[str]]]:
-    """The actions by the kind of object they are about: ("edition", ["edition.approve", …])."""
-    groups: dict[str, list[str]] = {}
+    """The actions by the kind of object they are about: ("edition", ["edition.approve", …]);
+    every kind of object has its group, so that all its actions can be asked for."""
+    groups: dict[str, list[str]] = {kind.value: [] for kind in ObjectType}
     for action in sorted(Action):
         groups.setdefault(action.split(".", 1)[0], []).append(action.value)
     return sorted(groups.items())
