@@ -89,6 +89,8 @@ def update_user(user_id: int) -> Response | tuple[str, int]:
         return redirect(url_for("admin.users"))
     action = request.form.get("action")
     active = request.form.get("active")
+    # Read before anything is asked or done: a bad role is refused at once.
+    role = Role(choice("role", ROLES)) if request.form.get("role") else None
     if active == "0" and user.active and not confirm.confirmed():
         return _ask_disable(user)
     if action == "send_reset_link":
@@ -99,8 +101,8 @@ def update_user(user_id: int) -> Response | tuple[str, int]:
         failures = counted(forgotten, "failed sign-in")
         flash(f"Unlocked {user.email}: {failures} forgotten.", "success")
         return redirect(url_for("admin.users"))
-    if request.form.get("role"):
-        accounts.set_role(g.db, user.email, Role(choice("role", ROLES)), g.user.email)
+    if role is not None:
+        accounts.set_role(g.db, user.email, role, g.user.email)
     if active in ("0", "1"):
         accounts.set_active(g.db, user.email, active == "1", g.user.email)
     g.db.commit()
