@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, select
@@ -231,6 +232,11 @@ def reset_password(session: Session, email: str, new: str, actor: str) -> User:
 def failed_sign_ins(session: Session) -> dict[str, int]:
     """Failed sign-ins of each account (by address) that still count, for the users page."""
     return throttle.recent_failures(session, utcnow())
+
+
+def locked_accounts(session: Session) -> dict[str, datetime]:
+    """Accounts (by address) that must wait to sign in from some address, and until when."""
+    return throttle.locked_until(session, utcnow())
 
 
 def generate_password() -> str:

@@ -34,6 +34,7 @@ def _users_page(error: str | None = None) -> str:
         "users.html",
         users=accounts.list_users(g.db),
         failures=accounts.failed_sign_ins(g.db),
+        locked=accounts.locked_accounts(g.db),
         roles=list(Role),
         error=error,
     )
