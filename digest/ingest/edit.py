@@ -17,7 +17,7 @@ from digest.config.schema import LOCAL_FILES_ALLOWED, FeedConfig
 from digest.config.sync import apply_feed
 from digest.errors import Invalid
 from digest.ingest import health
-from digest.models import Feed, Item, ItemSource, Topic
+from digest.models import Feed, FeedKind, Item, ItemSource, Newsletter, Topic
 from digest.models.lookup import find_newsletter
 from digest.timeutil import utcnow
 
@@ -28,6 +28,23 @@ class FeedFormError(Invalid):
     def __init__(self, problems: dict[str, str]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
+
+
+def polled_feeds(session: Session) -> list[Feed]:
+    """The feeds polled on a schedule (not catalogue imports or hand-added items), by name."""
+    query = select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)
+    return list(session.scalars(query))
+
+
+def polled_feed(session: Session, feed_id: int) -> Feed | None:
+    """A feed polled on a schedule, by id; None for any other id."""
+    feed = session.get(Feed, feed_id)
+    return feed if feed is not None and feed.kind is FeedKind.FEED else None
+
+
+def newsletters(session: Session) -> list[Newsletter]:
+    """The newsletters a feed can feed, for the forms, by title."""
+    return list(session.scalars(select(Newsletter).order_by(Newsletter.title)))
 
 
 def feed_values(feed: Feed) -> dict[str, object]:

@@ -16,7 +16,6 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import select
 
 from digest import audit
 from digest.curation.topics import all_topics
@@ -27,13 +26,16 @@ from digest.ingest.edit import (
     delete_feed,
     feed_items,
     feed_values,
+    newsletters,
+    polled_feed,
+    polled_feeds,
     save_feed,
     set_paused,
 )
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.opml import OpmlError, import_opml
 from digest.ingest.poll import poll_feeds
-from digest.models import Feed, FeedKind, Newsletter, Role
+from digest.models import Feed, Role
 from digest.timeutil import utcnow
 from digest.web import confirm
 from digest.web.admin.routes import blueprint
@@ -47,20 +49,20 @@ from digest.web.security import is_submission, requires
 def feeds() -> str:
     counts = items_per_feed(g.db)
     this_week = items_per_feed(g.db, since=utcnow() - timedelta(days=7))
-    rows = g.db.scalars(select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name)).all()
+    rows = polled_feeds(g.db)
     return render_template(
         "feeds.html",
         feeds=rows,
         counts=counts,
         this_week=this_week,
         health=health,
-        newsletters=g.db.scalars(select(Newsletter)).all(),
+        newsletters=newsletters(g.db),
     )
 
 
 def _feed(feed_id: int) -> Feed:
-    feed = g.db.get(Feed, feed_id)
-    if feed is None or feed.kind is not FeedKind.FEED:
+    feed = polled_feed(g.db, feed_id)
+    if feed is None:
         abort(404)
     return feed
 
@@ -184,7 +186,7 @@ def _feed_form(feed: Feed | None) -> str | Response | tuple[str, int]:
         values=values,
         problems=problems,
         fields=FIELDS,
-        newsletters=g.db.scalars(select(Newsletter)).all(),
+        newsletters=newsletters(g.db),
         topics=all_topics(g.db),
     )
     return (page, 400) if problems else page
