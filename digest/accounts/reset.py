@@ -187,9 +187,13 @@ def ask_for_reset(
         >= PER_ADDRESS_PER_DAY
     )
     user = get_user(session, email)
-    mail = None
-    if user is not None and user.active and not quiet:
-        mail = reset_mail(session, user, link_for(reset_token(user, secret)))
+    # The same work for every address: an email is written for a stand-in when there is no
+    # open account, and kept only for a real one.
+    reachable = user is not None and user.active and not quiet
+    someone = user if user is not None else User(id=0, email=email, password_hash="")
+    mail = reset_mail(session, someone, link_for(reset_token(someone, secret)))
+    if not reachable:
+        mail = None
     session.add(
         MailRequest(
             kind=KIND,
