@@ -280,10 +280,15 @@ def test_merging_a_topic_moves_its_subscribers_choices_without_duplicates(site: 
     client = site.client(Role.ADMIN)
     merged = client.post(
         f"/admin/topics/{topics['online-grooming']}",
-        data={"action": "merge", "into": topics["online-abuse"], "csrf_token": csrf_token(client)},
+        data={
+            "action": "merge",
+            "into": topics["online-abuse"],
+            "confirmed": "yes",
+            "csrf_token": csrf_token(client),
+        },
         follow_redirects=True,
     )
-    assert "Merged into Online abuse" in merged.text
+    assert "Merged “Online grooming” into “Online abuse”" in merged.text
     with site.factory() as session:
         chosen = {
             s.subscriber.email: [t.slug for t in s.topics]

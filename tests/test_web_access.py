@@ -18,6 +18,8 @@ EXPECTED = {
     "static": PUBLIC,
     "healthz": PUBLIC,
     "auth.login": PUBLIC,
+    "auth.forgot_password": PUBLIC,
+    "auth.reset_password": PUBLIC,
     "public.unsubscribe": PUBLIC,
     "public.preferences": PUBLIC,
     "public.subscribe": PUBLIC,
@@ -67,6 +69,7 @@ EXPECTED = {
     "admin.pause": Role.ADMIN,
     "admin.resume": Role.ADMIN,
     "admin.poll_now": Role.ADMIN,
+    "admin.delete": Role.ADMIN,
     "admin.add_feed": Role.ADMIN,
     "admin.edit_feed": Role.ADMIN,
     "admin.import_feeds": Role.ADMIN,
@@ -190,7 +193,8 @@ def test_disabling_an_account_ends_its_sessions(site: Site) -> None:
     admin = site.client(Role.ADMIN)
     user_id = _arguments(site)["user_id"]
     admin.post(
-        f"/admin/users/{user_id}", data={"active": "0", "csrf_token": csrf_token(admin, "/")}
+        f"/admin/users/{user_id}",
+        data={"active": "0", "confirmed": "yes", "csrf_token": csrf_token(admin, "/")},
     )
     assert librarian.get("/").status_code == 302
     assert sign_in(site.app.test_client(), STAFF[Role.LIBRARIAN], PASSWORD).status_code == 401

@@ -170,7 +170,7 @@ def test_admin_pauses_a_feed(served, browser) -> None:
     page.click("nav >> text=Feeds")
     row = page.locator("tr", has_text="Test feed")
     row.locator("button", has_text="Pause").click()
-    page.wait_for_selector("text=Paused Test feed.")
+    page.wait_for_selector("text=Paused “Test feed”.")
     shot(page, "feeds")
     with site.factory() as session:
         assert session.scalar(select(Feed.paused).where(Feed.name == "Test feed"))

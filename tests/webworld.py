@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from webapp import STAFF, Site, accept_tagged, add_items, entry, make_site, placements
 from werkzeug.routing import Rule
 
+from digest.accounts import reset
 from digest.curation import decisions
 from digest.db import transaction
 from digest.editions import compose
@@ -36,6 +37,7 @@ from digest.models import (
 )
 from digest.subscriptions.signup import confirmation_token
 from digest.subscriptions.tokens import subscription_token
+from digest.web import context
 from digest.web.security import PUBLIC, access_of
 
 KEYS = ["world-key"]
@@ -140,8 +142,16 @@ def make_world(factory: sessionmaker[Session], tmp_path: Path) -> World:
         ("public.confirm", "token"): pending,
         ("public.archived_edition", "edition_id"): sent_edition,
         ("public.topic_feed", "slug"): "neglect",
+        ("auth.reset_password", "token"): _reset_token(site),
     }
     return World(site, mail, arguments, by_route, reader, pending)
+
+
+def _reset_token(site: Site) -> str:
+    """A live password-reset link's token, for the librarian."""
+    with site.factory() as session:
+        user = session.scalar(select(User).where(User.email == STAFF[Role.LIBRARIAN]))
+        return reset.reset_token(user, site.app.extensions[context.SETTINGS].secret())
 
 
 def _editions(factory: sessionmaker[Session]) -> tuple[int, int]:

@@ -1,13 +1,14 @@
 """Staff accounts: creating them, signing in (throttled: see `throttle`), roles, and what
-admins can undo (unlock, reset a password)."""
+admins can undo (unlock, reset a password; a reset by emailed link: see `reset`)."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from digest import audit
@@ -96,6 +97,16 @@ def set_role(session: Session, email: str, role: Role, actor: str) -> User:
         after={"role": role.value},
     )
     return user
+
+
+def signed_in_browsers(session: Session, user: User) -> int:
+    """How many browsers the account is signed in on (sessions not yet ended or expired)."""
+    count = select(func.count()).select_from(WebSession).where(WebSession.user_id == user.id)
+    return session.scalar(count) or 0
+
+
+def get_user_by_id(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
 
 
 def end_sessions(session: Session, user: User) -> int:
@@ -221,6 +232,11 @@ def reset_password(session: Session, email: str, new: str, actor: str) -> User:
 def failed_sign_ins(session: Session) -> dict[str, int]:
     """Failed sign-ins of each account (by address) that still count, for the users page."""
     return throttle.recent_failures(session, utcnow())
+
+
+def locked_accounts(session: Session) -> dict[str, datetime]:
+    """Accounts (by address) that must wait to sign in from some address, and until when."""
+    return throttle.locked_until(session, utcnow())
 
 
 def generate_password() -> str:

@@ -105,3 +105,19 @@ def recent_failures(session: Session, now: datetime) -> dict[str, int]:
         .group_by(LoginFailure.email)
     )
     return dict(rows.all())
+
+
+def locked_until(session: Session, now: datetime) -> dict[str, datetime]:
+    """Accounts that must wait before their next try from some address, with when the last
+    such wait ends: what an admin's "Unlock" lifts."""
+    rows = session.execute(
+        select(LoginFailure.email, func.count(), func.max(LoginFailure.at))
+        .where(LoginFailure.at > now - MEMORY)
+        .group_by(LoginFailure.email, LoginFailure.ip)
+    )
+    locked: dict[str, datetime] = {}
+    for email, count, last in rows:
+        until = last + delay_after(count, PAIR_FREE_FAILURES)
+        if until > now:
+            locked[email] = max(until, locked.get(email, until))
+    return locked

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from digest import audit
 from digest.config.schema import SLUG_PATTERN
 from digest.errors import Invalid
-from digest.models import FeedTopic, PlacementTopic, SubscriptionTopic, Topic
+from digest.models import FeedTopic, Placement, PlacementTopic, SubscriptionTopic, Topic
 
 Key = TypeVar("Key", bound=Hashable)
 # What carries a topic: (the link's topic column, its owner column).
@@ -172,6 +173,33 @@ def set_retired(session: Session, topic_id: int, retired: bool, actor: str) -> T
         after={"retired": retired},
     )
     return topic
+
+
+@dataclass(frozen=True)
+class TopicUse:
+    """What carries a topic: what a merge moves, or what keeps a retired topic."""
+
+    items: int  # publications, however many newsletters placed each
+    feeds: int  # feeds that give it by default
+    subscriptions: int  # subscribers' choices
+
+
+def topic_use(session: Session, topic_id: int) -> TopicUse:
+    items = session.scalar(
+        select(func.count(func.distinct(Placement.item_id)))
+        .join(PlacementTopic, PlacementTopic.placement_id == Placement.id)
+        .where(PlacementTopic.topic_id == topic_id)
+    )
+    feeds = session.scalar(select(func.count()).where(FeedTopic.topic_id == topic_id))
+    subscriptions = session.scalar(
+        select(func.count()).where(SubscriptionTopic.topic_id == topic_id)
+    )
+    return TopicUse(items or 0, feeds or 0, subscriptions or 0)
+
+
+def get_topic(session: Session, topic_id: int) -> Topic:
+    """The topic with this id; TopicError when there is none."""
+    return _get(session, topic_id)
 
 
 def merge(session: Session, topic_id: int, into_id: int, actor: str) -> Topic:

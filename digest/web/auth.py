@@ -1,12 +1,25 @@
-"""Signing in and out, and changing one's password."""
+"""Signing in and out, changing one's password, and choosing a new one by emailed link."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from digest import accounts
+from digest.accounts import reset
 from digest.models import Role
 from digest.timeutil import utcnow
+from digest.web.context import settings
 from digest.web.security import (
     client_ip,
     end_other_sessions,
@@ -81,3 +94,74 @@ def change_password() -> str | Response | tuple[str, int]:
     g.db.commit()
     flash("Your password is changed; other signed-in browsers were signed out.", "success")
     return redirect(url_for("dashboard.home"))
+
+
+# Forgotten passwords: a link by email (see `accounts.reset`).
+
+
+def reset_link(token: str) -> str:
+    """The full address of a reset link, for the email."""
+    return settings().mail.base_url + url_for("auth.reset_password", token=token)
+
+
+@blueprint.route("/login/forgot", methods=["GET", "POST"])
+@public
+def forgot_password() -> str | tuple[str, int]:
+    """Asks for an address; answers the same for every address, known or not."""
+    if not is_submission():
+        return render_template("forgot_password.html", sent=False)
+    try:
+        reset.ask_for_reset(
+            g.db, request.form.get("email", ""), client_ip(), settings().secret(), reset_link
+        )
+    except reset.TooManyResets as exc:
+        g.db.rollback()
+        return render_template("forgot_password.html", sent=False, error=f"Not now: {exc}."), 429
+    except accounts.AccountError as exc:
+        g.db.rollback()
+        page = render_template("forgot_password.html", sent=False, error=f"Please check: {exc}.")
+        return page, 400
+    g.db.commit()
+    g.reset_mail_queued = True
+    return render_template("forgot_password.html", sent=True)
+
+
+@blueprint.teardown_request
+def _wake_the_mail_sender(_error: BaseException | None) -> None:
+    """The email goes from the public forms' sender, woken once the answer is made, so that
+    its work never shows in the answer's time."""
+    if g.pop("reset_mail_queued", False):
+        current_app.extensions["digest.mail_requests"].wake()
+
+
+NO_STORE = {"Cache-Control": "no-store"}  # a page reached by a secret link is not kept
+
+
+@blueprint.route("/login/reset/<token>", methods=["GET", "POST"])
+@public
+def reset_password(token: str) -> str | Response | tuple[str, int, dict[str, str]]:
+    """Choose a new password from an emailed link: the same rules as changing it; the
+    account is then signed out everywhere, and the link is dead."""
+    try:
+        user = reset.user_for_token(g.db, token, settings().secret())
+    except reset.ResetLinkError as exc:
+        return render_template("reset_password.html", dead=f"{exc}."), 400, NO_STORE
+    if not is_submission():
+        return render_template("reset_password.html", email=user.email), 200, NO_STORE
+    new = request.form.get("new_password", "")
+    error = None
+    if new != request.form.get("confirm_password", ""):
+        error = "The two new passwords differ."
+    else:
+        try:
+            reset.set_password(g.db, token, new, settings().secret())
+        except accounts.AccountError as exc:
+            g.db.rollback()
+            error = f"Not changed: {exc}."
+    if error:
+        page = render_template("reset_password.html", email=user.email, error=error)
+        return page, 400, NO_STORE
+    session.clear()  # whoever was signed in in this browser is signed out like the rest
+    g.db.commit()
+    flash("Your new password is set, and you were signed out everywhere. Sign in with it.")
+    return redirect(url_for("auth.login"))
