@@ -61,7 +61,7 @@ def login() -> str | Response | tuple[str, int]:
 def logout() -> Response:
     end_session()
     g.db.commit()
-    flash("You are signed out.")
+    flash("You are signed out.", "success")
     return redirect(url_for("auth.login"))
 
 
@@ -79,5 +79,5 @@ def change_password() -> str | Response | tuple[str, int]:
         return render_template("password.html", error=f"Not changed: {exc}."), 400
     end_other_sessions(g.user)
     g.db.commit()
-    flash("Your password is changed; other signed-in browsers were signed out.")
+    flash("Your password is changed; other signed-in browsers were signed out.", "success")
     return redirect(url_for("dashboard.home"))

@@ -52,7 +52,7 @@ def try_change(change: Callable[[], Any]) -> tuple[bool, Any]:
         result = change()
     except Refused as refusal:
         _undo()
-        flash(f"Not changed: {refusal}.")
+        flash(f"Not changed: {refusal}.", "error")
         return False, None
     return True, result
 
