@@ -184,6 +184,8 @@ def test_an_edition_with_one_item_and_one_subscriber_says_so(factory) -> None:
     archive = text_of(site.client().get("/archive/caspar").text)
     assert "1 edition." in archive and "(1 item)" in archive
     assert ONE_PLURAL.findall(archive) == []
+    feed = site.client().get("/archive/caspar/feed.atom").text
+    assert "1 item." in feed and "1 items" not in feed
 
 
 def test_an_error_and_a_success_look_different(factory) -> None:

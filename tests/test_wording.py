@@ -10,6 +10,7 @@ import pytest
 from jinja2 import Environment
 
 from digest.delivery.timeline import MOST_BARS, Timeline, step_for
+from digest.ingest.health import feed_time
 from digest.models import Newsletter
 from digest.settings import SettingError, read_settings
 from digest.web.dashboard import this_week
@@ -111,6 +112,10 @@ def test_a_count_goes_with_its_noun_in_the_right_number(
 )
 def test_a_length_of_time_is_said_in_its_two_largest_units(seconds: int, shown: str) -> None:
     assert duration_text(timedelta(seconds=seconds)) == shown
+
+
+def test_a_feeds_next_try_is_said_in_the_one_style() -> None:
+    assert feed_time(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)) == "Tue 1 Dec 2026, 09:00 UTC"
 
 
 def test_a_reason_shown_alone_starts_with_a_capital() -> None:
