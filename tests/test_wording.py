@@ -4,14 +4,17 @@ subscriber", "27,312 subscribers"; a send charted in intervals that suit its len
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from jinja2 import Environment
 
+from digest.delivery.bounces import BounceReport
+from digest.delivery.report import report_text
 from digest.delivery.timeline import MOST_BARS, Timeline, step_for
 from digest.ingest.health import feed_time
-from digest.models import Newsletter
+from digest.models import Edition, Newsletter
 from digest.settings import SettingError, read_settings
 from digest.web.dashboard import this_week
 from digest.wording import (
@@ -194,3 +197,16 @@ def test_the_dashboard_gives_the_next_send_on_the_newsletters_clock(
 ) -> None:
     when, sent = this_week(NEW_YORK_TUESDAYS, None, now)
     assert datetime_text(when, "America/New_York") == next_out and sent is None
+
+
+def test_messages_from_the_stages_count_in_the_right_number() -> None:
+    summary = BounceReport(Counter({"hard-bounce": 1}), suppressed=1).summary()
+    assert summary == "1 message: 1 hard-bounce; 1 subscriber suppressed"
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    edition = Edition(
+        subject="CASPAR: week commencing 30 November 2026",
+        newsletter=Newsletter(title="CASPAR"),
+        sending_started_at=start,
+        sent_at=start + timedelta(hours=3, minutes=2),
+    )
+    assert "has gone out in 3 hours 2 minutes." in report_text(edition, {"sent": 1})
