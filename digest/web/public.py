@@ -172,6 +172,8 @@ def preferences(token: str) -> str | tuple[str, int]:
         token=token,
         groups=grouped_by_parent(offered_topics(g.db)),
         message=message,
+        # A failure and a success look different: "error" or "success", as a flash's category.
+        message_category="error" if status >= 400 else "success",
         chosen={t.id for t in subscription.topics},
         others=_other_newsletters(subscription),
         active=active,
