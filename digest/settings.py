@@ -18,8 +18,15 @@ from datetime import timedelta
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.defaults import DEFAULT_CONFIG, DEFAULT_DATABASE_URL, MAIL_CONNECTIONS, MAX_ENTRIES
+from digest.defaults import (
+    DEFAULT_CONFIG,
+    DEFAULT_DATABASE_URL,
+    DEFAULT_TIMEZONE,
+    MAIL_CONNECTIONS,
+    MAX_ENTRIES,
+)
 from digest.errors import Invalid
 from digest.mailsettings import MailSettings
 
@@ -79,6 +86,14 @@ def _site(raw: str) -> str:
 
 def _keys(raw: str) -> tuple[str, ...]:
     return tuple(key.strip() for key in raw.split(",") if key.strip())
+
+
+def _timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Unfit("an IANA timezone such as Europe/London", repr(raw[:40])) from None
+    return raw
 
 
 def _flag(raw: str) -> bool:
@@ -194,6 +209,12 @@ class Settings:
         str(MAX_ENTRIES),
         _Whole(most=MAX_ENTRIES_CEILING),
         "how many entries a poll reads from a feed, the newest",
+    )
+    timezone: str = _option(
+        "DIGEST_TIMEZONE",
+        DEFAULT_TIMEZONE,
+        _timezone,
+        "the clock of staff pages that are not about one newsletter",
     )
     log_file: Path = _option(
         "DIGEST_LOG_FILE", "var/log/digest.log", Path, "where the long-running commands log"

@@ -128,7 +128,7 @@ def test_a_hard_bounce_to_the_verp_address_suppresses_at_once(factory, tmp_path)
         [dsn(verp, bounced, "5.1.1"), dsn(forged, "someone@else.example", "5.1.1")],
         tmp_path / "bounces",
     )
-    assert "2 messages: 2 hard-bounce" in output and "1 subscribers suppressed" in output
+    assert "2 messages: 2 hard-bounce" in output and "1 subscriber suppressed" in output
     assert status_of(factory, bounced) == {SubscriberStatus.SUPPRESSED}
     assert status_of(factory, readers[1]) == {SubscriberStatus.ACTIVE}
     with factory() as session:
@@ -217,7 +217,7 @@ def test_an_imap_mailbox_is_read_on_a_real_server_and_what_was_done_is_removed(f
         _, left = client.search(None, "ALL")
         _, subject = client.fetch(left[0].split()[0], "(BODY[HEADER.FIELDS (SUBJECT)])")
         client.logout()
-    assert "3 messages" in output and "1 subscribers suppressed" in output
+    assert "3 messages" in output and "1 subscriber suppressed" in output
     assert status_of(factory, readers[0]) == {SubscriberStatus.SUPPRESSED}
     assert status_of(factory, readers[1]) == {SubscriberStatus.UNSUBSCRIBED}
     assert status_of(factory, readers[2]) == {SubscriberStatus.ACTIVE}

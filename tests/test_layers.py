@@ -49,6 +49,7 @@ FOUNDATION = frozenset(
         "networks",
         "settings",
         "timeutil",
+        "wording",
     }
 )
 # Stages: the pipeline's work, each stage with the other stages it may use.

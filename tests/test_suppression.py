@@ -151,7 +151,7 @@ def leave_by_mail(world: World) -> None:
 
 
 def bounce(world: World) -> None:
-    assert "1 subscribers suppressed" in world.returned(dsn(READER))
+    assert "1 subscriber suppressed" in world.returned(dsn(READER))
 
 
 def complain(world: World) -> None:

@@ -111,6 +111,7 @@ def test_one_click_post_unsubscribes_at_once_without_cookies(site: Site, encodin
     assert response.status_code == 200
     assert "Location" not in response.headers
     assert "You are unsubscribed" in response.text
+    assert "no more emails from CASPAR at" in response.text
     assert subscription(site).status is SubscriberStatus.UNSUBSCRIBED
     assert subscription(site, "new-in-the-library").status is SubscriberStatus.ACTIVE
     assert consent_kinds(site) == [("unsubscribe", "one-click (RFC 8058)")]

@@ -31,6 +31,6 @@ def test_edition_page_and_dashboard_show_the_send(factory) -> None:
     live = editor.get(f"/editions/{edition_id}/progress").text
     assert '<td class="count-sent">5</td>' in live and '<td class="count-bounced">1</td>' in live
     assert "6 of 6 finished" in live and "every 2s" not in live  # sent: polling stops
-    assert "Messages finished per minute" in live
+    assert "Messages finished every second" in live  # a send of a moment, in seconds
     dashboard = site.client(Role.LIBRARIAN).get("/").text
     assert "Deliveries that failed or bounced" in dashboard and "0 failed, 1 bounced" in dashboard

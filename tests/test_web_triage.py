@@ -88,9 +88,9 @@ def test_inbox_lists_new_items_with_search_and_filters(site: Site) -> None:
     ]
     assert [page.index(t) for t in titles] == sorted(page.index(t) for t in titles)
     found = client.get("/items?q=blackmail").text
-    assert "1 items" in found and "Sextortion of teenage boys" in found
+    assert "1 item." in found and "Sextortion of teenage boys" in found
     prefix = client.get("/items?q=neglec").text
-    assert "1 items" in prefix, prefix[prefix.index('class="count"') :][:80]  # a prefix
+    assert "1 item." in prefix, prefix[prefix.index('class="count"') :][:80]  # a prefix
     assert "0 items" in client.get("/items?status=accepted").text
     with site.factory() as session:
         section = session.scalar(select(Section).where(Section.name == "Policy"))
@@ -159,7 +159,7 @@ def test_tag_place_and_edit_keep_the_original(site: Site) -> None:
     assert "<summary>The feed's original wording</summary>" in page
     assert "Sextortion of teenage boys: what schools should know" in page
     # The search index follows the edit.
-    assert "1 items" in client.get("/items?status=all&q=advice schools").text
+    assert "1 item." in client.get("/items?status=all&q=advice schools").text
     assert "0 items" in client.get("/items?status=all&q=teenage boys").text
     assert [action for _, action in audit_actions(site)] == [
         "item.tag",
@@ -213,8 +213,8 @@ def test_dashboard_counts(site: Site) -> None:
     )
     page = client.get("/").text
     assert "<strong>2</strong> new items waiting" in page
-    assert "<strong>1</strong> items accepted this week" in page
-    assert "Next edition goes out Tuesday" in page
+    assert "<strong>1</strong> item accepted this week" in page
+    assert "Next edition goes out Tue " in page
 
 
 def test_admin_pauses_and_resumes_a_feed_and_sees_it_in_the_audit_log(site: Site) -> None:

@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from digest.defaults import MAIL_CONNECTIONS
+from digest.defaults import DEFAULT_TIMEZONE, MAIL_CONNECTIONS
 from digest.localfiles import is_local_path
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -110,7 +110,7 @@ class Schedule(Strict):
 
     weekday: Weekday = "tuesday"
     time: dt.time = dt.time(9, 0)
-    timezone: Annotated[str, AfterValidator(_check_timezone)] = "Europe/London"
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = DEFAULT_TIMEZONE
     draft_weekday: Weekday = "monday"
     draft_time: dt.time = dt.time(7, 0)
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from digest import wording
 from digest.curation.keywords import Suggestion
 from digest.curation.words import Rows, Vectors
 from digest.db import insert_for
@@ -156,7 +157,7 @@ class LearnedModel:
         pushed hardest towards it."""
         said = ", ".join(f"“{w}”" for w in words)
         return (
-            f"like {self.examples[topic_id]} items librarians tagged "
+            f"like {wording.count(self.examples[topic_id], 'item')} librarians tagged "
             f"“{self.labels[topic_id]}” ({probability:.0%})" + (f": {said}" if said else "")
         )
 

@@ -39,6 +39,7 @@ from digest.models import Delivery, DeliveryStatus, MailEvent, Subscriber, Subsc
 from digest.subscriptions.manage import Origin, subscription_for_mailto, unsubscribe
 from digest.subscriptions.tokens import InvalidToken
 from digest.timeutil import utcnow
+from digest.wording import count
 
 log = logging.getLogger(__name__)
 SOFT_BOUNCES_IN_A_ROW = 3
@@ -117,10 +118,12 @@ class BounceReport:
 
     def summary(self) -> str:
         parts = [f"{n} {kind}" for kind, n in sorted(self.counts.items())]
-        suppressed = f"; {self.suppressed} subscribers suppressed" if self.suppressed else ""
+        suppressed = (
+            f"; {count(self.suppressed, 'subscriber')} suppressed" if self.suppressed else ""
+        )
         left = f"; {self.left} left in the mailbox for a person" if self.left else ""
         total = sum(self.counts.values())
-        return f"{total} messages: {', '.join(parts) or 'none'}{suppressed}{left}"
+        return f"{count(total, 'message')}: {', '.join(parts) or 'none'}{suppressed}{left}"
 
 
 def apply(

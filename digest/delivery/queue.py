@@ -20,6 +20,7 @@ from digest import audit
 from digest.bulk import insert_rows
 from digest.curation.topics import topic_tree, with_descendants
 from digest.db import lock_for_writing
+from digest.delivery.timeline import timeline as timeline  # the send over time, for its page
 from digest.editions.compose import EditionError
 from digest.editions.render import entries
 from digest.models import (
@@ -319,28 +320,6 @@ def finish_editions(session: Session, now: datetime | None = None) -> list[int]:
             update(Edition).where(Edition.id.in_(done)).values(state=EditionState.SENT, sent_at=now)
         )
     return done
-
-
-def timeline(session: Session, edition_id: int) -> list[tuple[str, int]]:
-    """Deliveries finished per minute ("YYYY-MM-DD HH:MM" UTC, count), in order: the send
-    over time."""
-    if session.get_bind().dialect.name == "postgresql":
-        minute = func.to_char(func.timezone("UTC", Delivery.finished_at), "YYYY-MM-DD HH24:MI")
-    else:
-        minute = func.strftime("%Y-%m-%d %H:%M", Delivery.finished_at)
-    return [
-        (str(at), count)
-        for at, count in session.execute(
-            select(minute, func.count())
-            .where(
-                Delivery.edition_id == edition_id,
-                Delivery.finished_at.is_not(None),
-                Delivery.status != DeliveryStatus.SKIPPED,
-            )
-            .group_by(minute)
-            .order_by(minute)
-        )
-    ]
 
 
 def problems(session: Session, limit: int = 10) -> list[tuple[Edition, int, int]]:

@@ -13,6 +13,7 @@ from digest.delivery.queue import progress
 from digest.delivery.transport import DeliveryError, Transports, for_newsletter
 from digest.models import Edition, Role
 from digest.timeutil import utcnow
+from digest.wording import duration_text
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,7 @@ log = logging.getLogger(__name__)
 def report_text(edition: Edition, counts: dict[str, int]) -> str:
     took = ""
     if edition.sending_started_at and edition.sent_at:
-        seconds = (edition.sent_at - edition.sending_started_at).total_seconds()
-        took = f" in {seconds:,.0f} seconds"
+        took = f" in {duration_text(edition.sent_at - edition.sending_started_at)}"
     lines = [
         f"{edition.newsletter.title}: “{edition.subject}” has gone out{took}.",
         "",

@@ -16,6 +16,7 @@ from digest.editions.render import cut, entries, grouped
 from digest.errors import NotFound
 from digest.ingest.urls import reader_link
 from digest.models import Edition, EditionItem, EditionState, Newsletter, Topic
+from digest.wording import count
 
 FEED_EDITIONS = 50  # entries in a newsletter's Atom feed of editions
 FEED_ITEMS = 100  # entries in a topic's Atom feed
@@ -200,7 +201,7 @@ def editions_feed(session: Session, newsletter: Newsletter, base_url: str) -> by
         entry.title(edition.subject)
         entry.link(href=url)
         entry.updated(edition.send_at or edition.created_at)
-        entry.summary(f"{sizes.get(edition.id, 0)} items. {edition.intro}".strip())
+        entry.summary(f"{count(sizes.get(edition.id, 0), 'item')}. {edition.intro}".strip())
     return feed.atom_str(pretty=True)
 
 

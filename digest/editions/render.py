@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from digest.editions.compose import snapshot
 from digest.ingest.urls import reader_link
 from digest.models import Edition
+from digest.wording import date_text, install_filters
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
 HTML_BUDGET = 90 * 1024  # Gmail clips at about 102 KB, taking the footer with it
@@ -35,6 +35,7 @@ _environment = Environment(
 # Defence in depth: whatever was stored, or frozen in an edition before links were checked on
 # the way in, an href only ever gets an http(s) link.
 _environment.filters["reader_link"] = reader_link
+install_filters(_environment)  # dates and counts as the web pages write them
 _inliner = css_inline.CSSInliner(keep_style_tags=True)  # media queries stay in <style>
 
 
@@ -128,7 +129,8 @@ def render_items(
         "sections": grouped(chosen),
         "nothing_matched": not chosen,
         "archive_url": archive_url,
-        "published": lambda value: datetime.fromisoformat(value).strftime("%d %B %Y"),
+        # Kept for templates that call it; `|date(newsletter.timezone)` is the same.
+        "published": lambda value: date_text(value, edition.newsletter.timezone),
         **(placeholders if values is None else {k: values[k] for k in PERSONAL}),
     }
     slug = edition.newsletter.slug

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.models import Feed, FeedKind
+from digest.wording import datetime_text
 
 MAX_CONSECUTIVE_FAILURES = 5
 MAX_BACKOFF = timedelta(hours=24)
@@ -70,7 +71,8 @@ def resume(feed: Feed, now: datetime) -> None:
 
 
 def feed_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    """In the one style; in UTC, named, since the sentence is stored for any reader."""
+    return datetime_text(moment, "UTC")
 
 
 def describe_health(feed: Feed) -> str:

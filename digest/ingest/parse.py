@@ -17,6 +17,7 @@ from digest.ingest.jsonfeed import JSONFeedError, is_json_feed, read_json_feed
 from digest.ingest.sanitize import html_to_text, sanitize_html, sanitized_html_to_text
 from digest.ingest.trim import keep_newest
 from digest.ingest.urls import canonicalize_url, check_reader_link, reader_link
+from digest.wording import count
 
 _HTML_START = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL
@@ -278,7 +279,8 @@ def _collect(raws: list[Any], title: str | None, site_url: str | None, url: str)
 
 def _warning(what: str, read: int) -> FeedProblem:
     return FeedProblem(
-        ErrorKind.WARNING, f"The feed has errors ({what}); {read} entries could still be read."
+        ErrorKind.WARNING,
+        f"The feed has errors ({what}); {count(read, 'entry')} could still be read.",
     )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from digest.defaults import DEFAULT_TIMEZONE
 from digest.models.base import Base, _enum
 from digest.timeutil import UTCDateTime, utcnow
 
@@ -55,7 +56,7 @@ class Newsletter(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     send_weekday: Mapped[int] = mapped_column(Integer, default=1)  # Monday is 0
     send_time: Mapped[time] = mapped_column(Time, default=time(9, 0))
-    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     from_address: Mapped[str] = mapped_column(String(320))
     reply_to: Mapped[str | None] = mapped_column(String(320))
     # Editorial settings.

@@ -32,6 +32,7 @@ from digest.models.lookup import find_newsletter
 from digest.settings import Settings
 from digest.subscriptions.signup import expire_unconfirmed
 from digest.timeutil import utcnow
+from digest.wording import count, date_text
 
 log = logging.getLogger(__name__)
 ACTOR = "scheduler"
@@ -127,8 +128,8 @@ def draft_edition(
         editors = addresses_with_role(session, Role.EDITOR)
         link = f"{settings.mail.base_url}/editions/{edition.id}"
         text = (
-            f"The draft of {newsletter.title} for the week of {edition.period_start} is ready "
-            f"for review: {len(edition.entries)} items.\n\n{link}\n\nIt goes out "
+            f"The draft of {newsletter.title} for the week of {date_text(edition.period_start)} "
+            f"is ready for review: {count(len(edition.entries), 'item')}.\n\n{link}\n\nIt goes out "
             + (
                 "when two editors have approved it, or one has edited it and another approved it.\n"
                 if newsletter.second_approver

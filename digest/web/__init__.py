@@ -19,11 +19,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from digest.db import make_engine, session_factory
 from digest.delivery.notices import NoticeMailer
 from digest.delivery.transport import Transport, Transports
+from digest.editions.schedule import send_words
 from digest.ingest.urls import reader_link
 from digest.settings import Settings
 from digest.subscriptions import requests
 from digest.web import context, errors, inputs, security
 from digest.web.background import RequestSender
+from digest.wording import install_filters
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
 
@@ -64,6 +66,8 @@ def create_app(
     )
     app.config.update(config or {})
     app.jinja_env.filters["reader_link"] = reader_link  # an href only ever gets http(s)
+    install_filters(app.jinja_env, settings.timezone)  # one clock and one way to write it
+    app.jinja_env.filters["send_words"] = send_words
     app.session_interface = security.SessionCookies()
     if proxies := settings.trusted_proxies:
         # The visitor's address (rate limits, consent records, sign-in throttling) and scheme

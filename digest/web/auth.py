@@ -74,7 +74,7 @@ def login() -> str | Response | tuple[str, int]:
 def logout() -> Response:
     end_session()
     g.db.commit()
-    flash("You are signed out.")
+    flash("You are signed out.", "success")
     return redirect(url_for("auth.login"))
 
 

@@ -7,16 +7,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, g, render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.delivery import queue
+from digest.editions.compose import period_start
 from digest.editions.schedule import next_send_time
 from digest.ingest.health import needs_attention
-from digest.models import Edition, Feed, FeedKind, Item, ItemStatus, Newsletter, Placement, Role
+from digest.models import (
+    Edition,
+    EditionState,
+    Feed,
+    FeedKind,
+    Item,
+    ItemStatus,
+    Newsletter,
+    Placement,
+    Role,
+)
 from digest.timeutil import utcnow
 from digest.web.security import requires
 
@@ -33,12 +43,26 @@ def home() -> str:
 class NewsletterWeek:
     newsletter: Newsletter
     accepted_this_week: int
-    next_send: datetime
+    next_out: datetime  # when the next edition goes out: approved for, or the next free slot
+    sent: Edition | None = None  # this week's edition, once it is sending or sent
 
-    @property
-    def local_send(self) -> datetime:
-        """The send time on the newsletter's own clock."""
-        return self.next_send.astimezone(ZoneInfo(self.newsletter.timezone))
+
+def this_week(
+    newsletter: Newsletter, edition: Edition | None, now: datetime
+) -> tuple[datetime, Edition | None]:
+    """(When the next edition goes out, this week's edition if it is sending or sent). Sent
+    early ("send now"), this week's slot is taken: the next edition is the following week's."""
+    slot = next_send_time(newsletter.send_weekday, newsletter.send_time, newsletter.timezone, now)
+    if edition is None:
+        return slot, None
+    if edition.state in (EditionState.SENDING, EditionState.SENT):
+        following = next_send_time(
+            newsletter.send_weekday, newsletter.send_time, newsletter.timezone, slot
+        )
+        return following, edition
+    if edition.state is EditionState.APPROVED and edition.send_at:
+        return edition.send_at, None
+    return slot, None
 
 
 @dataclass(frozen=True)
@@ -69,7 +93,7 @@ def overview(session: Session, now: datetime) -> Overview:
     )
     weeks = [
         NewsletterWeek(
-            n, accepted.get(n.id, 0), next_send_time(n.send_weekday, n.send_time, n.timezone, now)
+            n, accepted.get(n.id, 0), *this_week(n, _edition_of_week(session, n, now), now)
         )
         for n in session.scalars(select(Newsletter).order_by(Newsletter.title))
     ]
@@ -79,3 +103,13 @@ def overview(session: Session, now: datetime) -> Overview:
         if needs_attention(f)
     ]
     return Overview(waiting, weeks, feeds, queue.problems(session))
+
+
+def _edition_of_week(session: Session, newsletter: Newsletter, now: datetime) -> Edition | None:
+    """The edition for the week in which the newsletter next goes out, if there is one."""
+    return session.scalar(
+        select(Edition).where(
+            Edition.newsletter_id == newsletter.id,
+            Edition.period_start == period_start(newsletter, now),
+        )
+    )

@@ -32,6 +32,7 @@ from digest.subscriptions.tokens import (
 from digest.web.context import settings
 from digest.web.inputs import int_list, optional_int
 from digest.web.security import client_ip, is_submission, public
+from digest.wording import capitalised
 
 blueprint = Blueprint("public", __name__)
 
@@ -171,6 +172,8 @@ def preferences(token: str) -> str | tuple[str, int]:
         token=token,
         groups=grouped_by_parent(offered_topics(g.db)),
         message=message,
+        # A failure and a success look different: "error" or "success", as a flash's category.
+        message_category="error" if status >= 400 else "success",
         chosen={t.id for t in subscription.topics},
         others=_other_newsletters(subscription),
         active=active,
@@ -261,14 +264,14 @@ def confirm(token: str) -> str | tuple[str, int]:
         try:
             signup.read_confirmation_token(token, settings().link_keys())
         except InvalidToken as exc:
-            return render_template("public/invalid_link.html", reason=str(exc)), 400
+            return render_template("public/invalid_link.html", reason=capitalised(exc)), 400
         return render_template("public/confirm.html", token=token, done=False)
     try:
         subscription = signup.confirm(
             g.db, token, settings().link_keys(), _origin("confirmation link"), settings().secret()
         )
     except InvalidToken as exc:
-        return render_template("public/invalid_link.html", reason=str(exc)), 400
+        return render_template("public/invalid_link.html", reason=capitalised(exc)), 400
     g.db.commit()
     return render_template(
         "public/confirm.html",

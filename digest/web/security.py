@@ -177,7 +177,7 @@ def load_user() -> None:
         g.db.delete(row)
         g.db.commit()
         session.pop(SESSION_KEY, None)
-        flash("You were signed out because your session had ended. Please sign in again.")
+        flash("You were signed out because your session had ended. Please sign in again.", "error")
         return
     if now - row.last_seen_at > LAST_SEEN_STEP:  # cheap enough to keep roughly current
         row.last_seen_at = now
