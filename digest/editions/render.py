@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,10 @@ from digest.models import Edition
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
 HTML_BUDGET = 90 * 1024  # Gmail clips at about 102 KB, taking the footer with it
-PERSONAL = ("unsubscribe_url", "preferences_url", "name")  # what differs per subscriber
+# What differs per subscriber: their links, name, address and the day they subscribed.
+PERSONAL = ("unsubscribe_url", "preferences_url", "name", "email", "subscribed_on")
+DEFAULT_COLOUR = "#0b3d6b"  # the masthead's, when the newsletter names none (9.9:1 with white)
+PREHEADER_CHARS = 150
 _environment = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
     autoescape=select_autoescape(["html"]),
@@ -36,6 +39,32 @@ _environment = Environment(
 # the way in, an href only ever gets an http(s) link.
 _environment.filters["reader_link"] = reader_link
 _inliner = css_inline.CSSInliner(keep_style_tags=True)  # media queries stay in <style>
+
+
+def mail_date(value: date | datetime) -> str:
+    """A date as subscribers read it in the email: "3 December 2026". (One place, so that the
+    whole service's date style can replace it.)"""
+    return f"{value.day} {value:%B %Y}"
+
+
+def preheader(edition: Edition) -> str:
+    """The preview line after the subject: the editor's, else the introduction's first line."""
+    if edition.preheader and edition.preheader.strip():
+        return edition.preheader.strip()
+    first = next((line.strip() for line in (edition.intro or "").splitlines() if line.strip()), "")
+    return first[:PREHEADER_CHARS]
+
+
+def site_of(archive_url: str) -> str:
+    """The public site's address, from an edition's archive address (`message.archive_url`)."""
+    return archive_url.rsplit("/archive/", 1)[0]
+
+
+def logo_url(logo: str | None, site: str) -> str | None:
+    """A configured logo as an address a mail program can load: a static file's is absolute."""
+    if not logo:
+        return None
+    return logo if "://" in logo else f"{site}/static/{logo}"
 
 
 def escape_for_html(value: str) -> str:
@@ -128,7 +157,11 @@ def render_items(
         "sections": grouped(chosen),
         "nothing_matched": not chosen,
         "archive_url": archive_url,
-        "published": lambda value: datetime.fromisoformat(value).strftime("%d %B %Y"),
+        "published": lambda value: mail_date(datetime.fromisoformat(value)),
+        "mail_date": mail_date,
+        "preheader": preheader(edition),
+        "colour": edition.newsletter.colour or DEFAULT_COLOUR,
+        "logo_url": logo_url(edition.newsletter.logo, site_of(archive_url)),
         **(placeholders if values is None else {k: values[k] for k in PERSONAL}),
     }
     slug = edition.newsletter.slug

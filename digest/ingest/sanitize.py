@@ -8,6 +8,8 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from digest.ingest.urls import READER_SCHEMES, without_tracking
+
 ALLOWED_TAGS = frozenset(
     {
         "a",
@@ -98,7 +100,9 @@ def _absolute_url_filter(base_url: str | None):
             return value
         absolute = urljoin(base_url, value.strip()) if base_url else value.strip()
         scheme = urlsplit(absolute).scheme.lower()
-        return absolute if scheme in SAFE_SCHEMES else None
+        if scheme not in SAFE_SCHEMES:
+            return None
+        return without_tracking(absolute) if scheme in READER_SCHEMES else absolute
 
     return keep
 

@@ -25,7 +25,7 @@ from digest.editions import approvals, compose
 from digest.editions.message import (
     archive_url,
 )
-from digest.editions.render import HTML_BUDGET, cut, entries, full_size, render_cut
+from digest.editions.render import HTML_BUDGET, cut, entries, full_size, mail_date, render_cut
 from digest.models import (
     Edition,
     EditionState,
@@ -34,6 +34,7 @@ from digest.models import (
 )
 from digest.models.lookup import edition_by_id, newsletter_by_slug
 from digest.subscriptions.overview import topic_cuts
+from digest.timeutil import utcnow
 from digest.web.context import settings, transports
 from digest.web.errors import try_change
 from digest.web.inputs import choice, optional_int, required_int
@@ -199,7 +200,13 @@ def preview(edition_id: int) -> Response:
     topics = expand_chosen(g.db, (t for t in request.args.get("topics", "").split(",") if t))
     rendered = render_cut(edition, topics or None, archive_url(edition, settings().mail))
     page, text = rendered.personalise(
-        {"unsubscribe_url": "#unsubscribe", "preferences_url": "#preferences", "name": "colleague"}
+        {
+            "unsubscribe_url": "#unsubscribe",
+            "preferences_url": "#preferences",
+            "name": "colleague",
+            "email": "subscriber@example.org",
+            "subscribed_on": mail_date(utcnow()),
+        }
     )
     if request.args.get("format") == "text":
         response = Response(text, mimetype="text/plain")
