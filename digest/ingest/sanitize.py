@@ -98,6 +98,8 @@ def _absolute_url_filter(base_url: str | None):
     def keep(tag: str, attribute: str, value: str) -> str | None:
         if attribute not in URL_ATTRIBUTES:
             return value
+        if value.strip().startswith("#"):  # a place in the feed's page: nowhere, in an email
+            return None
         absolute = urljoin(base_url, value.strip()) if base_url else value.strip()
         scheme = urlsplit(absolute).scheme.lower()
         if scheme not in SAFE_SCHEMES:

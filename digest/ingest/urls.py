@@ -44,6 +44,7 @@ TRACKING_PARAMETERS = frozenset(
         "rss",
         "at_medium",
         "at_campaign",
+        "dgcid",  # Elsevier's campaign tag on every ScienceDirect feed link
     }
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_")
