@@ -21,14 +21,15 @@ ABBREVIATIONS = frozenset(
 # A sentence ends at . ! ? or … (and any closing quote or bracket) before a space, or at a
 # CJK full stop, exclamation or question mark, which takes no space after it.
 _END = re.compile(r"([.!?…]+)([\"'”’)\]]*)(?=\s)|[。！？]")
-_WORD_BEFORE = re.compile(r"([\w.]+)$")
+_WORD_BEFORE = re.compile(r"([\w.’']+)$")
 
 
 def _ends_sentence(text: str, match: re.Match[str]) -> bool:
     if match[0] in "。！？":
         return True
     if match[1] == ".":  # not "!", "?", "…" or "...": perhaps an abbreviation
-        before = _WORD_BEFORE.search(text, 0, match.start())
+        # A window, not the whole text before: a long text is read once, not once a stop.
+        before = _WORD_BEFORE.search(text, max(0, match.start() - 40), match.start())
         word = before[1].lower() if before else ""
         if word in ABBREVIATIONS or word.rstrip(".") in ABBREVIATIONS:
             return False
@@ -55,10 +56,11 @@ def shorten(text: str, limit: int = MAX_CHARS) -> str:
     """The first one to three sentences of `text` that fit in `limit` characters; a first
     sentence longer than that is cut at a word, with an ellipsis."""
     text = " ".join(text.split())
-    if len(text) <= limit and len(sentences(text)) <= MAX_SENTENCES:
+    found = sentences(text[: limit + 2])  # past the limit no sentence is taken
+    if len(text) <= limit and len(found) <= MAX_SENTENCES:
         return text
     chosen: list[str] = []
-    for sentence in sentences(text)[:MAX_SENTENCES]:
+    for sentence in found[:MAX_SENTENCES]:
         if len(" ".join([*chosen, sentence])) > limit:
             break
         chosen.append(sentence)
