@@ -72,7 +72,7 @@ ENTRIES = [
         title="Gwasanaethau plant: canllawiau newydd ar gyfer ymarferwyr — 子ども 📬",
         link="https://example.org/cy/canllawiau?fbclid=IwAR0abc&id=7",
         guid="cy-1",
-        summary='<p>Canllawiau byr: https://example.org/cy/canllawiau/gwasanaethau-plant/2026/'
+        summary="<p>Canllawiau byr: https://example.org/cy/canllawiau/gwasanaethau-plant/2026/"
         "ymarferwyr-a-chyrff-cyhoeddus-yng-nghymru.pdf. "
         '<a href="#top">Yn ôl i’r brig</a> '
         '<a href="https://example.org/pdf?gclid=xyz&amp;lang=cy">PDF</a></p>',
