@@ -117,3 +117,14 @@ def test_the_subscribers_address_is_escaped_in_the_html(factory, edition_id) -> 
         subscriber.email = "tom&jerry@example.org"
     text, page = bodies(delivered(factory, edition_id))
     assert "as tom&amp;jerry@example.org on" in page and "as tom&jerry@example.org on" in text
+
+
+def test_the_masthead_wears_the_newsletters_colour_and_logo(factory, edition_id) -> None:
+    with transaction(factory) as session:
+        newsletter = session.get(Edition, edition_id).newsletter
+        newsletter.colour, newsletter.logo = "#006e3c", "logos/caspar.png"
+    _, page = bodies(delivered(factory, edition_id))
+    masthead = page[page.index('class="masthead"') :]
+    assert masthead.split(">", 1)[0].count("background: #006e3c") == 1
+    logo = 'src="https://news.example.org/static/logos/caspar.png"'
+    assert logo in masthead and 'alt="Llyfrgell Plant — Children’s Library"' in masthead
