@@ -18,7 +18,7 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from digest.editions.compose import snapshot
+from digest.editions.compose import PREHEADER_CHARS, snapshot
 from digest.ingest.urls import reader_link
 from digest.models import Edition
 
@@ -27,7 +27,6 @@ HTML_BUDGET = 90 * 1024  # Gmail clips at about 102 KB, taking the footer with i
 # What differs per subscriber: their links, name, address and the day they subscribed.
 PERSONAL = ("unsubscribe_url", "preferences_url", "name", "email", "subscribed_on")
 DEFAULT_COLOUR = "#0b3d6b"  # the masthead's, when the newsletter names none (9.9:1 with white)
-PREHEADER_CHARS = 150
 _environment = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
     autoescape=select_autoescape(["html"]),
