@@ -204,7 +204,7 @@ def test_confirmations_test_sends_and_reports_carry_any_script(sqlite_factory) -
     for _, (to,), raw in inbox.received:
         assert_well_folded(raw)
         subjects.setdefault(to, []).append(email.message_from_bytes(raw, policy=default)["Subject"])
-    assert subjects[STAFF[Role.EDITOR]] == [subject, f"Sent: {subject}"]
+    assert subjects[STAFF[Role.EDITOR]] == [f"[TEST] {subject}", f"Sent: {subject}"]
     assert subjects["new@example.org"] == [f"Please confirm your subscription to {title}"]
     assert subjects["reader0@example.org"] == [subject]
 

@@ -24,7 +24,7 @@ def test_page_metadata_is_read() -> None:
     assert page.title == "Keeping children safe in education 2026"
     assert page.summary == "Statutory guidance for schools & colleges."
     assert page.authors == ["Department for Education"]
-    assert page.url == "https://www.gov.uk/government/publications/kcsie?utm_source=x"
+    assert page.url == "https://www.gov.uk/government/publications/kcsie"  # tracking dropped
     assert page.published.isoformat() == "2026-09-01T09:00:00+01:00"
     assert describe_page(b"<title> Only a title </title>", "https://a.org/").title == "Only a title"
 

@@ -59,3 +59,51 @@ def test_downgrading_the_section_index_gives_back_the_index_of_before(engine) ->
     assert not found.get("include_columns")
     command.upgrade(config, "head")
     assert schema_revision(engine) == head
+
+
+def test_migration_0019_keeps_the_full_text_and_cleans_stored_links(engine) -> None:
+    """Items stored before it: their summary was the feed's whole text, so that is kept as the
+    full text; their links lose tracking parameters. Down again, the columns go."""
+    config = _alembic_config(engine)
+    head = schema_revision(engine)
+    command.downgrade(config, "0018")
+    row = {
+        "title": "Caseloads rise — ŵ",
+        "title_key": "caseloads rise",
+        "authors": "[]",
+        "published": "2026-11-20 09:00:00",
+        "estimated": False,
+        "summary": "<p>The whole paragraph.</p>",
+        "text": "The whole paragraph.",
+        "hash": "h" * 64,
+    }
+    insert = text(
+        "INSERT INTO items (link, title, title_key, authors, published, published_estimated, "
+        "summary_html, summary_text, content_hash, first_seen_at) VALUES (:link, :title, "
+        ":title_key, :authors, :published, :estimated, :summary, :text, :hash, :published)"
+    )
+    with engine.begin() as connection:
+        for link in (
+            "https://example.org/a?utm_source=rss&id=1",
+            "https://example.org/b?fbclid=x",
+            "https://example.org/c?page=2",
+            None,
+        ):
+            connection.execute(insert, {**row, "link": link})
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT link, full_text_html FROM items ORDER BY id")).all()
+    assert [r.link for r in rows] == [
+        "https://example.org/a?id=1",
+        "https://example.org/b",
+        "https://example.org/c?page=2",
+        None,
+    ]
+    assert {r.full_text_html for r in rows} == {"<p>The whole paragraph.</p>"}
+    command.downgrade(config, "0018")
+    with engine.connect() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("items")}
+        assert "full_text_html" not in columns
+        assert "colour" not in {c["name"] for c in inspect(connection).get_columns("newsletters")}
+    command.upgrade(config, "head")
+    assert schema_revision(engine) == head

@@ -83,7 +83,10 @@ def test_a_confirmation_and_lost_links_go_through_the_newsletters_transport(fact
     client.post("/preferences", data={"email": "reader@example.org", "csrf_token": token})
     site.settle()
     raw, message = only_message(inbox, "reader@example.org")
-    assert message["Subject"] == "Your Digest preference links" and verify(raw)
+    library = (
+        "Llyfrgell Plant — Children’s Library"  # the organisation, as tests/data/config.yaml has it
+    )
+    assert message["Subject"] == f"Your preference links for {library}" and verify(raw)
 
 
 def test_a_test_send_goes_through_the_newsletters_transport_with_its_own_id(factory, bulk) -> None:

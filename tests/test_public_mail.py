@@ -339,7 +339,7 @@ def test_the_page_says_the_same_and_the_owner_alone_learns_more(mail) -> None:
     assert pages[0] == pages[1] and pages[2] == pages[3]
     site.settle()
     subjects = sorted(m["Subject"] for m in inbox.messages("known@example.org"))
-    assert subjects == ["You already receive CASPAR", "Your Digest preference links"]
+    assert subjects == ["You already receive CASPAR", "Your preference links for Llyfrgell Plant — Children’s Library"]
 
 
 def test_erasing_an_address_drops_its_requests_not_yet_sent(mail) -> None:

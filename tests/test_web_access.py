@@ -31,6 +31,7 @@ EXPECTED = {
     "public.archived_edition": PUBLIC,
     "public.editions_feed": PUBLIC,
     "public.topic_feed": PUBLIC,
+    "public.theme": PUBLIC,
     "auth.logout": Role.LIBRARIAN,
     "auth.change_password": Role.LIBRARIAN,
     "dashboard.home": Role.LIBRARIAN,
@@ -153,7 +154,7 @@ def test_post_without_csrf_token_is_refused_and_changes_nothing(site: Site) -> N
     before = _state(site)
     response = client.post(f"/placements/{placement_id}/status", data={"status": "accepted"})
     assert response.status_code == 400
-    assert "did not come from Digest" in response.text
+    assert "did not come from this site" in response.text
     forged = client.post(
         f"/placements/{placement_id}/status", data={"status": "accepted", "csrf_token": "forged"}
     )

@@ -99,7 +99,7 @@ def test_send_a_test_to_myself(factory) -> None:
         )
     assert f"A test was sent to {STAFF[Role.EDITOR]}." in sent.text
     (message,) = inbox.messages(STAFF[Role.EDITOR])
-    assert message["Subject"].startswith("CASPAR: week commencing")
+    assert message["Subject"].startswith("[TEST] CASPAR: week commencing")  # not the real send
     # Its personal links say where they came from instead of failing mysteriously.
     unsubscribe = message["List-Unsubscribe"].split(">")[0].strip("<")
     page = site.client().get(unsubscribe.removeprefix("http://127.0.0.1:8000"))

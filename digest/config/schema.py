@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
 )
 
+from digest.config.identity import check_colour, check_logo
 from digest.defaults import DEFAULT_TIMEZONE, MAIL_CONNECTIONS
 from digest.localfiles import is_local_path
 
@@ -132,6 +133,23 @@ class NewsletterConfig(Strict):
     when_nothing_matches: Literal["skip", "note"] = "note"  # for a subscriber's topics
     second_approver: bool = False  # two people: one approves, another built, edited or approved
     transport: Slug | None = None  # a name from `transports`; None: the default transport
+    # Who sends it (the email's footer; the public pages' name): CAN-SPAM and PECR want the
+    # sender identifiable, with a postal address.
+    organisation: Line | None = Field(default=None, min_length=1, max_length=200)
+    postal_address: str | None = Field(default=None, min_length=1, max_length=500)
+    colour: Annotated[Line, AfterValidator(check_colour)] | None = None  # "#rrggbb"
+    logo: Annotated[Line, AfterValidator(check_logo)] | None = None
+
+    @field_validator("postal_address")
+    @classmethod
+    def _address_lines(cls, value: str | None) -> str | None:
+        """Lines (a YAML block, or commas), each of plain text."""
+        if value is None:
+            return None
+        lines = [" ".join(line.split()) for line in value.strip().splitlines()]
+        if any(_LINE_BREAKING.search(line) for line in lines):
+            raise ValueError("holds a control character; write the address as lines of text")
+        return "\n".join(line for line in lines if line)
 
     @field_validator("sections")
     @classmethod
@@ -159,6 +177,8 @@ class FeedConfig(Strict):
     poll_interval: Minutes = 60
     enabled: bool = True
     allow_private_network: bool = False
+    # Who readers are told an item comes from ("Source: …"); by default, the feed's name.
+    publisher: Line | None = Field(default=None, min_length=1, max_length=200)
 
 
 class DkimConfig(Strict):

@@ -61,6 +61,8 @@ def sync_config(session: Session, config: DigestConfig) -> SyncReport:
             feed = feeds[spec.name] = Feed(name=spec.name, url=spec.url)
             session.add(feed)
         apply_feed(feed, spec, newsletters[spec.newsletter], [topics[t] for t in spec.topics])
+        # Only the file names a publisher: the feed form and OPML leave it as it is.
+        feed.publisher = spec.publisher
     session.flush()
     return report
 
@@ -77,6 +79,8 @@ def _apply_newsletter(newsletter: Newsletter, spec: NewsletterConfig) -> None:
     newsletter.skip_when_empty = spec.skip_when_empty
     newsletter.note_when_nothing_matches = spec.when_nothing_matches == "note"
     newsletter.second_approver = spec.second_approver
+    newsletter.organisation, newsletter.postal_address = spec.organisation, spec.postal_address
+    newsletter.colour, newsletter.logo = spec.colour, spec.logo
     existing = {s.name.casefold(): s for s in newsletter.sections}
     ordered = []
     for position, name in enumerate(spec.sections):

@@ -60,7 +60,12 @@ class MessageFactory:
         """The envelope sender and the bytes to send."""
         template = self._template(delivery.edition_id, delivery.cut)
         raw = template.bytes_for(
-            delivery.subscription_id, delivery.link_secret, delivery.email, delivery.name, self.keys
+            delivery.subscription_id,
+            delivery.link_secret,
+            delivery.email,
+            delivery.name,
+            self.keys,
+            subscribed=delivery.subscribed_at,
         )
         if signer is not None:
             raw = signer.sign(raw)

@@ -16,6 +16,13 @@ from digest.editions.render import render_cut
 from digest.models import Edition, Subscriber, Subscription
 from digest.subscriptions.tokens import TEST_SEND_SUBSCRIPTION
 
+PROOF_MARK = "[TEST] "
+
+
+def proof_subject(edition: Edition) -> str:
+    """A proof's subject: the edition's, marked so that nobody takes it for the real send."""
+    return PROOF_MARK + edition.subject
+
 
 def send_proof(
     edition: Edition,
@@ -38,6 +45,8 @@ def send_proof(
     # A Message-ID of its own: a second proof of the same edition is a new message, which
     # Gmail would otherwise drop as seen before.
     message_id = make_msgid(domain=mail_domain(edition))
-    raw = build_message(edition, reader, rendered, settings, keys, None, message_id)
+    raw = build_message(
+        edition, reader, rendered, settings, keys, None, message_id, proof_subject(edition)
+    )
     transport = for_newsletter(transports, edition.newsletter.transport)
     transport.send(return_address(edition), to, raw)

@@ -176,6 +176,7 @@ class Claimed:
     name: str
     link_secret: str | None  # for the subscription's links (subscriptions/tokens.py)
     claimed_by: str
+    subscribed_at: datetime | None = None  # confirmed (else added): the email's footer says it
 
 
 def claim(
@@ -249,6 +250,7 @@ def claim(
             Subscriber.name,
             Subscription.link_secret,
             Delivery.claimed_by,
+            func.coalesce(Subscription.confirmed_at, Subscription.created_at),
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .join(Subscription, Subscription.id == Delivery.subscription_id)

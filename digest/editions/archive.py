@@ -16,6 +16,7 @@ from digest.editions.render import cut, entries, grouped
 from digest.errors import NotFound
 from digest.ingest.urls import reader_link
 from digest.models import Edition, EditionItem, EditionState, Newsletter, Topic
+from digest.subscriptions.identity import library_voice
 from digest.wording import count
 
 FEED_EDITIONS = 50  # entries in a newsletter's Atom feed of editions
@@ -208,7 +209,7 @@ def editions_feed(session: Session, newsletter: Newsletter, base_url: str) -> by
 def topic_feed(session: Session, topic: Topic, base_url: str) -> bytes:
     """Atom: the items of sent editions that carry `topic` or a topic below it, newest first."""
     feed = _feed(
-        f"Digest: {topic.label}",
+        f"{library_voice(session).name}: {topic.label}",
         f"{base_url}/archive",
         f"{base_url}/topics/{topic.slug}/feed.atom",
         topic.description or f"Items about {topic.label.lower()}",

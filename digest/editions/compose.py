@@ -57,6 +57,7 @@ def default_subject(newsletter: Newsletter, start: date) -> str:
 
 # Placements fetched by item id at a time: far under SQLite's limit of bound parameters.
 WAITING_CHUNK = 5000
+PREHEADER_CHARS = 150  # mail programs show 40 to 140 characters of it after the subject
 
 
 def waiting_items(session: Session, newsletter_id: int) -> list[Placement]:
@@ -198,13 +199,27 @@ def _touched(session: Session, edition: Edition, actor: str) -> None:
     set_aside_approvals(session, edition, actor)
 
 
-def set_text(session: Session, edition: Edition, subject: str, intro: str, actor: str) -> None:
+def set_text(
+    session: Session,
+    edition: Edition,
+    subject: str,
+    intro: str,
+    actor: str,
+    preheader: str | None = None,
+) -> None:
+    """Set the subject and introduction, and, when given, the preheader: the preview line
+    mail programs show after the subject ("" or spaces: the introduction's first line)."""
     _editable(edition)
     subject = " ".join(subject.split())
     if not subject:
         raise EditionError("an edition needs a subject line")
     before = {"subject": edition.subject, "intro": edition.intro}
-    edition.subject, edition.intro = subject, intro.strip()
+    after = {"subject": subject, "intro": intro.strip()}
+    if preheader is not None:
+        before["preheader"] = edition.preheader or ""
+        after["preheader"] = " ".join(preheader.split())[:PREHEADER_CHARS]
+        edition.preheader = after["preheader"] or None
+    edition.subject, edition.intro = subject, after["intro"]
     _touched(session, edition, actor)
     audit.record(
         session,
@@ -214,7 +229,7 @@ def set_text(session: Session, edition: Edition, subject: str, intro: str, actor
         object_id=edition.id,
         summary=subject,
         before=before,
-        after={"subject": subject, "intro": edition.intro},
+        after=after,
     )
 
 
@@ -307,7 +322,10 @@ def snapshot(item: Item, placement: Placement | None) -> dict[str, Any]:
         "summary_text": item.summary_text,
         "published": item.published.isoformat(),
         "published_estimated": item.published_estimated,
-        "source": item.publisher or ", ".join(s.feed.title or s.feed.name for s in item.sources),
+        # The publisher as configured for the feed (else its configured name), never the
+        # feed's own <title>, which is often "Latest articles" or a site's tagline.
+        "source": item.publisher
+        or ", ".join(dict.fromkeys(s.feed.publisher or s.feed.name for s in item.sources)),
         "citation": item.citation,
         "section": placement.section.name if placement and placement.section else None,
         "topics": [topic.slug for topic in chosen],

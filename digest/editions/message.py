@@ -28,6 +28,7 @@ from digest.mailsettings import MailSettings
 from digest.models import Edition, Subscription
 from digest.subscriptions.tokens import mailto_token, subscription_token
 from digest.timeutil import utcnow
+from digest.wording import date_text
 
 CRLF = b"\r\n"
 
@@ -58,7 +59,11 @@ def links_for(
     domain: str,
     settings: MailSettings,
     keys: list[str],
+    email: str = "",
+    subscribed: datetime | None = None,
 ) -> dict[str, str]:
+    """The personal parts of one subscriber's copy (`render.PERSONAL`, and the mailto for
+    List-Unsubscribe). `subscribed` is when they confirmed; None (a proof): today."""
     token = subscription_token(subscription_id, link_secret, keys)
     mailto = mailto_token(subscription_id, link_secret, keys)
     return {
@@ -66,7 +71,14 @@ def links_for(
         "preferences_url": f"{settings.base_url}/p/{token}",
         "unsubscribe_mailto": f"mailto:unsubscribe+{mailto}@{domain}",
         "name": name or "colleague",
+        "email": email,
+        "subscribed_on": date_text(subscribed or utcnow()),
     }
+
+
+def subscribed_at(subscription: Subscription) -> datetime | None:
+    """When the subscriber agreed to get it: confirmed, else (imported lists) added."""
+    return subscription.confirmed_at or subscription.created_at
 
 
 def subscriber_links(
@@ -79,6 +91,8 @@ def subscriber_links(
         mail_domain(edition),
         settings,
         keys,
+        subscription.subscriber.email,
+        subscribed_at(subscription),
     )
 
 
@@ -154,9 +168,11 @@ class MessageTemplate:
         rendered: RenderedCut,
         settings: MailSettings,
         install: str | None = None,
+        subject: str | None = None,
     ) -> None:
         """`install` is this install's token (`install_token`); by default it is read through
-        the session the edition (or its newsletter) belongs to."""
+        the session the edition (or its newsletter) belongs to. `subject`: the edition's,
+        unless given (a proof's is marked as a test)."""
         newsletter = edition.newsletter
         self.edition_id = edition.id
         self.install = install or _install_of(edition, newsletter)
@@ -167,7 +183,7 @@ class MessageTemplate:
         if newsletter.reply_to:
             static.append(address_header("Reply-To", newsletter.reply_to))
         static += [
-            text_header("Subject", edition.subject),
+            text_header("Subject", edition.subject if subject is None else subject),
             list_id_header(newsletter.title, newsletter.slug, self.domain),
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
             f"List-Archive: <{archive_url(edition, settings)}>\r\n".encode("ascii"),
@@ -187,9 +203,11 @@ class MessageTemplate:
         keys: list[str],
         now: datetime | None = None,
         message_id: str | None = None,
+        subscribed: datetime | None = None,
     ) -> bytes:
         """The subscriber's copy. Its Message-ID is the same for the same edition and
-        subscription on this install, unless `message_id` is given (a test send's own)."""
+        subscription on this install, unless `message_id` is given (a test send's own).
+        `subscribed`: when they subscribed, which the footer says (None: today)."""
         if not name.isascii():
             try:
                 name.encode()
@@ -198,7 +216,9 @@ class MessageTemplate:
                     f"the subscriber's name is not valid text (it holds bytes that are not "
                     f"UTF-8): {name.encode(errors='backslashreplace').decode()}"
                 ) from None
-        values = links_for(subscription_id, link_secret, name, self.domain, self.settings, keys)
+        values = links_for(
+            subscription_id, link_secret, name, self.domain, self.settings, keys, email, subscribed
+        )
         # The same edition to the same subscription always has the same id: a resend is the
         # same message, not a new one. The install's token keeps it apart from every other
         # install's (and from this database's before it was made again).
@@ -239,10 +259,12 @@ def build_message(
     keys: list[str],
     now: datetime | None = None,
     message_id: str | None = None,
+    subject: str | None = None,
 ) -> bytes:
-    """One subscriber's copy: exactly what the sender sends them."""
+    """One subscriber's copy: exactly what the sender sends them (with another `subject`,
+    a proof's)."""
     install = _install_of(edition, edition.newsletter, subscription)
-    return MessageTemplate(edition, rendered, settings, install).bytes_for(
+    return MessageTemplate(edition, rendered, settings, install, subject).bytes_for(
         subscription.id,
         subscription.link_secret,
         subscription.subscriber.email,
@@ -250,4 +272,5 @@ def build_message(
         keys,
         now,
         message_id,
+        subscribed_at(subscription),
     )

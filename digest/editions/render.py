@@ -17,14 +17,16 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from digest.editions.compose import snapshot
+from digest.editions.compose import PREHEADER_CHARS, snapshot
 from digest.ingest.urls import reader_link
 from digest.models import Edition
-from digest.wording import date_text, install_filters
+from digest.wording import install_filters
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
 HTML_BUDGET = 90 * 1024  # Gmail clips at about 102 KB, taking the footer with it
-PERSONAL = ("unsubscribe_url", "preferences_url", "name")  # what differs per subscriber
+# What differs per subscriber: their links, name, address and the day they subscribed.
+PERSONAL = ("unsubscribe_url", "preferences_url", "name", "email", "subscribed_on")
+DEFAULT_COLOUR = "#0b3d6b"  # the masthead's, when the newsletter names none (9.9:1 with white)
 _environment = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
     autoescape=select_autoescape(["html"]),
@@ -37,6 +39,26 @@ _environment = Environment(
 _environment.filters["reader_link"] = reader_link
 install_filters(_environment)  # dates and counts as the web pages write them
 _inliner = css_inline.CSSInliner(keep_style_tags=True)  # media queries stay in <style>
+
+
+def preheader(edition: Edition) -> str:
+    """The preview line after the subject: the editor's, else the introduction's first line."""
+    if edition.preheader and edition.preheader.strip():
+        return edition.preheader.strip()
+    first = next((line.strip() for line in (edition.intro or "").splitlines() if line.strip()), "")
+    return first[:PREHEADER_CHARS]
+
+
+def site_of(archive_url: str) -> str:
+    """The public site's address, from an edition's archive address (`message.archive_url`)."""
+    return archive_url.rsplit("/archive/", 1)[0]
+
+
+def logo_url(logo: str | None, site: str) -> str | None:
+    """A configured logo as an address a mail program can load: a static file's is absolute."""
+    if not logo:
+        return None
+    return logo if "://" in logo else f"{site}/static/{logo}"
 
 
 def escape_for_html(value: str) -> str:
@@ -129,8 +151,9 @@ def render_items(
         "sections": grouped(chosen),
         "nothing_matched": not chosen,
         "archive_url": archive_url,
-        # Kept for templates that call it; `|date(newsletter.timezone)` is the same.
-        "published": lambda value: date_text(value, edition.newsletter.timezone),
+        "preheader": preheader(edition),
+        "colour": edition.newsletter.colour or DEFAULT_COLOUR,
+        "logo_url": logo_url(edition.newsletter.logo, site_of(archive_url)),
         **(placeholders if values is None else {k: values[k] for k in PERSONAL}),
     }
     slug = edition.newsletter.slug

@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 from digest.defaults import MAX_ENTRIES
-from digest.ingest import dedup
+from digest.ingest import dedup, summaries
+from digest.ingest.boilerplate import strip_boilerplate
 from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.identifiers import find_doi
 from digest.ingest.jsonfeed import JSONFeedError, is_json_feed, read_json_feed
@@ -47,6 +48,7 @@ class ParsedEntry:
     summary_html: str
     summary_text: str
     content_hash: str
+    full_text_html: str = ""  # the feed's whole text, cleaned; `summary_html` begins it
     published_estimated: bool = False  # a year alone (catalogues), not a real date
     doi: str | None = None  # lower-case, "10.…/…"
     # Bibliographic details, for catalogue records.
@@ -296,7 +298,9 @@ def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
     link = checked.link
     summary_raw, summary_base = _summary(raw)
     entry_base = _web_base(summary_base, base)
-    summary_html = sanitize_html(summary_raw, entry_base)
+    full_html = strip_boilerplate(sanitize_html(summary_raw, entry_base))
+    full_text = sanitized_html_to_text(full_html)
+    summary_html = summaries.summary_html(full_html, full_text)
     summary_text = sanitized_html_to_text(summary_html)
     title = html_to_text(_get(raw, "title", "")) or summary_text[:120]
     if not title and not link:
@@ -315,6 +319,8 @@ def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
         ),
         summary_html=summary_html,
         summary_text=summary_text,
+        hashed_text=full_text,  # the whole text: a summary cut shorter is the same publication
+        full_text_html=full_html,
         doi=find_doi((_get(raw, "prism_doi"), _get(raw, "dc_identifier"), guid), (link,)),
         link_note=checked.note,
     )

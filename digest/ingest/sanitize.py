@@ -8,6 +8,8 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from digest.ingest.urls import READER_SCHEMES, without_tracking
+
 ALLOWED_TAGS = frozenset(
     {
         "a",
@@ -96,9 +98,13 @@ def _absolute_url_filter(base_url: str | None):
     def keep(tag: str, attribute: str, value: str) -> str | None:
         if attribute not in URL_ATTRIBUTES:
             return value
+        if value.strip().startswith("#"):  # a place in the feed's page: nowhere, in an email
+            return None
         absolute = urljoin(base_url, value.strip()) if base_url else value.strip()
         scheme = urlsplit(absolute).scheme.lower()
-        return absolute if scheme in SAFE_SCHEMES else None
+        if scheme not in SAFE_SCHEMES:
+            return None
+        return without_tracking(absolute) if scheme in READER_SCHEMES else absolute
 
     return keep
 

@@ -241,6 +241,7 @@ def _item_row(entry: ParsedEntry, now: datetime) -> dict[str, Any]:
         "summary_text": entry.summary_text,
         "original_title": None,
         "original_summary_html": None,
+        "full_text_html": entry.full_text_html or entry.summary_html,
         "content_hash": entry.content_hash,
         "first_seen_at": now,
         "citation": entry.citation,

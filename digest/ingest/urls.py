@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import (
+    parse_qsl,
+    quote,
+    unquote_plus,
+    urlencode,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
 # Query parameters that only say how a reader arrived, never which page they get.
 TRACKING_PARAMETERS = frozenset(
@@ -36,6 +44,7 @@ TRACKING_PARAMETERS = frozenset(
         "rss",
         "at_medium",
         "at_campaign",
+        "dgcid",  # Elsevier's campaign tag on every ScienceDirect feed link
     }
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_")
@@ -62,7 +71,8 @@ class ReaderLink:
 
 
 def check_reader_link(value: str | None, base: str | None = None) -> ReaderLink:
-    """`value` as a link readers may follow: absolute http(s) with a host, or None.
+    """`value` as a link readers may follow: absolute http(s) with a host, without tracking
+    parameters (`without_tracking`), or None.
 
     Parsed the way browsers do (WHATWG), so no spelling of `javascript:`, `data:` or
     `vbscript:` passes. A relative link is resolved against `base` when that is itself a
@@ -98,7 +108,7 @@ def check_reader_link(value: str | None, base: str | None = None) -> ReaderLink:
         host = None
     if not host:
         return ReaderLink(None, f"The link {shown} was dropped: it names no host.")
-    return ReaderLink(text)
+    return ReaderLink(without_tracking(text))
 
 
 def reader_link(value: str | None, base: str | None = None) -> str | None:
@@ -109,6 +119,24 @@ def reader_link(value: str | None, base: str | None = None) -> str | None:
 def is_tracking_parameter(name: str) -> bool:
     lowered = name.lower()
     return lowered in TRACKING_PARAMETERS or lowered.startswith(TRACKING_PREFIXES)
+
+
+def without_tracking(url: str) -> str:
+    """`url` without its tracking parameters (`utm_*`, `fbclid`, `mc_cid`, …), everything else
+    exactly as it was spelled: readers follow this link, and the page must stay the same."""
+    before, mark, rest = url.partition("?")
+    if not mark:
+        return url
+    query, hash_mark, fragment = rest.partition("#")
+    kept = [
+        pair
+        for pair in query.split("&")
+        if not is_tracking_parameter(unquote_plus(pair.partition("=")[0]))
+    ]
+    if len(kept) == len(query.split("&")):
+        return url
+    cleaned = "&".join(pair for pair in kept if pair)
+    return before + ("?" + cleaned if cleaned else "") + hash_mark + fragment
 
 
 def canonicalize_url(url: str) -> str:

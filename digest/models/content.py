@@ -67,6 +67,12 @@ class Newsletter(Base):
     draft_weekday: Mapped[int] = mapped_column(Integer, default=0)
     draft_time: Mapped[time] = mapped_column(Time, default=time(7, 0))
     transport: Mapped[str | None] = mapped_column(String(64))  # by name; None: the default
+    # Who sends it, as the email's footer and the public pages name them (migration 0019):
+    # CAN-SPAM and PECR want the sender identifiable, with a postal address.
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    postal_address: Mapped[str | None] = mapped_column(Text)
+    colour: Mapped[str | None] = mapped_column(String(7))  # "#rrggbb", AA against white text
+    logo: Mapped[str | None] = mapped_column(Text)  # an https URL or a path under static/
 
     sections: Mapped[list[Section]] = relationship(
         back_populates="newsletter", order_by="Section.position", cascade="all, delete-orphan"
@@ -126,6 +132,8 @@ class Feed(Base):
     poll_interval_minutes: Mapped[int] = mapped_column(Integer, default=60)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     allow_private_network: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who readers are told an item comes from ("Source: …"); None: the feed's name.
+    publisher: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     # What the feed says about itself.
@@ -178,6 +186,9 @@ class Item(Base):
     # The feed's own wording, kept when a librarian rewrites title or summary.
     original_title: Mapped[str | None] = mapped_column(Text)  # None: never edited
     original_summary_html: Mapped[str | None] = mapped_column(Text)
+    # The feed's whole text, cleaned, of which `summary_html` is the first sentences
+    # (`ingest.summaries`); None for items stored before it was kept (migration 0019).
+    full_text_html: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Bibliographic details, filled for catalogue records.

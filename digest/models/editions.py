@@ -56,6 +56,8 @@ class Edition(Base):
     )
     subject: Mapped[str] = mapped_column(Text, default="")
     intro: Mapped[str] = mapped_column(Text, default="")
+    # The preview line mail programs show after the subject; None: the intro's first line.
+    preheader: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(320))
     last_edited_by: Mapped[str | None] = mapped_column(String(320))

@@ -30,6 +30,7 @@ from digest.models import (
     Topic,
 )
 from digest.subscriptions import suppression
+from digest.subscriptions.identity import voice_of
 from digest.subscriptions.mailer import Notice
 from digest.subscriptions.manage import Origin, record
 from digest.subscriptions.tokens import InvalidToken, subscription_token
@@ -271,7 +272,7 @@ def send_my_links(
         _notice(
             live[0].newsletter,
             subscriber.email,
-            "Your Digest preference links",
+            f"Your preference links for {voice_of(live[0].newsletter).name}",
             "Here are the links to manage your subscriptions:\n\n"
             + "\n".join(lines)
             + "\n\nIf you did not ask for this, you can ignore this email.\n",
@@ -299,7 +300,9 @@ def _already_text(
 
 
 def _notice(newsletter: Newsletter, to: str, subject: str, text: str) -> Notice:
-    return Notice(newsletter.transport, newsletter.from_address, to, subject, text)
+    """A short email from the library (signed with its name and address), not the software."""
+    body = f"{text}\n{voice_of(newsletter).signature()}"
+    return Notice(newsletter.transport, newsletter.from_address, to, subject, body)
 
 
 def expire_unconfirmed(session: Session, now: datetime | None = None) -> int:

@@ -34,11 +34,13 @@ from digest.models import (
 )
 from digest.models.lookup import edition_by_id, newsletter_by_slug
 from digest.subscriptions.overview import receiving, topic_cuts
+from digest.timeutil import utcnow
 from digest.web import confirm
 from digest.web.context import settings, transports
 from digest.web.errors import try_change
 from digest.web.inputs import choice, optional_int, required_int
 from digest.web.security import requires
+from digest.wording import date_text
 
 blueprint = Blueprint("editions", __name__, url_prefix="/editions")
 # The preview shows the email as it is: its own inline styles, and nothing that runs.
@@ -225,7 +227,13 @@ def preview(edition_id: int) -> Response:
     topics = expand_chosen(g.db, (t for t in request.args.get("topics", "").split(",") if t))
     rendered = render_cut(edition, topics or None, archive_url(edition, settings().mail))
     page, text = rendered.personalise(
-        {"unsubscribe_url": "#unsubscribe", "preferences_url": "#preferences", "name": "colleague"}
+        {
+            "unsubscribe_url": "#unsubscribe",
+            "preferences_url": "#preferences",
+            "name": "colleague",
+            "email": "subscriber@example.org",
+            "subscribed_on": date_text(utcnow()),
+        }
     )
     if request.args.get("format") == "text":
         response = Response(text, mimetype="text/plain")

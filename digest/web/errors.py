@@ -41,7 +41,11 @@ def _undo() -> None:
 
 
 def _page(code: int, message: str) -> tuple[str, int]:
-    return render_template("error.html", code=code, message=message), code
+    """Staff get the staff page, with their way back to the dashboard; anyone else gets a
+    public page in the library's name, with its archive and sign-up."""
+    if g.get("user") is not None:
+        return render_template("error.html", code=code, message=message), code
+    return render_template("public/error.html", code=code, message=message), code
 
 
 def try_change(change: Callable[[], Any]) -> tuple[bool, Any]:
@@ -69,7 +73,8 @@ def install(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_refused(error: CSRFError) -> tuple[str, int]:
         return _page(
-            400, "This form has expired or did not come from Digest. Reload the page and try again."
+            400,
+            "This form has expired or did not come from this site. Reload the page and try again.",
         )
 
     @app.errorhandler(HTTPException)

@@ -17,12 +17,14 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest.curation.topics import grouped_by_parent, offered_topics
 from digest.editions import archive as editions_archive
 from digest.models import Newsletter, SubscriberStatus, Subscription, Topic
 from digest.models.lookup import newsletter_by_slug
 from digest.subscriptions import manage, requests, signup
+from digest.subscriptions.identity import Voice, library_voice, voice_of
 from digest.subscriptions.tokens import (
     TEST_SEND_SUBSCRIPTION,
     InvalidToken,
@@ -35,6 +37,38 @@ from digest.web.security import client_ip, is_submission, public
 from digest.wording import capitalised
 
 blueprint = Blueprint("public", __name__)
+
+
+@blueprint.app_context_processor
+def _voice() -> dict[str, object]:
+    """`voice_for(newsletter)` in every template: who a public page speaks as."""
+
+    def voice_for(newsletter: Newsletter | None) -> Voice:
+        if newsletter is not None:
+            return voice_of(newsletter)
+        db = g.get("db")
+        if db is None:
+            return Voice(name="Newsletters")
+        try:
+            # No flush: an error page may be shown for a request whose session holds a
+            # change it must not write.
+            with db.no_autoflush:
+                return library_voice(db)
+        except SQLAlchemyError:  # a page saying the database is down still renders
+            return Voice(name="Newsletters")
+
+    return {"voice_for": voice_for}
+
+
+@blueprint.get("/theme/<slug>.css")
+@public
+def theme(slug: str) -> Response:
+    """The newsletter's colour as a CSS variable: a stylesheet, since the pages' policy
+    allows no inline style."""
+    voice = voice_of(_newsletter(slug))
+    response = Response(f":root {{ --brand: {voice.colour}; }}\n", mimetype="text/css")
+    response.cache_control.public, response.cache_control.max_age = True, 3600
+    return response
 
 
 def _origin(form: str) -> manage.Origin:
