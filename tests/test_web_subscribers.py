@@ -41,10 +41,10 @@ def test_subscriber_list_counts_and_growth(factory) -> None:
     page = client.get("/subscribers").text
     assert "<strong>3</strong> active subscribers of CASPAR" in page
     assert "<li>Neglect: 2</li>" in page
-    assert "1 subscribers chose no topic and get everything." in page
+    assert "1 subscriber chose no topic and get everything." in page
     assert "<polyline" in page and "Active subscriptions each week" in page
     found = client.get("/subscribers?q=person2").text
-    assert "1 subscribers" in found and "person2@example.org" in found
+    assert "1 subscriber." in found and "person2@example.org" in found
     assert site.client(Role.LIBRARIAN).get("/subscribers").status_code == 403
     with site.factory() as session:
         weekly = [count for _, count in growth(session, now, weeks=12)]
