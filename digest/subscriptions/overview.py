@@ -31,13 +31,20 @@ class Counts:
 
 def matching(words: str) -> ColumnElement[bool] | None:
     """Subscribers whose address or name holds `words` (None: every one). Escaped: "%" and
-    "_" typed in the box are looked for, not wildcards."""
-    wanted = words.strip().lower()
-    if not wanted:
+    "_" typed in the box are looked for, not wildcards. SQLite's lower() folds only ASCII
+    letters, so the words as typed are looked for too: "Ødegård" finds Zoë Ødegård there."""
+    typed = words.strip()
+    if not typed:
         return None
     return or_(
-        func.lower(Subscriber.email).contains(wanted, autoescape=True),
-        func.lower(Subscriber.name).contains(wanted, autoescape=True),
+        *(
+            found
+            for column in (Subscriber.email, Subscriber.name)
+            for found in (
+                func.lower(column).contains(typed.lower(), autoescape=True),
+                column.contains(typed, autoescape=True),
+            )
+        )
     )
 
 

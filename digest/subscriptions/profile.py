@@ -81,7 +81,7 @@ def profile(session: Session, subscriber_id: int, hash_key: str) -> Profile:
     )
     if subscriber is None:
         raise NotFound("there is no such subscriber (erased, perhaps)")
-    titles = dict(session.execute(select(Newsletter.id, Newsletter.title)).tuples())
+    titles = {id_: title for id_, title in session.execute(select(Newsletter.id, Newsletter.title))}
     consents = [
         Consent(e.at, e.kind, titles.get(e.newsletter_id or 0, ""), e.form, e.ip, e.detail)
         for e in session.scalars(

@@ -135,7 +135,7 @@ def _add_person(form: MultiDict[str, str]) -> dict[str, str]:
                 g.db, newsletter, address, name, topics, origin, settings().secret()
             )
         except lists.HeldBack as exc:
-            return {"newsletter": sentence(str(exc))}
+            return {"newsletter": sentence(f"Not added to {newsletter.title}: {exc}")}
         except ValueError as exc:  # a topic retired since the form was shown
             return {"topic": sentence(str(exc))}
         done.append(_added(outcome, newsletter.title))

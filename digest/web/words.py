@@ -11,11 +11,13 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 
 def sentence(text: str) -> str:
     """`text` as a sentence: a capital first, a full stop last (a stage's messages are
-    clauses, to be put inside other sentences)."""
+    clauses, to be put inside other sentences). A first word that is an address is left as
+    it is: its case is the person's."""
     text = text.strip()
     if not text:
         return text
-    text = text[0].upper() + text[1:]
+    if "@" not in text.split(" ", 1)[0]:
+        text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
