@@ -88,7 +88,7 @@ def test_the_preview_lists_what_each_row_would_do_and_writes_nothing(site: Site)
     assert "Nothing has been saved yet" in text
     assert "<strong>3</strong> new to the newsletter" in text
     assert "<strong>1</strong> held back" in text
-    assert "<strong>2</strong> bad rows, not imported" in text
+    assert "<strong>2</strong> bad rows" in text
     assert '<td class="address">zoe@例え.jp</td><td>Zoë Ødegård</td>' in text
     assert '<td class="address">hé@exämple.org</td><td>Renée O’Brien</td>' in text
     assert "<td>4</td><td>'not-an-address' is not an email address" in text

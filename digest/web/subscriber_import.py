@@ -105,6 +105,11 @@ def _preview(
         report=report,
         encoding=found.encoding if found.encoding not in _UTF else None,
         groups=_groups(report),
+        counted=[
+            (outcome, f"{report.outcomes[outcome]:,}", _COUNTED[outcome][n != 1])
+            for outcome, n in ((o, report.outcomes[o]) for o in _COUNTED)
+        ],
+        notes=[sentence(note) for note in report.notes],
         changed=changed,
         take=plural(report.taken, "person", "people"),
         Outcome=Outcome,
@@ -112,6 +117,14 @@ def _preview(
 
 
 _UTF = ("utf-8", "utf-8-sig", "utf-16", "utf-32")
+_COUNTED = {  # how each outcome's count reads: one, many
+    Outcome.NEW: ("new to the newsletter", "new to the newsletter"),
+    Outcome.UPDATED: ("updated", "updated"),
+    Outcome.UNCHANGED: ("already subscribed, unchanged", "already subscribed, unchanged"),
+    Outcome.LEFT: ("recorded as having left", "recorded as having left"),
+    Outcome.HELD_BACK: ("held back", "held back"),
+    Outcome.BAD: ("bad row", "bad rows"),
+}
 _HEADINGS = {
     Outcome.NEW: "New to the newsletter",
     Outcome.UPDATED: "Updated",
