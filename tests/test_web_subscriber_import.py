@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import io
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,12 @@ def test_librarians_cannot_import(site: Site) -> None:
     assert client.get("/subscribers/import").status_code == 403
     with site.factory() as session:
         assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
+
+
+def test_uploads_wait_where_only_this_user_can_read_them(site: Site) -> None:
+    preview(site.client(Role.EDITOR), LIST)
+    folder = Path(site.app.config["DIGEST_UPLOADS"])
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    kept = list(folder.iterdir())
+    assert len(kept) == 2  # the file and what was said with it
+    assert {stat.S_IMODE(path.stat().st_mode) for path in kept} == {0o600}

@@ -9,6 +9,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from delivery_helpers import add_subscribers
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from webapp import STAFF, Site, csrf_token, make_site
@@ -24,7 +25,7 @@ from digest.models import (
     Topic,
 )
 from digest.subscriptions import lists, suppression
-from digest.subscriptions.overview import growth
+from digest.subscriptions.overview import PAGE_SIZE, growth
 from digest.timeutil import utcnow
 
 KEY = "test-secret-key"  # what make_site's settings key the suppression list with
@@ -233,3 +234,14 @@ def test_the_export_needs_a_known_newsletter_and_an_editor(site: Site) -> None:
     assert (
         site.client(Role.LIBRARIAN).get("/subscribers/export?newsletter=caspar").status_code == 403
     )
+
+
+def test_the_list_pages_on_keeping_the_search(site: Site) -> None:
+    add_subscribers(site.factory, PAGE_SIZE + 1)
+    client = site.client(Role.EDITOR)
+    first = client.get("/subscribers?q=reader").text
+    assert f"{PAGE_SIZE + 1} subscribers, page 1 of 2." in first
+    assert 'href="/subscribers?q=reader&amp;page=2">Next page</a>' in first
+    second = client.get("/subscribers?q=reader&page=2").text
+    assert second.count('class="address">reader') == 1
+    assert 'href="/subscribers?q=reader&amp;page=1">Previous page</a>' in second

@@ -78,7 +78,8 @@ def preview() -> str | tuple[str, int]:
     if problems:
         return _form(values, problems, 400)
     assert newsletter is not None
-    kept = uploads.keep(data, g.user.id, name, {"newsletter": newsletter.slug, "origin": origin})
+    fields = {"newsletter": newsletter.slug, "origin": origin, "source": values["source"]}
+    kept = uploads.keep(data, g.user.id, name, fields)
     return _preview(kept, newsletter)
 
 
@@ -93,7 +94,7 @@ def _preview(
             )
     except csvfiles.CsvFileError as exc:
         uploads.discard(kept)
-        values = {"newsletter": newsletter.slug, "source": kept.fields["origin"]}
+        values = {"newsletter": newsletter.slug, "source": kept.fields["source"]}
         problems = {"file": f"{kept.name}: {exc}. Nothing was imported."}
         return _form(values, problems, 400)
     finally:

@@ -105,7 +105,7 @@ def _add_person(form: MultiDict[str, str]) -> dict[str, str]:
     address, name = form.get("email", "").strip(), form.get("name", "")
     source, topics = form.get("source", "").strip(), form.getlist("topic")
     problems: dict[str, str] = {}
-    chosen = [find_newsletter(g.db, slug) for slug in form.getlist("newsletter")]
+    chosen = [find_newsletter(g.db, slug) for slug in dict.fromkeys(form.getlist("newsletter"))]
     if not address:
         problems["email"] = "Enter the person’s email address."
     else:
