@@ -18,7 +18,7 @@ def sentence(text: str) -> str:
         return text
     if "@" not in text.split(" ", 1)[0]:
         text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
+    return text if text.endswith((".", "!", "?", ".)")) else text + "."
 
 
 def who(name: str, email: str) -> str:
