@@ -105,7 +105,7 @@ def test_import_applies_what_was_previewed_with_the_consent_source(site: Site) -
     assert done.status_code == 302
     page = client.get("/subscribers").text
     assert "Imported 3 people into CASPAR: 3 new, 0 updated, 0 unchanged." in page
-    assert "1 row held back and 2 bad rows left out." in page
+    assert "Left out: 1 row held back and 2 bad rows." in page
     assert statuses(site) == {
         "zoe@例え.jp": "active",
         "ann@example.org": "active",
