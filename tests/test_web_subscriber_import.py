@@ -243,3 +243,16 @@ def test_uploads_wait_where_only_this_user_can_read_them(site: Site) -> None:
     kept = list(folder.iterdir())
     assert len(kept) == 2  # the file and what was said with it
     assert {stat.S_IMODE(path.stat().st_mode) for path in kept} == {0o600}
+
+
+def test_a_mailchimp_export_is_previewed_as_the_command_line_reads_it(site: Site) -> None:
+    cleaned = (
+        "Email Address,First Name,Last Name,OPTIN_TIME,CLEAN_TIME,TAGS\n"
+        'ola@nordmann.example,Ola,Nordmann,2021-01-02 10:00:00,2024-05-01 08:00:00,"Neglect"\n'
+    )
+    page = html.unescape(preview(site.client(Role.EDITOR), cleaned).text)
+    assert "Read as a Mailchimp export." in page
+    assert (
+        '<td class="address">ola@nordmann.example</td><td>Ola Nordmann</td><td>cleaned</td>' in page
+    )
+    assert "<strong>1</strong> recorded as having left" in page
