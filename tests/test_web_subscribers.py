@@ -115,7 +115,7 @@ def test_adding_a_person_records_where_they_gave_consent_and_opens_their_page(
     )
     assert added.status_code == 302
     page = client.get(added.headers["Location"]).text
-    assert "Zoë Ødegård &lt;Zoe@例え.jp&gt;: added to CASPAR; added to New in the Library." in page
+    assert "Added Zoë Ødegård &lt;Zoe@例え.jp&gt; to CASPAR and New in the Library." in page
     assert subscriptions(site) == [
         ("zoe@例え.jp", "Zoë Ødegård", "caspar", "active"),
         ("zoe@例え.jp", "Zoë Ødegård", "new-in-the-library", "active"),
@@ -192,7 +192,7 @@ def test_adding_someone_already_subscribed_says_so(site: Site) -> None:
     add(client, email="ann@example.org", source="Phone call")
     again = add(client, email="ann@example.org", source="Phone call")
     assert (
-        "already subscribed to CASPAR, nothing changed"
+        "No change for ann@example.org in CASPAR: they were already subscribed"
         in client.get(again.headers["Location"]).text
     )
 

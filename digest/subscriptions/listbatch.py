@@ -254,6 +254,18 @@ def _take(
                 },
             )
         )
+    return _outcome(subscribed, before, was_topics, person, target)
+
+
+def _outcome(
+    subscribed: bool,
+    before: tuple[object, ...],
+    was_topics: list[int],
+    person: _Person,
+    target: Target,
+) -> tuple[Outcome, str]:
+    """What a row did to a subscription (`subscribed` before it, in `before` state): the
+    outcome, and in a few words the status it has, or what changed."""
     if not subscribed:
         return Outcome.NEW, _status_word(person.status)
     if person.state() == before:
@@ -261,8 +273,8 @@ def _take(
     changes = []
     if before[0] != person.status:
         changes.append(f"{_status_word(before[0])} → {_status_word(person.status)}")
-    if sorted(was_topics) != sorted(topic_ids):
-        changes.append(f"topics {target.slugs(was_topics)} → {target.slugs(topic_ids)}")
+    if sorted(was_topics) != sorted(person.topic_ids):
+        changes.append(f"topics {target.slugs(was_topics)} → {target.slugs(person.topic_ids)}")
     if before[3] != person.name:
         changes.append("name added")
     if before[1] != person.confirmed_at:
@@ -270,8 +282,8 @@ def _take(
     return Outcome.UPDATED, "; ".join(changes)
 
 
-def _status_word(status: SubscriberStatus | None) -> str:
-    return status.value if status is not None else "none"
+def _status_word(status: object) -> str:
+    return status.value if isinstance(status, SubscriberStatus) else "none"
 
 
 def _write(session: Session, batch: Batch, target: Target, now: datetime) -> None:

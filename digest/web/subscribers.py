@@ -127,7 +127,7 @@ def _add_person(form: MultiDict[str, str]) -> dict[str, str]:
             problems["source"] = sentence(str(exc))
     if problems:
         return problems
-    done: list[str] = []
+    done: dict[lists.Outcome, list[str]] = {}
     for newsletter in chosen:
         assert newsletter is not None
         try:
@@ -138,17 +138,24 @@ def _add_person(form: MultiDict[str, str]) -> dict[str, str]:
             return {"newsletter": sentence(f"Not added to {newsletter.title}: {exc}")}
         except ValueError as exc:  # a topic retired since the form was shown
             return {"topic": sentence(str(exc))}
-        done.append(_added(outcome, newsletter.title))
-    flash(f"{who(name.strip(), address)}: {'; '.join(done)}.", "success")
+        done.setdefault(outcome, []).append(newsletter.title)
+    flash(_added(who(name.strip(), address), done), "success")
     return {}
 
 
-def _added(outcome: lists.Outcome, title: str) -> str:
-    if outcome is lists.Outcome.NEW:
-        return f"added to {title}"
-    if outcome is lists.Outcome.UPDATED:
-        return f"already subscribed to {title}, now updated"
-    return f"already subscribed to {title}, nothing changed"
+def _added(person: str, done: dict[lists.Outcome, list[str]]) -> str:
+    """E.g. "Added Zoë Ødegård <zoe@例え.jp> to CASPAR and New in the Library." """
+    said = {
+        lists.Outcome.NEW: "Added {person} to {titles}.",
+        lists.Outcome.UPDATED: "Updated {person} in {titles}: they were already subscribed.",
+        lists.Outcome.UNCHANGED: (
+            "No change for {person} in {titles}: they were already subscribed with these choices."
+        ),
+    }
+    return " ".join(
+        said[outcome].format(person=person, titles=" and ".join(titles))
+        for outcome, titles in done.items()
+    )
 
 
 @blueprint.get("/export")
