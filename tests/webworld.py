@@ -132,6 +132,9 @@ def make_world(factory: sessionmaker[Session], tmp_path: Path) -> World:
             "user_id": session.scalar(select(User.id).where(User.email == STAFF[Role.LIBRARIAN])),
             "topic_id": session.scalar(select(Topic.id).where(Topic.slug == "neglect")),
             "edition_id": draft,
+            "subscriber_id": session.scalar(
+                select(Subscriber.id).where(Subscriber.email == "reader@example.org")
+            ),
             "slug": "caspar",
             "filename": "app.css",
             "key": key,

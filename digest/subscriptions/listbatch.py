@@ -7,7 +7,6 @@ stays the same however long the list is.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,49 +27,14 @@ from digest.models import (
 from digest.models.subscribers import new_link_secret
 from digest.subscriptions import suppression
 from digest.subscriptions.listfiles import ListRow, RowError
+from digest.subscriptions.listreport import ImportReport, Outcome
 from digest.subscriptions.suppression import Held, Reason
 from digest.timeutil import utcnow
 
-MAX_LISTED = 1000  # bad rows listed by number and reason; any more are counted
 _STAYING = (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
 _SUBSCRIBERS = Subscriber.__table__
 _SUBSCRIPTIONS = Subscription.__table__
-
-
-@dataclass
-class ImportReport:
-    format: str = ""
-    added: int = 0
-    updated: int = 0
-    errors: list[str] = field(default_factory=list)  # "row N": the first MAX_LISTED, in order
-    skipped: int = 0  # bad rows, listed or not
-    held_back: Counter[str] = field(default_factory=Counter)  # rows left out, by reason
-    left: int = 0  # rows saying the person left: recorded, and on the suppression list
-    unknown_tags: Counter[str] = field(default_factory=Counter)  # Mailchimp tags, not topics
-    international: list[int] = field(default_factory=list)  # rows only SMTPUTF8 can reach
-    notes: list[str] = field(default_factory=list)  # what staff should know about rows taken
-
-    def held_back_summary(self) -> str:
-        """E.g. "held back 3 rows: 2 unsubscribed, 1 bounced"; "" when none was."""
-        total = sum(self.held_back.values())
-        if not total:
-            return ""
-        reasons = ", ".join(f"{n} {reason}" for reason, n in self.held_back.most_common())
-        return f"held back {total} row{'' if total == 1 else 's'}: {reasons}"
-
-    def add_errors(self, errors: list[RowError]) -> None:
-        """Errors of rows after those already reported."""
-        self.skipped += len(errors)
-        room = MAX_LISTED - len(self.errors)
-        self.errors += [str(e) for e in sorted(errors, key=lambda e: e.number)[: max(room, 0)]]
-
-    def add(self, other: ImportReport) -> None:
-        self.added += other.added
-        self.updated += other.updated
-        self.held_back.update(other.held_back)
-        self.left += other.left
-        self.unknown_tags.update(other.unknown_tags)
-        self.international += other.international
+_RANK = {reason: rank for rank, reason in enumerate(Reason)}  # most serious first
 
 
 @dataclass(frozen=True)
@@ -81,6 +45,10 @@ class Target:
     source: str
     hash_key: str
     topics: dict[str, tuple[str, int]]  # slug, and label casefolded: (slug, id)
+
+    def slugs(self, topic_ids: list[int]) -> str:
+        by_id = {id_: slug for slug, id_ in self.topics.values()}
+        return ", ".join(sorted(by_id[i] for i in topic_ids if i in by_id)) or "none"
 
 
 @dataclass
@@ -94,7 +62,10 @@ class _Person:
     confirmed_at: datetime | None = None
     topic_ids: list[int] = field(default_factory=list)
     renamed: bool = False
-    touched: bool = False
+    touched: bool = False  # a row of this run names them: written with the batch
+
+    def state(self) -> tuple[object, ...]:
+        return (self.status, self.confirmed_at, sorted(self.topic_ids), self.name)
 
 
 @dataclass
@@ -106,6 +77,15 @@ class Batch:
     people: dict[str, _Person] = field(default_factory=dict)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (address, row)
     left: list[tuple[str, Reason, int | None, datetime | None]] = field(default_factory=list)
+
+
+@dataclass
+class Rehearsal:
+    """A dry run's memory: nothing is written, so what earlier batches decided is kept here
+    for the later ones, as the database would have kept it."""
+
+    people: dict[str, _Person] = field(default_factory=dict)
+    held: dict[str, Held] = field(default_factory=dict)
 
 
 def load_target(session: Session, newsletter: Newsletter, origin: str, hash_key: str) -> Target:
@@ -142,21 +122,38 @@ def _known(session: Session, addresses: list[str], newsletter_id: int) -> dict[s
         )
         for email, name, *ids_and_state in session.execute(query):
             known[email] = _Person(name, *ids_and_state)
+    by_subscription = {p.subscription_id: p for p in known.values() if p.subscription_id}
+    chosen = list(by_subscription)
+    for start in range(0, len(chosen), suppression.CHUNK):
+        for subscription_id, topic_id in session.execute(
+            select(SubscriptionTopic.subscription_id, SubscriptionTopic.topic_id).where(
+                SubscriptionTopic.subscription_id.in_(chosen[start : start + suppression.CHUNK])
+            )
+        ):
+            by_subscription[subscription_id].topic_ids.append(topic_id)
     return known
 
 
-def apply_rows(session: Session, rows: list[ListRow], target: Target) -> Batch:
-    """Decide on each row, in order, and write the outcome."""
+def apply_rows(
+    session: Session, rows: list[ListRow], target: Target, rehearsal: Rehearsal | None = None
+) -> Batch:
+    """Decide on each row, in order, and write the outcome; with a `rehearsal`, decide the
+    same way and write nothing (a dry run)."""
     batch = Batch()
     addresses = sorted({row.email for row in rows})
     batch.people = _known(session, addresses, target.newsletter_id)
     held = suppression.held_back(session, addresses, target.newsletter_id, target.hash_key)
+    if rehearsal is not None:
+        _recall(rehearsal, addresses, batch.people, held)
     now = utcnow()
     for row in rows:
         found = held.get(row.email)
         # An erased address never comes back, not even as a record that it left.
         if found is not None and (found.reason is Reason.ERASED or row.status in _STAYING):
             batch.report.held_back[found.reason.value] += 1
+            batch.report.note(
+                Outcome.HELD_BACK, row.number, row.email, row.name, found.reason.value
+            )
             continue
         unknown = [t for t in row.topics if t.casefold() not in target.topics]
         if unknown:
@@ -165,31 +162,63 @@ def apply_rows(session: Session, rows: list[ListRow], target: Target) -> Batch:
         tags = [t for t in row.tags if t.casefold() in target.topics]
         batch.report.unknown_tags.update(t for t in row.tags if t.casefold() not in target.topics)
         chosen = sorted({target.topics[t.casefold()] for t in (*row.topics, *tags)})
-        _take(batch, row, [topic_id for _, topic_id in chosen], target, now)
+        outcome, detail = _take(batch, row, [topic_id for _, topic_id in chosen], target, now)
         if entry_note(row.email):
             batch.report.international.append(row.number)
         if row.left is not None:
             batch.report.left += 1
             batch.left.append((row.email, row.left, target.newsletter_id, row.left_at))
             held[row.email] = Held(row.left, row.left in suppression.EVERYWHERE)
-    _write(session, batch, target, now)
+            outcome, detail = Outcome.LEFT, row.left.value
+        batch.report.note(outcome, row.number, row.email, row.name, detail)
+    if rehearsal is None:
+        _write(session, batch, target, now)
+    else:
+        _remember(rehearsal, batch)
     return batch
 
 
-def _take(batch: Batch, row: ListRow, topic_ids: list[int], target: Target, now: datetime) -> None:
-    """Apply one row to the person it names."""
+def _recall(
+    rehearsal: Rehearsal, addresses: list[str], people: dict[str, _Person], held: dict[str, Held]
+) -> None:
+    """What earlier batches of a dry run decided about `addresses`, over what is stored."""
+    for address in addresses:
+        if address in rehearsal.people:
+            people[address] = rehearsal.people[address]
+        earlier = rehearsal.held.get(address)
+        if earlier is not None and (
+            address not in held or _RANK[earlier.reason] < _RANK[held[address].reason]
+        ):
+            held[address] = earlier
+
+
+def _remember(rehearsal: Rehearsal, batch: Batch) -> None:
+    rehearsal.people.update((a, p) for a, p in batch.people.items() if p.touched)
+    for address, reason, _, _ in batch.left:
+        earlier = rehearsal.held.get(address)
+        if earlier is None or _RANK[reason] <= _RANK[earlier.reason]:
+            rehearsal.held[address] = Held(reason, reason in suppression.EVERYWHERE)
+
+
+def _take(
+    batch: Batch, row: ListRow, topic_ids: list[int], target: Target, now: datetime
+) -> tuple[Outcome, str]:
+    """Apply one row to the person it names; returns what it does to their subscription."""
     person = batch.people.get(row.email)
     if person is None:
         person = batch.people[row.email] = _Person(row.name)
         batch.report.added += 1
     else:
-        if not person.name and row.name:
-            person.name, person.renamed = row.name, True
         batch.report.updated += 1
+    subscribed = person.subscription_id is not None or person.touched
+    before = person.state()
+    if not person.name and row.name:
+        person.name, person.renamed = row.name, person.subscriber_id is not None
     # Leaving never softens: a bounced address stays suppressed, not merely unsubscribed.
     if person.status is not SubscriberStatus.SUPPRESSED or row.status in _STAYING:
         person.status = row.status
     person.confirmed_at = row.confirmed_at or person.confirmed_at
+    was_topics = person.topic_ids
     person.topic_ids = topic_ids
     person.touched = True
     event = {"newsletter_id": target.newsletter_id, "form": target.source, "wording_version": None}
@@ -225,6 +254,36 @@ def _take(batch: Batch, row: ListRow, topic_ids: list[int], target: Target, now:
                 },
             )
         )
+    return _outcome(subscribed, before, was_topics, person, target)
+
+
+def _outcome(
+    subscribed: bool,
+    before: tuple[object, ...],
+    was_topics: list[int],
+    person: _Person,
+    target: Target,
+) -> tuple[Outcome, str]:
+    """What a row did to a subscription (`subscribed` before it, in `before` state): the
+    outcome, and in a few words the status it has, or what changed."""
+    if not subscribed:
+        return Outcome.NEW, _status_word(person.status)
+    if person.state() == before:
+        return Outcome.UNCHANGED, _status_word(person.status)
+    changes = []
+    if before[0] != person.status:
+        changes.append(f"{_status_word(before[0])} → {_status_word(person.status)}")
+    if sorted(was_topics) != sorted(person.topic_ids):
+        changes.append(f"topics {target.slugs(was_topics)} → {target.slugs(person.topic_ids)}")
+    if before[3] != person.name:
+        changes.append("name added")
+    if before[1] != person.confirmed_at:
+        changes.append("confirmation date")
+    return Outcome.UPDATED, "; ".join(changes)
+
+
+def _status_word(status: object) -> str:
+    return status.value if isinstance(status, SubscriberStatus) else "none"
 
 
 def _write(session: Session, batch: Batch, target: Target, now: datetime) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ from digest.models import (
     SubscriptionTopic,
     Topic,
 )
-from digest.subscriptions.listbatch import ImportReport, Target, apply_rows, load_target
+from digest.subscriptions.listbatch import Rehearsal, Target, apply_rows, load_target
 from digest.subscriptions.listfiles import (
     COLUMNS,
     MAX_SOURCE,
@@ -45,9 +45,19 @@ from digest.subscriptions.listfiles import (
     person,
     read_list,
 )
+from digest.subscriptions.listreport import ImportReport, Outcome
+from digest.subscriptions.overview import matching
 from digest.subscriptions.suppression import email_hash
 
-__all__ = ["COLUMNS", "HeldBack", "ImportReport", "add_subscriber", "email_hash", "import_csv"]
+__all__ = [
+    "COLUMNS",
+    "HeldBack",
+    "ImportReport",
+    "Outcome",
+    "add_subscriber",
+    "email_hash",
+    "import_csv",
+]
 
 BATCH = 1000  # rows written together
 # What a database says of a row it will not take; a lost connection or a lock fails the whole
@@ -69,23 +79,35 @@ def import_csv(
     newsletter: Newsletter,
     origin: str,
     hash_key: str,
+    *,
+    dry_run: bool = False,
 ) -> ImportReport:
     """Import subscribers of `newsletter` from a CSV file (or its text); `origin` names where
-    the list came from, and `hash_key` keys the suppression list. CsvFileError when the file
-    cannot be read as a list at all; ValueError for an `origin` the database cannot take."""
+    the list came from, and `hash_key` keys the suppression list. With `dry_run`, every row
+    is decided just the same and nothing is written: the report says what an import would do
+    (its fingerprint is the import's, as long as the file and the subscribers stay as they
+    are). CsvFileError when the file cannot be read as a list at all; ValueError for an
+    `origin` the database cannot take."""
     check_origin(origin)
     if isinstance(source, str):
         source = csvfiles.read_csv(io.StringIO(source, newline=""))
     found = read_list(source)
     report = ImportReport(format=found.format.value)
     target = load_target(session, newsletter, origin, hash_key)
-    begin_writing(session)
+    rehearsal = Rehearsal() if dry_run else None
+    if not dry_run:
+        begin_writing(session)
     for number, batch in enumerate(csvfiles.read_ahead(found.rows, BATCH), start=1):
-        if number & (number - 1) == 0 and number > 1:  # the 2nd, 4th, 8th... batch
+        if number & (number - 1) == 0 and number > 1 and not dry_run:  # 2nd, 4th, 8th...
             refresh_statistics(session, _WRITTEN)
         rows = [r for r in batch if isinstance(r, ListRow)]
         errors = [r for r in batch if isinstance(r, RowError)]
-        report.add_errors(errors + _import_batch(session, rows, target, report))
+        if rehearsal is not None:
+            decided = apply_rows(session, rows, target, rehearsal)
+            report.add(decided.report)
+            report.add_errors(errors + decided.errors)
+        else:
+            report.add_errors(errors + _import_batch(session, rows, target, report))
     if report.international:
         report.notes.append(import_note(report.international))
     return report
@@ -131,9 +153,10 @@ def add_subscriber(
     topics: Sequence[str],
     source: str,
     hash_key: str,
-) -> None:
-    """Staff add one person who gave consent elsewhere (`source` says where). HeldBack when
-    the suppression list holds the address back; ValueError for a bad address or topic."""
+) -> Outcome:
+    """Staff add one person who gave consent elsewhere (`source` says where); returns whether
+    they are new to the newsletter, updated or unchanged. HeldBack when the suppression list
+    holds the address back; ValueError for a bad address or topic."""
     row = person(address, name, topics, source)
     check_origin(source)
     batch = apply_rows(session, [row], load_target(session, newsletter, source, hash_key))
@@ -145,12 +168,18 @@ def add_subscriber(
             f"{row.email} is on the suppression list ({reason}): only the person can come "
             f"back, by signing up at /subscribe/{newsletter.slug}"
         )
+    (outcome,) = batch.report.outcomes
+    return outcome
 
 
-def export_rows(session: Session, newsletter: Newsletter) -> Iterator[dict[str, str]]:
-    """Every subscription to the newsletter, by address, with where and when consent was
-    first given; read BATCH at a time."""
+def export_rows(
+    session: Session, newsletter: Newsletter, words: str = ""
+) -> Iterator[dict[str, str]]:
+    """Every subscription to the newsletter (of subscribers whose address or name holds
+    `words`, when given), by address, with where and when consent was first given; read
+    BATCH at a time."""
     after = ""
+    wanted = matching(words)
     while True:
         page = session.execute(
             select(
@@ -163,6 +192,7 @@ def export_rows(session: Session, newsletter: Newsletter) -> Iterator[dict[str, 
             )
             .join(Subscription, Subscription.subscriber_id == Subscriber.id)
             .where(Subscription.newsletter_id == newsletter.id, Subscriber.email > after)
+            .where(wanted if wanted is not None else true())
             .order_by(Subscriber.email)
             .limit(BATCH)
         ).all()

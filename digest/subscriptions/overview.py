@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from digest.curation.topics import topic_tree, topmost, with_descendants
@@ -29,21 +29,33 @@ class Counts:
     everything: int  # active subscriptions with no topic chosen (they get all)
 
 
+def matching(words: str) -> ColumnElement[bool] | None:
+    """Subscribers whose address or name holds `words` (None: every one). Escaped: "%" and
+    "_" typed in the box are looked for, not wildcards. SQLite's lower() folds only ASCII
+    letters, so the words as typed are looked for too: "Ødegård" finds Zoë Ødegård there."""
+    typed = words.strip()
+    if not typed:
+        return None
+    return or_(
+        *(
+            found
+            for column in (Subscriber.email, Subscriber.name)
+            for found in (
+                func.lower(column).contains(typed.lower(), autoescape=True),
+                column.contains(typed, autoescape=True),
+            )
+        )
+    )
+
+
 def find_subscribers(
     session: Session,
     words: str = "",
     page: int = 1,
 ) -> tuple[list[Subscriber], int]:
     query = select(Subscriber)
-    if words.strip():
-        # Escaped: "%" and "_" typed in the box are looked for, not wildcards.
-        wanted = words.strip().lower()
-        query = query.where(
-            or_(
-                func.lower(Subscriber.email).contains(wanted, autoescape=True),
-                func.lower(Subscriber.name).contains(wanted, autoescape=True),
-            )
-        )
+    if (wanted := matching(words)) is not None:
+        query = query.where(wanted)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(Subscriber.email)
@@ -144,3 +156,8 @@ def topic_cuts(session: Session, newsletter_id: int) -> list[Cut]:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def newsletters(session: Session) -> list[Newsletter]:
+    """Every newsletter, by title: what staff choose from."""
+    return list(session.scalars(select(Newsletter).order_by(Newsletter.title)))

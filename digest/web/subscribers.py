@@ -1,22 +1,41 @@
-"""Staff pages for subscribers: search, counts, growth as a chart, and adding a person who
-gave consent elsewhere (never one on the suppression list)."""
+"""Staff pages for subscribers: search, counts, growth as a chart, adding a person who gave
+consent elsewhere (never one on the suppression list), and the export. Importing a list is in
+`subscriber_import`, one subscriber's page and its actions in `subscriber_page`; their routes
+are added to this blueprint below."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import select
+import io
+from datetime import date
 
-from digest.models import Newsletter, Role
-from digest.models.lookup import newsletter_by_slug
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, send_file
+from flask import url_for as url
+from werkzeug.datastructures import MultiDict
+
+from digest import csvfiles
+from digest.curation.topics import offered_topics
+from digest.models import Role
+from digest.models.lookup import find_newsletter
 from digest.subscriptions import lists
-from digest.subscriptions.overview import PAGE_SIZE, counts, find_subscribers, growth
+from digest.subscriptions.listfiles import person
+from digest.subscriptions.overview import (
+    PAGE_SIZE,
+    counts,
+    find_subscribers,
+    growth,
+    newsletters,
+)
+from digest.subscriptions.profile import subscriber_id_for
 from digest.timeutil import utcnow
+from digest.web import subscriber_import, subscriber_page
 from digest.web.context import settings
-from digest.web.inputs import optional_int
-from digest.web.security import requires
+from digest.web.inputs import choice, optional_int
+from digest.web.security import is_submission, requires
+from digest.web.words import sentence, who
 
 blueprint = Blueprint("subscribers", __name__, url_prefix="/subscribers")
 CHART_WIDTH, CHART_HEIGHT = 640, 160
+MAX_WORDS = 200  # characters of a search read, as every search box reads them
 
 
 def _chart(points: list[tuple[object, int]]) -> dict[str, object]:
@@ -40,7 +59,7 @@ def _chart(points: list[tuple[object, int]]) -> dict[str, object]:
 @blueprint.get("")
 @requires(Role.EDITOR)
 def index() -> str:
-    words = request.args.get("q", "")[:200]
+    words = request.args.get("q", "")[:MAX_WORDS]
     page = optional_int("page") or 1
     rows, total = find_subscribers(g.db, words, page)
     return render_template(
@@ -52,34 +71,122 @@ def index() -> str:
         pages=max(1, -(-total // PAGE_SIZE)),
         counts=counts(g.db),
         chart=_chart(growth(g.db, utcnow())),
-        newsletters=g.db.scalars(select(Newsletter).order_by(Newsletter.title)).all(),
+        newsletters=newsletters(g.db),
     )
 
 
-@blueprint.post("/add")
+@blueprint.route("/add", methods=["GET", "POST"])
 @requires(Role.EDITOR)
-def add() -> Response:
-    """Add one person to a newsletter; refused, with the reason, for a suppressed address."""
-    slug = request.form.get("newsletter", "")
-    newsletter = newsletter_by_slug(g.db, slug)
-    address, source = request.form.get("email", ""), request.form.get("source", "").strip()
-    if not source:
-        flash("Not added: say where this person gave consent.")
-        return redirect(url_for("subscribers.index"))
-    try:
-        lists.add_subscriber(
-            g.db,
-            newsletter,
-            address,
-            request.form.get("name", ""),
-            [],
-            f"added by {g.user.email}: {source}"[:200],
-            settings().secret(),
-        )
-    except ValueError as exc:
+def add() -> str | Response | tuple[str, int]:
+    """Add one person to one or more newsletters, with where they gave consent. Refused, with
+    the reason beside the field, for a bad address or one on the suppression list; nothing
+    typed is lost."""
+    form: MultiDict[str, str] = request.form if is_submission() else MultiDict()
+    problems: dict[str, str] = {}
+    if is_submission():
+        problems = _add_person(form)
+        if not problems:
+            g.db.commit()
+            email = person(form["email"], "", [], "").email
+            return redirect(url("subscribers.show", subscriber_id=subscriber_id_for(g.db, email)))
         g.db.rollback()
-        flash(f"Not added: {exc}.")
+    page = render_template(
+        "subscriber_add.html",
+        values=form,
+        problems=problems,
+        newsletters=newsletters(g.db),
+        topics=offered_topics(g.db),
+    )
+    return (page, 400) if problems else page
+
+
+def _add_person(form: MultiDict[str, str]) -> dict[str, str]:
+    """Add the person the form names; the problems by field (none: added, not committed)."""
+    address, name = form.get("email", "").strip(), form.get("name", "")
+    source, topics = form.get("source", "").strip(), form.getlist("topic")
+    problems: dict[str, str] = {}
+    chosen = [find_newsletter(g.db, slug) for slug in dict.fromkeys(form.getlist("newsletter"))]
+    if not address:
+        problems["email"] = "Enter the person’s email address."
     else:
-        g.db.commit()
-        flash(f"Added {address.strip()} to {newsletter.title}.")
-    return redirect(url_for("subscribers.index", q=address.strip()))
+        try:
+            person(address, name, topics, source)
+        except ValueError as exc:
+            problems["email"] = sentence(str(exc))
+    if not chosen or None in chosen:
+        problems["newsletter"] = "Choose at least one newsletter."
+    origin = f"added by {g.user.email}: {source}"
+    if not source:
+        problems["source"] = (
+            "Say where this person gave consent (a paper form at a conference, a phone call)."
+        )
+    else:
+        try:
+            lists.check_origin(origin)
+        except ValueError as exc:
+            problems["source"] = sentence(str(exc))
+    if problems:
+        return problems
+    done: dict[lists.Outcome, list[str]] = {}
+    for newsletter in chosen:
+        assert newsletter is not None
+        try:
+            outcome = lists.add_subscriber(
+                g.db, newsletter, address, name, topics, origin, settings().secret()
+            )
+        except lists.HeldBack as exc:
+            return {"newsletter": sentence(f"Not added to {newsletter.title}: {exc}")}
+        except ValueError as exc:  # a topic retired since the form was shown
+            return {"topic": sentence(str(exc))}
+        done.setdefault(outcome, []).append(newsletter.title)
+    flash(_added(who(name.strip(), address), done), "success")
+    return {}
+
+
+def _added(person: str, done: dict[lists.Outcome, list[str]]) -> str:
+    """E.g. "Added Zoë Ødegård <zoe@例え.jp> to CASPAR and New in the Library." """
+    said = {
+        lists.Outcome.NEW: "Added {person} to {titles}.",
+        lists.Outcome.UPDATED: "Updated {person} in {titles}: they were already subscribed.",
+        lists.Outcome.UNCHANGED: (
+            "No change for {person} in {titles}: they were already subscribed with these choices."
+        ),
+    }
+    return " ".join(
+        said[outcome].format(person=person, titles=" and ".join(titles))
+        for outcome, titles in done.items()
+    )
+
+
+@blueprint.get("/export")
+@requires(Role.EDITOR)
+def export() -> Response:
+    """The newsletter's subscribers as the command line exports them, same columns, for the
+    search shown (all of them without one)."""
+    everything = newsletters(g.db)
+    slug = choice("newsletter", [n.slug for n in everything])
+    newsletter = next(n for n in everything if n.slug == slug)
+    words = request.args.get("q", "")[:MAX_WORDS]
+    text = io.StringIO()
+    count = csvfiles.write_rows(text, lists.COLUMNS, lists.export_rows(g.db, newsletter, words))
+    response = send_file(
+        io.BytesIO(text.getvalue().encode("utf-8")),
+        mimetype="text/csv",
+        as_attachment=True,
+        download_name=f"{slug}-{date.today().isoformat()}.csv",
+    )
+    response.headers["X-Digest-Rows"] = str(count)
+    response.headers["Cache-Control"] = "no-store"  # personal data: kept by no cache
+    return response
+
+
+for rule, view, methods in (
+    ("/import", subscriber_import.upload, ["GET"]),
+    ("/import/preview", subscriber_import.preview, ["POST"]),
+    ("/import/apply", subscriber_import.apply, ["POST"]),
+    ("/<int:subscriber_id>", subscriber_page.show, ["GET"]),
+    ("/<int:subscriber_id>/unsubscribe", subscriber_page.unsubscribe, ["POST"]),
+    ("/<int:subscriber_id>/erase", subscriber_page.erase, ["POST"]),
+):
+    blueprint.add_url_rule(rule, view_func=view, methods=methods)
+blueprint.register_error_handler(413, subscriber_import.too_large)
