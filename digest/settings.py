@@ -96,6 +96,10 @@ def _timezone(raw: str) -> str:
     return raw
 
 
+def _optional_path(raw: str) -> Path | None:
+    return Path(raw) if raw else None
+
+
 def _flag(raw: str) -> bool:
     return raw == "1"  # anything else is off, as it always was
 
@@ -218,6 +222,12 @@ class Settings:
     )
     log_file: Path = _option(
         "DIGEST_LOG_FILE", "var/log/digest.log", Path, "where the long-running commands log"
+    )
+    upload_dir: Path | None = _option(
+        "DIGEST_UPLOAD_DIR",
+        "",
+        _optional_path,
+        "where an uploaded list waits between its preview and its import",
     )
 
     @cached_property

@@ -42,8 +42,7 @@ FIELD = re.compile(r'<input type="hidden" name="(upload|fingerprint)" value="([^
 
 @pytest.fixture
 def site(factory, tmp_path: Path) -> Site:
-    site = make_site(factory)
-    site.app.config["DIGEST_UPLOADS"] = str(tmp_path / "uploads")
+    site = make_site(factory, upload_dir=tmp_path / "uploads")
     with transaction(factory) as session:
         suppression.suppress(session, "bounced@example.org", suppression.Reason.BOUNCED, KEY)
     return site
@@ -154,10 +153,12 @@ def test_the_import_is_undone_and_previewed_again_when_the_subscribers_changed(
     assert set(statuses(site)) == {"ann@example.org", "hé@exämple.org"}
 
 
-def test_a_stored_file_that_changed_after_its_preview_is_refused(site: Site) -> None:
+def test_a_stored_file_that_changed_after_its_preview_is_refused(
+    site: Site, tmp_path: Path
+) -> None:
     client = site.client(Role.EDITOR)
     page = preview(client, LIST).text
-    (stored,) = Path(site.app.config["DIGEST_UPLOADS"]).glob("*.upload")
+    (stored,) = (tmp_path / "uploads").glob("*.upload")
     stored.write_text(HEADER + "eve@example.org,Eve,active,,,,,\n", encoding="utf-8")
     refused = apply(client, page)
     assert refused.status_code == 302
@@ -218,7 +219,7 @@ def test_a_file_in_windows_1252_is_read_and_said_to_be(site: Site) -> None:
     assert "René Müller" in html.unescape(page.text)
 
 
-def test_the_preview_needs_its_csrf_token(site: Site) -> None:
+def test_the_preview_needs_its_csrf_token(site: Site, tmp_path: Path) -> None:
     client = site.client(Role.EDITOR)
     refused = client.post(
         "/subscribers/import/preview",
@@ -226,7 +227,7 @@ def test_the_preview_needs_its_csrf_token(site: Site) -> None:
         content_type="multipart/form-data",
     )
     assert refused.status_code == 400
-    assert not list(Path(site.app.config["DIGEST_UPLOADS"]).glob("*"))
+    assert not list((tmp_path / "uploads").glob("*"))
 
 
 def test_librarians_cannot_import(site: Site) -> None:
@@ -236,9 +237,9 @@ def test_librarians_cannot_import(site: Site) -> None:
         assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
 
 
-def test_uploads_wait_where_only_this_user_can_read_them(site: Site) -> None:
+def test_uploads_wait_where_only_this_user_can_read_them(site: Site, tmp_path: Path) -> None:
     preview(site.client(Role.EDITOR), LIST)
-    folder = Path(site.app.config["DIGEST_UPLOADS"])
+    folder = tmp_path / "uploads"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     kept = list(folder.iterdir())
     assert len(kept) == 2  # the file and what was said with it

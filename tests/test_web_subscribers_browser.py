@@ -35,8 +35,7 @@ LIST = (
 @pytest.fixture
 def world(sqlite_factory, tmp_path: Path) -> Iterator[tuple[Site, str, Page]]:
     require_chromium()
-    site = make_site(sqlite_factory)
-    site.app.config["DIGEST_UPLOADS"] = str(tmp_path / "uploads")
+    site = make_site(sqlite_factory, upload_dir=tmp_path / "uploads")
     with transaction(sqlite_factory) as session:
         suppression.suppress(session, "bounced@example.org", suppression.Reason.BOUNCED, KEY)
     with served_over_http(site.app) as base, sync_playwright() as playwright:

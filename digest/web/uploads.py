@@ -5,7 +5,7 @@ only to the member of staff who uploaded them.
 The upload is not sent back and forth through the browser: the preview names a token, and
 the file's SHA-256, taken when it arrived, is checked again before it is used, so that what is
 acted on is the file that was previewed. Several web processes share the folder when they run
-on one machine (`DIGEST_UPLOADS` in the app's config names another, shared, one).
+on one machine (DIGEST_UPLOAD_DIR names another, shared, one).
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app
-
 from digest.errors import NotFound, Refused, Unavailable
+from digest.web.context import settings
 
-FOLDER = "DIGEST_UPLOADS"  # the app's config key for the folder; default: see _folder
 LIFETIME = 60 * 60  # seconds an upload is kept
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
@@ -43,7 +41,7 @@ class Upload:
 def _folder() -> Path:
     """The uploads' folder, made private on first use. Unavailable when it is not a folder of
     this user's (a link, or someone else's), as another user could then read the files."""
-    configured = current_app.config.get(FOLDER)
+    configured = settings().upload_dir
     folder = Path(configured or Path(tempfile.gettempdir()) / f"digest-uploads-{os.getuid()}")
     folder.mkdir(mode=0o700, parents=bool(configured), exist_ok=True)
     found = os.lstat(folder)
