@@ -202,7 +202,9 @@ def test_the_item_page_edits_plain_text_confirms_topics_and_leads_back(morning, 
     page.wait_for_selector("h2#wording")
     summary = page.locator("textarea[name=summary]")
     written = summary.input_value()
-    assert "<p>" not in written and written.endswith("three local authorities over two years.\n\nSecond paragraph.")
+    assert "<p>" not in written and written.endswith(
+        "three local authorities over two years.\n\nSecond paragraph."
+    )
 
     # Paragraphs and line breaks survive; what looks like markup is kept as text.
     typed = "First paragraph, rewritten — ŵ é 学校 🙂.\n\nSecond line one\nline two <script>alert(1)</script>"
@@ -265,12 +267,13 @@ def test_an_action_after_the_session_ended_says_so_and_carries_on_after_signing_
     site, base = morning
     page, errors = librarian_page(browser, base)
     page.goto(f"{base}/items")
-    ids = row_ids(page)
+    ids = row_ids(page)[-3:]  # far down the page: the message must still be seen
     end_session(site, page, base, how)
     page.locator(f"#{ids[0]}").focus()
     page.keyboard.press("a")
     notice = page.locator("#action-problem")
     expect(notice).to_contain_text("Your session has ended, so that was not done.")
+    expect(notice).to_be_in_viewport()
     expect(page.locator(f"#{ids[0]}.status-new")).to_have_count(1)
     assert status_of(site, placement_number(ids[0])) is ItemStatus.NEW
     shot(page, f"triage-session-ended-{how.split()[0]}")
@@ -319,9 +322,14 @@ def test_a_summary_typed_when_the_session_ended_is_back_in_the_form_after_signin
     page.click("text=Save text")
 
     page.wait_for_selector("h1:has-text('Sign in')")
-    expect(page.get_by_role("alert")).to_contain_text("Your session had ended, so this was not saved.")
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Your session had ended, so this was not saved."
+    )
     with site.factory() as session:
-        assert "Typed for an hour" not in session.get(Placement, placement_number(chosen)).item.summary_html
+        assert (
+            "Typed for an hour"
+            not in session.get(Placement, placement_number(chosen)).item.summary_html
+        )
     page.fill("input[name=email]", STAFF[Role.LIBRARIAN])
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
@@ -332,7 +340,10 @@ def test_a_summary_typed_when_the_session_ended_is_back_in_the_form_after_signin
     expect(page.locator("textarea[name=summary]")).to_have_value(typed)
     expect(page.locator("input[name=title]")).to_have_value("A new title: ‘quoted’")
     with site.factory() as session:  # nothing is saved until the person saves it
-        assert "Typed for an hour" not in session.get(Placement, placement_number(chosen)).item.summary_html
+        assert (
+            "Typed for an hour"
+            not in session.get(Placement, placement_number(chosen)).item.summary_html
+        )
     page.click("text=Save text")
     page.get_by_text("Saved: the title and summary.").wait_for()
     with site.factory() as session:

@@ -30,6 +30,7 @@ EXPECTED = {
     "public.editions_feed": PUBLIC,
     "public.topic_feed": PUBLIC,
     "auth.logout": Role.LIBRARIAN,
+    "auth.signed_in": Role.LIBRARIAN,
     "auth.change_password": Role.LIBRARIAN,
     "dashboard.home": Role.LIBRARIAN,
     "triage.inbox": Role.LIBRARIAN,
