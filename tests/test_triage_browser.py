@@ -86,7 +86,7 @@ def placement_number(row_id: str) -> int:
 
 
 def test_about_ten_compact_rows_fit_a_screen_with_summaries_folded(morning, browser) -> None:
-    site, base = morning
+    _, base = morning
     page, errors = librarian_page(browser, base)
     page.goto(f"{base}/items")
     heights = page.eval_on_selector_all(
@@ -144,7 +144,7 @@ def test_accepting_or_rejecting_by_key_moves_to_the_next_item(morning, browser) 
 
 
 def test_an_unknown_topic_is_said_on_the_row_and_can_be_corrected(morning, browser) -> None:
-    site, base = morning
+    _, base = morning
     page, errors = librarian_page(browser, base)
     page.goto(f"{base}/items")
     ids = row_ids(page)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from webapp import Site, add_items, csrf_token, entry, make_site
 
 from digest.curation.suggest import suggest_new_items
-from digest.curation.wording import edited_summary, editable_text, normal_text, text_to_html
+from digest.curation.wording import editable_text, edited_summary, normal_text, text_to_html
 from digest.db import transaction
 from digest.models import AuditEntry, Item, Placement, Role, TopicSource
 
