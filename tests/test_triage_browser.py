@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select, update
 from test_web_browser import CHROMIUM, LAUNCH_ARGS, require_chromium, shot, sign_in
@@ -16,7 +17,15 @@ from webserver import served_over_http
 
 from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
-from digest.models import Item, ItemStatus, Placement, Role, TopicSource, WebSession
+from digest.models import (
+    Item,
+    ItemStatus,
+    Placement,
+    PlacementTopic,
+    Role,
+    TopicSource,
+    WebSession,
+)
 
 WINDOW = {"width": 1280, "height": 800}
 SUMMARY = (
@@ -66,6 +75,15 @@ def librarian_page(browser, base: str) -> tuple[Page, list[str]]:
     page.on("pageerror", lambda e: errors.append(str(e)))
     sign_in(page, base, Role.LIBRARIAN)
     return page, errors
+
+
+def serious_violations(page: Page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 def status_of(site: Site, placement_id: int) -> ItemStatus:
@@ -178,10 +196,16 @@ def test_select_all_and_a_bulk_topic_that_must_be_chosen(morning, browser) -> No
     topic = page.get_by_label("Topic for the selected items")
     expect(topic).to_have_value("")
     expect(topic.locator("option:checked")).to_have_text("Choose a topic…")
+    page.evaluate("window.stillThisPage = true")
     page.locator("form#bulk button", has_text="Tag").click()
-    # The browser says so and sends nothing.
-    assert topic.evaluate("s => s.validity.valueMissing")
-    assert page.url == f"{base}/items"
+    # The browser says so and sends nothing: the page is the same one, nothing was tagged.
+    assert topic.evaluate("s => s.validity.valueMissing && s.validationMessage !== ''")
+    assert page.evaluate("window.stillThisPage === true")
+    with site.factory() as session:
+        assert all(
+            link.source is not TopicSource.MANUAL
+            for link in session.scalars(select(PlacementTopic))
+        )
     topic.select_option(label="Neglect")
     page.locator("form#bulk button", has_text="Tag").click()
     page.get_by_text(f"{ROWS} items tagged “Neglect”.").wait_for()
@@ -302,6 +326,46 @@ def test_an_action_after_the_session_ended_says_so_and_carries_on_after_signing_
     page.locator(f"#{ids[1]}.status-rejected").wait_for()
     # What the console saw: the refused requests, and nothing else.
     assert [e for e in errors if "401" not in e] == []
+
+
+def test_an_action_after_signing_out_and_in_again_elsewhere_just_works(morning, browser) -> None:
+    """The page's form token went with the old session; the action is sent again with the
+    new one, and nothing needs saying."""
+    site, base = morning
+    page, errors = librarian_page(browser, base)
+    page.goto(f"{base}/items")
+    ids = row_ids(page)
+    end_session(site, page, base, "signed out in another tab")
+    other = page.context.new_page()
+    sign_in(other, base, Role.LIBRARIAN)
+    other.close()
+    page.locator(f"#{ids[0]}").focus()
+    page.keyboard.press("a")
+    page.locator(f"#{ids[0]}.status-accepted").wait_for()
+    expect(page.locator(f"#{ids[1]}")).to_be_focused()
+    expect(page.locator("#action-problem")).to_have_count(0)
+    assert status_of(site, placement_number(ids[0])) is ItemStatus.ACCEPTED
+    assert [e for e in errors if "400" not in e] == []
+
+
+def test_the_triage_pages_have_no_serious_accessibility_problems(morning, browser) -> None:
+    site, base = morning
+    page, _ = librarian_page(browser, base)
+    page.goto(f"{base}/items")
+    assert serious_violations(page) == []
+    ids = row_ids(page)
+    page.locator(f"#{ids[0]}").focus()
+    page.keyboard.press("t")
+    page.keyboard.type("Gardening")
+    page.keyboard.press("Enter")
+    page.locator(f"#{ids[0]} .row-problem").wait_for()
+    end_session(site, page, base, "expired")
+    page.locator(f"#{ids[1]}").focus()
+    page.keyboard.press("a")
+    page.locator("#action-problem").wait_for()
+    assert serious_violations(page) == []
+    page.goto(f"{base}/items/1")
+    assert serious_violations(page) == []
 
 
 @pytest.mark.parametrize("how", ["expired", "signed out in another tab"])

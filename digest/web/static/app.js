@@ -94,6 +94,9 @@
       });
   }
 
+  // A form token gone stale (signed out and in again in another tab) is refused with a 400:
+  // the action is sent once more, with a fresh token, before anything is said.
+  var retried = false;
   function replay() {
     var action = pending;
     freshToken().then(function (token) {
@@ -114,9 +117,14 @@
     if (config.formData) { config.formData.forEach(function (value, name) { values[name] = value; }); }
     pending = {source: detail.elt, verb: config.verb || "post", path: config.path, target: detail.target, values: values};
     var xhr = detail.xhr;
-    if (xhr.status === 401) { sayEnded(false); return; }
+    if (xhr.status === 401) { retried = false; sayEnded(false); return; }
+    if (xhr.status === 400 && !retried) { retried = true; replay(); return; }
+    retried = false;
     var why = messageOf(xhr);
     sayFailed("That was not done" + (why ? ": " + why.replace(/\.$/, "") + "." : " (the server answered " + xhr.status + ")."));
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful) { retried = false; }
   });
   document.addEventListener("htmx:sendError", function (event) {
     var config = event.detail.requestConfig || {}, values = {};
