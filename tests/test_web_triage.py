@@ -274,15 +274,21 @@ def test_bulk_accept_and_tag(site: Site) -> None:
 
 
 @pytest.mark.parametrize(
-    "topic", [None, "", "retired"], ids=["absent", "the placeholder", "retired"]
+    ("topic", "said"),
+    [
+        (None, "Choose a topic to tag the selected items with."),
+        ("", "Choose a topic to tag the selected items with."),
+        ("retired", "The topic “Old — ŵ” is retired: choose another from the list."),
+    ],
+    ids=["absent", "the placeholder", "retired"],
 )
 def test_bulk_tagging_without_a_topic_chosen_says_so_and_changes_nothing(
-    site: Site, topic: str | None
+    site: Site, topic: str | None, said: str
 ) -> None:
     client = site.client(Role.LIBRARIAN)
     if topic == "retired":
         with transaction(site.factory) as session:
-            retired = Topic(slug="old", label="Old", retired=True)
+            retired = Topic(slug="old", label="Old — ŵ", retired=True)
             session.add(retired)
             session.flush()
             topic = str(retired.id)
@@ -294,7 +300,7 @@ def test_bulk_tagging_without_a_topic_chosen_says_so_and_changes_nothing(
         follow_redirects=True,
     )
     assert page.status_code == 200
-    assert "Choose a topic to tag the selected items with." in page.text
+    assert said in page.text
     assert audit_actions(site) == []
 
 

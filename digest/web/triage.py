@@ -371,10 +371,13 @@ def bulk() -> Response:
         done = f"{items_phrase(len(ids))} {action}."
     else:
         topic_id = optional_int("topic")
-        topic = g.db.get(Topic, topic_id) if topic_id else None
-        if topic is None or topic.retired:
+        if topic_id is None:  # the list's "Choose a topic…"
             flash("Choose a topic to tag the selected items with.", "error")
             return redirect(back)
-        change = partial(decisions.set_topics, g.db, ids, [topic.id], g.user.email, replace=False)
-        done = f"{items_phrase(len(ids))} tagged “{topic.label}”."
+        topic = g.db.get(Topic, topic_id)
+        if topic is not None and topic.retired:
+            flash(f"The topic “{topic.label}” is retired: choose another from the list.", "error")
+            return redirect(back)
+        change = partial(decisions.set_topics, g.db, ids, [topic_id], g.user.email, replace=False)
+        done = f"{items_phrase(len(ids))} tagged “{topic.label if topic else topic_id}”."
     return decide_then_back(change, done, url_for("triage.inbox"))
