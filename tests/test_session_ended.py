@@ -71,6 +71,19 @@ def test_an_htmx_action_after_the_session_ended_is_answered_401_in_words(
     assert nothing_changed(site)
 
 
+def test_an_htmx_page_refresh_after_the_session_ended_is_a_401_not_the_sign_in_page(
+    site: Site,
+) -> None:
+    """htmx follows a redirect by itself and would swap the sign-in page into the page."""
+    client = site.client(Role.LIBRARIAN)
+    end(site, client, "expired")
+    response = client.get("/items", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert "Sign in again" in response.text and "<form" not in response.text
+    plain = client.get("/items")  # a page opened in the address bar: to the sign-in page
+    assert plain.status_code == 302 and plain.headers["Location"].startswith("/login?next=")
+
+
 @pytest.mark.parametrize("how", HOW)
 def test_a_form_sent_after_the_session_ended_gets_the_sign_in_page_keeping_what_was_typed(
     site: Site, how: str

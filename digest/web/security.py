@@ -119,8 +119,8 @@ def check_access(app: Flask) -> Response | None:
         return None
     user: User | None = g.user
     if user is None:
-        if request.method not in LOOKING:
-            return session_ended()
+        if request.method not in LOOKING or request.headers.get("HX-Request"):
+            return session_ended()  # htmx would follow a redirect and swap the sign-in page in
         if g.get("session_expired"):
             flash("You were signed out because your session had ended. Please sign in again.")
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

@@ -124,7 +124,10 @@
     sayFailed("That was not done" + (why ? ": " + why.replace(/\.$/, "") + "." : " (the server answered " + xhr.status + ")."));
   });
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (event.detail.successful) { retried = false; }
+    if (!event.detail.successful) { return; }
+    retried = false;
+    // What failed has since worked by itself (a page that refreshes itself): nothing to say.
+    if (pending && event.detail.elt === pending.source) { pending = null; hideNotice(); }
   });
   document.addEventListener("htmx:sendError", function (event) {
     var config = event.detail.requestConfig || {}, values = {};
