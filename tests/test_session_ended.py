@@ -228,3 +228,14 @@ def test_the_signed_in_again_page_is_for_staff_only_and_carries_a_fresh_token(si
     page = site.client(Role.LIBRARIAN).get("/signed-in")
     assert page.status_code == 200
     assert "You are signed in again" in page.text and 'name="csrf_token"' in page.text
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_signing_out_when_already_signed_out_just_leads_to_the_sign_in_page(
+    site: Site, how: str
+) -> None:
+    client = site.client(Role.LIBRARIAN)
+    token = csrf_token(client, "/")
+    end(site, client, how)
+    response = client.post("/logout", data={"csrf_token": token}, headers={"Origin": HERE})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"

@@ -151,6 +151,8 @@ def session_ended() -> Response:
     again (in a new tab) and then carry on; a plain form gets the sign-in page, which leads
     back to the form's page with what was typed put back (never saved: that needs the form
     sent again, with a fresh token)."""
+    if request.endpoint == "auth.logout":  # signing out when already signed out: done
+        return redirect(url_for("auth.login"))
     if request.headers.get("HX-Request"):
         return Response(SESSION_ENDED, 401, {"Content-Type": "text/plain; charset=utf-8"})
     kept = kept_fields()
@@ -158,7 +160,7 @@ def session_ended() -> Response:
         "login.html",
         next=_form_page(),
         kept=kept,
-        kept_action=request.path if kept else "",
+        kept_action=request.script_root + request.path if kept else "",
         error="Your session had ended, so this was not saved. Sign in again"
         + (" to get back to the form with what you typed." if kept else " to carry on."),
     )
