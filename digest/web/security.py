@@ -152,7 +152,8 @@ def session_ended() -> Response:
     back to the form's page with what was typed put back (never saved: that needs the form
     sent again, with a fresh token)."""
     if request.endpoint == "auth.logout":  # signing out when already signed out: done
-        return redirect(url_for("auth.login"))
+        flash("You are signed out.")
+        return Response(render_template("login.html", next=""), 401)
     if request.headers.get("HX-Request"):
         return Response(SESSION_ENDED, 401, {"Content-Type": "text/plain; charset=utf-8"})
     kept = kept_fields()
