@@ -112,6 +112,11 @@ def test_about_ten_compact_rows_fit_a_screen_with_summaries_folded(morning, brow
     )
     assert len(heights) == ROWS
     assert max(heights) <= 80, heights  # were some 250 px each
+    at_first = page.eval_on_selector_all(
+        "tr.item-row",
+        "rows => rows.filter(r => r.getBoundingClientRect().bottom <= window.innerHeight).length",
+    )
+    assert at_first >= 6  # below the filters, on first sight (were two)
     page.locator("tr.item-row").first.scroll_into_view_if_needed()
     page.evaluate("document.querySelector('tr.item-row').scrollIntoView({block: 'start'})")
     whole = page.eval_on_selector_all(
