@@ -92,7 +92,7 @@ def test_a_row_shows_a_retired_topic_and_a_hand_added_item_s_feed(site: Site) ->
             session,
             "A report added by hand — ’é’",
             "https://example.org/by-hand",
-            "<p>Typed in.</p>",
+            "Typed in.",
             section.id,
             "librarian",
         )
@@ -100,7 +100,7 @@ def test_a_row_shows_a_retired_topic_and_a_hand_added_item_s_feed(site: Site) ->
     assert f">{label}</span>" in page
     assert manual.MANUAL_FEED in page and "A report added by hand — ’é’" in page
     for name in ("Research", "Policy", "Books and reports"):
-        assert f"/ {name}</div>" in page
+        assert f"/ {name}</span>" in page
 
 
 def test_a_list_by_section_leaves_the_planner_s_settings_as_they_were(site: Site) -> None:

@@ -33,6 +33,7 @@ EXPECTED = {
     "public.topic_feed": PUBLIC,
     "public.theme": PUBLIC,
     "auth.logout": Role.LIBRARIAN,
+    "auth.signed_in": Role.LIBRARIAN,
     "auth.change_password": Role.LIBRARIAN,
     "dashboard.home": Role.LIBRARIAN,
     "triage.inbox": Role.LIBRARIAN,

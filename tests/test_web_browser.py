@@ -115,12 +115,10 @@ def test_librarian_triages_with_the_keyboard(served, browser) -> None:
     titles = page.locator("tr.item-row a.title").all_inner_texts()
 
     page.keyboard.press("j")  # the first item
-    page.keyboard.press("a")  # accept it
+    page.keyboard.press("a")  # accept it, and move on to the second
     page.wait_for_selector(f"tr.item-row.status-accepted >> text={titles[0][:20]}")
-    page.keyboard.press("j")
-    page.keyboard.press("r")  # reject the second
+    page.keyboard.press("r")  # reject the second, and move on to the third
     page.wait_for_selector(f"tr.item-row.status-rejected >> text={titles[1][:20]}")
-    page.keyboard.press("j")
     page.keyboard.press("t")  # tag the third
     page.keyboard.type("Neglect")
     page.keyboard.press("Enter")
@@ -144,7 +142,7 @@ def test_librarian_triages_with_the_keyboard(served, browser) -> None:
     # Edit a summary on the item's page; the feed's wording stays viewable.
     third = page.locator("tr.item-row", has_text=titles[2][:20])
     third.locator("a.title").click()
-    page.fill("textarea[name=summary_html]", "<p>A briefing for practitioners.</p>")
+    page.fill("textarea[name=summary]", "A briefing for practitioners.")
     page.click("text=Save text")
     page.wait_for_selector("text=A briefing for practitioners.")
     page.click("summary:has-text('original wording')")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from digest import audit
 from digest.curation.items import get_item, get_placement
+from digest.curation.wording import edited_summary
 from digest.errors import Refused
 from digest.ingest.sanitize import html_to_text, sanitize_html
 from digest.ingest.store import delete_item
@@ -242,6 +243,15 @@ def edit_text(session: Session, item_id: int, title: str, summary_html: str, act
         after={"title": title, "summary_html": clean},
     )
     return item
+
+
+def edit_wording(session: Session, item_id: int, title: str, summary: str, actor: str) -> Item:
+    """Rewrite title and summary from the item page, where the summary is typed as plain
+    text: paragraphs and line breaks kept, nothing typed ever taken as markup."""
+    item = get_item(session, item_id)
+    return edit_text(
+        session, item_id, title, edited_summary(item.summary_html, summary, item.link), actor
+    )
 
 
 def delete(session: Session, item_id: int, actor: str) -> Item:

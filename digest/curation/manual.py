@@ -12,12 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest import audit
+from digest.curation.wording import text_to_html
 from digest.db import lock_for_writing
 from digest.errors import Invalid
 from digest.ingest import dedup
 from digest.ingest.fetch import Fetcher, FetchRequest, FetchStatus
 from digest.ingest.parse import ParsedEntry
-from digest.ingest.sanitize import html_to_text, sanitize_html
+from digest.ingest.sanitize import html_to_text
 from digest.ingest.store import feed_entries, store_entries
 from digest.ingest.urls import canonicalize_url, check_reader_link, reader_link
 from digest.models import Feed, FeedKind, Item, Section
@@ -173,10 +174,8 @@ def add_item(
             f"this page is already in Digest as item {known.id}, “{known.title}” (in {where}); "
             "to offer it to another newsletter, use that item's page"
         )
-    summary_html = sanitize_html(
-        summary if "<" in summary else f"<p>{html.escape(summary)}</p>" if summary.strip() else "",
-        canonical,
-    )
+    # Typed (or a page's own description): plain text, its paragraphs kept, never markup.
+    summary_html = text_to_html(summary, canonical)
     entry = ParsedEntry.keyed(
         title=title,
         guid=None,

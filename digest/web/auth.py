@@ -21,6 +21,8 @@ from digest.models import Role
 from digest.timeutil import utcnow
 from digest.web.context import settings
 from digest.web.security import (
+    KEPT,
+    KEPT_ACTION,
     client_ip,
     end_other_sessions,
     end_session,
@@ -43,6 +45,18 @@ def _next() -> str:
     return target if len(target) <= MAX_NEXT_LENGTH else ""
 
 
+def _kept() -> dict[str, object]:
+    """A form's fields kept through a sign-in that failed, to be tried again (see
+    `security.session_ended`): they are only ever put back into the form they came from."""
+    kept = [
+        (name.removeprefix(KEPT), value)
+        for name, value in request.form.items(multi=True)
+        if name.startswith(KEPT)
+    ]
+    action = local_path(request.form.get(KEPT_ACTION), "")
+    return {"kept": kept, "kept_action": action} if kept and action else {}
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
 @public
 def login() -> str | Response | tuple[str, int]:
@@ -63,10 +77,19 @@ def login() -> str | Response | tuple[str, int]:
             next=_next(),
             email=accounts.sign_in_address(email) or "",
             error=message,
+            **_kept(),
         ), 429 if result.refused else 401
     begin(result.user)
     g.db.commit()
     return redirect(_next() or url_for("dashboard.home"))
+
+
+@blueprint.get("/signed-in")
+@requires(Role.LIBRARIAN)
+def signed_in() -> str:
+    """Where signing in again in a new tab leads, after a session ended under a page left
+    open: it says to go back to that page, which carries on (app.js hears of it)."""
+    return render_template("signed_in.html")
 
 
 @blueprint.post("/logout")

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, flash, g, render_template
+from flask import Flask, Response, flash, g, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from digest.errors import DigestError, Invalid, NotFound, Refused, TooMany, Unavailable
+from digest.web import security
 
 # The most specific class first: an error may be of two kinds (a sign-up refused for being too
 # many is also an invalid sign-up), and the first that matches decides.
@@ -71,7 +72,9 @@ def install(app: Flask) -> None:
         return _page(code, f"Not saved: {error}.")
 
     @app.errorhandler(CSRFError)
-    def csrf_refused(error: CSRFError) -> tuple[str, int]:
+    def csrf_refused(error: CSRFError) -> tuple[str, int] | Response:
+        if security.staff_session_gone():  # signed out in another tab: the token went too
+            return security.session_ended()
         return _page(
             400,
             "This form has expired or did not come from this site. Reload the page and try again.",

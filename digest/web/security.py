@@ -19,6 +19,7 @@ from flask import (
     g,
     has_request_context,
     redirect,
+    render_template,
     request,
     session,
     url_for,
@@ -118,13 +119,90 @@ def check_access(app: Flask) -> Response | None:
         return None
     user: User | None = g.user
     if user is None:
-        if request.method in LOOKING:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        abort(401)
+        if request.method not in LOOKING or request.headers.get("HX-Request"):
+            return session_ended()  # htmx would follow a redirect and swap the sign-in page in
+        if g.get("session_expired"):
+            flash(
+                "You were signed out because your session had ended. Please sign in again.", "error"
+            )
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     assert isinstance(needed, Role)
     if not user.role.allows(needed):
         abort(403)
     return None
+
+
+# A change sent once the staff session has ended: what the page says, and the form fields
+# never carried over to the sign-in page (its own token, where to go, secrets).
+SESSION_ENDED = "Your session has ended, so this was not done. Sign in again to carry on."
+NOT_KEPT = frozenset({"csrf_token", "back", "next"})
+KEPT = "kept:"  # the prefix of a kept field's name on the sign-in form
+KEPT_ACTION = "kept_action"  # the address the kept fields were sent to
+
+
+def staff_session_gone() -> bool:
+    """True for a request to a staff page from a browser with no staff session left: it
+    expired, or was signed out in another tab (which also took the form token with it)."""
+    needed = access_of(current_app, request.endpoint)
+    return isinstance(needed, Role) and not session.get(SESSION_KEY)
+
+
+def session_ended() -> Response:
+    """The answer to a change sent after the session ended: never a silent failure, never
+    typed text lost. htmx gets a 401, which app.js turns into a message offering to sign in
+    again (in a new tab) and then carry on; a plain form gets the sign-in page, which leads
+    back to the form's page with what was typed put back (never saved: that needs the form
+    sent again, with a fresh token)."""
+    if request.endpoint == "auth.logout":  # signing out when already signed out: done
+        flash("You are signed out.")
+        return Response(render_template("login.html", next=""), 401)
+    if request.headers.get("HX-Request"):
+        return Response(SESSION_ENDED, 401, {"Content-Type": "text/plain; charset=utf-8"})
+    kept = kept_fields()
+    page = render_template(
+        "login.html",
+        next=_form_page(),
+        kept=kept,
+        kept_action=request.script_root + request.path if kept else "",
+        error="Your session had ended, so this was not saved. Sign in again"
+        + (" to get back to the form with what you typed." if kept else " to carry on."),
+    )
+    return Response(page, 401)
+
+
+def _own_origin(address: str) -> bool:
+    parts = urlsplit(address)
+    return (parts.scheme, parts.netloc) == (request.scheme, request.host)
+
+
+def _same_origin() -> bool:
+    """Whether the browser says this request came from one of our own pages (Origin, else
+    Referer): only then is what it sent put back into a form."""
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return _own_origin(origin)
+    return _own_origin(request.headers.get("Referer", ""))
+
+
+def kept_fields() -> list[tuple[str, str]]:
+    """The fields of a form sent after the session ended, to be put back into it after
+    signing in again: only from our own pages, and never tokens or passwords."""
+    if not _same_origin():
+        return []
+    return [
+        (name, value)
+        for name, value in request.form.items(multi=True)
+        if name not in NOT_KEPT and "password" not in name.casefold()
+    ]
+
+
+def _form_page() -> str:
+    """The page a form was sent from, on this site: its `back` field, else the Referer."""
+    back = local_path(request.form.get("back"), "")
+    if back or not _same_origin():
+        return back
+    page = urlsplit(request.headers.get("Referer", ""))
+    return local_path(page.path + (f"?{page.query}" if page.query else ""), "")
 
 
 def is_submission() -> bool:
@@ -177,7 +255,7 @@ def load_user() -> None:
         g.db.delete(row)
         g.db.commit()
         session.pop(SESSION_KEY, None)
-        flash("You were signed out because your session had ended. Please sign in again.", "error")
+        g.session_expired = True  # said by the page that answers (`check_access`)
         return
     if now - row.last_seen_at > LAST_SEEN_STEP:  # cheap enough to keep roughly current
         row.last_seen_at = now

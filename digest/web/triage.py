@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -23,8 +24,11 @@ from digest.curation.items import (
 )
 from digest.curation.manual import ManualItemError, fetch_description
 from digest.curation.paging import Cursor
-from digest.curation.topics import offered_topics
-from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role
+from digest.curation.topic_names import TopicNameError, topic_named
+from digest.curation.topics import all_topics, offered_topics
+from digest.curation.wording import editable_text
+from digest.errors import Refused
+from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role, Topic
 from digest.web.errors import try_change
 from digest.web.inputs import choice, int_list, optional_date, optional_int, required_int
 from digest.web.security import is_submission, local_path, requires
@@ -34,6 +38,7 @@ PAGE_SIZE = 50
 
 
 STATUSES = [s.value for s in ItemStatus]
+STATUS_DONE = {"accepted": "Accepted.", "rejected": "Rejected.", "new": "Back to new."}
 
 
 def _filters() -> ItemFilter:
@@ -108,6 +113,7 @@ def inbox() -> str:
         args=request.args,
         statuses=list(ItemStatus),
         look_alikes=open_duplicates(g.db, [p.item_id for p in page.placements]),
+        triage_here=_triage_here(),
         **choices,
     )
 
@@ -159,6 +165,23 @@ def add_item() -> str | Response | tuple[str, int]:
     return (page, 400) if error else page
 
 
+def _triage_link(target: str | None) -> str:
+    """`target` if it is the triage list of this site (any filters, page and row), else the
+    list as it first opens: "Back to triage" never leads anywhere else."""
+    inbox = url_for("triage.inbox")
+    path = local_path(target, inbox)
+    return path if urlsplit(path).path == inbox else inbox
+
+
+def _triage_here() -> str:
+    """The triage list as the person sees it (filters and page), for links that come back
+    to it: this request's own address, or, for a row refreshed by htmx, the page's."""
+    if request.endpoint == "triage.inbox":
+        return request.full_path.rstrip("?")
+    page = urlsplit(request.headers.get("HX-Current-URL", ""))
+    return _triage_link(urlunsplit(("", "", page.path, page.query, "")))
+
+
 @blueprint.get("/items/<int:item_id>")
 @requires(Role.LIBRARIAN)
 def item(item_id: int) -> str:
@@ -166,39 +189,61 @@ def item(item_id: int) -> str:
     return render_template(
         "item.html",
         item=found,
+        triage_link=_triage_link(request.args.get("back")),
+        editable_summary=editable_text(found.summary_html),
         history=duplicates.history(g.db, item_id),
         look_alikes=open_duplicates(g.db, [item_id]).get(item_id, []),
         **_choices(),
     )
 
 
-def _after_change(placement_id: int) -> str | Response:
-    """htmx gets the refreshed row; a plain form post goes back where it came from."""
+def _row(placement_id: int, **problem: str) -> str:
+    """One triage row as it is now; `problem` says, on the row, what could not be done."""
     placement = get_placement(g.db, placement_id)
-    if request.headers.get("HX-Request"):
-        return render_template(
-            "_item_row.html",
-            placement=placement,
-            look_alikes=open_duplicates(g.db, [placement.item_id]),
-            **_choices(),
-        )
-    return redirect(
-        local_path(request.form.get("back"), url_for("triage.item", item_id=placement.item_id))
+    return render_template(
+        "_item_row.html",
+        placement=placement,
+        look_alikes=open_duplicates(g.db, [placement.item_id]),
+        triage_here=_triage_here(),
+        **problem,
+        **_choices(),
     )
+
+
+def _is_htmx() -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+def _back_to_item(placement_id: int) -> Response:
+    """A plain form goes back to the page it came from (the item's, by default)."""
+    fallback = url_for("triage.item", item_id=get_placement(g.db, placement_id).item_id)
+    return redirect(local_path(request.form.get("back"), fallback))
 
 
 def decide_then_back(change: Callable[[], object], done: str, fallback: str) -> Response:
     """A change from a plain form: made and said, then back where the form came from."""
     if try_change(change)[0]:
         g.db.commit()
-        flash(done)
+        flash(done, "success")
     return redirect(local_path(request.form.get("back"), fallback))
 
 
-def _apply(placement_id: int, change: Callable[[], object]) -> str | Response:
-    if try_change(change)[0]:
-        g.db.commit()
-    return _after_change(placement_id)
+def _apply(placement_id: int, change: Callable[[], object], done: str = "") -> str | Response:
+    """A change to one row: htmx gets the row back, saying on it what could not be done; a
+    plain form goes back where it came from, with the outcome said at the top."""
+    if not _is_htmx():
+        if try_change(change)[0]:
+            g.db.commit()
+            if done:
+                flash(done, "success")
+        return _back_to_item(placement_id)
+    try:
+        change()
+    except Refused as refusal:
+        g.db.rollback()
+        return _row(placement_id, row_error=f"Not changed: {refusal}.")
+    g.db.commit()
+    return _row(placement_id)
 
 
 @blueprint.post("/placements/<int:placement_id>/status")
@@ -208,6 +253,7 @@ def set_status(placement_id: int) -> str | Response:
     return _apply(
         placement_id,
         lambda: decisions.set_status(g.db, [placement_id], ItemStatus(status), g.user.email),
+        STATUS_DONE[status],
     )
 
 
@@ -216,7 +262,9 @@ def set_status(placement_id: int) -> str | Response:
 def place(placement_id: int) -> str | Response:
     section_id = required_int("section")
     return _apply(
-        placement_id, lambda: decisions.place(g.db, placement_id, section_id, g.user.email)
+        placement_id,
+        lambda: decisions.place(g.db, placement_id, section_id, g.user.email),
+        "Moved to that section.",
     )
 
 
@@ -226,22 +274,29 @@ def set_topics(placement_id: int) -> str | Response:
     """The whole set of topics, from the item page's checkboxes."""
     chosen = int_list("topic")
     return _apply(
-        placement_id, lambda: decisions.set_topics(g.db, [placement_id], chosen, g.user.email)
+        placement_id,
+        lambda: decisions.set_topics(g.db, [placement_id], chosen, g.user.email),
+        "Topics saved.",
     )
 
 
 @blueprint.post("/placements/<int:placement_id>/tag")
 @requires(Role.LIBRARIAN)
 def add_topic(placement_id: int) -> str | Response:
-    """One more topic, typed into the row's type-ahead box (by label or slug)."""
-    wanted = request.form.get("topic", "").strip().casefold()
-    topic = next((t for t in offered_topics(g.db) if wanted in (t.slug, t.label.casefold())), None)
-    if topic is None:
-        flash(f"There is no topic {request.form.get('topic', '')!r}.")
-        return _apply(placement_id, lambda: None)
+    """One more topic, typed into the row's type-ahead box (by label or slug). A name that is
+    no topic to choose is said at once, on the row, with what was typed kept in the box."""
+    typed = request.form.get("topic", "")
+    try:
+        topic: Topic = topic_named(all_topics(g.db), typed)
+    except TopicNameError as exc:
+        if _is_htmx():
+            return _row(placement_id, tag_error=str(exc), typed=typed)
+        flash(str(exc), "error")
+        return _back_to_item(placement_id)
     return _apply(
         placement_id,
         lambda: decisions.set_topics(g.db, [placement_id], [topic.id], g.user.email, replace=False),
+        f"Tagged “{topic.label}”.",
     )
 
 
@@ -251,6 +306,7 @@ def confirm_suggestion(placement_id: int, topic_id: int) -> str | Response:
     return _apply(
         placement_id,
         lambda: decisions.confirm_suggestion(g.db, placement_id, topic_id, g.user.email),
+        "Topic confirmed.",
     )
 
 
@@ -260,6 +316,7 @@ def dismiss_suggestion(placement_id: int, topic_id: int) -> str | Response:
     return _apply(
         placement_id,
         lambda: decisions.dismiss_suggestion(g.db, placement_id, topic_id, g.user.email),
+        "Suggestion dismissed.",
     )
 
 
@@ -273,14 +330,14 @@ def _item_change(item_id: int, change: Callable[[], object], done: str) -> Respo
 def edit(item_id: int) -> Response:
     return _item_change(
         item_id,
-        lambda: decisions.edit_text(
+        lambda: decisions.edit_wording(
             g.db,
             item_id,
             request.form.get("title", ""),
-            request.form.get("summary_html", ""),
+            request.form.get("summary", ""),
             g.user.email,
         ),
-        "Saved.",
+        "Saved: the title and summary.",
     )
 
 
@@ -296,19 +353,31 @@ def offer(item_id: int) -> Response:
     )
 
 
+def items_phrase(count: int) -> str:
+    return f"{count} item" if count == 1 else f"{count} items"
+
+
 @blueprint.post("/items/bulk")
 @requires(Role.LIBRARIAN)
 def bulk() -> Response:
+    back = local_path(request.form.get("back"), url_for("triage.inbox"))
     ids = int_list("placement")
     if not ids:
-        flash("Select some items first.")
-        return redirect(local_path(request.form.get("back"), url_for("triage.inbox")))
+        flash("Select some items first.", "error")
+        return redirect(back)
     action = choice("action", ["accepted", "rejected", "tag"])
     if action in ("accepted", "rejected"):
         change = partial(decisions.set_status, g.db, ids, ItemStatus(action), g.user.email)
-        done = f"{len(ids)} items {action}."
+        done = f"{items_phrase(len(ids))} {action}."
     else:
-        topic = required_int("topic")
-        change = partial(decisions.set_topics, g.db, ids, [topic], g.user.email, replace=False)
-        done = f"{len(ids)} items tagged."
+        topic_id = optional_int("topic")
+        if topic_id is None:  # the list's "Choose a topic…"
+            flash("Choose a topic to tag the selected items with.", "error")
+            return redirect(back)
+        topic = g.db.get(Topic, topic_id)
+        if topic is not None and topic.retired:
+            flash(f"The topic “{topic.label}” is retired: choose another from the list.", "error")
+            return redirect(back)
+        change = partial(decisions.set_topics, g.db, ids, [topic_id], g.user.email, replace=False)
+        done = f"{items_phrase(len(ids))} tagged “{topic.label if topic else topic_id}”."
     return decide_then_back(change, done, url_for("triage.inbox"))

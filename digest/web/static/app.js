@@ -1,3 +1,210 @@
+// Actions that fail say so. An htmx action answered with an error shows a message above the
+// page; when the staff session has ended (it expired, or was signed out in another tab) the
+// message offers to sign in again in a new tab, then to carry on with the same action, with a
+// fresh form token. A plain form sent too late leads through the sign-in page back to its
+// page, where what was typed is put back into it (never sent: that is the person's to do).
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var root = script ? script.src.replace(/\/static\/app\.js(\?.*)?$/, "") : "";
+  var SIGNED_IN = root + "/signed-in";
+  var KEPT = "digest.kept";
+  var KEPT_FOR_MS = 30 * 60 * 1000;  // a sign-in takes minutes at most; older text is stale
+  var pending = null;  // the action that failed, to try again
+
+  function notice() {
+    var box = document.getElementById("action-problem");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "action-problem";
+      box.className = "action-problem";
+      box.setAttribute("role", "alert");
+      var main = document.getElementById("main") || document.body;
+      main.insertBefore(box, main.firstChild);
+    }
+    box.textContent = "";
+    box.hidden = false;
+    return box;
+  }
+  function hideNotice() {
+    var box = document.getElementById("action-problem");
+    if (box) { box.hidden = true; box.textContent = ""; }
+  }
+  function add(parent, tag, text, className) {
+    var element = document.createElement(tag);
+    if (text) { element.textContent = text; }
+    if (className) { element.className = className; }
+    parent.appendChild(element);
+    return element;
+  }
+  function tryAgainButton(line) {
+    var again = add(line, "button", "Try again", "try-again");
+    again.type = "button";
+    again.addEventListener("click", replay);
+    return again;
+  }
+  function sayEnded(stillOut) {
+    var box = notice();
+    box.classList.add("session-ended");
+    var line = add(box, "p", stillOut
+      ? "You are still signed out, so that was not done. "
+      : "Your session has ended, so that was not done. ");
+    var link = add(line, "a", "Sign in again");
+    link.href = root + "/login?next=" + encodeURIComponent(new URL(SIGNED_IN, window.location.href).pathname);
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.className = "sign-in-again";
+    add(line, "span", " (in a new tab: this page stays as it is), then ");
+    tryAgainButton(line);
+  }
+  function sayBack() {
+    var box = notice();
+    var line = add(box, "p", "You are signed in again. ");
+    tryAgainButton(line).focus();
+  }
+  function sayFailed(text) {
+    var box = notice();
+    var line = add(box, "p", text + " ");
+    tryAgainButton(line);
+  }
+  function messageOf(xhr) {
+    // Our error pages say what went wrong in their first paragraph; plain text says it all.
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    if (type.indexOf("text/html") === 0) {
+      var found = new DOMParser().parseFromString(xhr.responseText, "text/html").querySelector("main p");
+      return found ? found.textContent.trim() : "";
+    }
+    return (xhr.responseText || "").trim().slice(0, 300);
+  }
+
+  // A fresh form token, from a page only a signed-in person gets: rejected when signed out.
+  function freshToken() {
+    return fetch(SIGNED_IN, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+      .then(function (response) {
+        if (!response.ok || response.redirected) { throw new Error("signed out"); }
+        return response.text();
+      })
+      .then(function (text) {
+        var field = new DOMParser().parseFromString(text, "text/html").querySelector("input[name=csrf_token]");
+        if (!field) { throw new Error("signed out"); }
+        var token = field.value;
+        document.querySelectorAll("input[name=csrf_token]").forEach(function (input) { input.value = token; });
+        document.body.setAttribute("hx-headers", JSON.stringify({"X-CSRFToken": token}));
+        return token;
+      });
+  }
+
+  // A form token gone stale (signed out and in again in another tab) is refused with a 400:
+  // the action is sent once more, with a fresh token, before anything is said.
+  var retried = false;
+  function replay() {
+    var action = pending;
+    freshToken().then(function (token) {
+      hideNotice();
+      if (!action || !document.body.contains(action.source)) { return; }
+      if (Object.prototype.hasOwnProperty.call(action.values, "csrf_token")) { action.values.csrf_token = token; }
+      var row = action.source.closest ? action.source.closest("tr.item-row") : null;
+      if (row) { row.focus(); }
+      pending = null;
+      window.htmx.ajax(action.verb.toUpperCase(), action.path, {
+        source: action.source, target: action.target, values: action.values
+      });
+    }, function () { sayEnded(true); });
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var detail = event.detail, config = detail.requestConfig || {}, values = {};
+    if (config.formData) { config.formData.forEach(function (value, name) { values[name] = value; }); }
+    pending = {source: detail.elt, verb: config.verb || "post", path: config.path, target: detail.target, values: values};
+    var xhr = detail.xhr;
+    if (xhr.status === 401) { retried = false; sayEnded(false); return; }
+    if (xhr.status === 400 && !retried) { retried = true; replay(); return; }
+    retried = false;
+    var why = messageOf(xhr);
+    sayFailed("That was not done" + (why ? ": " + why.replace(/\.$/, "") + "." : " (the server answered " + xhr.status + ")."));
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (!event.detail.successful) { return; }
+    retried = false;
+    // What failed has since worked by itself (a page that refreshes itself): nothing to say.
+    if (pending && event.detail.elt === pending.source) { pending = null; hideNotice(); }
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    var config = event.detail.requestConfig || {}, values = {};
+    if (config.formData) { config.formData.forEach(function (value, name) { values[name] = value; }); }
+    pending = {source: event.detail.elt, verb: config.verb || "post", path: config.path, target: event.detail.target, values: values};
+    sayFailed("Digest could not be reached, so that was not done. Check the connection, then try again.");
+  });
+
+  // The tab where the person signed in again tells this one, which then has a fresh token.
+  var channel = window.BroadcastChannel ? new window.BroadcastChannel("digest-session") : null;
+  if (document.querySelector("[data-signed-in]") && channel) { channel.postMessage("signed-in"); }
+  if (channel) {
+    channel.addEventListener("message", function (event) {
+      var box = document.getElementById("action-problem");
+      if (event.data !== "signed-in" || !box || box.hidden) { return; }
+      freshToken().then(sayBack, function () { sayEnded(true); });
+    });
+  }
+
+  // Plain forms. On the sign-in page that answered a form sent too late, remember its fields
+  // for the page the sign-in leads back to.
+  var login = document.querySelector("form.login-form");
+  if (login && login.elements.kept_action) {
+    login.addEventListener("submit", function () {
+      var fields = [];
+      login.querySelectorAll("input[name^='kept:']").forEach(function (input) {
+        fields.push([input.name.slice(5), input.value]);
+      });
+      try {
+        sessionStorage.setItem(KEPT, JSON.stringify({
+          page: login.elements.next.value, action: login.elements.kept_action.value,
+          fields: fields, at: Date.now()
+        }));
+      } catch (ignored) { /* storage full or refused: the sign-in page showed the text */ }
+    });
+  }
+  function here(address) {
+    var url = new URL(address, window.location.href);
+    return url.pathname + url.search;
+  }
+  function restore(form, fields) {
+    var byName = {};
+    fields.forEach(function (pair) { (byName[pair[0]] = byName[pair[0]] || []).push(pair[1]); });
+    var first = null;
+    Array.from(form.elements).forEach(function (element) {
+      var values = byName[element.name];
+      if (!values || /^(hidden|submit|button|file|password|image|reset)$/.test(element.type)) { return; }
+      if (element.type === "checkbox" || element.type === "radio") {
+        element.checked = values.indexOf(element.value) >= 0;
+      } else {
+        element.value = values[0];
+      }
+      first = first || element;
+    });
+    var note = document.createElement("p");
+    note.className = "kept-note";
+    note.setAttribute("role", "status");
+    note.textContent = "What you typed before your session ended is back in this form. Check it, then save.";
+    form.parentNode.insertBefore(note, form);
+    if (first) { first.focus(); }
+  }
+  // Back on that page, signed in: the first page after the sign-in takes the kept fields, or
+  // they are dropped.
+  var raw = null;
+  try { raw = login ? null : sessionStorage.getItem(KEPT); } catch (ignored) { raw = null; }
+  if (raw) {
+    sessionStorage.removeItem(KEPT);
+    var kept = JSON.parse(raw);
+    if (Date.now() - kept.at < KEPT_FOR_MS && here(kept.page) === here(window.location.href)) {
+      var form = Array.from(document.forms).find(function (candidate) {
+        return candidate.method === "post" && here(candidate.action) === here(kept.action);
+      });
+      if (form) { restore(form, kept.fields); }
+    }
+  }
+})();
+
 // Keyboard triage: j/k move between items, a accepts, r rejects, t tags the current item.
 (function () {
   "use strict";
@@ -6,23 +213,28 @@
     var active = document.activeElement;
     return active && active.closest ? active.closest("tr.item-row") : null;
   }
+  function show(row) {
+    row.focus();
+    row.scrollIntoView({block: "nearest"});
+  }
   function move(step) {
     var all = rows();
     if (!all.length) { return; }
     var index = all.indexOf(current());
-    var next = all[Math.min(all.length - 1, Math.max(0, index + step))];
-    next.focus();
-    next.scrollIntoView({block: "nearest"});
+    show(all[Math.min(all.length - 1, Math.max(0, index + step))]);
   }
   function typing(target) {
     return target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
   }
+  // Accepting or rejecting by key moves on to the next item once the row is done.
+  var advancing = null;
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
     var row = current();
     if (event.key === "j") { move(1); event.preventDefault(); }
     else if (event.key === "k") { move(-1); event.preventDefault(); }
     else if (row && (event.key === "a" || event.key === "r")) {
+      advancing = row.id;
       row.querySelector("button[data-key='" + event.key + "']").click();
       event.preventDefault();
     } else if (row && event.key === "t") {
@@ -30,16 +242,30 @@
       event.preventDefault();
     }
   });
-  // A row is replaced by the server's answer to an action in it: keep the focus on the new row.
+  // A row is replaced by the server's answer to an action in it: keep the focus on the new
+  // row, or move it to the next one after a/r; a problem the row states keeps it there.
   var refocus = null;
   document.addEventListener("htmx:beforeRequest", function (event) {
     var row = event.target.closest ? event.target.closest("tr.item-row") : null;
     refocus = row && row.contains(document.activeElement) ? row.id : null;
+    if (!row || row.id !== advancing) { advancing = null; }
   });
   document.addEventListener("htmx:afterSwap", function () {
     var fresh = refocus && document.getElementById(refocus);
-    if (fresh) { fresh.focus(); }
+    var advance = advancing && fresh && fresh.id === advancing;
     refocus = null;
+    advancing = null;
+    if (!fresh) { return; }
+    var invalid = fresh.querySelector(".tag-input[aria-invalid='true']");
+    var next = fresh.nextElementSibling;
+    if (invalid) {
+      invalid.focus();
+      invalid.select();
+    } else if (advance && !fresh.querySelector(".row-problem") && next && next.matches("tr.item-row")) {
+      show(next);
+    } else {
+      fresh.focus();
+    }
   });
   document.addEventListener("keydown", function (event) {
     // Escape leaves the tag box and returns to the item.
@@ -47,6 +273,24 @@
       event.target.closest("tr.item-row").focus();
     }
   });
+  // One checkbox selects every item on the page for the bulk actions (or none).
+  var all = document.querySelector("input.select-all");
+  function picks() { return Array.from(document.querySelectorAll("input[name=placement][form=bulk]")); }
+  if (all) {
+    all.hidden = false;
+    all.addEventListener("change", function () {
+      picks().forEach(function (box) { box.checked = all.checked; });
+    });
+    document.addEventListener("change", function (event) {
+      if (!event.target.matches || !event.target.matches("input[name=placement][form=bulk]")) { return; }
+      var chosen = picks().filter(function (box) { return box.checked; }).length;
+      all.checked = chosen > 0 && chosen === picks().length;
+      all.indeterminate = chosen > 0 && chosen < picks().length;
+    });
+  }
+  // Back from an item's page: the row it was opened from is the current one again.
+  var from = window.location.hash && document.getElementById(window.location.hash.slice(1));
+  if (from && from.matches("tr.item-row")) { show(from); }
 })();
 
 // Edition items: drag one to a new place; the server stores the order, then the page reloads.
