@@ -19,6 +19,7 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from digest.editions.compose import snapshot
+from digest.editions.groups import grouped, section_names
 from digest.ingest.urls import reader_link
 from digest.models import Edition
 
@@ -88,15 +89,6 @@ def cut(items: list[dict[str, Any]], topics: frozenset[str] | None) -> list[dict
     return [item for item in items if topics & set(item["topics"])]
 
 
-def grouped(items: list[dict[str, Any]]) -> list[tuple[str, list[tuple[str, list[Any]]]]]:
-    """Items by section, then by their first topic, keeping the editor's order."""
-    sections: dict[str, dict[str, list[Any]]] = {}
-    for item in items:
-        heading = item["topic_labels"][0] if item["topic_labels"] else "Other"
-        sections.setdefault(item["section"] or "Other", {}).setdefault(heading, []).append(item)
-    return [(name, list(topics.items())) for name, topics in sections.items()]
-
-
 def _template(newsletter_slug: str, kind: str) -> Any:
     return _environment.select_template(
         [f"{newsletter_slug}/edition.{kind}", f"default/edition.{kind}"]
@@ -125,7 +117,7 @@ def render_items(
     context = {
         "edition": edition,
         "newsletter": edition.newsletter,
-        "sections": grouped(chosen),
+        "sections": grouped(chosen, section_names(edition.newsletter)),
         "nothing_matched": not chosen,
         "archive_url": archive_url,
         "published": lambda value: datetime.fromisoformat(value).strftime("%d %B %Y"),

@@ -14,10 +14,13 @@ def confirmed() -> bool:
     return request.form.get(CONFIRMED) == "yes"
 
 
-def ask(question: str, *, yes: str, back: str, detail: str = "") -> tuple[str, int]:
+def ask(
+    question: str, *, yes: str, back: str, detail: str = "", final: bool = True
+) -> tuple[str, int]:
     """The confirmation page for the form just posted: `question` names the consequence
     ("Send to 27,312 subscribers now?"), `yes` labels the button that acts, `back` is where
-    "No" leads. The form's own fields are posted again unchanged."""
+    "No" leads; `final` says it cannot be undone. The form's own fields are posted again
+    unchanged."""
     fields = [
         (name, value)
         for name, value in request.form.items(multi=True)
@@ -27,6 +30,7 @@ def ask(question: str, *, yes: str, back: str, detail: str = "") -> tuple[str, i
         "confirm.html",
         question=question,
         detail=detail,
+        final=final,
         yes=yes,
         back=back,
         action=request.path,
