@@ -22,7 +22,7 @@ from digest.db import transaction
 from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
-from digest.models import Edition, Feed, Item, ItemStatus, Placement, Role
+from digest.models import Feed, Item, ItemStatus, Placement, Role
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
