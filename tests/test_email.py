@@ -281,9 +281,7 @@ def test_each_copy_decodes_to_exactly_that_subscribers_render(factory, edition_i
             raw = build_message(
                 edition_for(session, edition_id), subscription, rendered, SETTINGS, KEYS, NOW
             )
-            links = subscriber_links(
-                subscription, edition_for(session, edition_id), SETTINGS, KEYS
-            )
+            links = subscriber_links(subscription, edition_for(session, edition_id), SETTINGS, KEYS)
             page, text = rendered.personalise(links)
             message = email.message_from_bytes(raw, policy=default)
             decoded = [p.get_payload(decode=True).decode() for p in message.iter_parts()]
