@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ from digest.delivery.proofs import send_proof
 from digest.delivery.transport import DeliveryError
 from digest.editions import approvals, compose
 from digest.editions.cuts import empty_cut_warning, preview_cuts
-from digest.editions.groups import Groups, grouped, section_names
+from digest.editions.groups import grouped, section_names
 from digest.editions.message import (
     archive_url,
 )
@@ -132,12 +133,21 @@ def edit(edition_id: int) -> str:
     )
 
 
-def _groups(edition: Edition, items: list[dict[str, Any]]) -> Groups:
-    """The edition's items grouped as the email groups them, each knowing its item's id."""
+# A section's heading, and each of its groups: (its id on the page, its topic, its items).
+Shown = list[tuple[str, list[tuple[str, str, list[dict[str, Any]]]]]]
+
+
+def _groups(edition: Edition, items: list[dict[str, Any]]) -> Shown:
+    """The edition's items grouped as the email groups them, each knowing its item's id; each
+    group numbered in page order (its number stays while items move within groups)."""
     with_ids = [
         {**item, "item_id": e.item_id} for item, e in zip(items, edition.entries, strict=True)
     ]
-    return grouped(with_ids, section_names(edition.newsletter))
+    numbers = itertools.count(1)
+    return [
+        (section, [(f"group-{next(numbers)}", topic, found) for topic, found in topics])
+        for section, topics in grouped(with_ids, section_names(edition.newsletter))
+    ]
 
 
 def _sending(edition: Edition) -> dict[str, object] | None:
@@ -254,24 +264,22 @@ def _moved_in_place(
         refused.headers["HX-Refresh"] = "true"
         return refused
     g.db.commit()
-    groups = _groups(edition, entries(edition))
-    number = 0
-    for section, topics in groups:
-        for topic, items in topics:
-            number += 1
-            if any(item["item_id"] == item_id for item in items):
-                return render_template(
-                    "_edition_group.html",
-                    edition=edition,
-                    section=section,
-                    topic=topic,
-                    items=items,
-                    group_id=f"group-{number}",
-                    movable=True,
-                    moved=item_id,
-                    said=done(title),
-                )
-    abort(404)  # the item was moved, so it is in a group: not reached
+    group_id, topic, items = next(
+        group
+        for _, groups in _groups(edition, entries(edition))
+        for group in groups
+        if any(item["item_id"] == item_id for item in group[2])
+    )
+    return render_template(
+        "_edition_group.html",
+        edition=edition,
+        group_id=group_id,
+        topic=topic,
+        items=items,
+        movable=True,
+        moved=item_id,
+        said=done(title),
+    )
 
 
 @blueprint.post("/<int:edition_id>/state")
