@@ -13,7 +13,7 @@ from digest.cli import cli
 from digest.curation import decisions
 from digest.db import transaction
 from digest.editions import compose
-from digest.editions.groups import grouped, section_names
+from digest.editions.groups import grouped
 from digest.editions.render import entries
 from digest.models import (
     AuditEntry,
@@ -238,7 +238,7 @@ HEADINGS = [
 
 def groups_of(edition: Edition) -> list[tuple[str, str, list[str]]]:
     """(section, topic, titles) in the order the email shows them."""
-    shown = grouped(entries(edition), section_names(edition.newsletter))
+    shown = grouped(entries(edition))
     return [
         (section, topic, [item["title"] for item in items])
         for section, topics in shown
@@ -301,7 +301,7 @@ def test_an_item_moves_within_its_group_and_every_other_item_keeps_its_place(fac
             [(None, ["Neglect"]), ("Old name", ["Neglect"]), ("Policy", ["Neglect"])],
             ["Policy"],
             [("Policy", "Neglect"), ("Old name", "Neglect"), ("Other", "Neglect")],
-            id="a section not configured after those, no section last",
+            id="a section without its place (frozen before) after those, no section last",
         ),
         pytest.param(
             [("Policy", ["Zoë"]), ("Policy", []), ("Policy", ["élan"]), ("Policy", ["Abuse"])],
@@ -312,10 +312,15 @@ def test_an_item_moves_within_its_group_and_every_other_item_keeps_its_place(fac
     ],
 )
 def test_items_are_grouped_by_configured_section_then_topic(items, sections, expected) -> None:
-    given = [{"section": s, "topic_labels": labels} for s, labels in items]
-    found = [
-        (section, topic) for section, topics in grouped(given, sections) for topic, _ in topics
+    given = [
+        {
+            "section": s,
+            "section_position": sections.index(s) if s in sections else None,
+            "topic_labels": labels,
+        }
+        for s, labels in items
     ]
+    found = [(section, topic) for section, topics in grouped(given) for topic, _ in topics]
     assert found == expected
 
 

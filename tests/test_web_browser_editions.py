@@ -163,7 +163,8 @@ def test_an_editor_moves_an_item_with_the_keyboard(served, chromium) -> None:
         arg=before[0],
     )
     assert page.locator(f"#down-{first}").is_disabled()
-    assert page.evaluate("document.activeElement.id") == f"up-{first}"  # not lost to the page
+    # Not lost to the page: on the item's other button.
+    page.wait_for_function("id => document.activeElement.id === id", arg=f"up-{first}")
     assert page.evaluate("window.stillThisPage") is True
     assert stored_order(site)[:3] == [before[1], before[2], before[0]]
     shot(page, "edition-keyboard")

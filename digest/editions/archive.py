@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from digest.curation.topics import expand_chosen
 from digest.editions.archive_index import topic_marker
-from digest.editions.groups import grouped, section_names
-from digest.editions.render import cut, entries
+from digest.editions.render import cut, entries, grouped
 from digest.errors import NotFound
 from digest.ingest.urls import reader_link
 from digest.models import Edition, EditionItem, EditionState, Newsletter, Topic
@@ -167,7 +166,7 @@ def archived(session: Session, newsletter: Newsletter, edition_id: int) -> Archi
     ):
         raise NotFound("no such edition in the archive")
     items = entries(edition)
-    return ArchivedEdition(edition, grouped(items, section_names(newsletter)), items)
+    return ArchivedEdition(edition, grouped(items), items)
 
 
 def _feed(title: str, link: str, feed_url: str, subtitle: str) -> FeedGenerator:

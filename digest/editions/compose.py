@@ -372,6 +372,8 @@ def snapshot(item: Item, placement: Placement | None) -> dict[str, Any]:
         "source": item.publisher or ", ".join(s.feed.title or s.feed.name for s in item.sources),
         "citation": item.citation,
         "section": placement.section.name if placement and placement.section else None,
+        # The section's place in the newsletter's order: the email's sections follow it.
+        "section_position": placement.section.position if placement and placement.section else None,
         "topics": [topic.slug for topic in chosen],
         "topic_labels": sorted(topic.label for topic in chosen),
     }

@@ -27,16 +27,19 @@ def _topic_order(label: str) -> tuple[bool, str, str]:
     return label == OTHER, "".join(c for c in letters if not unicodedata.combining(c)), label
 
 
-def grouped(items: Sequence[Any], sections: Sequence[str] = ()) -> Groups:
+def grouped(items: Sequence[Any]) -> Groups:
     """`items` (in the editor's order) by section, then by topic. Sections come in the
-    newsletter's order, `sections`; one not among them (renamed since the edition was frozen)
+    newsletter's configured order (each item carries its section's place: `section_position`,
+    frozen with it at approval); a section without one (an item frozen before places were)
     after those, where its first item is; items with no section last. Topics within a section
     are alphabetical. So moving an item can only change its place within its own group."""
     found: dict[str, dict[str, list[Any]]] = {}
+    rank: dict[str, int] = {}
     for item in items:
         section, topic = group_of(item)
         found.setdefault(section, {}).setdefault(topic, []).append(item)
-    rank = {name: index for index, name in enumerate(sections)}
+        if item.get("section_position") is not None:
+            rank.setdefault(section, item["section_position"])
     appearance = {name: index for index, name in enumerate(found)}
 
     def section_order(name: str) -> tuple[int, int]:
@@ -48,8 +51,3 @@ def grouped(items: Sequence[Any], sections: Sequence[str] = ()) -> Groups:
         (name, sorted(found[name].items(), key=lambda pair: _topic_order(pair[0])))
         for name in sorted(found, key=section_order)
     ]
-
-
-def section_names(newsletter: Any) -> list[str]:
-    """The newsletter's sections by name, in its configured order."""
-    return [section.name for section in newsletter.sections]

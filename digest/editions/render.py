@@ -19,7 +19,7 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from digest.editions.compose import snapshot
-from digest.editions.groups import grouped, section_names
+from digest.editions.groups import grouped
 from digest.ingest.urls import reader_link
 from digest.models import Edition
 
@@ -117,7 +117,7 @@ def render_items(
     context = {
         "edition": edition,
         "newsletter": edition.newsletter,
-        "sections": grouped(chosen, section_names(edition.newsletter)),
+        "sections": grouped(chosen),
         "nothing_matched": not chosen,
         "archive_url": archive_url,
         "published": lambda value: datetime.fromisoformat(value).strftime("%d %B %Y"),

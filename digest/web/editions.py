@@ -25,7 +25,7 @@ from digest.delivery.proofs import send_proof
 from digest.delivery.transport import DeliveryError
 from digest.editions import approvals, compose
 from digest.editions.cuts import empty_cut_warning, preview_cuts
-from digest.editions.groups import grouped, section_names
+from digest.editions.groups import grouped
 from digest.editions.message import (
     archive_url,
 )
@@ -146,7 +146,7 @@ def _groups(edition: Edition, items: list[dict[str, Any]]) -> Shown:
     numbers = itertools.count(1)
     return [
         (section, [(f"group-{next(numbers)}", topic, found) for topic, found in topics])
-        for section, topics in grouped(with_ids, section_names(edition.newsletter))
+        for section, topics in grouped(with_ids)
     ]
 
 

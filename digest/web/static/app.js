@@ -86,9 +86,13 @@
   }
   // After a move, keep the keyboard where it was: htmx refocuses the same button by its id,
   // but one now disabled (the item reached its group's end) cannot take it.
-  document.addEventListener("htmx:afterSettle", function (event) {
+  document.addEventListener("htmx:afterSwap", function (event) {
     var group = event.target.closest ? event.target.closest(".edition-group") : null;
-    if (!group || (document.activeElement && document.activeElement !== document.body)) { return; }
+    var active = document.activeElement;
+    // Lost: on the page itself, or still on the replaced button (browsers differ in when they
+    // let go of an element taken out of the page), or on one that cannot take it.
+    var lost = !active || active === document.body || !active.isConnected || active.disabled;
+    if (!group || !lost) { return; }
     var item = group.querySelector("li[data-moved]");
     var button = item && item.querySelector("button:not([disabled])");
     if (button) { button.focus({preventScroll: true}); }
