@@ -142,10 +142,13 @@ def test_an_editor_drags_an_item_within_its_group_without_a_reload(served, chrom
 
 def test_an_editor_moves_an_item_with_the_keyboard(served, chromium) -> None:
     site, base = served
-    page = chromium.new_page()  # type: ignore[attr-defined]
+    page = chromium.new_page(viewport={"width": 1100, "height": 420})  # type: ignore[attr-defined]
     build(page, base)
     before = group_titles(page, "group-1")
     page.evaluate("window.stillThisPage = true")
+    page.locator("#group-1").scroll_into_view_if_needed()
+    page.evaluate("window.scrollBy(0, 40)")
+    scrolled = page.evaluate("window.scrollY")
     first = page.locator("#group-1-list > li").first.get_attribute("data-item")
     page.focus(f"#down-{first}")
     page.keyboard.press("Enter")
@@ -166,6 +169,7 @@ def test_an_editor_moves_an_item_with_the_keyboard(served, chromium) -> None:
     # Not lost to the page: on the item's other button.
     page.wait_for_function("id => document.activeElement.id === id", arg=f"up-{first}")
     assert page.evaluate("window.stillThisPage") is True
+    assert abs(page.evaluate("window.scrollY") - scrolled) <= 2
     assert stored_order(site)[:3] == [before[1], before[2], before[0]]
     shot(page, "edition-keyboard")
 

@@ -92,7 +92,8 @@
     // Lost: on the page itself, or still on the replaced button (browsers differ in when they
     // let go of an element taken out of the page), or on one that cannot take it.
     var lost = !active || active === document.body || !active.isConnected || active.disabled;
-    if (!group || !lost) { return; }
+    // Only after a button's request (htmx's): a mouse drag leaves the focus alone.
+    if (!group || !lost || !event.detail || !event.detail.requestConfig) { return; }
     var item = group.querySelector("li[data-moved]");
     var button = item && item.querySelector("button:not([disabled])");
     if (button) { button.focus({preventScroll: true}); }
