@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +13,10 @@ from digest.cli import cli
 from digest.curation import decisions
 from digest.db import transaction
 from digest.editions import compose
+from digest.editions.groups import grouped
+from digest.editions.render import entries
 from digest.models import (
+    AuditEntry,
     Edition,
     EditionState,
     Item,
@@ -212,8 +215,161 @@ def test_cli_refuses_to_approve_an_edition_gmail_would_clip(factory) -> None:
     assert "over the 90 KB budget" in refused.output and "--allow-large" in refused.output
     with factory() as session:
         assert session.get(Edition, int(edition_id)).state is EditionState.DRAFT
-    allowed = runner.invoke(
-        cli, ["--db", db, "edition", "approve", edition_id, "--allow-large"]
-    )
+    allowed = runner.invoke(cli, ["--db", db, "edition", "approve", edition_id, "--allow-large"])
     assert allowed.exit_code == 0, allowed.output
     assert "Warning: the full email is" in allowed.output and "is now approved" in allowed.output
+
+
+GROUPED = [  # title, section, topic: three groups in Policy and Research, one in News
+    ("Policy A", "Policy", "neglect"),
+    ("Policy B", "Policy", "neglect"),
+    ("Policy C", "Policy", "online-abuse"),
+    ("Research A", "Research", "neglect"),
+    ("Research B", "Research", "neglect"),
+    ("News A", "News", "neglect"),
+]
+HEADINGS = [
+    ("Policy", "Neglect"),
+    ("Policy", "Online abuse"),
+    ("Research", "Neglect"),
+    ("News", "Neglect"),
+]
+
+
+def groups_of(edition: Edition) -> list[tuple[str, str, list[str]]]:
+    """(section, topic, titles) in the order the email shows them."""
+    shown = grouped(entries(edition))
+    return [
+        (section, topic, [item["title"] for item in items])
+        for section, topics in shown
+        for topic, items in topics
+    ]
+
+
+@pytest.mark.parametrize("title", [title for title, _, _ in GROUPED])
+def test_moving_an_item_anywhere_never_reorders_sections_or_topics(factory, title) -> None:
+    ids = accept(factory, GROUPED)
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "editor", NOW)
+        for index in (-1, 0, 1, 2, 5):
+            compose.move_item(session, edition, ids[title], index, "editor")
+            shown = groups_of(edition)
+            assert [(section, topic) for section, topic, _ in shown] == HEADINGS
+            assert sorted(t for _, _, titles in shown for t in titles) == sorted(ids)
+            assert [e.position for e in edition.entries] == list(range(len(GROUPED)))
+
+
+def test_one_down_at_the_end_of_policy_leaves_research_below_policy(factory) -> None:
+    ids = accept(factory, GROUPED)
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "editor", NOW)
+        last_in_policy = groups_of(edition)[1][2][-1]
+        compose.move_item(session, edition, ids[last_in_policy], 1, "editor")  # one "Down"
+        assert [section for section, _, _ in groups_of(edition)] == [
+            "Policy",
+            "Policy",
+            "Research",
+            "News",
+        ]
+
+
+def test_an_item_moves_within_its_group_and_every_other_item_keeps_its_place(factory) -> None:
+    ids = accept(factory, GROUPED)
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "editor", NOW)
+        before = {e.item.title: e.position for e in edition.entries}
+        group = groups_of(edition)[0][2]  # Policy, Neglect
+        compose.move_item(session, edition, ids[group[1]], 0, "editor")
+        assert groups_of(edition)[0][2] == [group[1], group[0]]
+        after = {e.item.title: e.position for e in edition.entries}
+        assert {t: p for t, p in after.items() if t not in group} == {
+            t: p for t, p in before.items() if t not in group
+        }
+        assert {after[t] for t in group} == {before[t] for t in group}
+
+
+@pytest.mark.parametrize(
+    ("items", "sections", "expected"),
+    [
+        pytest.param(
+            [("News", ["Neglect"]), ("Policy", ["Neglect"]), ("Research", ["Neglect"])],
+            ["Policy", "Research", "News"],
+            [("Policy", "Neglect"), ("Research", "Neglect"), ("News", "Neglect")],
+            id="configured order, not first-item order",
+        ),
+        pytest.param(
+            [(None, ["Neglect"]), ("Old name", ["Neglect"]), ("Policy", ["Neglect"])],
+            ["Policy"],
+            [("Policy", "Neglect"), ("Old name", "Neglect"), ("Other", "Neglect")],
+            id="a section without its place (frozen before) after those, no section last",
+        ),
+        pytest.param(
+            [("Policy", ["Zoë"]), ("Policy", []), ("Policy", ["élan"]), ("Policy", ["Abuse"])],
+            ["Policy"],
+            [("Policy", "Abuse"), ("Policy", "élan"), ("Policy", "Zoë"), ("Policy", "Other")],
+            id="topics alphabetical whatever their case, no topic last",
+        ),
+    ],
+)
+def test_items_are_grouped_by_configured_section_then_topic(items, sections, expected) -> None:
+    given = [
+        {
+            "section": s,
+            "section_position": sections.index(s) if s in sections else None,
+            "topic_labels": labels,
+        }
+        for s, labels in items
+    ]
+    found = [(section, topic) for section, topics in grouped(given) for topic, _ in topics]
+    assert found == expected
+
+
+def test_building_again_revives_a_cancelled_edition_with_its_text_and_order(factory) -> None:
+    ids = accept(factory, [("A", "Policy", "neglect"), ("B", "Policy", "neglect")])
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "ann@example.org", NOW)
+        compose.set_text(
+            session, edition, "Spécial — ŵ 特集", "Read this first.", "ann@example.org"
+        )
+        compose.move_item(session, edition, ids["B"], 0, "ann@example.org")
+        compose.approve(session, edition, "ann@example.org", now=NOW)
+        compose.cancel(session, edition, "ann@example.org")
+        edition_id = edition.id
+    ids |= accept(factory, [("C", "Policy", "neglect")])
+    with transaction(factory) as session:
+        assert compose.cancelled_this_week(session, caspar(session), NOW).id == edition_id
+        revived = compose.build_draft(session, caspar(session), "bob@example.org", NOW)
+        assert revived.id == edition_id and revived.state is EditionState.DRAFT
+        assert (revived.subject, revived.intro) == ("Spécial — ŵ 特集", "Read this first.")
+        assert titles(revived) == ["B", "A", "C"]
+        assert revived.send_at is None and revived.approved_by is None
+        assert all(entry.frozen is None for entry in revived.entries)
+        assert compose.cancelled_this_week(session, caspar(session), NOW) is None
+        record = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "edition.build", AuditEntry.object_id == str(edition_id))
+            .order_by(AuditEntry.id.desc())
+        ).first()
+        assert record.actor == "bob@example.org" and record.before == {"state": "cancelled"}
+        assert record.after["revived"] is True
+        assert record.after["items_added"] == [ids["C"]]
+        assert record.after["approvals_withdrawn"] == ["ann@example.org"]
+
+
+def test_a_revived_edition_leaves_out_items_another_edition_took_meanwhile(factory) -> None:
+    ids = accept(factory, [("A", "Policy", "neglect")])
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "editor", NOW)
+        compose.cancel(session, edition, "editor")
+        later = compose.build_draft(session, caspar(session), "editor", NOW + timedelta(days=7))
+        assert titles(later) == ["A"]
+    ids |= accept(factory, [("D", "Policy", "neglect")])
+    with transaction(factory) as session:
+        revived = compose.build_draft(session, caspar(session), "editor", NOW)
+        assert titles(revived) == ["D"]
+        record = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "edition.build")
+            .order_by(AuditEntry.id.desc())
+        ).first()
+        assert record.after["items_dropped"] == [ids["A"]]

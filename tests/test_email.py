@@ -180,6 +180,19 @@ def test_each_subscriber_gets_the_cut_of_their_topics(factory, edition_id) -> No
     assert "Dear colleague," in text
 
 
+def test_sections_come_in_the_newsletters_order_whatever_the_items_order(
+    factory, edition_id
+) -> None:
+    with transaction(factory) as session:  # the editor's order turned upside down
+        entries = session.get(Edition, edition_id).entries
+        for position, entry in enumerate(reversed(entries)):
+            entry.position = position
+    _, text, page = parts(message_for(factory, edition_id, "all@example.org"))
+    configured = ["Policy", "Research", "Practice", "News"]
+    assert re.findall(r"^== (.+) ==\r?$", text, re.MULTILINE) == configured
+    assert re.findall(r'<h2 [^>]*class="section"[^>]*>([^<]+)</h2>', page) == configured
+
+
 def test_rendering_once_per_cut_equals_rendering_per_subscriber(factory, edition_id) -> None:
     with factory() as session:
         edition = session.get(Edition, edition_id)
@@ -268,9 +281,7 @@ def test_each_copy_decodes_to_exactly_that_subscribers_render(factory, edition_i
             raw = build_message(
                 edition_for(session, edition_id), subscription, rendered, SETTINGS, KEYS, NOW
             )
-            links = subscriber_links(
-                subscription, edition_for(session, edition_id), SETTINGS, KEYS
-            )
+            links = subscriber_links(subscription, edition_for(session, edition_id), SETTINGS, KEYS)
             page, text = rendered.personalise(links)
             message = email.message_from_bytes(raw, policy=default)
             decoded = [p.get_payload(decode=True).decode() for p in message.iter_parts()]

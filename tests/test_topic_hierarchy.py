@@ -209,9 +209,10 @@ def test_the_preview_counts_and_shows_each_cut_with_descendants(site: Site) -> N
     client = site.client(Role.EDITOR)
     page = client.get(f"/editions/{edition_id}").text
     # Choosing a parent with its child is the same cut as choosing the parent alone.
-    assert "online-abuse</a>: 2 subscribers" in page
-    assert "online-grooming</a>: 1 subscriber<" in page
-    assert f"{GRANDCHILD}</a>: 1 subscriber<" in page
+    # Each cut named by its topics' labels, with the items that topics below them bring.
+    assert ">Online abuse</a> — 2 subscribers, 2 items <span" in page
+    assert ">Online grooming</a> — 1 subscriber, 2 items <span" in page
+    assert ">Grooming in games</a> — 1 subscriber, 1 item</li>" in page
     preview = client.get(f"/editions/{edition_id}/preview?topics=online-abuse").text
     assert "Grooming on gaming platforms" in preview and "Sextortion" in preview
     assert "Neglect in adolescence" not in preview

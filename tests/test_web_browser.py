@@ -22,7 +22,7 @@ from digest.db import transaction
 from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
-from digest.models import Edition, Feed, Item, ItemStatus, Placement, Role
+from digest.models import Feed, Item, ItemStatus, Placement, Role
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
@@ -175,30 +175,6 @@ def test_admin_pauses_a_feed(served, browser) -> None:
     page.click("nav >> text=Audit log")
     assert page.locator("td", has_text="feed.pause").count() == 1
     shot(page, "audit")
-
-
-def test_editor_drags_an_item_to_a_new_place(served, browser) -> None:
-    site, base = served
-    accept_tagged(
-        site.factory,
-        [("Alpha briefing", "neglect"), ("Beta report", "neglect"), ("Gamma review", "neglect")],
-    )
-    page = browser.new_page()  # type: ignore[attr-defined]
-    sign_in(page, base, Role.EDITOR)
-    page.click("nav >> text=Editions")
-    page.click("button:has-text('Build')")
-    items = page.locator("ol.edition-items li")
-    before = [text.split(" (")[0].strip("⠿ ") for text in items.all_inner_texts()]
-    assert len(before) == 3
-
-    # Drag the last item onto the top half of the first: it becomes the first.
-    with page.expect_navigation():  # the page reloads once the server has the new order
-        items.nth(2).drag_to(items.nth(0), target_position={"x": 20, "y": 2})
-    page.locator("ol.edition-items li").first.filter(has_text=before[2]).wait_for()
-    shot(page, "edition-dragged")
-    with site.factory() as session:
-        edition = session.scalar(select(Edition))
-        assert [e.item.title for e in edition.entries] == [before[2], before[0], before[1]]
 
 
 def test_editor_sends_an_edition_and_reads_it_in_the_outbox(

@@ -22,6 +22,7 @@ from digest.editions.approvals import (
     withdraw_approvals,
 )
 from digest.editions.archive_index import edition_topics, edition_words, item_topics
+from digest.editions.groups import group_of
 from digest.editions.schedule import next_send_time
 from digest.errors import Refused
 from digest.models import (
@@ -118,11 +119,24 @@ def this_weeks_edition(
     session: Session, newsletter: Newsletter, now: datetime | None = None
 ) -> Edition | None:
     """The edition (not cancelled) of the week in which the newsletter next goes out."""
+    edition = _of_the_week(session, newsletter, now or utcnow())
+    return None if edition is None or edition.state is EditionState.CANCELLED else edition
+
+
+def cancelled_this_week(
+    session: Session, newsletter: Newsletter, now: datetime | None = None
+) -> Edition | None:
+    """This week's edition when it was cancelled: building this week's draft revives it."""
+    edition = _of_the_week(session, newsletter, now or utcnow())
+    return edition if edition is not None and edition.state is EditionState.CANCELLED else None
+
+
+def _of_the_week(session: Session, newsletter: Newsletter, now: datetime) -> Edition | None:
+    # A newsletter has one edition a week at most, whatever its state (a unique constraint).
     return session.scalar(
         select(Edition).where(
             Edition.newsletter_id == newsletter.id,
-            Edition.period_start == period_start(newsletter, now or utcnow()),
-            Edition.state != EditionState.CANCELLED,
+            Edition.period_start == period_start(newsletter, now),
         )
     )
 
@@ -136,27 +150,22 @@ def build_draft(
 ) -> Edition | None:
     """This period's draft, with every accepted item not yet in an edition added to it.
 
-    Returns None when there is nothing to send and the newsletter skips empty weeks. `person`
-    is False when no person builds it (the scheduler): then it counts as nobody's pair of eyes
-    for the second-approver rule.
+    A cancelled edition of the period is revived as the draft (`_revive`): its subject,
+    introduction and order are kept. Returns None when there is nothing to send and the
+    newsletter skips empty weeks. `person` is False when no person builds it (the scheduler):
+    then it counts as nobody's pair of eyes for the second-approver rule.
     """
     now = now or utcnow()
     start = period_start(newsletter, now)
-    edition = this_weeks_edition(session, newsletter, now)
-    if edition is not None and edition.state is not EditionState.DRAFT:
+    edition = _of_the_week(session, newsletter, now)
+    if edition is not None and edition.state not in (EditionState.DRAFT, EditionState.CANCELLED):
         raise EditionError(f"the edition for the week of {start} is already {edition.state}")
     waiting = waiting_items(session, newsletter.id)
+    fresh = edition is None or edition.state is EditionState.CANCELLED
+    if fresh and not waiting and newsletter.skip_when_empty:
+        return None
+    revived: dict[str, Any] | None = None
     if edition is None:
-        if not waiting and newsletter.skip_when_empty:
-            return None
-        cancelled = session.scalar(
-            select(Edition).where(
-                Edition.newsletter_id == newsletter.id, Edition.period_start == start
-            )
-        )
-        if cancelled is not None:  # a cancelled draft of this week is started afresh
-            session.delete(cancelled)
-            session.flush()
         edition = Edition(
             newsletter=newsletter,
             period_start=start,
@@ -164,15 +173,18 @@ def build_draft(
             subject=default_subject(newsletter, start),
         )
         session.add(edition)
+    elif edition.state is EditionState.CANCELLED:
+        revived = _revive(session, edition, {placement.item_id for placement in waiting})
+        waiting = [p for p in waiting if p.item_id not in set(revived["items_kept"])]
     first = len(edition.entries)
     for offset, placement in enumerate(sorted(waiting, key=_sort_key)):
         edition.entries.append(EditionItem(item_id=placement.item_id, position=first + offset))
-    if waiting or not edition.contributors:
+    if waiting or revived or not edition.contributors:
         contributed(edition, actor, Contribution.BUILT, person)
     if waiting:
         set_aside_approvals(session, edition, actor)
     session.flush()
-    if waiting:
+    if waiting or revived:
         audit.record(
             session,
             actor=actor,
@@ -180,9 +192,36 @@ def build_draft(
             object_type=audit.ObjectType.EDITION,
             object_id=edition.id,
             summary=edition.subject,
-            after={"items_added": [placement.item_id for placement in waiting]},
+            before={"state": EditionState.CANCELLED.value} if revived else None,
+            after={
+                **(revived or {}),
+                "items_added": [placement.item_id for placement in waiting],
+            },
         )
     return edition
+
+
+def _revive(session: Session, edition: Edition, available: set[int]) -> dict[str, Any]:
+    """A cancelled edition made a draft again, for the same week (there is one a week). It
+    keeps its subject, introduction and the order of its items that are still `available`
+    (accepted and in no other edition); any approval of it is undone, as when un-approved.
+    Returns what changed, for the audit log."""
+    kept = [entry for entry in edition.entries if entry.item_id in available]
+    dropped = [entry.item_id for entry in edition.entries if entry.item_id not in available]
+    edition.entries = kept
+    for position, entry in enumerate(kept):
+        entry.position = position
+        entry.frozen = entry.topics = None
+    edition.state, edition.approved_by, edition.approved_at = EditionState.DRAFT, None, None
+    edition.send_at = None
+    edition.search_words = edition.search_topics = None
+    withdrawn = withdraw_approvals(session, edition)
+    return {
+        "revived": True,
+        "items_kept": [entry.item_id for entry in kept],
+        "items_dropped": dropped,
+        "approvals_withdrawn": withdrawn,
+    }
 
 
 def _editable(edition: Edition) -> None:
@@ -238,7 +277,8 @@ def _renumber(edition: Edition) -> None:
         entry.position = position
 
 
-def add_item(session: Session, edition: Edition, item_id: int, actor: str) -> None:
+def add_item(session: Session, edition: Edition, item_id: int, actor: str) -> str:
+    """Add an accepted item at the end of its group; returns its title."""
     _editable(edition)
     item = session.get(Item, item_id)
     if item is None:
@@ -260,10 +300,11 @@ def add_item(session: Session, edition: Edition, item_id: int, actor: str) -> No
         summary=item.title,
         after={"item": item_id},
     )
+    return item.title
 
 
-def remove_item(session: Session, edition: Edition, item_id: int, actor: str) -> None:
-    """Take an item out; it waits for the next edition."""
+def remove_item(session: Session, edition: Edition, item_id: int, actor: str) -> str:
+    """Take an item out; it waits for the next edition. Returns its title."""
     _editable(edition)
     entry = next((e for e in edition.entries if e.item_id == item_id), None)
     if entry is None:
@@ -280,20 +321,39 @@ def remove_item(session: Session, edition: Edition, item_id: int, actor: str) ->
         summary=edition.subject,
         before={"item": item_id},
     )
+    return entry.item.title
 
 
-def move_item(session: Session, edition: Edition, item_id: int, position: int, actor: str) -> None:
-    """Put an item at `position` (0 first) in the editor's order."""
-    _editable(edition)
-    entries = list(edition.entries)
-    entry = next((e for e in entries if e.item_id == item_id), None)
-    if entry is None:
+def group_mates(edition: Edition, item_id: int) -> list[EditionItem]:
+    """The entries shown in the same group as the item (same section and topic, as the email
+    groups them; `groups.group_of`), in the editor's order."""
+    headings = {entry.item_id: group_of(_live(entry)) for entry in edition.entries}
+    if item_id not in headings:
         raise EditionError("that item is not in this edition")
-    entries.remove(entry)
-    entries.insert(max(0, min(position, len(entries))), entry)
-    for index, each in enumerate(entries):
-        each.position = index
-    edition.entries = entries
+    return [e for e in edition.entries if headings[e.item_id] == headings[item_id]]
+
+
+def _live(entry: EditionItem) -> dict[str, Any]:
+    return entry.frozen or snapshot(entry.item, entry.placement)
+
+
+def move_item(session: Session, edition: Edition, item_id: int, index: int, actor: str) -> str:
+    """Put an item at `index` (0 first) among the items of its group. The group's items swap
+    places among themselves, so every other item, and every group, stays where it was.
+    Returns the item's title."""
+    _editable(edition)
+    mates = group_mates(edition, item_id)
+    slots = sorted(entry.position for entry in mates)
+    entry = next(e for e in mates if e.item_id == item_id)
+    before = mates.index(entry)
+    mates.remove(entry)
+    index = max(0, min(index, len(mates)))
+    mates.insert(index, entry)
+    if index == before:
+        return entry.item.title  # already there: nothing changed, nothing to record
+    for slot, each in zip(slots, mates, strict=True):
+        each.position = slot
+    edition.entries.sort(key=lambda each: each.position)
     _touched(session, edition, actor)
     audit.record(
         session,
@@ -302,8 +362,10 @@ def move_item(session: Session, edition: Edition, item_id: int, position: int, a
         object_type=audit.ObjectType.EDITION,
         object_id=edition.id,
         summary=edition.subject,
-        after={"item": item_id, "position": position},
+        before={"item": item_id, "index_in_group": before},
+        after={"item": item_id, "index_in_group": index},
     )
+    return entry.item.title
 
 
 def snapshot(item: Item, placement: Placement | None) -> dict[str, Any]:
@@ -328,6 +390,8 @@ def snapshot(item: Item, placement: Placement | None) -> dict[str, Any]:
         or ", ".join(dict.fromkeys(s.feed.publisher or s.feed.name for s in item.sources)),
         "citation": item.citation,
         "section": placement.section.name if placement and placement.section else None,
+        # The section's place in the newsletter's order: the email's sections follow it.
+        "section_position": placement.section.position if placement and placement.section else None,
         "topics": [topic.slug for topic in chosen],
         "topic_labels": sorted(topic.label for topic in chosen),
     }

@@ -18,6 +18,7 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from digest.editions.compose import PREHEADER_CHARS, snapshot
+from digest.editions.groups import grouped
 from digest.ingest.urls import reader_link
 from digest.models import Edition
 from digest.wording import install_filters
@@ -109,15 +110,6 @@ def cut(items: list[dict[str, Any]], topics: frozenset[str] | None) -> list[dict
     if not topics:
         return items
     return [item for item in items if topics & set(item["topics"])]
-
-
-def grouped(items: list[dict[str, Any]]) -> list[tuple[str, list[tuple[str, list[Any]]]]]:
-    """Items by section, then by their first topic, keeping the editor's order."""
-    sections: dict[str, dict[str, list[Any]]] = {}
-    for item in items:
-        heading = item["topic_labels"][0] if item["topic_labels"] else "Other"
-        sections.setdefault(item["section"] or "Other", {}).setdefault(heading, []).append(item)
-    return [(name, list(topics.items())) for name, topics in sections.items()]
 
 
 def _template(newsletter_slug: str, kind: str) -> Any:

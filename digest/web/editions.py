@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -22,10 +24,12 @@ from digest.delivery import queue
 from digest.delivery.proofs import send_proof
 from digest.delivery.transport import DeliveryError
 from digest.editions import approvals, compose
+from digest.editions.cuts import empty_cut_warning, preview_cuts
+from digest.editions.groups import grouped
 from digest.editions.message import (
     archive_url,
 )
-from digest.editions.render import HTML_BUDGET, cut, entries, full_size, render_cut
+from digest.editions.render import HTML_BUDGET, entries, full_size, render_cut
 from digest.models import (
     Edition,
     EditionState,
@@ -33,7 +37,7 @@ from digest.models import (
     Role,
 )
 from digest.models.lookup import edition_by_id, newsletter_by_slug
-from digest.subscriptions.overview import receiving, topic_cuts
+from digest.subscriptions.overview import receiving
 from digest.timeutil import utcnow
 from digest.web import confirm
 from digest.web.context import settings, transports
@@ -66,18 +70,42 @@ def index() -> str:
 
 @blueprint.post("/build")
 @requires(Role.EDITOR)
-def build() -> Response:
+def build() -> Response | tuple[str, int]:
     newsletter = newsletter_by_slug(g.db, request.form.get("newsletter", ""))
+    cancelled = compose.cancelled_this_week(g.db, newsletter)
+    if cancelled is not None and not confirm.confirmed():
+        return confirm.ask(
+            f"The edition for the week of {date_text(cancelled.period_start)} was cancelled. "
+            "Build a new draft for it?",
+            detail=f"“{cancelled.subject}” becomes a draft again: its subject, introduction and "
+            "items still waiting come back, with what was accepted since. It needs approving "
+            "again.",
+            yes="Build a new draft",
+            back=url_for("editions.index"),
+            undo="Cancel it again to undo this.",
+        )
     try:
         built = compose.build_draft(g.db, newsletter, g.user.email)
     except compose.EditionError as exc:
-        flash(f"Not built: {exc}.")
+        flash(f"Not built: {exc}.", "error")
         return redirect(url_for("editions.index"))
     g.db.commit()
     if built is None:
-        flash(f"Nothing accepted for {newsletter.title} since the last edition: no edition.")
+        flash(
+            f"Nothing accepted for {newsletter.title} since the last edition: no edition.", "error"
+        )
         return redirect(url_for("editions.index"))
+    if cancelled is not None:
+        flash(
+            f"The cancelled edition for the week of {date_text(built.period_start)} is a draft again, "
+            f"with {_items(len(built.entries))}.",
+            "success",
+        )
     return redirect(url_for("editions.edit", edition_id=built.id))
+
+
+def _items(count: int) -> str:
+    return f"{count:,} item{'' if count == 1 else 's'}"
 
 
 @blueprint.get("/<int:edition_id>")
@@ -85,19 +113,43 @@ def build() -> Response:
 def edit(edition_id: int) -> str:
     edition = _edition(edition_id)
     size = full_size(edition, archive_url(edition, settings().mail))
-    waiting = compose.waiting_items(g.db, edition.newsletter_id)
+    frozen = edition.state is not EditionState.DRAFT
     items = entries(edition)
+    cuts = preview_cuts(g.db, edition, items)
+    warn = edition.intro and edition.state in (EditionState.DRAFT, EditionState.APPROVED)
     return render_template(
         "edition.html",
         edition=edition,
+        frozen=frozen,
+        groups=_groups(edition, items),
         sending=_sending(edition),
-        cuts=[(c, len(cut(items, c.topics))) for c in topic_cuts(g.db, edition.newsletter_id)],
+        cuts=cuts,
+        empty_warning=(
+            empty_cut_warning(cuts, edition.newsletter.note_when_nothing_matches) if warn else None
+        ),
         size=size,
         budget=HTML_BUDGET,
-        waiting=waiting,
+        waiting=[] if frozen else compose.waiting_items(g.db, edition.newsletter_id),
         contributors=approvals.contributors_in_words(edition),
         awaiting=approvals.awaiting_second_approver(edition),
     )
+
+
+# A section's heading, and each of its groups: (its id on the page, its topic, its items).
+Shown = list[tuple[str, list[tuple[str, str, list[dict[str, Any]]]]]]
+
+
+def _groups(edition: Edition, items: list[dict[str, Any]]) -> Shown:
+    """The edition's items grouped as the email groups them, each knowing its item's id; each
+    group numbered in page order (its number stays while items move within groups)."""
+    with_ids = [
+        {**item, "item_id": e.item_id} for item, e in zip(items, edition.entries, strict=True)
+    ]
+    numbers = itertools.count(1)
+    return [
+        (section, [(f"group-{next(numbers)}", topic, found) for topic, found in topics])
+        for section, topics in grouped(with_ids)
+    ]
 
 
 def _sending(edition: Edition) -> dict[str, object] | None:
@@ -128,13 +180,19 @@ def progress(edition_id: int) -> str:
     return render_template("edition_progress.html", edition=edition, sending=sending)
 
 
-def _change(edition_id: int, change: Callable[[Edition], object], done: str) -> Response:
-    """Make a change and say how it went: `done`, or the sentence the change returns."""
+def _change(
+    edition_id: int, change: Callable[[Edition], object], done: str | Callable[[Any], str]
+) -> Response:
+    """Make a change and say how it went: `done` (given what the change returned, when it is
+    a function), or the sentence the change returns."""
     edition = _edition(edition_id)
     made, said = try_change(lambda: change(edition))
     if made:
         g.db.commit()
-        flash(said if isinstance(said, str) else done)
+        if callable(done):
+            flash(done(said), "success")
+        else:
+            flash(said if isinstance(said, str) else done, "success")
     return redirect(url_for("editions.edit", edition_id=edition_id))
 
 
@@ -150,21 +208,80 @@ def set_text(edition_id: int) -> Response:
     )
 
 
+# Moves within a group: answered with the group alone when asked by script (htmx or a drag).
+MOVES = ("up", "down", "move")
+
+
 @blueprint.post("/<int:edition_id>/items")
 @requires(Role.EDITOR)
-def change_items(edition_id: int) -> Response:
+def change_items(edition_id: int) -> Response | str:
     item_id = required_int("item")
-    edition = _edition(edition_id)
-    position = next((e.position for e in edition.entries if e.item_id == item_id), 0)
     wanted = optional_int("position", low=0) or 0
-    changes: dict[str, Callable[[Edition], object]] = {
-        "move": lambda e: compose.move_item(g.db, e, item_id, wanted, g.user.email),
-        "up": lambda e: compose.move_item(g.db, e, item_id, position - 1, g.user.email),
-        "down": lambda e: compose.move_item(g.db, e, item_id, position + 1, g.user.email),
-        "remove": lambda e: compose.remove_item(g.db, e, item_id, g.user.email),
-        "add": lambda e: compose.add_item(g.db, e, item_id, g.user.email),
+    me = g.user.email
+    changes: dict[str, tuple[Callable[[Edition], str], Callable[[str], str]]] = {
+        "move": (
+            lambda e: compose.move_item(g.db, e, item_id, wanted, me),
+            lambda title: f"Moved “{title}” to place {wanted + 1} in its group.",
+        ),
+        "up": (
+            lambda e: compose.move_item(g.db, e, item_id, _place(e, item_id) - 1, me),
+            lambda title: f"Moved “{title}” up.",
+        ),
+        "down": (
+            lambda e: compose.move_item(g.db, e, item_id, _place(e, item_id) + 1, me),
+            lambda title: f"Moved “{title}” down.",
+        ),
+        "remove": (
+            lambda e: compose.remove_item(g.db, e, item_id, me),
+            lambda title: f"Removed “{title}”: it waits for the next edition.",
+        ),
+        "add": (
+            lambda e: compose.add_item(g.db, e, item_id, me),
+            lambda title: f"Added “{title}” at the end of its group.",
+        ),
     }
-    return _change(edition_id, changes[choice("action", changes)], "Updated the items.")
+    action = choice("action", changes)
+    change, done = changes[action]
+    if action in MOVES and request.headers.get("HX-Request"):
+        return _moved_in_place(edition_id, item_id, change, done)
+    return _change(edition_id, change, done)
+
+
+def _place(edition: Edition, item_id: int) -> int:
+    """Where the item is in its group (0 first)."""
+    mates = [entry.item_id for entry in compose.group_mates(edition, item_id)]
+    return mates.index(item_id)
+
+
+def _moved_in_place(
+    edition_id: int, item_id: int, change: Callable[[Edition], str], done: Callable[[str], str]
+) -> Response | str:
+    """A move asked by script: the item's group as it is now, to swap in without reloading
+    the page, and a sentence for screen readers. When the move is refused, the page reloads
+    (htmx's HX-Refresh) and shows the reason, which `try_change` has flashed."""
+    edition = _edition(edition_id)
+    made, title = try_change(lambda: change(edition))
+    if not made:
+        refused = Response(status=409)
+        refused.headers["HX-Refresh"] = "true"
+        return refused
+    g.db.commit()
+    group_id, topic, items = next(
+        group
+        for _, groups in _groups(edition, entries(edition))
+        for group in groups
+        if any(item["item_id"] == item_id for item in group[2])
+    )
+    return render_template(
+        "_edition_group.html",
+        edition=edition,
+        group_id=group_id,
+        topic=topic,
+        items=items,
+        movable=True,
+        moved=item_id,
+        said=done(title),
+    )
 
 
 @blueprint.post("/<int:edition_id>/state")
@@ -253,7 +370,7 @@ def send_test(edition_id: int) -> Response:
     try:
         send_proof(edition, g.user.email, settings().mail, settings().link_keys(), transports())
     except (DeliveryError, ValueError) as exc:  # ValueError: an address or text not sendable
-        flash(f"The test was not sent: {exc}.")
+        flash(f"The test was not sent: {exc}.", "error")
     else:
-        flash(f"A test was sent to {g.user.email}.")
+        flash(f"A test was sent to {g.user.email}.", "success")
     return redirect(url_for("editions.edit", edition_id=edition_id))

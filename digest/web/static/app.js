@@ -293,35 +293,56 @@
   if (from && from.matches("tr.item-row")) { show(from); }
 })();
 
-// Edition items: drag one to a new place; the server stores the order, then the page reloads.
+// Edition items: drag one to a new place within its group (a section's topic, as the email
+// groups them), with SortableJS. The server stores the place and answers with the group, which
+// is swapped in without reloading the page. The Up and Down buttons go through htmx.
 (function () {
   "use strict";
-  var list = document.querySelector("ol.edition-items[data-move-url]");
-  if (!list) { return; }
-  var dragged = null;
-  list.addEventListener("dragstart", function (event) {
-    dragged = event.target.closest("li[data-item]");
-    event.dataTransfer.effectAllowed = "move";
-    event.dataTransfer.setData("text/plain", dragged.dataset.item);
-    dragged.classList.add("dragging");
-  });
-  list.addEventListener("dragover", function (event) {
-    var over = event.target.closest("li[data-item]");
-    if (!dragged || !over || over === dragged) { return; }
-    event.preventDefault();
-    var box = over.getBoundingClientRect();
-    var after = event.clientY > box.top + box.height / 2;
-    list.insertBefore(dragged, after ? over.nextSibling : over);
-  });
-  list.addEventListener("dragend", function () {
-    if (!dragged) { return; }
-    dragged.classList.remove("dragging");
-    var position = Array.from(list.querySelectorAll("li[data-item]")).indexOf(dragged);
-    var body = new URLSearchParams({
-      csrf_token: list.dataset.csrf, action: "move", item: dragged.dataset.item, position: String(position)
+  function swapIn(group, html) {
+    if (window.htmx) { window.htmx.swap(group, html, {swapStyle: "outerHTML"}); }
+    else { window.location.reload(); }
+  }
+  function moved(list, event) {
+    if (event.oldIndex === event.newIndex) { return; }
+    var group = list.closest(".edition-group");
+    var body = new URLSearchParams({action: "move", item: event.item.dataset.item, position: String(event.newIndex)});
+    fetch(list.dataset.moveUrl, {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: {"X-CSRFToken": list.dataset.csrf, "HX-Request": "true"}
+    }).then(function (response) {
+      // Refused (the edition changed meanwhile): the page shows why, and the order kept.
+      if (!response.ok || response.headers.get("HX-Refresh")) { window.location.reload(); return; }
+      return response.text().then(function (html) { swapIn(group, html); });
+    }).catch(function () { window.location.reload(); });
+  }
+  function sortable(list) {
+    if (list.dataset.sortable || !window.Sortable) { return; }
+    list.dataset.sortable = "on";
+    window.Sortable.create(list, {
+      group: {name: list.id, pull: false, put: false},  // only within its own group
+      filter: "button, input, a", preventOnFilter: false,  // buttons still click
+      animation: 150, ghostClass: "drop-here",
+      onEnd: function (event) { moved(list, event); }
     });
-    dragged = null;
-    fetch(list.dataset.moveUrl, {method: "POST", body: body, credentials: "same-origin"})
-      .then(function () { window.location.reload(); });
+  }
+  function start(root) {
+    root.querySelectorAll("ol.edition-items[data-move-url]").forEach(sortable);
+  }
+  // After a move, keep the keyboard where it was: htmx refocuses the same button by its id,
+  // but one now disabled (the item reached its group's end) cannot take it.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var group = event.target.closest ? event.target.closest(".edition-group") : null;
+    var active = document.activeElement;
+    // Lost: on the page itself, or still on the replaced button (browsers differ in when they
+    // let go of an element taken out of the page), or on one that cannot take it.
+    var lost = !active || active === document.body || !active.isConnected || active.disabled;
+    // Only after a button's request (htmx's): a mouse drag leaves the focus alone.
+    if (!group || !lost || !event.detail || !event.detail.requestConfig) { return; }
+    var item = group.querySelector("li[data-moved]");
+    var button = item && item.querySelector("button:not([disabled])");
+    if (button) { button.focus({preventScroll: true}); }
   });
+  document.addEventListener("htmx:load", function (event) { start(event.target); });
+  // Deferred scripts run in order and the page loads SortableJS after this one: wait for all.
+  document.addEventListener("DOMContentLoaded", function () { start(document); });
 })();
