@@ -186,5 +186,7 @@ def reset_password(token: str) -> str | Response | tuple[str, int, dict[str, str
         return page, 400, NO_STORE
     session.clear()  # whoever was signed in in this browser is signed out like the rest
     g.db.commit()
-    flash("Your new password is set, and you were signed out everywhere. Sign in with it.")
+    flash(
+        "Your new password is set, and you were signed out everywhere. Sign in with it.", "success"
+    )
     return redirect(url_for("auth.login"))

@@ -44,7 +44,7 @@ from digest.web.context import settings, transports
 from digest.web.errors import try_change
 from digest.web.inputs import choice, optional_int, required_int
 from digest.web.security import requires
-from digest.wording import date_text
+from digest.wording import count, date_text
 
 blueprint = Blueprint("editions", __name__, url_prefix="/editions")
 # The preview shows the email as it is: its own inline styles, and nothing that runs.
@@ -97,15 +97,11 @@ def build() -> Response | tuple[str, int]:
         return redirect(url_for("editions.index"))
     if cancelled is not None:
         flash(
-            f"The cancelled edition for the week of {date_text(built.period_start)} is a draft again, "
-            f"with {_items(len(built.entries))}.",
+            f"The cancelled edition for the week of {date_text(built.period_start)} is a draft "
+            f"again, with {count(len(built.entries), 'item')}.",
             "success",
         )
     return redirect(url_for("editions.edit", edition_id=built.id))
-
-
-def _items(count: int) -> str:
-    return f"{count:,} item{'' if count == 1 else 's'}"
 
 
 @blueprint.get("/<int:edition_id>")
@@ -310,11 +306,10 @@ def _ask(edition: Edition, action: str) -> tuple[str, int]:
     back = url_for("editions.edit", edition_id=edition.id)
     if action == "send_now":
         people = receiving(g.db, edition.newsletter_id)
-        noun = "subscriber" if people == 1 else "subscribers"
         return confirm.ask(
-            f"Send to {people:,} {noun} now?",
+            f"Send to {count(people, 'subscriber')} now?",
             detail=f"“{edition.subject}” goes out at once, not at its scheduled time.",
-            yes=f"Send to {people:,} {noun} now",
+            yes=f"Send to {count(people, 'subscriber')} now",
             back=back,
         )
     return confirm.ask(

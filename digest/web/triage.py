@@ -32,6 +32,7 @@ from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role, Topic
 from digest.web.errors import try_change
 from digest.web.inputs import choice, int_list, optional_date, optional_int, required_int
 from digest.web.security import is_submission, local_path, requires
+from digest.wording import count
 
 blueprint = Blueprint("triage", __name__)
 PAGE_SIZE = 50
@@ -159,7 +160,7 @@ def add_item() -> str | Response | tuple[str, int]:
             error = f"Not added: {exc}."
         else:
             g.db.commit()
-            flash("Added. Check its topics and accept it when ready.")
+            flash("Added. Check its topics and accept it when ready.", "success")
             return redirect(url_for("triage.item", item_id=added.id))
     page = render_template("add_item.html", values=values, error=error, **_choices())
     return (page, 400) if error else page
@@ -353,10 +354,6 @@ def offer(item_id: int) -> Response:
     )
 
 
-def items_phrase(count: int) -> str:
-    return f"{count} item" if count == 1 else f"{count} items"
-
-
 @blueprint.post("/items/bulk")
 @requires(Role.LIBRARIAN)
 def bulk() -> Response:
@@ -368,7 +365,7 @@ def bulk() -> Response:
     action = choice("action", ["accepted", "rejected", "tag"])
     if action in ("accepted", "rejected"):
         change = partial(decisions.set_status, g.db, ids, ItemStatus(action), g.user.email)
-        done = f"{items_phrase(len(ids))} {action}."
+        done = f"{count(len(ids), 'item')} {action}."
     else:
         topic_id = optional_int("topic")
         if topic_id is None:  # the list's "Choose a topic…"
@@ -379,5 +376,5 @@ def bulk() -> Response:
             flash(f"The topic “{topic.label}” is retired: choose another from the list.", "error")
             return redirect(back)
         change = partial(decisions.set_topics, g.db, ids, [topic_id], g.user.email, replace=False)
-        done = f"{items_phrase(len(ids))} tagged “{topic.label if topic else topic_id}”."
+        done = f"{count(len(ids), 'item')} tagged “{topic.label if topic else topic_id}”."
     return decide_then_back(change, done, url_for("triage.inbox"))

@@ -39,9 +39,9 @@ from digest.models import Feed, Role
 from digest.timeutil import utcnow
 from digest.web import confirm
 from digest.web.admin.routes import blueprint
-from digest.web.admin.words import counted
 from digest.web.context import settings
 from digest.web.security import is_submission, requires
+from digest.wording import count as counted
 
 
 @blueprint.get("/feeds")

@@ -18,9 +18,9 @@ from digest.curation.topics import (
 from digest.models import Role, Topic
 from digest.web import confirm
 from digest.web.admin.routes import blueprint
-from digest.web.admin.words import counted
 from digest.web.inputs import choice, optional_int, required_int
 from digest.web.security import is_submission, requires
+from digest.wording import count as counted
 
 
 @blueprint.route("/topics", methods=["GET", "POST"])

@@ -20,11 +20,11 @@ from digest.accounts import reset
 from digest.models import Role, User
 from digest.web import confirm
 from digest.web.admin.routes import blueprint
-from digest.web.admin.words import counted
 from digest.web.auth import reset_link
 from digest.web.context import settings
 from digest.web.inputs import choice
 from digest.web.security import is_submission, requires
+from digest.wording import count as counted
 
 ROLES = [r.value for r in Role]
 
