@@ -21,6 +21,7 @@ from digest.models import (
     Subscription,
     Topic,
 )
+from digest.wording import date_text
 
 TAGGED = [("First item", "neglect"), ("Second item", "online-grooming"), ("Third item", "neglect")]
 
@@ -102,6 +103,26 @@ def test_build_preview_order_and_approve(site: Site) -> None:
     )
     assert "frozen until it is un-approved" in refused.text
     assert edition(site).subject != "Changed"
+
+
+def test_the_preview_line_is_set_on_the_edition_page_and_shown_in_the_email(site: Site) -> None:
+    client = site.client(Role.EDITOR)
+    token = csrf_token(client, "/")
+    built = client.post("/editions/build", data={"newsletter": "caspar", "csrf_token": token})
+    path = built.headers["Location"]
+    assert 'name="preheader"' in client.get(path).text
+    client.post(
+        f"{path}/text",
+        data={
+            "subject": "This week",
+            "intro": "Hello.",
+            "preheader": "Neglect, grooming and more — Siân’s pick",
+            "csrf_token": token,
+        },
+    )
+    assert edition(site).preheader == "Neglect, grooming and more — Siân’s pick"
+    email = client.get(f"{path}/preview").text
+    assert "Neglect, grooming and more — Siân’s pick" in email
 
 
 def test_send_a_test_to_myself(factory) -> None:
@@ -233,10 +254,11 @@ def test_building_a_cancelled_week_asks_then_revives_it(site: Site) -> None:
     form = {"newsletter": "caspar", "csrf_token": token}
     asked = client.post("/editions/build", data=form)
     assert asked.status_code == 200
-    week = edition(site).period_start
+    week = date_text(edition(site).period_start)
     assert (
         f"The edition for the week of {week} was cancelled. Build a new draft for it?" in asked.text
     )
+    assert "Cancel it again to undo this." in asked.text
     assert "“Special — ŵ” becomes a draft again" in asked.text
     assert "cannot be undone" not in asked.text
     assert edition(site).state is EditionState.CANCELLED  # asking changed nothing

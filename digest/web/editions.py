@@ -117,6 +117,7 @@ def edit(edition_id: int) -> str:
         "edition.html",
         edition=edition,
         frozen=frozen,
+        preheader_chars=compose.PREHEADER_CHARS,
         groups=_groups(edition, items),
         sending=_sending(edition),
         cuts=cuts,
@@ -198,7 +199,12 @@ def set_text(edition_id: int) -> Response:
     return _change(
         edition_id,
         lambda e: compose.set_text(
-            g.db, e, request.form.get("subject", ""), request.form.get("intro", ""), g.user.email
+            g.db,
+            e,
+            request.form.get("subject", ""),
+            request.form.get("intro", ""),
+            g.user.email,
+            preheader=request.form.get("preheader"),
         ),
         "Saved the subject and introduction.",
     )
