@@ -234,13 +234,13 @@ def test_a_report_in_a_caspar_feed_and_the_catalogue_reaches_both_newsletters(
         placement = {p.newsletter.slug: p.id for p in session.get_one(Item, item.id).placements}
     for slug in ("caspar", "new-in-the-library"):
         page = client.get(f"/items?newsletter={ids[slug]}").text
-        assert "1 items" in page and "Online child sexual abuse images" in page
+        assert "1 item." in page and "Online child sexual abuse images" in page
     client.post(
         f"/placements/{placement['caspar']}/status",
         data={"status": "accepted", "csrf_token": token},
     )
     assert "0 items" in client.get(f"/items?newsletter={ids['caspar']}").text
-    assert "1 items" in client.get(f"/items?newsletter={ids['new-in-the-library']}").text
+    assert "1 item." in client.get(f"/items?newsletter={ids['new-in-the-library']}").text
     client.post(
         f"/placements/{placement['new-in-the-library']}/status",
         data={"status": "accepted", "csrf_token": token},
