@@ -22,7 +22,7 @@ from digest import audit
 from digest.cli import cli, cli_actor
 from digest.db import transaction
 from digest.models import AuditEntry, Newsletter, Role, Subscriber, Subscription
-from digest.subscriptions import lists, suppression
+from digest.subscriptions import lists, privacy, suppression
 from digest.subscriptions.staffaudit import ERASED
 
 KEY = "test-secret-key"  # what make_site's settings key the suppression list with
@@ -329,3 +329,40 @@ def test_the_audit_page_shows_subscriber_changes_when_filtered_for_them(
     assert f"Added {ZOE_NAME} <{ZOE}> in caspar" in page
     assert "Exported 1 subscriber of caspar" in page
     assert page.count("subscriber.add") >= 1 and "Renamed a topic" not in page
+
+
+def test_erasure_forgets_the_address_anywhere_but_leaves_staff_accounts_and_other_people(
+    factory,
+) -> None:
+    """The address goes from an entry of any kind; a staff account with the same address keeps
+    its entries; the name goes only as a whole (Ann, not the Ann in Annabel)."""
+
+    def entry(kind: audit.ObjectType, action: audit.Action, summary: str, after: dict) -> None:
+        audit.record(
+            session,
+            actor=EDITOR,
+            action=action,
+            object_type=kind,
+            object_id=1,
+            summary=summary,
+            after=after,
+        )
+
+    with transaction(factory) as session:
+        caspar = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
+        lists.add_subscriber(session, caspar, "ann@例え.jp", "Ann", [], "phone", KEY, actor="t")
+        lists.add_subscriber(
+            session, caspar, "bel@example.org", "Annabel", [], "phone", KEY, actor="t"
+        )
+        entry(audit.ObjectType.ITEM, audit.Action.ITEM_EDIT, "note", {"note": "from ANN@例え.jp"})
+        entry(audit.ObjectType.USER, audit.Action.USER_CREATE, "ann@例え.jp", {"role": "editor"})
+    with transaction(factory) as session:
+        privacy.erase(session, "ann@例え.jp", KEY, actor="admin@example.org")
+    with factory() as session:
+        found = {
+            e.action: (e.summary, e.after)
+            for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+        }
+    assert found["item.edit"] == ("note", {"note": f"from {ERASED}"})
+    assert found["user.create"] == ("ann@例え.jp", {"role": "editor"})
+    assert found["subscriber.add"][0] == "Added Annabel <bel@example.org> in caspar"

@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, cast, or_, select
+from sqlalchemy import Select, Text, cast, or_, select
 from sqlalchemy.orm import Session
 
 from digest import audit
@@ -160,7 +160,7 @@ def forget(session: Session, subscriber_id: int, email: str, name: str) -> int:
     return changed
 
 
-def _holding(subscriber_id: int, email: str) -> Any:
+def _holding(subscriber_id: int, email: str) -> Select[tuple[AuditEntry]]:
     """The entries that may name the subscriber. The address is looked for in the stored JSON
     as written (non-ASCII escaped) and as it reads; case-insensitively, as far as the
     database folds case."""
@@ -170,7 +170,10 @@ def _holding(subscriber_id: int, email: str) -> Any:
         or_(
             (AuditEntry.object_type == SUBSCRIBER.value)
             & or_(AuditEntry.object_id == str(subscriber_id), AuditEntry.action.in_(_FREE_TEXT)),
-            *(text.icontains(form, autoescape=True) for text in texts for form in forms),
+            # A staff account with the same address is not the subscriber's data: its
+            # entries keep it, as the account does.
+            (AuditEntry.object_type != audit.ObjectType.USER.value)
+            & or_(*(text.icontains(form, autoescape=True) for text in texts for form in forms)),
         )
     )
 
