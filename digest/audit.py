@@ -66,6 +66,13 @@ class Action(enum.StrEnum):
     ITEM_SPLIT = "item.split"
     ITEM_TAG = "item.tag"
 
+    # What staff do to subscribers; a subscriber's own changes are consent events instead.
+    SUBSCRIBER_ADD = "subscriber.add"
+    SUBSCRIBER_ERASE = "subscriber.erase"
+    SUBSCRIBER_EXPORT = "subscriber.export"
+    SUBSCRIBER_IMPORT = "subscriber.import"
+    SUBSCRIBER_UNSUBSCRIBE = "subscriber.unsubscribe"
+
     TOPIC_ADD = "topic.add"
     TOPIC_MERGE = "topic.merge"
     TOPIC_RENAME = "topic.rename"

@@ -69,7 +69,9 @@ def counts(session: Session) -> tuple[int, ...]:
 
 def run(factory, text: str, dry_run: bool) -> lists.ImportReport:
     with transaction(factory) as session:
-        return lists.import_csv(session, text, caspar(session), "a list", KEY, dry_run=dry_run)
+        return lists.import_csv(
+            session, text, caspar(session), "a list", KEY, actor="test", dry_run=dry_run
+        )
 
 
 def test_a_dry_run_writes_nothing(stored) -> None:

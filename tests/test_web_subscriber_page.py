@@ -43,7 +43,14 @@ def site(factory) -> Site:
         for slug in ("caspar", "new-in-the-library"):
             newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == slug))
             lists.add_subscriber(
-                session, newsletter, ZOE, "Zoë Ødegård", ["neglect"], "Phone call — Bodø", KEY
+                session,
+                newsletter,
+                ZOE,
+                "Zoë Ødegård",
+                ["neglect"],
+                "Phone call — Bodø",
+                KEY,
+                actor="test",
             )
         queue.start(session, session.get(Edition, edition_id), "editor@example.org")
         zoe = session.scalar(select(Subscriber).where(Subscriber.email == ZOE))

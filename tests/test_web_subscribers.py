@@ -223,7 +223,7 @@ def test_the_export_is_the_command_lines_csv_for_the_search_shown(site: Site, tm
     ]
     with site.factory() as session:
         caspar = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
-        lists.write_csv(lists.export_rows(session, caspar), tmp_path / "cli.csv")
+        lists.write_csv(session, caspar, tmp_path / "cli.csv", actor="test")
     assert everyone.data == (tmp_path / "cli.csv").read_bytes()
     found = client.get("/subscribers/export?newsletter=caspar&q=Ødegård")
     assert [r[0] for r in csv.reader(io.StringIO(found.data.decode()))][1:] == ["zoe@例え.jp"]

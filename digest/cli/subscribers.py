@@ -14,6 +14,7 @@ from digest.cli import (
     App,
     UsageProblem,
     cli,
+    cli_actor,
     console,
     pass_app,
 )
@@ -53,7 +54,15 @@ def subscribers_import(
             csvfiles.open_csv(file, encoding) as found,
         ):
             newsletter = newsletter_by_slug(session, slug)
-            report = lists.import_csv(session, found, newsletter, origin, app.settings.secret())
+            report = lists.import_csv(
+                session,
+                found,
+                newsletter,
+                origin,
+                app.settings.secret(),
+                actor=cli_actor(),
+                file_name=file.name,
+            )
     except csvfiles.CsvFileError as exc:
         raise UsageProblem(f"{file}: {exc}; nothing was imported") from None
     if note := found.note(file):
@@ -122,6 +131,7 @@ def subscribers_add(
                 topics,
                 source,
                 app.settings.secret(),
+                actor=cli_actor(),
             )
         except ValueError as exc:
             raise UsageProblem(str(exc)) from None
@@ -140,8 +150,9 @@ def subscribers_export(app: App, slug: str, out: Path | None) -> None:
     """Write a newsletter's subscribers, with their consent, as CSV."""
     out = out or Path("subscribers") / f"{slug}-{date.today().isoformat()}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with app.require_schema()() as session:
-        count = lists.write_csv(lists.export_rows(session, newsletter_by_slug(session, slug)), out)
+    with transaction(app.require_schema()) as session:
+        newsletter = newsletter_by_slug(session, slug)
+        count = lists.write_csv(session, newsletter, out, actor=cli_actor())
     console.print(f"Wrote {count} subscribers to {out}.")
 
 
@@ -171,5 +182,5 @@ def subscribers_show(app: App, email: str) -> None:
 def subscribers_erase(app: App, email: str) -> None:
     """Delete a subscriber and all about them, keeping only a hashed suppression entry."""
     with transaction(app.require_schema()) as session:
-        privacy.erase(session, email, app.settings.secret())
+        privacy.erase(session, email, app.settings.secret(), actor=cli_actor())
     console.print(f"Erased {email}; only a hash remains, to keep it off imported lists.")

@@ -15,9 +15,9 @@ it is written again row by row, each in a savepoint, and only the row it refuses
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import select, true
 from sqlalchemy.exc import DataError, IntegrityError
@@ -36,6 +36,7 @@ from digest.models import (
     SubscriptionTopic,
     Topic,
 )
+from digest.subscriptions import staffaudit
 from digest.subscriptions.listbatch import Rehearsal, Target, apply_rows, load_target
 from digest.subscriptions.listfiles import (
     COLUMNS,
@@ -80,10 +81,13 @@ def import_csv(
     origin: str,
     hash_key: str,
     *,
+    actor: str,
+    file_name: str = "",
     dry_run: bool = False,
 ) -> ImportReport:
     """Import subscribers of `newsletter` from a CSV file (or its text); `origin` names where
-    the list came from, and `hash_key` keys the suppression list. With `dry_run`, every row
+    the list came from, and `hash_key` keys the suppression list. The audit log gets one
+    entry for the import, naming `actor` and `file_name`. With `dry_run`, every row
     is decided just the same and nothing is written: the report says what an import would do
     (its fingerprint is the import's, as long as the file and the subscribers stay as they
     are). CsvFileError when the file cannot be read as a list at all; ValueError for an
@@ -110,6 +114,8 @@ def import_csv(
             report.add_errors(errors + _import_batch(session, rows, target, report))
     if report.international:
         report.notes.append(import_note(report.international))
+    if not dry_run:
+        staffaudit.imported(session, actor, newsletter, report, file_name, origin)
     return report
 
 
@@ -153,10 +159,13 @@ def add_subscriber(
     topics: Sequence[str],
     source: str,
     hash_key: str,
+    *,
+    actor: str,
 ) -> Outcome:
-    """Staff add one person who gave consent elsewhere (`source` says where); returns whether
-    they are new to the newsletter, updated or unchanged. HeldBack when the suppression list
-    holds the address back; ValueError for a bad address or topic."""
+    """Staff (`actor`) add one person who gave consent elsewhere (`source` says where);
+    returns whether they are new to the newsletter, updated or unchanged, and says so in the
+    audit log unless unchanged. HeldBack when the suppression list holds the address back;
+    ValueError for a bad address or topic."""
     row = person(address, name, topics, source)
     check_origin(source)
     batch = apply_rows(session, [row], load_target(session, newsletter, source, hash_key))
@@ -169,6 +178,19 @@ def add_subscriber(
             f"back, by signing up at /subscribe/{newsletter.slug}"
         )
     (outcome,) = batch.report.outcomes
+    if outcome is not Outcome.UNCHANGED:
+        subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == row.email))
+        assert subscriber_id is not None  # just written
+        staffaudit.added(
+            session,
+            actor,
+            subscriber_id,
+            newsletter,
+            (row.email, row.name),
+            row.topics,
+            source,
+            outcome,
+        )
     return outcome
 
 
@@ -254,6 +276,18 @@ def _first_consents(
     return first
 
 
-def write_csv(rows: Iterable[dict[str, str]], path: Path) -> int:
+def export(
+    session: Session, newsletter: Newsletter, handle: TextIO, *, actor: str, words: str = ""
+) -> int:
+    """Write the newsletter's subscribers (those `words` find, when given) to `handle` as
+    CSV, and say in the audit log who took how many: personal data is leaving the service.
+    Returns the rows written."""
+    count = csvfiles.write_rows(handle, COLUMNS, export_rows(session, newsletter, words))
+    staffaudit.exported(session, actor, newsletter, count, words)
+    return count
+
+
+def write_csv(session: Session, newsletter: Newsletter, path: Path, *, actor: str) -> int:
+    """`export` to a file."""
     with path.open("w", newline="", encoding="utf-8") as handle:
-        return csvfiles.write_rows(handle, COLUMNS, rows)
+        return export(session, newsletter, handle, actor=actor)

@@ -23,7 +23,7 @@ from digest.models import (
     Topic,
 )
 from digest.networks import client_address, user_agent
-from digest.subscriptions import suppression
+from digest.subscriptions import staffaudit, suppression
 from digest.subscriptions.tokens import (
     check_mailto_token,
     check_token,
@@ -105,6 +105,28 @@ def unsubscribe(
     before = subscription.status.value
     subscription.status = SubscriberStatus.UNSUBSCRIBED
     record(session, subscription, "unsubscribe", origin, {"before": before})
+    return True
+
+
+def unsubscribe_by_staff(
+    session: Session, subscription: Subscription, actor: str, hash_key: str
+) -> bool:
+    """A member of staff (`actor`) unsubscribes the person, as if they had: the consent record
+    says who did, and the audit log has the change. False when they had already left."""
+    before = subscription.status.value
+    origin = Origin(form=f"unsubscribed by {actor} on the staff pages")
+    if not unsubscribe(session, subscription, origin, hash_key):
+        return False
+    person = subscription.subscriber
+    staffaudit.unsubscribed(
+        session,
+        actor,
+        person.id,
+        (person.email, person.name),
+        subscription.newsletter,
+        before,
+        subscription.status.value,
+    )
     return True
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from digest.errors import NotFound
 from digest.models import ConsentEvent, MailRequest, Newsletter, Subscriber, Suppression
+from digest.subscriptions import staffaudit
 from digest.subscriptions.suppression import Reason, email_hash, suppress
 
 
@@ -69,12 +70,17 @@ def subject_access(session: Session, email: str, hash_key: str) -> dict[str, Any
     }
 
 
-def erase(session: Session, email: str, hash_key: str) -> None:
+def erase(session: Session, email: str, hash_key: str, *, actor: str) -> int:
     """Delete the subscriber and everything about them; keep only a keyed hash of the
-    address, so that an old list cannot bring it back."""
+    address, so that an old list cannot bring it back. The audit log says who erased them by
+    their number alone, and forgets their address and name in what it held before. Returns
+    their number."""
     subscriber = _subscriber(session, email)
+    number = subscriber.id
+    staffaudit.erased(session, actor, number, subscriber.email, subscriber.name)
     session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
     # A public form's request not yet processed would otherwise sign them up again.
     session.execute(delete(MailRequest).where(MailRequest.email == subscriber.email))
     session.delete(subscriber)
     suppress(session, subscriber.email, Reason.ERASED, hash_key)
+    return number

@@ -91,7 +91,14 @@ def _preview(
     try:
         with csvfiles.open_csv(kept.path) as found:
             report = lists.import_csv(
-                g.db, found, newsletter, origin, settings().secret(), dry_run=True
+                g.db,
+                found,
+                newsletter,
+                origin,
+                settings().secret(),
+                actor=g.user.email,
+                file_name=kept.name,
+                dry_run=True,
             )
     except csvfiles.CsvFileError as exc:
         uploads.discard(kept)
@@ -159,7 +166,13 @@ def apply() -> str | tuple[str, int] | Response:
         return redirect(url("subscribers.upload"))
     with csvfiles.open_csv(kept.path) as found:
         report = lists.import_csv(
-            g.db, found, newsletter, kept.fields["origin"], settings().secret()
+            g.db,
+            found,
+            newsletter,
+            kept.fields["origin"],
+            settings().secret(),
+            actor=g.user.email,
+            file_name=kept.name,
         )
     if report.fingerprint != request.form.get("fingerprint"):
         g.db.rollback()

@@ -53,8 +53,7 @@ def unsubscribe(subscriber_id: int) -> Response | tuple[str, int]:
             yes=f"Unsubscribe from {title}",
             back=back,
         )
-    origin = manage.Origin(form=f"unsubscribed by {g.user.email} on the staff pages")
-    if manage.unsubscribe(g.db, subscription, origin, settings().secret()):
+    if manage.unsubscribe_by_staff(g.db, subscription, g.user.email, settings().secret()):
         flash(f"Unsubscribed {who(person.name, person.email)} from {title}.", "success")
     else:
         flash(f"{who(person.name, person.email)} had already left {title}.", "success")
@@ -73,7 +72,7 @@ def erase(subscriber_id: int) -> Response | tuple[str, int]:
             yes="Erase for good",
             back=url("subscribers.show", subscriber_id=subscriber_id),
         )
-    privacy.erase(g.db, person.email, settings().secret())
+    privacy.erase(g.db, person.email, settings().secret(), actor=g.user.email)
     g.db.commit()
     # The address is not repeated: the message waits in the session cookie until shown.
     flash("Erased. Only a keyed hash of the address is kept, on the suppression list.", "success")
