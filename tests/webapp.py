@@ -6,11 +6,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.test import TestResponse
 
 from digest import accounts
 from digest.curation import decisions
@@ -153,3 +155,9 @@ def accept_tagged(factory: sessionmaker[Session], tagged: list[tuple[str, str]])
             decisions.set_topics(session, [placement_id], [topics[slug]], "librarian")
         decisions.set_status(session, chosen, ItemStatus.ACCEPTED, "librarian")
     return ids
+
+
+def export_subscribers(client: FlaskClient, query: str) -> TestResponse:
+    """The Subscribers page's export, posted as its form posts it (`query`: "newsletter=…&q=…")."""
+    data = dict(parse_qsl(query))
+    return client.post("/subscribers/export", data={**data, "csrf_token": csrf_token(client, "/")})
