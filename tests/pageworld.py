@@ -75,7 +75,10 @@ def make_page_world(factory: sessionmaker[Session], tmp_path: Path) -> World:
         )
         _audit_entries(session)
     add_subscribers(factory, 8, prefix="leser")
-    add_subscriber(factory, "ŵyn.llŷr@bücher.example", LONG_SUBSCRIBER)
+    # Their page is walked: the long name, and (below) a failed delivery or a bounce.
+    world.by_route[("subscribers.show", "subscriber_id")] = add_subscriber(
+        factory, "ŵyn.llŷr@bücher.example", LONG_SUBSCRIBER
+    )
     sent = world.by_route[("public.archived_edition", "edition_id")]
     _deliveries(factory, sent)
     world.arguments["sent_edition_id"] = sent

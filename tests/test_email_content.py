@@ -102,7 +102,7 @@ def test_the_editor_can_set_the_preheader_and_clear_it_again(factory, edition_id
 
 def test_the_footer_names_the_sender_and_why_the_subscriber_gets_it(text_and_page) -> None:
     text, page = text_and_page
-    why = f"you subscribed to CASPAR as {ADDRESS} on 7 March 2025."
+    why = f"you subscribed to CASPAR as {ADDRESS} on Fri 7 Mar 2025."
     assert why in text
     assert why.replace("'", "&#x27;") in page or why in page
     for line in ("Llyfrgell Plant — Children’s Library", "Tŷ Gwyn, 1 Heol y Frenhines"):

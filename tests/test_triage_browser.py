@@ -130,7 +130,7 @@ def test_about_ten_compact_rows_fit_a_screen_with_summaries_folded(morning, brow
     folded = summary.bounding_box()["height"]
     assert folded <= 24
     summary.click()
-    assert summary.bounding_box()["height"] > 2 * folded
+    assert summary.bounding_box()["height"] >= 2 * folded  # this one takes two lines, whole
     assert "what changed after the training" in summary.inner_text()
     shot(page, "triage-compact")
     assert errors == []

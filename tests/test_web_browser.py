@@ -92,7 +92,8 @@ def sign_in(page: object, base: str, role: Role) -> None:
     page.fill("input[name=email]", STAFF[role])  # type: ignore[attr-defined]
     page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
     page.click("button[type=submit]")  # type: ignore[attr-defined]
-    page.wait_for_selector("text=Dashboard")  # type: ignore[attr-defined]
+    # Signed in: who is signed in is named in the header (the menu may be folded on a phone).
+    page.wait_for_selector("header .who-name", state="attached")  # type: ignore[attr-defined]
 
 
 def status_of(site: Site, title_start: str) -> ItemStatus:
