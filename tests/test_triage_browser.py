@@ -318,6 +318,7 @@ def test_an_action_after_the_session_ended_says_so_and_carries_on_after_signing_
     tab.fill("input[name=password]", PASSWORD)
     tab.click("button[type=submit]")
     tab.get_by_text("You are signed in again").first.wait_for()
+    tab.wait_for_load_state("load")  # its script has told the other tabs
     tab.close()
 
     expect(notice).to_contain_text("You are signed in again.")
