@@ -19,6 +19,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from argon2 import PasswordHasher, profiles
+from chromium import launched
+from playwright.sync_api import Browser
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -261,3 +263,10 @@ def sqlite_factory(tmp_path: Path, templates: Templates) -> sessionmaker[Session
     path = tmp_path / "digest.sqlite"
     shutil.copyfile(templates.sqlite_file(CONFIGURED), path)
     return session_factory(make_engine(f"sqlite:///{path}"))
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, for one test (missing: a skip, or under CI=true a failure)."""
+    with launched() as instance:
+        yield instance

@@ -8,10 +8,10 @@ import re
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from chromium import CHROMIUM, LAUNCH_ARGS, require_chromium, shot
 from playwright.sync_api import sync_playwright
 from smtp import free_port, smtp_server
 from sqlalchemy import select
-from test_web_browser import CHROMIUM, LAUNCH_ARGS, require_chromium, shot
 from webapp import PASSWORD, STAFF, add_items, entry, make_site
 from webserver import served_over_http
 

@@ -5,15 +5,13 @@ send's chart fills its place with labelled axes."""
 from __future__ import annotations
 
 import mailbox
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
+from chromium import shot, sign_in
 from delivery_helpers import add_subscribers, approved_edition
-from playwright.sync_api import sync_playwright
 from sqlalchemy import select
-from test_web_browser import CHROMIUM, LAUNCH_ARGS, require_chromium, shot, sign_in
 from webapp import make_site
 from webserver import served_over_http
 
@@ -22,15 +20,6 @@ from digest.delivery import queue
 from digest.models import Delivery, DeliveryStatus, Edition, EditionState, Role
 
 LONG_LINK = "https://example.org/" + "a-very-long-path-without-spaces-" * 150  # 4,800 characters
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    require_chromium()
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield instance
-        instance.close()
 
 
 def message_with_a_long_line() -> EmailMessage:

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, require_chromium
 from email_world import bodies, delivered, make_edition
 from playwright.sync_api import sync_playwright
-from test_web_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, require_chromium
 
 WIDTHS = (320, 600, 1000)
 SCHEMES = ("light", "dark")

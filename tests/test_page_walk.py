@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, require_chromium
 from conftest import CONFIGURED
 from flask import flash, render_template
 from pageworld import make_page_world
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy.orm import Session, sessionmaker
 from test_web_access import EXPECTED, PUBLIC
-from test_web_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, require_chromium
 from webapp import PASSWORD, STAFF
 from webserver import served_over_http
 from webworld import World

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
+from chromium import CHROMIUM, LAUNCH_ARGS, require_chromium, serious_violations, shot
 from playwright.sync_api import sync_playwright
 from smtp import free_port, smtp_server
 from sqlalchemy import select
-from test_web_browser import CHROMIUM, LAUNCH_ARGS, require_chromium, shot
 from webapp import add_items, entry, make_site
 from webserver import served_over_http
 
@@ -35,15 +34,6 @@ from digest.models import (
 from digest.web import context
 
 ADDRESS = "journey@example.org"
-
-
-def serious_violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']}: {v['help']}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect, sync_playwright
+from chromium import serious_violations, shot, sign_in
+from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
-from test_web_browser import CHROMIUM, LAUNCH_ARGS, require_chromium, shot, sign_in
 from webapp import PASSWORD, STAFF, Site, add_items, entry, make_site
 from webserver import served_over_http
 
@@ -58,15 +57,6 @@ def morning(sqlite_factory) -> Iterator[tuple[Site, str]]:
         yield site, address
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    require_chromium()
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield instance
-        instance.close()
-
-
 def librarian_page(browser, base: str) -> tuple[Page, list[str]]:
     """A signed-in librarian's tab at 1280×800, and the console errors it logs."""
     page = browser.new_context(viewport=WINDOW).new_page()  # a context: tabs to open
@@ -75,15 +65,6 @@ def librarian_page(browser, base: str) -> tuple[Page, list[str]]:
     page.on("pageerror", lambda e: errors.append(str(e)))
     sign_in(page, base, Role.LIBRARIAN)
     return page, errors
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']}: {v['help']}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def status_of(site: Site, placement_id: int) -> ItemStatus:

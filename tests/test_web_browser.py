@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
+from chromium import shot, sign_in
 from delivery_helpers import add_subscribers
-from playwright.sync_api import sync_playwright
 from sqlalchemy import select
-from webapp import PASSWORD, STAFF, Site, accept_tagged, add_items, entry, make_site
+from webapp import Site, accept_tagged, add_items, entry, make_site
 from webserver import served_over_http
 
 from digest.curation.suggest import suggest_new_items
@@ -23,28 +20,6 @@ from digest.delivery.sender import Settings, Worker
 from digest.delivery.transport import Transport
 from digest.editions.message import MailSettings
 from digest.models import Feed, Item, ItemStatus, Placement, Role
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def require_chromium() -> None:
-    if Path(CHROMIUM).exists() or shutil.which("chromium"):
-        return
-    message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + "; under CI=true this is a failure, not a skip")
-    pytest.skip(message)
 
 
 @contextmanager
@@ -70,30 +45,6 @@ def serving(sqlite_factory, **given: object) -> Iterator[tuple[Site, str]]:
 def served(sqlite_factory) -> Iterator[tuple[Site, str]]:
     with serving(sqlite_factory) as site_and_address:
         yield site_and_address
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    require_chromium()
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield instance
-        instance.close()
-
-
-def shot(page: object, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
-
-
-def sign_in(page: object, base: str, role: Role) -> None:
-    page.goto(f"{base}/login")  # type: ignore[attr-defined]
-    page.fill("input[name=email]", STAFF[role])  # type: ignore[attr-defined]
-    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
-    page.click("button[type=submit]")  # type: ignore[attr-defined]
-    # Signed in: who is signed in is named in the header (the menu may be folded on a phone).
-    page.wait_for_selector("header .who-name", state="attached")  # type: ignore[attr-defined]
 
 
 def status_of(site: Site, title_start: str) -> ItemStatus:

@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from chromium import CHROMIUM, LAUNCH_ARGS, require_chromium, serious_violations, shot, sign_in
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import select
-from test_subscriber_journey import serious_violations
-from test_web_browser import CHROMIUM, LAUNCH_ARGS, require_chromium, shot, sign_in
 from webapp import Site, add_items, entry, make_site, placements
 from webserver import served_over_http
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from chromium import CHROMIUM, LAUNCH_ARGS, require_chromium, shot, sign_in
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import func, select
-from test_web_browser import CHROMIUM, LAUNCH_ARGS, require_chromium, shot, sign_in
 from webapp import Site, make_site
 from webserver import served_over_http
 

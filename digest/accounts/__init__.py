@@ -212,6 +212,15 @@ def unlock(session: Session, email: str, actor: str) -> int:
 def reset_password(session: Session, email: str, new: str, actor: str) -> User:
     """An admin sets a new password: the account is signed out everywhere and unlocked."""
     user = _existing(session, email)
+    replace_password(session, user, new, actor, audit.Action.USER_RESET_PASSWORD)
+    return user
+
+
+def replace_password(
+    session: Session, user: User, new: str, actor: str, action: audit.Action
+) -> None:
+    """Give `user` the password `new` (if strong enough, else AccountError), sign the account
+    out everywhere and forget its failed sign-ins, audited as `action` by `actor`."""
     check_password_strength(new)
     user.password_hash = PASSWORDS.hash(new)
     user.password_changed_at = utcnow()
@@ -220,13 +229,12 @@ def reset_password(session: Session, email: str, new: str, actor: str) -> User:
     audit.record(
         session,
         actor=actor,
-        action=audit.Action.USER_RESET_PASSWORD,
+        action=action,
         object_type=audit.ObjectType.USER,
         object_id=user.id,
         summary=user.email,
         after={"sessions_ended": ended, "failures_forgotten": forgotten},
     )
-    return user
 
 
 def failed_sign_ins(session: Session) -> dict[str, int]:

@@ -24,13 +24,10 @@ from sqlalchemy.orm import Session
 from digest import audit
 from digest.accounts import (
     AccountError,
-    check_password_strength,
-    end_sessions,
     get_user,
     normalise_email,
-    throttle,
+    replace_password,
 )
-from digest.accounts.passwords import PASSWORDS
 from digest.errors import TooMany
 from digest.models import MailRequest, Newsletter, User
 from digest.networks import network_of
@@ -94,20 +91,7 @@ def set_password(session: Session, token: str, new: str, secret: str) -> User:
     everywhere and its failed sign-ins are forgotten; audited. Raises ResetLinkError or
     AccountError (a password too short or long)."""
     user = user_for_token(session, token, secret)
-    check_password_strength(new)
-    user.password_hash = PASSWORDS.hash(new)
-    user.password_changed_at = utcnow()
-    ended = end_sessions(session, user)
-    forgotten = throttle.forget_account(session, user.email)
-    audit.record(
-        session,
-        actor=user.email,
-        action=audit.Action.USER_RESET_PASSWORD_BY_LINK,
-        object_type=audit.ObjectType.USER,
-        object_id=user.id,
-        summary=user.email,
-        after={"sessions_ended": ended, "failures_forgotten": forgotten},
-    )
+    replace_password(session, user, new, user.email, audit.Action.USER_RESET_PASSWORD_BY_LINK)
     return user
 
 
