@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
-from webapp import add_items, entry, placements
+from webapp import add_items, entry, placements, settings_for
 
 from digest.cli import cli
 from digest.curation import decisions
@@ -26,6 +26,7 @@ from digest.models import (
     Section,
     Topic,
 )
+from digest.scheduler import tasks
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday; CASPAR goes out on Tuesday
 
@@ -162,7 +163,7 @@ def test_cancelled_edition_releases_its_items(factory) -> None:
     with transaction(factory) as session:
         edition = compose.build_draft(session, caspar(session), "editor", NOW)
         compose.cancel(session, edition, "editor")
-        fresh = compose.build_draft(session, caspar(session), "editor", NOW)
+        fresh = compose.build_draft(session, caspar(session), "editor", NOW, revive=True)
         assert fresh.state is EditionState.DRAFT and titles(fresh) == ["Item"]
 
 
@@ -338,7 +339,9 @@ def test_building_again_revives_a_cancelled_edition_with_its_text_and_order(fact
     ids |= accept(factory, [("C", "Policy", "neglect")])
     with transaction(factory) as session:
         assert compose.cancelled_this_week(session, caspar(session), NOW).id == edition_id
-        revived = compose.build_draft(session, caspar(session), "bob@example.org", NOW)
+        revived = compose.build_draft(
+            session, caspar(session), "bob@example.org", NOW, revive=True
+        )
         assert revived.id == edition_id and revived.state is EditionState.DRAFT
         assert (revived.subject, revived.intro) == ("Spécial — ŵ 特集", "Read this first.")
         assert titles(revived) == ["B", "A", "C"]
@@ -356,6 +359,47 @@ def test_building_again_revives_a_cancelled_edition_with_its_text_and_order(fact
         assert record.after["approvals_withdrawn"] == ["ann@example.org"]
 
 
+def test_a_cancelled_week_stays_cancelled_unless_building_it_again_is_asked_for(factory) -> None:
+    accept(factory, [("A", "Policy", "neglect")])
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "editor", NOW)
+        compose.cancel(session, edition, "editor")
+    accept(factory, [("B", "Policy", "neglect")])
+    with transaction(factory) as session, pytest.raises(compose.CancelledWeek) as refused:
+        compose.build_draft(session, caspar(session), "scheduler", NOW, person=False)
+    assert str(refused.value) == "the edition for the week of Mon 23 Nov 2026 was cancelled"
+    with factory() as session:
+        assert compose.cancelled_this_week(session, caspar(session), NOW) is not None
+
+
+def test_the_scheduler_leaves_a_cancelled_week_cancelled(factory) -> None:
+    accept(factory, [("A", "Policy", "neglect")])
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "editor", NOW)
+        compose.cancel(session, edition, "editor")
+    accept(factory, [("B", "Policy", "neglect")])
+    url = factory.kw["bind"].url.render_as_string(hide_password=False)
+    tasks.install(settings_for(factory))
+    assert tasks.draft_edition(url, "caspar", now=NOW) is None
+    with factory() as session:
+        assert compose.cancelled_this_week(session, caspar(session), NOW) is not None
+
+
+def test_the_command_line_revives_a_cancelled_week_only_with_revive(factory) -> None:
+    accept(factory, [("A", "Policy", "neglect")])
+    with transaction(factory) as session:
+        edition = compose.build_draft(session, caspar(session), "editor")
+        compose.cancel(session, edition, "editor")
+    db = factory.kw["bind"].url.render_as_string(hide_password=False)
+    build = ["--db", db, "edition", "build", "--newsletter", "caspar"]
+    refused = CliRunner().invoke(cli, build)
+    assert refused.exit_code != 0
+    assert "was cancelled; it stays cancelled. Run again with --revive" in refused.output
+    revived = CliRunner().invoke(cli, [*build, "--revive"])
+    assert revived.exit_code == 0, revived.output
+    assert f"Edition {edition.id} (draft)" in revived.output
+
+
 def test_a_revived_edition_leaves_out_items_another_edition_took_meanwhile(factory) -> None:
     ids = accept(factory, [("A", "Policy", "neglect")])
     with transaction(factory) as session:
@@ -365,7 +409,7 @@ def test_a_revived_edition_leaves_out_items_another_edition_took_meanwhile(facto
         assert titles(later) == ["A"]
     ids |= accept(factory, [("D", "Policy", "neglect")])
     with transaction(factory) as session:
-        revived = compose.build_draft(session, caspar(session), "editor", NOW)
+        revived = compose.build_draft(session, caspar(session), "editor", NOW, revive=True)
         assert titles(revived) == ["D"]
         record = session.scalars(
             select(AuditEntry)

@@ -33,11 +33,22 @@ def edition() -> None:
 
 @edition.command("build")
 @click.option("--newsletter", "slug", required=True, help="Newsletter slug.")
+@click.option(
+    "--revive",
+    is_flag=True,
+    help="When this week's edition was cancelled, make it a draft again (text and order kept).",
+)
 @pass_app
-def edition_build(app: App, slug: str) -> None:
+def edition_build(app: App, slug: str, revive: bool) -> None:
     """Draft this week's edition from the accepted items not yet in one."""
     with transaction(app.require_schema()) as session:
-        built = compose.build_draft(session, newsletter_by_slug(session, slug), cli_actor())
+        newsletter = newsletter_by_slug(session, slug)
+        try:
+            built = compose.build_draft(session, newsletter, cli_actor(), revive=revive)
+        except compose.CancelledWeek as exc:
+            raise compose.CancelledWeek(
+                f"{exc}; it stays cancelled. Run again with --revive to make it a draft again"
+            ) from None
         if built is None:
             console.print(
                 f"Nothing accepted for {slug} since the last edition: no edition "

@@ -38,10 +38,15 @@ from digest.models import (
     TopicSource,
 )
 from digest.timeutil import utcnow
+from digest.wording import date_text
 
 
 class EditionError(Refused, ValueError):
     """A change the edition's state does not allow; the message says why."""
+
+
+class CancelledWeek(EditionError):
+    """This week's edition was cancelled, and building it again was not asked for."""
 
 
 def period_start(newsletter: Newsletter, now: datetime) -> date:
@@ -147,19 +152,24 @@ def build_draft(
     actor: str,
     now: datetime | None = None,
     person: bool = True,
+    revive: bool = False,
 ) -> Edition | None:
     """This period's draft, with every accepted item not yet in an edition added to it.
 
-    A cancelled edition of the period is revived as the draft (`_revive`): its subject,
-    introduction and order are kept. Returns None when there is nothing to send and the
-    newsletter skips empty weeks. `person` is False when no person builds it (the scheduler):
-    then it counts as nobody's pair of eyes for the second-approver rule.
+    A cancelled edition of the period stays cancelled (someone decided so) unless `revive`:
+    then it becomes the draft again (`_revive`), its subject, introduction and order kept.
+    Returns None when there is nothing to send and the newsletter skips empty weeks. `person`
+    is False when no person builds it (the scheduler): then it counts as nobody's pair of eyes
+    for the second-approver rule.
     """
     now = now or utcnow()
     start = period_start(newsletter, now)
     edition = _of_the_week(session, newsletter, now)
     if edition is not None and edition.state not in (EditionState.DRAFT, EditionState.CANCELLED):
-        raise EditionError(f"the edition for the week of {start} is already {edition.state}")
+        week = date_text(start)
+        raise EditionError(f"the edition for the week of {week} is already {edition.state}")
+    if edition is not None and edition.state is EditionState.CANCELLED and not revive:
+        raise CancelledWeek(f"the edition for the week of {date_text(start)} was cancelled")
     waiting = waiting_items(session, newsletter.id)
     fresh = edition is None or edition.state is EditionState.CANCELLED
     if fresh and not waiting and newsletter.skip_when_empty:

@@ -85,7 +85,7 @@ def build() -> Response | tuple[str, int]:
             undo="Cancel it again to undo this.",
         )
     try:
-        built = compose.build_draft(g.db, newsletter, g.user.email)
+        built = compose.build_draft(g.db, newsletter, g.user.email, revive=True)
     except compose.EditionError as exc:
         flash(f"Not built: {exc}.", "error")
         return redirect(url_for("editions.index"))
