@@ -339,9 +339,7 @@ def test_building_again_revives_a_cancelled_edition_with_its_text_and_order(fact
     ids |= accept(factory, [("C", "Policy", "neglect")])
     with transaction(factory) as session:
         assert compose.cancelled_this_week(session, caspar(session), NOW).id == edition_id
-        revived = compose.build_draft(
-            session, caspar(session), "bob@example.org", NOW, revive=True
-        )
+        revived = compose.build_draft(session, caspar(session), "bob@example.org", NOW, revive=True)
         assert revived.id == edition_id and revived.state is EditionState.DRAFT
         assert (revived.subject, revived.intro) == ("Spécial — ŵ 特集", "Read this first.")
         assert titles(revived) == ["B", "A", "C"]
