@@ -41,6 +41,7 @@ FOUNDATION = frozenset(
         "db",
         "defaults",
         "errors",
+        "formlimits",
         "install",
         "localfiles",
         "locks",

@@ -12,7 +12,7 @@ from smtp import smtp_server
 from sqlalchemy import select
 from webapp import PASSWORD, STAFF, Site, csrf_token, make_site, sign_in
 
-from digest import accounts
+from digest import accounts, formlimits
 from digest.accounts import reset
 from digest.db import transaction
 from digest.models import AuditEntry, Role, User
@@ -201,16 +201,16 @@ def test_the_new_password_follows_the_usual_rules_and_the_link_lives_on(
 def test_one_address_gets_at_most_five_links_a_day(mail) -> None:
     site, inbox = mail
     client = site.app.test_client()
-    for _ in range(reset.PER_ADDRESS_PER_DAY + 2):
+    for _ in range(formlimits.PER_ADDRESS_PER_DAY + 2):
         assert NEUTRAL in ask(site, STAFF[Role.EDITOR], client).text
     site.settle()
-    assert inbox.count(STAFF[Role.EDITOR]) == reset.PER_ADDRESS_PER_DAY
+    assert inbox.count(STAFF[Role.EDITOR]) == formlimits.PER_ADDRESS_PER_DAY
 
 
 def test_one_network_is_slowed_down_after_twenty_requests(mail) -> None:
     site, inbox = mail
     client = site.app.test_client()
-    for n in range(reset.PER_NETWORK_PER_HOUR):
+    for n in range(formlimits.PER_NETWORK_PER_HOUR):
         assert ask(site, f"someone{n}@example.org", client).status_code == 200
     refused = ask(site, STAFF[Role.EDITOR], client)
     assert refused.status_code == 429 and "try again in an hour" in refused.text

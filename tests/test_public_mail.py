@@ -16,6 +16,7 @@ from smtp import smtp_server
 from sqlalchemy import func, inspect, select, text
 from webapp import Site, csrf_token, make_site
 
+from digest import formlimits
 from digest.cli import cli
 from digest.db import transaction
 from digest.delivery.notices import NoticeMailer
@@ -94,13 +95,13 @@ def test_one_address_gets_a_few_emails_a_day_however_many_ask(mail, path) -> Non
         response = Visitor(site, f"192.0.2.{n + 1}").post(path, "reader@example.org")
         assert response.status_code == 200
     site.settle()
-    assert inbox.count("reader@example.org") == requests.PER_ADDRESS_PER_DAY
+    assert inbox.count("reader@example.org") == formlimits.PER_ADDRESS_PER_DAY
 
 
 def test_one_network_is_limited_across_all_the_forms(mail) -> None:
     site, _ = mail
     office = Visitor(site, "198.51.100.7")
-    for n in range(requests.PER_NETWORK_PER_HOUR):
+    for n in range(formlimits.PER_NETWORK_PER_HOUR):
         path = (SIGN_UP, LOST_LINK)[n % 2]
         assert office.post(path, f"person{n}@example.org").status_code == 200
     for path in (SIGN_UP, LOST_LINK):
@@ -117,7 +118,7 @@ def test_one_network_is_limited_across_all_the_forms(mail) -> None:
 
 def test_an_ipv6_network_counts_as_one_place(mail) -> None:
     site, _ = mail
-    for n in range(requests.PER_NETWORK_PER_HOUR):
+    for n in range(formlimits.PER_NETWORK_PER_HOUR):
         visitor = Visitor(site, f"2001:db8:7:7::{n + 1:x}")
         assert visitor.post(LOST_LINK, f"p{n}@example.org").status_code == 200
     assert Visitor(site, "2001:db8:7:7:abcd::1").post(LOST_LINK, "x@example.org").status_code == 429
@@ -128,13 +129,13 @@ def test_the_limits_hold_across_processes_and_restarts(mail) -> None:
     site, inbox = mail
     readers(site.factory, ["reader@example.org"])
     settings = site.app.extensions[context.SETTINGS]
-    for n in range(requests.PER_ADDRESS_PER_DAY + 3):
+    for n in range(formlimits.PER_ADDRESS_PER_DAY + 3):
         app = create_app(settings)  # a fresh process each time, with the same settings
         other = Site(app, site.factory)
         response = Visitor(other, f"192.0.2.{n + 1}").post(LOST_LINK, "reader@example.org")
         assert response.status_code == 200
         other.settle()
-    assert inbox.count("reader@example.org") == requests.PER_ADDRESS_PER_DAY
+    assert inbox.count("reader@example.org") == formlimits.PER_ADDRESS_PER_DAY
 
 
 def _table_counts(site: Site) -> dict[str, int]:

@@ -12,6 +12,7 @@ from smtp import smtp_server
 from sqlalchemy import func, select
 from webapp import Site, make_site
 
+from digest import formlimits
 from digest.cli import cli
 from digest.db import transaction
 from digest.models import (
@@ -22,7 +23,7 @@ from digest.models import (
     Subscription,
     Topic,
 )
-from digest.subscriptions import requests, signup
+from digest.subscriptions import signup
 from digest.subscriptions.tokens import InvalidToken
 from digest.timeutil import utcnow
 
@@ -135,10 +136,10 @@ def test_robots_and_missing_consent_change_nothing(mail) -> None:
 def test_repeated_sign_ups_are_limited(mail) -> None:
     site, inbox = mail
     client = site.app.test_client()
-    for _ in range(requests.PER_ADDRESS_PER_DAY + 2):
+    for _ in range(formlimits.PER_ADDRESS_PER_DAY + 2):
         assert client.post("/subscribe/caspar", data=form(client)).status_code == 200
     site.settle()
-    assert len(inbox.messages("new.reader@example.org")) == requests.PER_ADDRESS_PER_DAY
+    assert len(inbox.messages("new.reader@example.org")) == formlimits.PER_ADDRESS_PER_DAY
 
 
 def test_confirmation_links_expire_after_7_days(mail, monkeypatch) -> None:
@@ -221,7 +222,10 @@ def test_unconfirmed_sign_ups_are_forgotten_after_seven_days(factory) -> None:
             ("fresh@example.org", "caspar", "pending"),
             ("reader@example.org", "new-in-the-library", "active"),
         }
-        assert session.scalar(select(Subscriber).where(Subscriber.email == "stale@example.org")) is None
+        assert (
+            session.scalar(select(Subscriber).where(Subscriber.email == "stale@example.org"))
+            is None
+        )
 
 
 @pytest.mark.parametrize(

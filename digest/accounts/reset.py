@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest import audit
@@ -29,6 +29,7 @@ from digest.accounts import (
     replace_password,
 )
 from digest.errors import TooMany
+from digest.formlimits import address_is_over, network_is_over
 from digest.models import MailRequest, Newsletter, User
 from digest.networks import network_of
 from digest.timeutil import utcnow
@@ -36,10 +37,6 @@ from digest.timeutil import utcnow
 SALT = "digest.staff-password-reset"
 LINK_LIFETIME = timedelta(hours=1)  # long enough to read one's mail, short if it leaks
 KIND = "staff_reset"  # the MailRequest rows of this form
-# As the public forms' limits (subscriptions.requests): a network's hour is shared with them.
-PER_ADDRESS_PER_DAY = 5
-PER_NETWORK_PER_HOUR = 20
-DAY = timedelta(days=1)
 
 
 class ResetLinkError(AccountError):
@@ -142,11 +139,6 @@ def _address_key(email: str, secret: str) -> str:
     return hmac.new(secret.encode(), f"{KIND}:{email}".encode(), hashlib.sha256).hexdigest()
 
 
-def _count(session: Session, since: datetime, *where: Any) -> int:
-    query = select(func.count()).select_from(MailRequest).where(MailRequest.at > since, *where)
-    return session.scalar(query) or 0
-
-
 def ask_for_reset(
     session: Session,
     typed: str,
@@ -162,14 +154,10 @@ def ask_for_reset(
     now = now or utcnow()
     email = normalise_email(typed)
     network = network_of(ip)
-    since_hour = now - timedelta(hours=1)
-    if _count(session, since_hour, MailRequest.network == network) >= PER_NETWORK_PER_HOUR:
+    if network_is_over(session, network, now):
         raise TooManyResets("too many requests from this network; try again in an hour")
     key = _address_key(email, secret)
-    quiet = (
-        _count(session, now - DAY, MailRequest.address_key == key, MailRequest.kind == KIND)
-        >= PER_ADDRESS_PER_DAY
-    )
+    quiet = address_is_over(session, key, now, MailRequest.kind == KIND)
     user = get_user(session, email)
     # The same work for every address: an email is written for a stand-in when there is no
     # open account, and kept only for a real one.

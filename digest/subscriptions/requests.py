@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.addresses import entry_note
 from digest.db import transaction
+from digest.formlimits import MEMORY, address_is_over, network_is_over
 from digest.mailsettings import MailSettings
 from digest.models import MailRequest, Newsletter
 from digest.networks import client_address, network_of, printable, user_agent
@@ -40,9 +41,6 @@ from digest.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-PER_ADDRESS_PER_DAY = 5  # emails one address may be sent from the public forms
-PER_NETWORK_PER_HOUR = 20  # requests from one network (an IPv4 address, an IPv6 /64)
-MEMORY = timedelta(days=1)  # done requests are kept this long, for the limits
 CLAIM = timedelta(minutes=5)  # a claimed request is left alone this long
 MAX_TRIES = 3  # a request that fails to be processed this often is given up, and logged
 MAX_TRIES_WITH_THE_DATABASE = 12  # an hour, a claim apart
@@ -66,11 +64,6 @@ class Mail:
     hash_key: str
 
 
-def _count(session: Session, since: datetime, *where: Any) -> int:
-    query = select(func.count()).select_from(MailRequest).where(MailRequest.at > since, *where)
-    return session.scalar(query) or 0
-
-
 def _enqueue(
     session: Session,
     kind: Kind,
@@ -82,14 +75,12 @@ def _enqueue(
     now: datetime,
 ) -> None:
     network = network_of(origin.ip)
-    if _count(session, now - timedelta(hours=1), MailRequest.network == network) >= (
-        PER_NETWORK_PER_HOUR
-    ):
+    if network_is_over(session, network, now):
         raise signup.TooManySignups("too many requests from this network; try again in an hour")
     key = email_hash(email, hash_key)
     # Over the address's limit the request is kept as done, unprocessed: the row still counts
     # for the network, and the request writes what any other does.
-    quiet = _count(session, now - MEMORY, MailRequest.address_key == key) >= PER_ADDRESS_PER_DAY
+    quiet = address_is_over(session, key, now)
     session.add(
         MailRequest(
             kind=kind.value,
