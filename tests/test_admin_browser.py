@@ -8,8 +8,7 @@ import re
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from chromium import CHROMIUM, LAUNCH_ARGS, require_chromium, shot
-from playwright.sync_api import sync_playwright
+from chromium import launched, require_chromium, shot
 from smtp import free_port, smtp_server
 from sqlalchemy import select
 from webapp import PASSWORD, STAFF, add_items, entry, make_site
@@ -46,7 +45,7 @@ def check(page, name: str) -> None:
 @pytest.fixture
 def world(sqlite_factory):
     require_chromium()
-    with smtp_server() as (inbox, url), sync_playwright() as playwright:
+    with smtp_server() as (inbox, url), launched() as browser:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         site = make_site(sqlite_factory, base_url=base, mail_url=url)
@@ -63,10 +62,8 @@ def world(sqlite_factory):
                 after={"title": "New — “title” 東京", "topics": ["neglect", "online-abuse"]},
             )
         with served_over_http(site.app, port):
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
             page = browser.new_context(bypass_csp=True, viewport=PHONE).new_page()
             yield site, base, inbox, page
-            browser.close()
 
 
 def test_a_forgotten_password_in_the_browser(world) -> None:

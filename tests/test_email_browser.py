@@ -9,9 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, require_chromium
+from chromium import ARTIFACTS, launched
 from email_world import bodies, delivered, make_edition
-from playwright.sync_api import sync_playwright
 
 WIDTHS = (320, 600, 1000)
 SCHEMES = ("light", "dark")
@@ -21,11 +20,8 @@ DARK_BACKGROUND = "rgb(18, 18, 18)"
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    with launched() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

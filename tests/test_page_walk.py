@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, require_chromium
+from chromium import ARTIFACTS, launched
 from conftest import CONFIGURED
 from flask import flash, render_template
 from pageworld import make_page_world
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy.orm import Session, sessionmaker
 from test_web_access import EXPECTED, PUBLIC
 from webapp import PASSWORD, STAFF
@@ -135,11 +135,8 @@ def world(templates, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    require_chromium()
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    with launched() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from chromium import CHROMIUM, LAUNCH_ARGS, require_chromium, serious_violations, shot
-from playwright.sync_api import sync_playwright
+from chromium import launched, require_chromium, serious_violations, shot
 from smtp import free_port, smtp_server
 from sqlalchemy import select
 from webapp import add_items, entry, make_site
@@ -40,16 +39,14 @@ ADDRESS = "journey@example.org"
 def world(sqlite_factory):
     require_chromium()
 
-    with smtp_server() as (inbox, url), sync_playwright() as playwright:
+    with smtp_server() as (inbox, url), launched() as browser:
         port = free_port()  # the site's address is in its settings, so it is chosen first
         base = f"http://127.0.0.1:{port}"
         site = make_site(sqlite_factory, base_url=base, token_keys=("journey-key",), mail_url=url)
         _this_weeks_edition(sqlite_factory)
         with served_over_http(site.app, port):
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
             page = browser.new_context(bypass_csp=True).new_page()
             yield site, base, inbox, page
-            browser.close()
 
 
 def _this_weeks_edition(factory) -> None:

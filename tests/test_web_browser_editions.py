@@ -7,8 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from chromium import CHROMIUM, LAUNCH_ARGS, require_chromium, serious_violations, shot, sign_in
-from playwright.sync_api import Page, sync_playwright
+from chromium import (
+    launched,
+    serious_violations,
+    shot,
+    sign_in,
+)
+from playwright.sync_api import Page
 from sqlalchemy import select
 from webapp import Site, add_items, entry, make_site, placements
 from webserver import served_over_http
@@ -55,11 +60,8 @@ def served(sqlite_factory) -> Iterator[tuple[Site, str]]:
 
 @pytest.fixture
 def chromium() -> Iterator[object]:
-    require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    with launched() as browser:
         yield browser
-        browser.close()
 
 
 def stored_order(site: Site) -> list[str]:

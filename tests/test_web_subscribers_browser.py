@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from chromium import CHROMIUM, LAUNCH_ARGS, require_chromium, shot, sign_in
-from playwright.sync_api import Page, sync_playwright
+from chromium import launched, require_chromium, shot, sign_in
+from playwright.sync_api import Page
 from sqlalchemy import func, select
 from webapp import Site, make_site
 from webserver import served_over_http
@@ -37,12 +37,10 @@ def world(sqlite_factory, tmp_path: Path) -> Iterator[tuple[Site, str, Page]]:
     site = make_site(sqlite_factory, upload_dir=tmp_path / "uploads")
     with transaction(sqlite_factory) as session:
         suppression.suppress(session, "bounced@example.org", suppression.Reason.BOUNCED, KEY)
-    with served_over_http(site.app) as base, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    with served_over_http(site.app) as base, launched() as browser:
         # axe-core runs as an injected script, which the Content-Security-Policy forbids.
         page = browser.new_context(bypass_csp=True, viewport=PHONE).new_page()
         yield site, base, page
-        browser.close()
 
 
 def check(page: Page, name: str) -> None:
