@@ -7,9 +7,9 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -22,7 +22,10 @@ from digest.db import transaction
 from digest.delivery import queue
 from digest.editions import compose
 from digest.models import (
+    Delivery,
+    DeliveryStatus,
     Edition,
+    EditionState,
     Newsletter,
     Subscriber,
     SubscriberStatus,
@@ -50,6 +53,29 @@ def approved_edition(factory: sessionmaker[Session]) -> int:
             session, edition, "editor@example.org", send_at=datetime(2099, 1, 6, 9, tzinfo=UTC)
         )
         return edition.id
+
+
+def sent_edition_over_time(
+    factory: sessionmaker[Session],
+    spacing: timedelta,
+    outcomes: Sequence[DeliveryStatus] = (DeliveryStatus.SENT,) * 40,
+) -> int:
+    """An edition sent to 40 readers from Tue 1 Dec 2026 09:00 UTC, one finished every
+    `spacing`, with the `outcomes` given in order."""
+    edition_id = approved_edition(factory)
+    add_subscribers(factory, 40)
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    with transaction(factory) as session:
+        edition = session.get(Edition, edition_id)
+        queue.enqueue(session, edition, start)
+        deliveries = session.scalars(
+            select(Delivery).where(Delivery.edition_id == edition_id).order_by(Delivery.id)
+        ).all()
+        for n, (delivery, status) in enumerate(zip(deliveries, outcomes, strict=True)):
+            delivery.status, delivery.finished_at = status, start + n * spacing
+        edition.state, edition.sending_started_at = EditionState.SENT, start
+        edition.sent_at = start + 39 * spacing
+    return edition_id
 
 
 def caspar(session: Session) -> Newsletter:

@@ -5,19 +5,16 @@ send's chart fills its place with labelled axes."""
 from __future__ import annotations
 
 import mailbox
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
 from chromium import shot, sign_in
-from delivery_helpers import add_subscribers, approved_edition
-from sqlalchemy import select
+from delivery_helpers import sent_edition_over_time
 from webapp import make_site
 from webserver import served_over_http
 
-from digest.db import transaction
-from digest.delivery import queue
-from digest.models import Delivery, DeliveryStatus, Edition, EditionState, Role
+from digest.models import DeliveryStatus, Role
 
 LONG_LINK = "https://example.org/" + "a-very-long-path-without-spaces-" * 150  # 4,800 characters
 
@@ -55,25 +52,6 @@ def test_an_outbox_message_with_a_long_line_fits_the_window(
         assert LONG_LINK[-40:] in page.locator("pre.email-text").inner_text()  # all of it shown
 
 
-def sent_edition(factory, spacing: timedelta) -> int:
-    """An edition sent to 40 readers, one every `spacing`, some deferred, bounced and failed."""
-    edition_id = approved_edition(factory)
-    add_subscribers(factory, 40)
-    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    outcomes = [DeliveryStatus.FAILED, DeliveryStatus.BOUNCED] + [DeliveryStatus.SENT] * 38
-    with transaction(factory) as session:
-        edition = session.get(Edition, edition_id)
-        queue.enqueue(session, edition, start)
-        deliveries = session.scalars(
-            select(Delivery).where(Delivery.edition_id == edition_id).order_by(Delivery.id)
-        ).all()
-        for n, (delivery, status) in enumerate(zip(deliveries, outcomes, strict=True)):
-            delivery.status, delivery.finished_at = status, start + n * spacing
-        edition.state, edition.sending_started_at = EditionState.SENT, start
-        edition.sent_at = start + 39 * spacing
-    return edition_id
-
-
 # The right edge of the text in each heading and in the cell under it.
 EDGES = """table => [...table.querySelectorAll('thead th')].map((th, i) => {
   const td = table.querySelectorAll('tbody td')[i];
@@ -90,7 +68,10 @@ def test_the_progress_table_lines_up_and_the_chart_is_labelled(
     sqlite_factory, browser, spacing: timedelta, every: str
 ) -> None:
     site = make_site(sqlite_factory)
-    edition_id = sent_edition(sqlite_factory, spacing)
+    failed_bounced_then_sent = [DeliveryStatus.FAILED, DeliveryStatus.BOUNCED] + [
+        DeliveryStatus.SENT
+    ] * 38
+    edition_id = sent_edition_over_time(sqlite_factory, spacing, failed_bounced_then_sent)
     with served_over_http(site.app) as base:
         page = browser.new_page(viewport={"width": 1000, "height": 900})  # type: ignore[attr-defined]
         sign_in(page, base, Role.EDITOR)

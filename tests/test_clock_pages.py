@@ -12,15 +12,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from delivery_helpers import add_subscribers, approved_edition
-from sqlalchemy import select
+from delivery_helpers import add_subscribers, approved_edition, sent_edition_over_time
 from webapp import add_items, csrf_token, entry, make_site
 
 from digest.db import transaction
 from digest.delivery import queue
 from digest.delivery.timeline import MOST_BARS
 from digest.editions.render import render_cut
-from digest.models import Delivery, DeliveryStatus, Edition, EditionState, Role
+from digest.models import Edition, EditionState, Role
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = sorted(
@@ -255,19 +254,7 @@ def test_the_send_over_time_is_charted_for_a_short_and_a_long_send(
     factory, spacing: timedelta, every: str, labels: tuple[str, str]
 ) -> None:
     site = make_site(factory)
-    edition_id = approved_edition(factory)
-    add_subscribers(factory, 40)
-    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    with transaction(factory) as session:
-        edition = session.get(Edition, edition_id)
-        queue.enqueue(session, edition, start)
-        deliveries = session.scalars(
-            select(Delivery).where(Delivery.edition_id == edition_id).order_by(Delivery.id)
-        ).all()
-        for n, delivery in enumerate(deliveries):
-            delivery.status, delivery.finished_at = DeliveryStatus.SENT, start + n * spacing
-        edition.state, edition.sending_started_at = EditionState.SENT, start
-        edition.sent_at = start + 39 * spacing
+    edition_id = sent_edition_over_time(factory, spacing)
     with site.factory() as session:
         line = queue.timeline(session, edition_id)
     assert sum(line.counts) == 40 and line.interval == every
