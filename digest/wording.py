@@ -113,6 +113,23 @@ def capitalised(text: object) -> str:
     return said[:1].upper() + said[1:]
 
 
+def sentence(text: str) -> str:
+    """`text` as a sentence: a capital first, a full stop last (a stage's messages are
+    clauses, to be put inside other sentences). A first word that is an address is left as
+    it is: its case is the person's."""
+    text = text.strip()
+    if not text:
+        return text
+    if "@" not in text.split(" ", 1)[0]:
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", ".)")) else text + "."
+
+
+def who(name: str, email: str) -> str:
+    """ "Zoë Ødegård <zoe@例え.jp>", or the address alone for someone without a name."""
+    return f"{name} <{email}>" if name else email
+
+
 def _zone_of(context: Context, timezone: str | None) -> str | None:
     return timezone or context.get(DEFAULT_ZONE_GLOBAL)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from digest.web.words import plural, sentence, who
+from digest import wording
+from digest.wording import sentence, who
 
 
 @pytest.mark.parametrize(
@@ -31,11 +32,11 @@ def test_a_clause_becomes_a_sentence(clause: str, expected: str) -> None:
     [(0, "0 people"), (1, "1 person"), (2, "2 people"), (12000, "12,000 people")],
 )
 def test_people_are_counted_in_the_right_number(count: int, expected: str) -> None:
-    assert plural(count, "person", "people") == expected
+    assert wording.count(count, "person", "people") == expected
 
 
 def test_a_row_is_counted_with_an_s_for_more_than_one() -> None:
-    assert (plural(1, "bad row"), plural(3, "bad row")) == ("1 bad row", "3 bad rows")
+    assert (wording.count(1, "bad row"), wording.count(3, "bad row")) == ("1 bad row", "3 bad rows")
 
 
 def test_a_person_is_named_by_name_and_address_or_address_alone() -> None:

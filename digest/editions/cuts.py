@@ -12,6 +12,7 @@ from digest.curation.topics import all_topics
 from digest.editions.render import cut
 from digest.models import Edition
 from digest.subscriptions.overview import topic_cuts
+from digest.wording import count
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,6 @@ def preview_cuts(
     ]
 
 
-def _subscribers(count: int) -> str:
-    return f"{count:,} subscriber{'' if count == 1 else 's'}"
-
-
 def empty_cut_warning(cuts: list[CutPreview], sends_a_note: bool) -> str | None:
     """What to tell the editor when some subscribers' topics have nothing in the edition: with
     `sends_a_note` (the newsletter's `note_when_nothing_matches`) they get the introduction
@@ -67,4 +64,5 @@ def empty_cut_warning(cuts: list[CutPreview], sends_a_note: bool) -> str | None:
         if sends_a_note
         else "The newsletter sends them nothing this week."
     )
-    return f"{_subscribers(people)} will get no items: their topics have nothing this week. {then}"
+    nothing = "will get no items: their topics have nothing this week."
+    return f"{count(people, 'subscriber')} {nothing} {then}"

@@ -14,16 +14,13 @@ from sqlalchemy.orm import Session
 from digest import audit
 from digest.models import AuditEntry, Newsletter
 from digest.subscriptions.listreport import ImportReport, Outcome
+from digest.wording import count, who
 
 SUBSCRIBER = audit.ObjectType.SUBSCRIBER
 ERASED = "(erased)"  # what stands where an erased person's address or name was
 # Subscriber entries that may name anyone in their free text (a search, a file's name), read
 # whole on an erasure; the others are found by their subscriber or by the address itself.
 _FREE_TEXT = (audit.Action.SUBSCRIBER_EXPORT.value, audit.Action.SUBSCRIBER_IMPORT.value)
-
-
-def _who(name: str, email: str) -> str:
-    return f"{name} <{email}>" if name else email
 
 
 def added(
@@ -45,7 +42,7 @@ def added(
         action=audit.Action.SUBSCRIBER_ADD,
         object_type=SUBSCRIBER,
         object_id=subscriber_id,
-        summary=f"{verb} {_who(name, email)} in {newsletter.slug}",
+        summary=f"{verb} {who(name, email)} in {newsletter.slug}",
         after={
             "email": email,
             "name": name,
@@ -101,7 +98,7 @@ def exported(session: Session, actor: str, newsletter: Newsletter, rows: int, wo
         action=audit.Action.SUBSCRIBER_EXPORT,
         object_type=SUBSCRIBER,
         object_id=None,
-        summary=f"Exported {rows} subscriber{'' if rows == 1 else 's'} of {newsletter.slug}{found}",
+        summary=f"Exported {count(rows, 'subscriber')} of {newsletter.slug}{found}",
         after={"newsletter": newsletter.slug, "rows": rows, "search": words},
     )
 
@@ -122,7 +119,7 @@ def unsubscribed(
         action=audit.Action.SUBSCRIBER_UNSUBSCRIBE,
         object_type=SUBSCRIBER,
         object_id=subscriber_id,
-        summary=f"Unsubscribed {_who(name, email)} from {newsletter.slug}",
+        summary=f"Unsubscribed {who(name, email)} from {newsletter.slug}",
         before={"newsletter": newsletter.slug, "status": before},
         after={"newsletter": newsletter.slug, "status": after},
     )

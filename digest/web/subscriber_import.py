@@ -21,7 +21,7 @@ from digest.subscriptions.overview import newsletters
 from digest.web import uploads
 from digest.web.context import settings
 from digest.web.security import requires
-from digest.web.words import plural, sentence
+from digest.wording import count, sentence
 
 # The largest file taken on the web, under the app's limit on a whole request (5 MiB): about
 # 30,000 rows of our export with every column filled (3.9 MB for 29,000 such rows).
@@ -120,7 +120,7 @@ def _preview(
         ],
         notes=[sentence(note) for note in report.notes],
         changed=changed,
-        take=plural(report.taken, "person", "people"),
+        take=count(report.taken, "person", "people"),
         Outcome=Outcome,
     )
 
@@ -199,11 +199,11 @@ def _done(report: ImportReport, title: str) -> str:
         parts.append(f"{report.outcomes[Outcome.LEFT]:,} recorded as having left")
     left_out = []
     if held := report.outcomes[Outcome.HELD_BACK]:
-        left_out.append(f"{plural(held, 'row')} held back")
+        left_out.append(f"{count(held, 'row')} held back")
     if bad := report.outcomes[Outcome.BAD]:
-        left_out.append(plural(bad, "bad row"))
+        left_out.append(count(bad, "bad row"))
     rest = f" Left out: {' and '.join(left_out)}." if left_out else ""
     return (
-        f"Imported {plural(report.taken, 'person', 'people')} into {title}: "
+        f"Imported {count(report.taken, 'person', 'people')} into {title}: "
         f"{', '.join(parts)}.{rest}"
     )

@@ -15,7 +15,7 @@ from digest.web import confirm
 from digest.web.context import settings
 from digest.web.inputs import required_int
 from digest.web.security import requires
-from digest.web.words import who
+from digest.wording import who
 
 ERASE_DETAIL = (
     "Their subscriptions, consent history, deliveries and returned-mail records are deleted, "

@@ -30,7 +30,7 @@ from digest.web import subscriber_import, subscriber_page
 from digest.web.context import settings
 from digest.web.inputs import choice, optional_int
 from digest.web.security import is_submission, requires
-from digest.web.words import sentence, who
+from digest.wording import sentence, who
 
 blueprint = Blueprint("subscribers", __name__, url_prefix="/subscribers")
 CHART_WIDTH, CHART_HEIGHT = 640, 160
