@@ -8,7 +8,7 @@ import pytest
 
 from digest.ingest.boilerplate import RULES, strip_boilerplate
 from digest.ingest.sanitize import sanitize_html, sanitized_html_to_text
-from digest.ingest.summaries import MAX_CHARS, sentences, shorten, summary_html
+from digest.ingest.summaries import MAX_CHARS, sentences, shorten, summarised
 from digest.ingest.urls import check_reader_link, without_tracking
 
 
@@ -118,10 +118,11 @@ def test_a_first_sentence_over_the_limit_is_cut_at_a_word_with_an_ellipsis() -> 
 
 def test_a_short_summary_keeps_its_links_and_a_long_one_becomes_plain_sentences() -> None:
     html = '<p>Short, with a <a href="https://example.org/x">link</a>.</p>'
-    assert summary_html(html, sanitized_html_to_text(html)) == html
+    assert summarised(html, sanitized_html_to_text(html)) == (html, "Short, with a link.")
     long_html = f"<p>{LONG} &lt;b&gt;</p>"
-    made = summary_html(long_html, sanitized_html_to_text(long_html))
+    made, text = summarised(long_html, sanitized_html_to_text(long_html))
     assert made.startswith("<p>Referrals reached") and made.endswith("unmanageable.</p>")
+    assert text == sanitized_html_to_text(made)  # the text is the summary's, not worked out again
 
 
 TRACKED = [

@@ -300,8 +300,7 @@ def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
     entry_base = _web_base(summary_base, base)
     full_html = strip_boilerplate(sanitize_html(summary_raw, entry_base))
     full_text = sanitized_html_to_text(full_html)
-    summary_html = summaries.summary_html(full_html, full_text)
-    summary_text = sanitized_html_to_text(summary_html)
+    summary_html, summary_text = summaries.summarised(full_html, full_text)
     title = html_to_text(_get(raw, "title", "")) or summary_text[:120]
     if not title and not link:
         return None

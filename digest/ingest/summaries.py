@@ -72,10 +72,11 @@ def shorten(text: str, limit: int = MAX_CHARS) -> str:
     return cut.rstrip(",;:–— ") + "…"
 
 
-def summary_html(full_html: str, full_text: str) -> str:
-    """The summary shown to readers: the feed's HTML itself when its text is short already
-    (it keeps its links and emphasis), else the first sentences as one paragraph of text."""
+def summarised(full_html: str, full_text: str) -> tuple[str, str]:
+    """The summary shown to readers, as HTML and as its text: the feed's HTML itself when its
+    text (`full_text`, the HTML's) is short already (it keeps its links and emphasis), else the
+    first sentences as one paragraph of text."""
     short = shorten(full_text)
     if short == " ".join(full_text.split()):
-        return full_html
-    return f"<p>{html.escape(short, quote=False)}</p>"
+        return full_html, full_text
+    return f"<p>{html.escape(short, quote=False)}</p>", short
