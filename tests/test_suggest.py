@@ -16,7 +16,8 @@ from digest.curation.suggest import (
     suggest_new_items,
 )
 from digest.db import transaction
-from digest.models import Placement, PlacementTopic, Role, Topic, TopicSource
+from digest.ingest.parse import parse_feed
+from digest.models import Item, Placement, PlacementTopic, Role, Topic, TopicSource
 
 GROOMING = TopicTerms(1, "Online grooming", ("grooming", "groomed online"))
 NEGLECT = TopicTerms(2, "Neglect", ("neglect", "neglected"))
@@ -113,6 +114,27 @@ def test_suggestions_are_stored_apart_and_confirmed_in_one_click(factory) -> Non
         assert link.reason == "keyword “online grooming” in the title"
     with transaction(factory) as session, pytest.raises(decisions.DecisionError):
         decisions.confirm_suggestion(session, placement_id, topic_id, "again")
+
+
+def test_a_topics_words_past_the_summarys_cut_are_read_too(factory) -> None:
+    """The email's summary is the feed's first sentences; suggestions read the whole text."""
+    opening = " ".join(f"Sentence {n} is about practice in schools and homes." for n in range(8))
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        "<item><title>A briefing for practitioners</title><link>https://example.org/b</link>"
+        f"<description>&lt;p&gt;{opening} Later on it turns to online grooming.&lt;/p&gt;"
+        "</description></item></channel></rss>"
+    )
+    parsed = parse_feed(feed.encode(), {}, "https://example.org/feed.xml")
+    (item_id,) = add_items(factory, parsed.entries)
+    (placement_id,) = placements(factory, [item_id])
+    with factory() as session:
+        assert "grooming" not in session.get(Item, item_id).summary_text  # cut before it
+    with transaction(factory) as session:
+        assert suggest_new_items(session) == 1
+    with factory() as session:
+        topic_id = session.scalar(select(Topic.id).where(Topic.slug == "online-grooming"))
+        assert session.get(PlacementTopic, (placement_id, topic_id)) is not None
 
 
 def test_dismissed_suggestion_goes(factory) -> None:

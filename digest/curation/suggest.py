@@ -17,6 +17,7 @@ from digest.bulk import insert_rows
 from digest.curation.keywords import KeywordMatcher, Suggestion, TopicTerms
 from digest.curation.learned import LearnedModel, ModelCache
 from digest.db import one_of
+from digest.ingest.sanitize import sanitized_html_to_text
 from digest.models import (
     Item,
     ItemStatus,
@@ -76,6 +77,13 @@ class Suggester:
         return results
 
 
+def _read(summary_text: str, full_text_html: str | None) -> str:
+    """What suggestions read of an item: the feed's whole text where it was kept (a summary
+    may be its first sentences only, and a topic's words further on count too), else the
+    summary (an item added by hand, or stored before the whole text was kept)."""
+    return sanitized_html_to_text(full_text_html) if full_text_html else summary_text
+
+
 def topic_terms(session: Session) -> list[TopicTerms]:
     return [
         TopicTerms(t.id, t.label, tuple(t.keywords or ()))
@@ -108,8 +116,8 @@ def _training_set(
     )
     chosen: dict[int, set[int]] = {}
     texts: dict[int, str] = {}
-    for item_id, title, summary, topic_id in session.execute(
-        select(Item.id, Item.title, Item.summary_text, PlacementTopic.topic_id)
+    for item_id, title, summary, full_html, topic_id in session.execute(
+        select(Item.id, Item.title, Item.summary_text, Item.full_text_html, PlacementTopic.topic_id)
         .join(Placement, Placement.id == PlacementTopic.placement_id)
         .join(Item, Item.id == Placement.item_id)
         .where(
@@ -119,7 +127,7 @@ def _training_set(
         .order_by(Item.id)
     ):
         chosen.setdefault(item_id, set()).add(topic_id)
-        texts.setdefault(item_id, f"{title}\n{summary}")
+        texts.setdefault(item_id, f"{title}\n{_read(summary, full_html)}")
     return list(texts.values()), [chosen[item_id] for item_id in texts]
 
 
@@ -169,7 +177,9 @@ def suggest_new_items(
     after = 0
     while True:
         placements = session.execute(
-            select(Placement.id, Placement.item_id, Item.title, Item.summary_text)
+            select(
+                Placement.id, Placement.item_id, Item.title, Item.summary_text, Item.full_text_html
+            )
             .join(Item, Item.id == Placement.item_id)
             .where(
                 Placement.suggested_at.is_(None),
@@ -187,7 +197,7 @@ def suggest_new_items(
 
 
 def _suggest_batch(session: Session, suggester: Suggester, placements: Sequence[Row[Any]]) -> int:
-    documents = {p.item_id: (p.title, p.summary_text) for p in placements}
+    documents = {p.item_id: (p.title, _read(p.summary_text, p.full_text_html)) for p in placements}
     by_item = dict(zip(documents, suggester.suggest(list(documents.values())), strict=True))
     elsewhere = _chosen_elsewhere(session, list(documents))
     ids = [p.id for p in placements]
