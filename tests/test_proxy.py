@@ -9,9 +9,9 @@ from smtp import smtp_server
 from sqlalchemy import select
 from webapp import PASSWORD, STAFF, Site, csrf_token, make_site
 
+from digest import formlimits
 from digest.models import ConsentEvent, LoginFailure, Role
 from digest.settings import SettingError, read_settings
-from digest.subscriptions import requests
 
 PROXY = "10.0.0.2"
 
@@ -54,7 +54,7 @@ def test_forwarded_for_is_ignored_by_default(factory, mail) -> None:
     assert _sign_up(site, "a@example.org", "203.0.113.5").status_code == 200
     assert _consent_ips(site) == [PROXY]
     # Making up a new X-Forwarded-For for each request does not escape the network's limit.
-    for n in range(1, requests.PER_NETWORK_PER_HOUR):
+    for n in range(1, formlimits.PER_NETWORK_PER_HOUR):
         _sign_up(site, f"p{n}@example.org", f"203.0.113.{n + 5}")
     assert _sign_up(site, "last@example.org", "198.51.100.1").status_code == 429
 
@@ -64,7 +64,7 @@ def test_a_trusted_proxy_gives_each_visitor_their_own_address(factory, mail) -> 
     # The proxy appends the address it saw; what the visitor wrote before it is not believed.
     assert _sign_up(site, "a@example.org", "192.0.2.66, 203.0.113.5").status_code == 200
     assert _consent_ips(site) == ["203.0.113.5"]
-    for n in range(1, requests.PER_NETWORK_PER_HOUR):
+    for n in range(1, formlimits.PER_NETWORK_PER_HOUR):
         assert _sign_up(site, f"p{n}@example.org", "203.0.113.5").status_code == 200
     assert _sign_up(site, "more@example.org", "203.0.113.5").status_code == 429
     # Another visitor behind the same proxy is not held up by the first one's limit.
