@@ -179,6 +179,12 @@ class FeedConfig(Strict):
     allow_private_network: bool = False
     # Who readers are told an item comes from ("Source: …"); by default, the feed's name.
     publisher: Line | None = Field(default=None, min_length=1, max_length=200)
+    # What is polled: a feed (RSS, Atom, RDF, JSON Feed), a PubMed search (`query`), a journal
+    # at Crossref (`query`: its ISSN, or a Crossref filter) or a catalogue over OAI-PMH
+    # (`query`: the set, if any). See `digest.ingest.sources`.
+    type: Literal["feed", "pubmed", "crossref", "oai-pmh"] = "feed"
+    query: Line | None = Field(default=None, min_length=1, max_length=2000)
+    options: dict[str, Line] = {}  # a source's own settings (OAI-PMH's metadata_prefix, say)
 
 
 class DkimConfig(Strict):

@@ -103,6 +103,11 @@ def apply_feed(feed: Feed, spec: FeedConfig, newsletter: Newsletter, topics: lis
     feed.section = next(
         s for s in newsletter.sections if s.name.casefold() == spec.section.casefold()
     )
+    source_type = None if spec.type == "feed" else spec.type
+    if (feed.source_type, feed.source_query) != (source_type, spec.query):
+        feed.harvested_until = None  # another search or journal: harvest it from the start
+    feed.source_type, feed.source_query = source_type, spec.query
+    feed.source_options = dict(spec.options) or None
     feed.poll_interval_minutes = spec.poll_interval
     feed.enabled = spec.enabled
     feed.allow_private_network = spec.allow_private_network

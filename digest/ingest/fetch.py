@@ -58,6 +58,7 @@ class FetchRequest:
     etag: str | None = None
     last_modified: str | None = None
     allow_private_network: bool = False
+    accept: str | None = None  # what a source other than a feed asks for; None: a feed's types
 
 
 class FetchStatus(StrEnum):
@@ -207,7 +208,7 @@ class Fetcher:
                 )
 
     async def _get(self, request: FetchRequest) -> FetchResult:
-        headers = {}
+        headers = {"Accept": request.accept} if request.accept else {}
         if request.etag:
             headers["If-None-Match"] = request.etag
         if request.last_modified:

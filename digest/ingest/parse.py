@@ -104,6 +104,9 @@ class ParsedFeed:
     entries: list[ParsedEntry] = field(default_factory=list)
     problem: FeedProblem | None = None  # FAILED parse when there are no entries, else a warning
     repeated_entries: int = 0
+    # For a harvested source (`ingest.sources`): where this harvest got to, kept on the feed
+    # when the entries are stored, so that the next asks only for what is newer.
+    harvested_until: str | None = None
 
 
 def _to_datetime(parsed: Any) -> datetime | None:

@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from digest.db import write_transaction
 from digest.errors import NotFound
-from digest.ingest import health
+from digest.ingest import health, sources
 from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.fetch import Fetcher, FetchRequest, FetchResult, FetchSettings, FetchStatus
 from digest.ingest.parse import ParsedFeed, parse_feed
+from digest.ingest.sources import SourcePlan
 from digest.ingest.store import EntryCounts, FeedEntries, feed_entries, store_entries
 from digest.models import Feed, FeedKind
 from digest.timeutil import utcnow
@@ -72,6 +73,7 @@ class _Plan:
     name: str
     request: FetchRequest
     body_hash: str | None
+    source: SourcePlan | None = None  # a source other than a feed (`ingest.sources`)
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -127,22 +129,38 @@ def poll_feeds(
     `on_stored` runs in the transaction of each batch that stored entries."""
     with factory() as session:
         feeds, not_due = feeds_to_poll(session, names, include_not_due)
+        settings = settings or FetchSettings()
         plans = [
             _Plan(
                 f.name,
                 FetchRequest(f.id, f.url, f.etag, f.last_modified, f.allow_private_network),
                 f.body_hash,
+                _source_plan(f, settings),
             )
             for f in feeds
         ]
     report = PollReport(not_due=not_due)
     if plans:
         with _fewer_collections():
-            report.outcomes = asyncio.run(
-                _poll(factory, plans, settings or FetchSettings(), progress, on_stored)
-            )
+            report.outcomes = asyncio.run(_poll(factory, plans, settings, progress, on_stored))
     report.outcomes.sort(key=lambda o: o.name.casefold())
     return report
+
+
+def _source_plan(feed: Feed, settings: FetchSettings) -> SourcePlan | None:
+    if feed.source_type is None:
+        return None
+    return SourcePlan(
+        feed.id,
+        feed.name,
+        feed.source_type,
+        feed.url,
+        feed.source_query,
+        dict(feed.source_options or {}),
+        feed.harvested_until,
+        feed.allow_private_network,
+        settings,
+    )
 
 
 @contextmanager
@@ -184,6 +202,10 @@ async def _poll(
     async def poll_one(plan: _Plan) -> None:
         nonlocal pool
         await in_flight.acquire()
+        if plan.source is not None:
+            harvest = await sources.harvester(plan.source.source_type)(fetcher, plan.source)
+            await queue.put((plan, harvest.result, harvest.parsed))
+            return
         result = await fetcher.fetch(plan.request)
         parsed = None
         if result.status is FetchStatus.FETCHED and result.body_hash != plan.body_hash:
@@ -303,6 +325,7 @@ def _record(
     else:
         feed.title = parsed.title or feed.title
         feed.site_url = parsed.site_url or feed.site_url
+        feed.harvested_until = parsed.harvested_until or feed.harvested_until
         outcome.problem = problem
     feed.etag, feed.last_modified = result.etag, result.last_modified
     feed.body_hash = result.body_hash or feed.body_hash

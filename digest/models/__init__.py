@@ -40,6 +40,7 @@ from digest.models.editions import (
     EditionItem,
     EditionState,
 )
+from digest.models.research import Enrichment, EnrichmentState, ResearchLookup
 from digest.models.subscribers import (
     ConsentEvent,
     MailRequest,
@@ -63,6 +64,8 @@ __all__ = [
     "EditionContributor",
     "EditionItem",
     "EditionState",
+    "Enrichment",
+    "EnrichmentState",
     "Feed",
     "FeedKind",
     "FeedTopic",
@@ -77,6 +80,7 @@ __all__ = [
     "Placement",
     "PlacementTopic",
     "PossibleDuplicate",
+    "ResearchLookup",
     "Role",
     "Section",
     "SendBudget",

@@ -67,6 +67,10 @@ class Newsletter(Base):
     draft_weekday: Mapped[int] = mapped_column(Integer, default=0)
     draft_time: Mapped[time] = mapped_column(Time, default=time(7, 0))
     transport: Mapped[str | None] = mapped_column(String(64))  # by name; None: the default
+    # How its items are cited (a CSL style name, `digest.citations`; None: the default), and
+    # whether the email carries each item's citation (migration 0020).
+    citation_style: Mapped[str | None] = mapped_column(String(100))
+    citations_in_email: Mapped[bool] = mapped_column(Boolean, default=True)
     # Who sends it, as the email's footer and the public pages name them (migration 0019):
     # CAN-SPAM and PECR want the sender identifiable, with a postal address.
     organisation: Mapped[str | None] = mapped_column(String(200))
@@ -135,6 +139,14 @@ class Feed(Base):
     # Who readers are told an item comes from ("Source: …"); None: the feed's name.
     publisher: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What is polled at `url` (migration 0020): None for a feed (RSS, Atom, RDF, JSON Feed),
+    # else "pubmed" (a search), "crossref" (a journal's works) or "oai-pmh" (a catalogue).
+    source_type: Mapped[str | None] = mapped_column(String(20))
+    # The PubMed query, the journal's ISSN or Crossref filter, or the OAI-PMH set.
+    source_query: Mapped[str | None] = mapped_column(Text)
+    source_options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Where the last harvest got to (a date or datestamp): the next asks only for what is newer.
+    harvested_until: Mapped[str | None] = mapped_column(String(100))
 
     # What the feed says about itself.
     title: Mapped[str | None] = mapped_column(Text)
@@ -196,6 +208,11 @@ class Item(Base):
     publisher: Mapped[str | None] = mapped_column(Text)
     place: Mapped[str | None] = mapped_column(Text)
     isbn: Mapped[str | None] = mapped_column(String(20))
+    pmid: Mapped[str | None] = mapped_column(String(20), index=True)  # PubMed's id, digits
+    # The structured record (CSL-JSON) Crossref, PubMed or the catalogue gave (migration 0020),
+    # and a librarian's corrections to it, field by field, which re-enrichment never overwrites.
+    csl: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    csl_corrections: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Set when a librarian merged this item into another: it is hidden, and can be split off
     # again (`curation.duplicates`).
     merged_into_id: Mapped[int | None] = mapped_column(

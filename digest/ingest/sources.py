@@ -1,0 +1,64 @@
+"""Sources polled that are not feeds: a PubMed search, a journal at Crossref, a catalogue over
+OAI-PMH. Each speaks its own protocol through the same guarded fetcher and gives back what a
+feed's poll gives (entries, or a problem in plain words), so that health, back-off and the
+feed health page treat it as they treat a feed.
+
+A harvester is an async function `harvest(fetcher, source) -> Harvest`, named here by its
+module so that a poll imports only the protocols it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from digest.ingest.fetch import Fetcher, FetchRequest, FetchResult, FetchSettings
+from digest.ingest.parse import ParsedFeed
+
+# type in feeds.yaml -> "module:function" of its harvester.
+HARVESTERS: dict[str, str] = {
+    "pubmed": "digest.research.pubmed_source:harvest",
+    "crossref": "digest.research.crossref_source:harvest",
+    "oai-pmh": "digest.catalogue.oaipmh:harvest",
+}
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """What harvesting one source needs, detached from the database session."""
+
+    feed_id: int
+    name: str
+    source_type: str
+    url: str
+    query: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    harvested_until: str | None = None  # where the last harvest got to; None: never harvested
+    allow_private_network: bool = False
+    settings: FetchSettings = field(default_factory=FetchSettings)
+
+    def request(self, url: str, accept: str) -> FetchRequest:
+        """A request to this source's service, as the fetcher takes it."""
+        return FetchRequest(
+            self.feed_id, url, allow_private_network=self.allow_private_network, accept=accept
+        )
+
+
+@dataclass
+class Harvest:
+    """The last response (its status and problem are the source's health) and the entries
+    found, with `parsed.harvested_until` saying where this harvest got to."""
+
+    result: FetchResult
+    parsed: ParsedFeed | None
+
+
+Harvester = Callable[[Fetcher, SourcePlan], Awaitable[Harvest]]
+
+
+def harvester(source_type: str) -> Harvester:
+    module, _, function = HARVESTERS[source_type].partition(":")
+    found: Harvester = getattr(importlib.import_module(module), function)
+    return found
