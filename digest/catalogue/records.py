@@ -39,6 +39,17 @@ class CatalogueRecord:
     isbn: str | None = None
     abstract: str = ""
     doi: str | None = None
+    # What it is, as CSL names it ("book", "report", "chapter", "article-journal", ...), and
+    # the details a citation of it needs beyond the above; None where the catalogue is silent.
+    kind: str | None = None
+    container_title: str | None = None  # the book a chapter is in, the journal of an article
+    editors: list[str] = field(default_factory=list)
+    edition: str | None = None
+    series: str | None = None
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    issn: str | None = None
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ class ParsedEntry:
     place: str | None = None
     isbn: str | None = None
     link_note: str | None = None  # why the link the feed gave was dropped
+    pmid: str | None = None  # PubMed's id, digits
+    csl: dict[str, Any] | None = None  # a structured record (CSL-JSON) the source gave
 
     @classmethod
     def keyed(

@@ -248,6 +248,9 @@ def _item_row(entry: ParsedEntry, now: datetime) -> dict[str, Any]:
         "publisher": entry.publisher,
         "place": entry.place,
         "isbn": entry.isbn,
+        "pmid": entry.pmid,
+        "csl": entry.csl,
+        "csl_corrections": None,
         "merged_into_id": None,
     }
 
