@@ -193,8 +193,9 @@ def index_new_items(session: Session, first_id: int, last_id: int) -> None:
     if session.get_bind().dialect.name == "sqlite":
         session.execute(
             text(
-                "INSERT INTO items_fts(rowid, title, summary_text, authors) "
-                "SELECT id, title, summary_text, authors FROM items WHERE id BETWEEN :low AND :high"
+                "INSERT INTO items_fts(rowid, title, summary_text, full_text, authors) "
+                "SELECT id, title, summary_text, full_text, authors FROM items "
+                "WHERE id BETWEEN :low AND :high"
             ),
             {"low": first_id, "high": last_id},
         )

@@ -156,8 +156,8 @@ def fts5_matches_between(session: Session, match: str, low: int, high: int) -> s
 def matches(
     dialect: str, words: str, fts5_match: str | None = None, item_id: Any = Item.id
 ) -> ColumnElement[bool] | None:
-    """A WHERE condition for items whose title, summary or authors contain `words`; None when
-    `words` holds no word to look for. `fts5_match` is the FTS5 query when already made;
+    """A WHERE condition for items whose title, summary, whole text or authors contain `words`;
+    None when `words` holds no word to look for. `fts5_match` is the FTS5 query when already made;
     `item_id`, the column holding the item's id (on SQLite; PostgreSQL reads `items`)."""
     if dialect == "postgresql":
         query = tsquery(words)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.db import one_of
@@ -129,9 +129,12 @@ class KnownItems:
         self.by_doi = {doi: survivors[item_id] for doi, item_id in found_by_doi.items()}
         for chunk in chunks(title_keys):
             for item_id, key, published, words in session.execute(
-                select(Item.id, Item.title_key, Item.published, Item.summary_text).where(
-                    one_of(session, Item.title_key, chunk), Item.merged_into_id.is_(None)
-                )
+                select(
+                    Item.id,
+                    Item.title_key,
+                    Item.published,
+                    func.coalesce(Item.full_text, Item.summary_text),
+                ).where(one_of(session, Item.title_key, chunk), Item.merged_into_id.is_(None))
             ):
                 self.by_title.setdefault(key, []).append(Seen(published, item_id, words))
         matched = list(set(survivors.values()))
@@ -184,7 +187,7 @@ class KnownItems:
             seen.item
             for seen in self.by_title.get(entry.title_key, [])
             if abs(seen.published - published) <= TITLE_WINDOW
-            and dedup.likely_same(entry.title_key, entry.summary_text, seen.text)
+            and dedup.likely_same(entry.title_key, _words_of(entry), seen.text)
         ]
 
     def is_tombstoned(self, feed_id: int, entry: ParsedEntry) -> bool:
@@ -201,5 +204,11 @@ class KnownItems:
             self.by_doi.setdefault(entry.doi, item)
         if entry.title_key and isinstance(item, Pending):
             self.by_title.setdefault(entry.title_key, []).append(
-                Seen(published, item, entry.summary_text)
+                Seen(published, item, _words_of(entry))
             )
+
+
+def _words_of(entry: ParsedEntry) -> str:
+    """The text two items are compared by: the whole text, not the summary cut from it (two
+    articles may open alike and differ after)."""
+    return entry.full_text or entry.summary_text

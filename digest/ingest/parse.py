@@ -49,6 +49,7 @@ class ParsedEntry:
     summary_text: str
     content_hash: str
     full_text_html: str = ""  # the feed's whole text, cleaned; `summary_html` begins it
+    full_text: str = ""  # that text as plain words, for search and the look-alike test
     published_estimated: bool = False  # a year alone (catalogues), not a real date
     doi: str | None = None  # lower-case, "10.…/…"
     # Bibliographic details, for catalogue records.
@@ -325,6 +326,7 @@ def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
         summary_text=summary_text,
         hashed_text=full_text,  # the whole text: a summary cut shorter is the same publication
         full_text_html=full_html,
+        full_text=full_text,
         doi=find_doi((_get(raw, "prism_doi"), _get(raw, "dc_identifier"), guid), (link,)),
         link_note=checked.note,
     )

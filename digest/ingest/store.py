@@ -242,6 +242,8 @@ def _item_row(entry: ParsedEntry, now: datetime) -> dict[str, Any]:
         "original_title": None,
         "original_summary_html": None,
         "full_text_html": entry.full_text_html or entry.summary_html,
+        # A catalogue's abstract and a typed summary are whole as they are.
+        "full_text": entry.full_text or entry.summary_text,
         "content_hash": entry.content_hash,
         "first_seen_at": now,
         "citation": entry.citation,

@@ -201,6 +201,9 @@ class Item(Base):
     # The feed's whole text, cleaned, of which `summary_html` is the first sentences
     # (`ingest.summaries`); None for items stored before it was kept (migration 0019).
     full_text_html: Mapped[str | None] = mapped_column(Text)
+    # That whole text as plain words, which search and the look-alike test read (migration
+    # 0021); None when no whole text was kept.
+    full_text: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Bibliographic details, filled for catalogue records.
