@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from html.parser import HTMLParser
 
@@ -17,6 +17,7 @@ from digest.db import lock_for_writing
 from digest.errors import Invalid
 from digest.ingest import dedup
 from digest.ingest.fetch import Fetcher, FetchRequest, FetchStatus
+from digest.ingest.identifiers import Identifiers, identify
 from digest.ingest.parse import ParsedEntry
 from digest.ingest.sanitize import html_to_text
 from digest.ingest.store import feed_entries, store_entries
@@ -25,6 +26,7 @@ from digest.models import Feed, FeedKind, Item, Section
 from digest.timeutil import utcnow
 
 MANUAL_FEED = "Added by hand"
+NO_IDENTIFIERS = Identifiers()
 
 
 class ManualItemError(Invalid):
@@ -40,12 +42,28 @@ class PageDescription:
     summary: str = ""
     authors: list[str] = field(default_factory=list)
     published: datetime | None = None
+    doi: str | None = None
+    pmid: str | None = None
+    isbn: str | None = None
+
+
+# Meta tags naming the page's publication, as Highwire/Google Scholar, PRISM and Dublin Core
+# write them, each with the prefix that tells `ingest.identifiers` what a bare value is.
+_IDENTIFIER_TAGS = {
+    "citation_doi": "doi:",
+    "bepress_citation_doi": "doi:",
+    "prism.doi": "doi:",
+    "dc.identifier": "",
+    "citation_pmid": "pmid:",
+    "citation_isbn": "isbn:",
+}
 
 
 class _MetadataParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.meta: dict[str, str] = {}
+        self.identifiers: list[str] = []  # every identifier tag's value, with its prefix
         self.canonical: str | None = None
         self.title = ""
         self._in_title = False
@@ -56,6 +74,8 @@ class _MetadataParser(HTMLParser):
             key = (values.get("property") or values.get("name") or "").lower()
             if key and values.get("content") and key not in self.meta:
                 self.meta[key] = values["content"]
+            if key in _IDENTIFIER_TAGS and values.get("content"):
+                self.identifiers.append(_IDENTIFIER_TAGS[key] + values["content"].strip())
         elif tag == "link" and "canonical" in values.get("rel", "").lower():
             self.canonical = values.get("href") or None
         elif tag == "title":
@@ -95,12 +115,16 @@ def describe_page(body: bytes, url: str) -> PageDescription:
                 continue
     # A page may name any address as its canonical one; only a web address replaces its own.
     canonical = reader_link(parser.canonical, url) or url
+    found = identify(parser.identifiers, (canonical, url))
     return PageDescription(
         url=canonical,
         title=" ".join(html.unescape(title).split()),
         summary=" ".join(summary.split()),
         authors=authors[:5],
         published=published if published and published.tzinfo else None,
+        doi=found.doi,
+        pmid=found.pmid,
+        isbn=found.isbn,
     )
 
 
@@ -145,6 +169,29 @@ def _manual_feed(session: Session, section: Section) -> Feed:
     return feed
 
 
+def typed_identifiers(doi: str = "", pmid: str = "", isbn: str = "") -> Identifiers:
+    """A DOI, PMID and ISBN as a librarian typed (or a fetched page gave) them; one that is
+    not what it says is refused, saying which."""
+    typed = {"doi": doi.strip(), "pmid": pmid.strip(), "isbn": isbn.strip()}
+    found = identify([f"{kind}:{value}" for kind, value in typed.items() if value], [])
+    for kind, kept, what in (
+        ("doi", found.doi, "a DOI (10.…/…)"),
+        ("pmid", found.pmid, "a PubMed id (its digits)"),
+        ("isbn", found.isbn, "an ISBN with a right check digit"),
+    ):
+        if typed[kind] and kept is None:
+            raise ManualItemError(f"“{typed[kind]}” is not {what}")
+    return found
+
+
+def _already_known(session: Session, url_key: str | None, ids: Identifiers) -> Item | None:
+    """The item with this address, DOI or PMID, if Digest has one."""
+    for column, value in ((Item.url_key, url_key), (Item.doi, ids.doi), (Item.pmid, ids.pmid)):
+        if value and (known := session.scalar(select(Item).where(column == value).limit(1))):
+            return known
+    return None
+
+
 def add_item(
     session: Session,
     title: str,
@@ -154,8 +201,10 @@ def add_item(
     actor: str,
     authors: list[str] | None = None,
     published: datetime | None = None,
+    identifiers: Identifiers = NO_IDENTIFIERS,
 ) -> Item:
-    """Add an item as a librarian typed or fetched it; an item already known is refused."""
+    """Add an item as a librarian typed or fetched it; an item already known (by its address,
+    DOI or PMID) is refused."""
     lock_for_writing(session)
     title = " ".join(title.split())
     if not title:
@@ -167,8 +216,14 @@ def add_item(
     if checked.note:
         raise ManualItemError(_refusal(checked.note))
     canonical = canonicalize_url(checked.link) if checked.link else None
-    key = dedup.url_key(canonical)
-    if key and (known := session.scalar(select(Item).where(Item.url_key == key))):
+    if canonical:  # a publisher's or PubMed's address may carry what was not given
+        from_address = identify([], [canonical])
+        identifiers = replace(
+            identifiers,
+            doi=identifiers.doi or from_address.doi,
+            pmid=identifiers.pmid or from_address.pmid,
+        )
+    if known := _already_known(session, dedup.url_key(canonical), identifiers):
         where = ", ".join(p.newsletter.title for p in known.placements) or "no newsletter"
         raise ManualItemError(
             f"this page is already in Digest as item {known.id}, “{known.title}” (in {where}); "
@@ -185,6 +240,9 @@ def add_item(
         published=published,
         summary_html=summary_html,
         summary_text=html_to_text(summary_html),
+        doi=identifiers.doi,
+        pmid=identifiers.pmid,
+        isbn=identifiers.isbn,
     )
     feed = _manual_feed(session, section)
     fe = feed_entries(feed, [entry])
@@ -200,6 +258,6 @@ def add_item(
         object_type=audit.ObjectType.ITEM,
         object_id=item.id,
         summary=title,
-        after={"url": canonical, "section": section.name},
+        after={"url": canonical, "section": section.name, "doi": identifiers.doi},
     )
     return item

@@ -74,3 +74,7 @@ def url_tombstone(key: str) -> str:
 
 def doi_tombstone(doi: str) -> str:
     return f"doi:{sha256_hex(doi)}"  # hashed: a DOI may be longer than a tombstone's key
+
+
+def pmid_tombstone(pmid: str) -> str:
+    return f"pmid:{pmid}"

@@ -218,6 +218,8 @@ def _entry(item: dict[str, Any], home_page_url: str | None) -> tuple[dict[str, A
     entry["link"] = next(
         (each for each in (url, external) if reader_link(each, home_page_url)), url or external
     )
+    # The page the item is about (perhaps a DOI's resolver), for its identifiers.
+    entry["external_url"] = external
     # JSON has no xml:base: relative links in the item's HTML are taken as relative to the
     # item's own page, as a browser showing that page would.
     base = reader_link(url, home_page_url) or reader_link(home_page_url)

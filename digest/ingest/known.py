@@ -1,5 +1,5 @@
 """What the database already knows about a batch of entries: the items their identities
-name (canonical URL, DOI, the feed's own entry keys, merges followed), each item's places in
+name (canonical URL, DOI, PMID, the feed's own entry keys, merges followed), each item's places in
 newsletters, look-alike titles and tombstones. Kept current as the batch is stored.
 """
 
@@ -96,15 +96,18 @@ class KnownItems:
         entry_keys = list({e.entry_key for _, e in entries})
         url_keys = list({e.url_key for _, e in entries if e.url_key})
         dois = list({e.doi for _, e in entries if e.doi})
+        pmids = list({e.pmid for _, e in entries if e.pmid})
         title_keys = list({e.title_key for _, e in entries if e.title_key})
         tombstone_keys = [
             *(dedup.source_tombstone(f, e.entry_key) for f, e in entries),
             *(dedup.url_tombstone(k) for k in url_keys),
             *(dedup.doi_tombstone(doi) for doi in dois),
+            *(dedup.pmid_tombstone(pmid) for pmid in pmids),
         ]
         self.sources: set[tuple[int, str]] = set()
         self.by_url: dict[str, int | Pending] = {}
         self.by_doi: dict[str, int | Pending] = {}
+        self.by_pmid: dict[str, int | Pending] = {}
         self.by_title: dict[str, list[Seen]] = {}
         self.item_sources: set[tuple[int | Pending, int]] = set()
         self.placements: dict[tuple[int | Pending, int], int | PendingPlacement] = {}
@@ -124,9 +127,14 @@ class KnownItems:
             )
         found_by_url = self._lookup(session, Item.url_key, url_keys)
         found_by_doi = self._lookup(session, Item.doi, dois)
-        survivors = surviving_items(session, {*found_by_url.values(), *found_by_doi.values()})
+        found_by_pmid = self._lookup(session, Item.pmid, pmids)
+        survivors = surviving_items(
+            session,
+            {*found_by_url.values(), *found_by_doi.values(), *found_by_pmid.values()},
+        )
         self.by_url = {key: survivors[item_id] for key, item_id in found_by_url.items()}
         self.by_doi = {doi: survivors[item_id] for doi, item_id in found_by_doi.items()}
+        self.by_pmid = {pmid: survivors[item_id] for pmid, item_id in found_by_pmid.items()}
         for chunk in chunks(title_keys):
             for item_id, key, published, words in session.execute(
                 select(
@@ -173,11 +181,13 @@ class KnownItems:
         return found
 
     def same_item(self, entry: ParsedEntry) -> int | Pending | None:
-        """The item this entry is by strong identity: canonical URL, then DOI."""
+        """The item this entry is by strong identity: canonical URL, then DOI, then PMID."""
         if entry.url_key and entry.url_key in self.by_url:
             return self.by_url[entry.url_key]
         if entry.doi and entry.doi in self.by_doi:
             return self.by_doi[entry.doi]
+        if entry.pmid and entry.pmid in self.by_pmid:
+            return self.by_pmid[entry.pmid]
         return None
 
     def look_alikes(self, entry: ParsedEntry, published: datetime) -> list[int | Pending]:
@@ -195,6 +205,7 @@ class KnownItems:
             dedup.source_tombstone(feed_id, entry.entry_key) in self.tombstones
             or (entry.url_key is not None and dedup.url_tombstone(entry.url_key) in self.tombstones)
             or (entry.doi is not None and dedup.doi_tombstone(entry.doi) in self.tombstones)
+            or (entry.pmid is not None and dedup.pmid_tombstone(entry.pmid) in self.tombstones)
         )
 
     def remember(self, entry: ParsedEntry, published: datetime, item: int | Pending) -> None:
@@ -202,6 +213,8 @@ class KnownItems:
             self.by_url.setdefault(entry.url_key, item)
         if entry.doi:
             self.by_doi.setdefault(entry.doi, item)
+        if entry.pmid:
+            self.by_pmid.setdefault(entry.pmid, item)
         if entry.title_key and isinstance(item, Pending):
             self.by_title.setdefault(entry.title_key, []).append(
                 Seen(published, item, _words_of(entry))

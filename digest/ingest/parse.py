@@ -13,7 +13,7 @@ from digest.defaults import MAX_ENTRIES
 from digest.ingest import dedup, summaries
 from digest.ingest.boilerplate import strip_boilerplate
 from digest.ingest.errors import ErrorKind, FeedProblem
-from digest.ingest.identifiers import find_doi
+from digest.ingest.identifiers import identify
 from digest.ingest.jsonfeed import JSONFeedError, is_json_feed, read_json_feed
 from digest.ingest.sanitize import html_to_text, sanitize_html, sanitized_html_to_text
 from digest.ingest.trim import keep_newest
@@ -311,6 +311,12 @@ def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
     if not title and not link:
         return None
     guid = (_get(raw, "id") or "").strip() or None
+    found = identify(
+        (_get(raw, "prism_doi"), _get(raw, "dc_identifier"), guid),
+        (link, _get(raw, "link"), _get(raw, "prism_url"), _get(raw, "external_url")),
+        full_text,
+        full_html,
+    )
     entry = ParsedEntry.keyed(
         title=title,
         guid=guid,
@@ -327,7 +333,9 @@ def _entry(raw: Any, base: str | None) -> ParsedEntry | None:
         hashed_text=full_text,  # the whole text: a summary cut shorter is the same publication
         full_text_html=full_html,
         full_text=full_text,
-        doi=find_doi((_get(raw, "prism_doi"), _get(raw, "dc_identifier"), guid), (link,)),
+        doi=found.doi,
+        pmid=found.pmid,
+        isbn=found.isbn,
         link_note=checked.note,
     )
     if not title:  # keyed by its (empty) title, shown by its link

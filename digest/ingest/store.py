@@ -3,7 +3,7 @@ every newsletter whose feeds found it.
 
 Identity is strong or it is a question. An entry is the item it names when the feed gave it
 before (its entry key), when a tombstone says it was deleted, or when another item has the same
-canonical URL or DOI. A matching title alone never merges: when the title and the text agree
+canonical URL, DOI or PMID. A matching title alone never merges: when the title and the text agree
 but no identity does, the new item is stored and the pair is recorded as a possible duplicate
 for a librarian to decide on. Lookups are done per batch, so thousands of entries cost a
 handful of queries.
@@ -279,6 +279,7 @@ def delete_item(session: Session, item: Item) -> None:
     keys = {dedup.source_tombstone(s.feed_id, s.entry_key) for each in gone for s in each.sources}
     keys |= {dedup.url_tombstone(each.url_key) for each in gone if each.url_key}
     keys |= {dedup.doi_tombstone(each.doi) for each in gone if each.doi}
+    keys |= {dedup.pmid_tombstone(each.pmid) for each in gone if each.pmid}
     known = set(session.scalars(select(Tombstone.key).where(Tombstone.key.in_(keys))))
     session.add_all(Tombstone(key=key, title=item.title) for key in sorted(keys - known))
     for each in gone:

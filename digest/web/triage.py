@@ -130,6 +130,9 @@ def add_item() -> str | Response | tuple[str, int]:
         "summary": form.get("summary", ""),
         "authors": form.get("authors", ""),
         "section": form.get("section", ""),
+        "doi": form.get("doi", ""),
+        "pmid": form.get("pmid", ""),
+        "isbn": form.get("isbn", ""),
     }
     error = None
     if is_submission() and form.get("action") == "fetch":
@@ -143,6 +146,9 @@ def add_item() -> str | Response | tuple[str, int]:
                 title=page.title,
                 summary=page.summary,
                 authors="; ".join(page.authors),
+                doi=page.doi or "",
+                pmid=page.pmid or "",
+                isbn=page.isbn or "",
             )
     elif is_submission():
         try:
@@ -154,6 +160,7 @@ def add_item() -> str | Response | tuple[str, int]:
                 optional_int("section") or 0,
                 g.user.email,
                 [a.strip() for a in values["authors"].split(";") if a.strip()],
+                identifiers=manual.typed_identifiers(values["doi"], values["pmid"], values["isbn"]),
             )
         except ManualItemError as exc:
             g.db.rollback()
