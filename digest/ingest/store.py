@@ -61,6 +61,22 @@ class _Batch:
     sources: list[tuple[int | Pending, int, ParsedEntry]] = field(default_factory=list)
     extra_topics: set[tuple[int, int]] = field(default_factory=set)  # (placement, topic)
     look_alikes: set[tuple[Pending, int | Pending]] = field(default_factory=set)
+    # What stored items lacked and another feed's entry for them gave: id -> column -> value.
+    fills: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    def fill(self, index: KnownItems, item: int | Pending, entry: ParsedEntry) -> None:
+        """The DOI and PMID this entry gives its item, where the item has none and no other
+        item has them (two items sharing a DOI would make later entries' match arbitrary)."""
+        for column, value, known in (
+            ("doi", entry.doi, index.by_doi),
+            ("pmid", entry.pmid, index.by_pmid),
+        ):
+            if not value or known.get(value, item) != item:  # Pending compares by identity
+                continue
+            if isinstance(item, Pending):
+                item.row[column] = item.row[column] or value
+            else:
+                self.fills.setdefault(item, {}).setdefault(column, value)
 
     def offer(self, index: KnownItems, item: int | Pending, fe: FeedEntries, now: datetime) -> None:
         """The item is offered to the feed's newsletter, with the feed's topics."""
@@ -113,6 +129,7 @@ def store_entries(
                 )
             else:
                 tally.duplicate += 1
+                writes.fill(index, item, entry)
             writes.offer(index, item, fe, now)
             if (item, fe.feed_id) in index.item_sources:
                 # A second entry of this feed for an item it already gave (a changed guid).
@@ -130,6 +147,16 @@ def _write(session: Session, writes: _Batch, now: datetime) -> None:
     if writes.items:
         _insert(session, Item.__table__, writes.items)
         index_new_items(session, row_id(writes.items[0]), row_id(writes.items[-1]))
+    for item_id, columns in sorted(writes.fills.items()):
+        # Only where still empty: a librarian's or an earlier feed's value stands.
+        session.execute(
+            text(
+                "UPDATE items SET "
+                + ", ".join(f"{column} = coalesce({column}, :{column})" for column in columns)
+                + " WHERE id = :id"
+            ),
+            {"id": item_id, **columns},
+        )
     if writes.placements:
         for placement in writes.placements:
             assert placement.item is not None
