@@ -208,7 +208,7 @@ def report(tallies: dict[str, Tally], merged: tuple[int, int], seconds: float) -
     ):
         for value in values:
             print(f"  {what}: {value}")
-    print(f"\nthe same DOI in PubMed's and Wiley's feeds stored as one item: {merged[0]}/{merged[1]}")
+    print(f"\none item for the same DOI in PubMed's and Wiley's feeds: {merged[0]}/{merged[1]}")
     met = (
         total.found_share >= FOUND_AT_LEAST
         and not total.false

@@ -185,8 +185,9 @@ def tandf() -> tuple[str, list[Label]]:
         journal,
         "10.1080/13575279.2026.2190",
         25,
-        lambda n, doi: f"Volume 32, Issue {n % 4 + 1}, November 2026, Page {n * 10 + 1}-"
-        f"{n * 10 + 9}<br/>. ",
+        lambda n, doi: (
+            f"Volume 32, Issue {n % 4 + 1}, November 2026, Page {n * 10 + 1}-{n * 10 + 9}<br/>. "
+        ),
         lambda n: n % 5 != 0,
     )
 

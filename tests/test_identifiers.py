@@ -181,5 +181,5 @@ def test_identifiers_typed_by_hand_are_checked() -> None:
     )
     with pytest.raises(ManualItemError, match="“0-306-40615-3” is not an ISBN"):
         typed_identifiers(isbn="0-306-40615-3")
-    with pytest.raises(ManualItemError, match="“cfs.13001” is not a DOI"):
+    with pytest.raises(ManualItemError, match=r"“cfs\.13001” is not a DOI"):
         typed_identifiers(doi="cfs.13001")
