@@ -293,6 +293,9 @@ def pubmed() -> tuple[str, list[Label]]:
             else f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/?utm_source=Feedly&utm_medium=rss"
         )
         name = title(n, "Wiley") if n < SHARED_WITH_WILEY else title(n, "PubMed")
+        # PubMed's description: the citation (with the DOI), the abstract, then the ids.
+        citation = f"<p>Child Abuse Negl. 2026 Nov {n + 1};172:107{n:03d}."
+        citation += f" doi: {doi}. Online ahead of print.</p>" if doi else "</p>"
         ids = f'PMID:<a href="https://pubmed.ncbi.nlm.nih.gov/{pmid}/">{pmid}</a>'
         if doi:
             ids += f' | DOI:<a href="https://doi.org/{doi}">{doi}</a>'
@@ -301,7 +304,7 @@ def pubmed() -> tuple[str, list[Label]]:
             + tag("title", name)
             + tag("link", link)
             + ("" if old else f'<guid isPermaLink="false">pubmed:{pmid}</guid>')
-            + tag("description", abstract(n, "PubMed") + f"<p>{ids}</p>")
+            + tag("description", citation + abstract(n, "PubMed") + f"<p>{ids}</p>")
             + tag("pubDate", date(n).strftime("%a, %d %b %Y %H:%M:%S +0000"))
             + tag("dc:identifier", f"pmid:{pmid}")
             + (tag("dc:identifier", f"doi:{doi}") if doi else "")
@@ -395,11 +398,12 @@ def json_feed() -> tuple[str, list[Label]]:
 
 def blog() -> tuple[str, list[Label]]:
     """A practice blog: posts have no DOI of their own, and their text cites others' — two
-    or three DOIs, "read the study" with one, a study named mid-sentence."""
+    or three DOIs, "read the study" with one, a study named mid-sentence, a reference or a
+    source at the end."""
     name = "Practice blog"
     file, items, labels = "practice_blog.xml", [], []
-    for n in range(25):
-        kind = n % 5
+    for n in range(35):
+        kind = n % 7
         first, second = f"10.1016/j.childyouth.2025.10{n:04d}", f"10.1093/bjsw/bcab{n:03d}"
         text = {
             0: f"<p>Two studies (doi:{first}; doi:{second}) disagree about it.</p>",
@@ -408,6 +412,8 @@ def blog() -> tuple[str, list[Label]]:
             2: f"<p>The paper by Evans (DOI: {second}) followed 200 families. We discuss it.</p>",
             3: f"<p>See https://doi.org/{first}, https://doi.org/{second} and doi:10.1177/1{n}.",
             4: "<p>No study is cited in this post, only our practice notes.</p>",
+            5: f"<p>Journal reference: Evans, R. et al. (2026) Children. doi:{first}</p>",
+            6: f"<p>Source: https://doi.org/{second}</p>",
         }[kind]
         link = f"https://blog.example/posts/{n}"
         items.append(

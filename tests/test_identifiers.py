@@ -121,6 +121,13 @@ def test_the_entrys_own_identifiers_come_before_its_link() -> None:
         ("A trial was reported mid-text, doi:10.1111/cfs.1, and then discussed at length.", None),
         ("Commentary on: Smith J. Kinship care. Child Abuse Rev. 2026. doi:10.1002/car.1", None),
         ("No DOI here, only 10.5 per cent of families.", None),
+        (
+            "Kinship carers gained. Journal reference: Evans, R. et al. (2026) Child Abuse "
+            "Review. https://doi.org/10.1002/car.2999",
+            None,
+        ),
+        ("A new study of kinship care. Source: https://doi.org/10.1002/car.2999", None),
+        ("Our notes on it. References: doi:10.1002/car.2999", None),
     ],
 )
 def test_a_doi_in_the_text_is_taken_only_when_it_is_the_items_own(text, doi) -> None:

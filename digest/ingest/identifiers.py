@@ -58,6 +58,12 @@ _POINTS_ELSEWHERE = re.compile(
     r"published in|preprint|dataset|data set)\b[^.]{0,60}$",
     re.IGNORECASE,
 )
+# A reference to another work, however its sentence runs ("Evans, R. et al. (2026) …"), or a
+# DOI given as a post's source: the DOI is the work's, not the item's.
+_REFERENCE = re.compile(
+    r"\bet al\b|\bjournal reference\b|\breferences?\s*:|\bcitation\s*:|\bsource\s*:\s*$",
+    re.IGNORECASE,
+)
 # A text about another publication (a comment on it, a correction to it) names that one's DOI.
 _ABOUT_ANOTHER = re.compile(
     r"\b(?:comment(?:ary)? on|in response to|reply to|correction to|erratum (?:to|for)|"
@@ -167,7 +173,7 @@ def _placed_as_own(text: str, start: int, end: int) -> bool:
     """Whether a DOI at text[start:end] stands where a table of contents names the item's
     own: alone at the start or the end, or in a citation line, and not pointed at."""
     before = text[:start]
-    if _POINTS_ELSEWHERE.search(before[-80:]):
+    if _POINTS_ELSEWHERE.search(before[-80:]) or _REFERENCE.search(before[-CITATION_LINE_REACH:]):
         return False
     at_start = not before.strip(" .|;:-–—")
     at_end = not text[end:].strip(" .,;:)]|")
