@@ -144,7 +144,9 @@ def test_a_doi_linked_from_the_text_counts_as_another_named() -> None:
 
 def test_a_pmid_in_the_text_is_taken_when_it_is_the_only_one() -> None:
     assert pmid_in_text("An abstract. PMID: 41200037 | DOI: 10.1/x") == "41200037"
+    assert pmid_in_text("An abstract. PMID:41200037 | DOI:10.1/x. ") == "41200037"
     assert pmid_in_text("Compare PMID 123 and PMID 456.") is None
+    assert pmid_in_text("As Evans found (PMID: 123), carers gain. We say more.") is None
     assert pmid_in_text("No id at all.") is None
 
 

@@ -64,6 +64,11 @@ _REFERENCE = re.compile(
     r"\bet al\b|\bjournal reference\b|\breferences?\s*:|\bcitation\s*:|\bsource\s*:\s*$",
     re.IGNORECASE,
 )
+# What may follow the item's own id at the end of a text: punctuation, and its other ids
+# (PubMed's "PMID:41200037 | DOI:10.…").
+_ONLY_IDS_AFTER = re.compile(
+    r"(?:[\s|.,;]*(?:doi|pmid|pmcid)\s*:?\s*\S+)*[\s|.,;:)\]]*$", re.IGNORECASE
+)
 # A text about another publication (a comment on it, a correction to it) names that one's DOI.
 _ABOUT_ANOTHER = re.compile(
     r"\b(?:comment(?:ary)? on|in response to|reply to|correction to|erratum (?:to|for)|"
@@ -176,7 +181,7 @@ def _placed_as_own(text: str, start: int, end: int) -> bool:
     if _POINTS_ELSEWHERE.search(before[-80:]) or _REFERENCE.search(before[-CITATION_LINE_REACH:]):
         return False
     at_start = not before.strip(" .|;:-–—")
-    at_end = not text[end:].strip(" .,;:)]|")
+    at_end = _ONLY_IDS_AFTER.match(text, end) is not None
     return at_start or at_end or bool(_CITATION_LINE.search(before[-CITATION_LINE_REACH:]))
 
 
@@ -190,9 +195,16 @@ def _valid_pmid(digits: str) -> str | None:
 
 
 def pmid_in_text(text: str) -> str | None:
-    """A PMID labelled "PMID: …" in the text, when the text names only one."""
-    found = {pmid for pmid in map(_valid_pmid, _LABELLED_PMID.findall(text)) if pmid}
-    return found.pop() if len(found) == 1 else None
+    """A PMID labelled "PMID: …" in the text, when the text names only one and it stands
+    where the item's own ids stand (as a DOI in the text must)."""
+    if "PMID" not in text:
+        return None
+    flat = " ".join(text.split())
+    found = list(_LABELLED_PMID.finditer(flat))
+    if len({_valid_pmid(match[1]) for match in found}) != 1 or _ABOUT_ANOTHER.search(flat):
+        return None
+    own = [m for m in found if _placed_as_own(flat, m.start(), m.end())]
+    return _valid_pmid(own[0][1]) if own else None
 
 
 def _isbn_identifier(value: str) -> str | None:
