@@ -52,6 +52,12 @@ from digest.ingest.identifiers import (
         ("https://academic.oup.com/bjsw/article/53/4/2100/6759123?rss=1", None),
         ("https://adc.bmj.com/content/108/5/345?rss=1", None),
         ("https://www.gov.uk/government/publications/10.1234-report", None),
+        (  # an old SICI DOI, whose "<…>" the pattern stops at: no DOI, not a cut one
+            "https://onlinelibrary.wiley.com/doi/10.1002/(SICI)1097-4571(199806)49:8%3C693::"
+            "AID-ASI4%3E3.0.CO;2-O",
+            None,
+        ),
+        ("https://onlinelibrary.wiley.com/doi/10.1111/cfs.13001/suppinfo", "10.1111/cfs.13001"),
     ],
 )
 def test_a_doi_is_read_from_publishers_article_addresses(url: str, doi: str | None) -> None:

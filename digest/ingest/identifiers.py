@@ -34,7 +34,8 @@ _DOI_IN_URL = re.compile(
 # Pages under an article's address that are not part of its DOI: old Wiley's
 # /doi/10.1111/x/abstract, Frontiers' /full, Springer's /fulltext.html.
 _PAGE_AFTER_DOI = re.compile(
-    r"/(?:abstract|full|fulltext(?:\.html)?|pdf|epdf|meta|summary|references|figures)/?$",
+    r"/(?:abstract|full|fulltext(?:\.html)?|pdf|epdf|pdfdirect|meta|summary|references|"
+    r"figures|tables|suppinfo|citedby)/?$",
     re.IGNORECASE,
 )
 # Oxford Academic puts its own article number after the DOI: /doi/10.1093/bjsw/bcad123/7123456.
@@ -136,6 +137,10 @@ def doi_in_url(url: str) -> str | None:
         found = _PAGE_AFTER_DOI.sub("", found)
         if (urlsplit(bare).hostname or "").endswith("oup.com"):
             found = _OUP_ARTICLE_NUMBER.sub("", found)
+    # A DOI with characters outside Crossref's pattern (an old SICI's "<…>"): none, rather
+    # than the part before them, which would be another publication's DOI or nobody's.
+    if not _DOI.fullmatch(found.rstrip("/")):
+        return None
     return normalise_doi(found)
 
 
