@@ -77,6 +77,8 @@ def test_a_doi_is_read_from_publishers_article_addresses(url: str, doi: str | No
             Identifiers(doi="10.3390/children13", pmid="41200037"),
         ),
         ([], ["https://www.ncbi.nlm.nih.gov/pubmed/1234567"], Identifiers(pmid="1234567")),
+        ([], ["https://europepmc.org/article/MED/41200037"], Identifiers(pmid="41200037")),
+        ([], ["https://europepmc.org/article/PMC/PMC3498956"], Identifiers()),
         (["PMID: 041200037"], [], Identifiers(pmid="41200037")),
         (["urn:isbn:0-306-40615-2"], [], Identifiers(isbn="9780306406157")),
         (["ISBN 978-1-4721-5467-2"], [], Identifiers()),  # a wrong check digit: no ISBN

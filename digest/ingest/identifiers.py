@@ -80,7 +80,8 @@ _ABOUT_ANOTHER = re.compile(
 # PubMed's ids: digits (eight today); `pubmed:` guids, `pmid:` identifiers, PubMed's pages.
 _PMID_IDENTIFIER = re.compile(r"^\s*(?:pubmed|pmid|info:pmid/)\s*:?\s*(\d{1,9})\s*$", re.I)
 _PMID_IN_URL = re.compile(
-    r"^https?://(?:pubmed\.ncbi\.nlm\.nih\.gov|(?:www\.)?ncbi\.nlm\.nih\.gov/pubmed)/(\d{1,9})/?$",
+    r"^https?://(?:pubmed\.ncbi\.nlm\.nih\.gov|(?:www\.)?ncbi\.nlm\.nih\.gov/pubmed"
+    r"|(?:www\.)?europepmc\.org/(?:article|abstract)/MED)/(\d{1,9})/?$",  # Europe PMC's MED: PubMed
     re.IGNORECASE,
 )
 _LABELLED_PMID = re.compile(r"\bPMID\s*:?\s*(\d{1,9})\b")
