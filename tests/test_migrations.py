@@ -107,3 +107,34 @@ def test_migration_0019_keeps_the_full_text_and_cleans_stored_links(engine) -> N
         assert "colour" not in {c["name"] for c in inspect(connection).get_columns("newsletters")}
     command.upgrade(config, "head")
     assert schema_revision(engine) == head
+
+
+def test_migration_0020_down_again_keeps_the_search_index_up_to_date(engine) -> None:
+    """Going back to 0019 removes the research columns and tables; on SQLite, where dropping a
+    column copies the table, an item edited afterwards is still found by its new words."""
+    config = _alembic_config(engine)
+    head = schema_revision(engine)
+    command.downgrade(config, "0019")
+    with engine.connect() as connection:
+        found = inspect(connection)
+        assert "pmid" not in {c["name"] for c in found.get_columns("items")}
+        assert not {"enrichments", "research_lookups"} & set(found.get_table_names())
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO items (title, title_key, authors, published, "
+                    "published_estimated, summary_html, summary_text, content_hash, "
+                    "first_seen_at) VALUES ('Caseloads', 'caseloads', '[]', "
+                    "'2026-11-20 09:00:00', 0, '', '', :hash, '2026-11-20 09:00:00')"
+                ),
+                {"hash": "h" * 64},
+            )
+            connection.execute(text("INSERT INTO items_fts(items_fts) VALUES ('rebuild')"))
+            connection.execute(text("UPDATE items SET title = 'Kinship carers'"))
+            matches = connection.execute(
+                text("SELECT rowid FROM items_fts WHERE items_fts MATCH 'kinship'")
+            ).all()
+        assert len(matches) == 1
+    command.upgrade(config, "head")
+    assert schema_revision(engine) == head

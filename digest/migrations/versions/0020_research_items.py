@@ -21,6 +21,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _STATES = ("pending", "enriched", "not_found", "failed")
+# Dropping a column makes SQLite copy `items`, and the copy has none of the original's
+# triggers: the full-text index's are made again as 0006 made them.
+_SQLITE_SEARCH_TRIGGERS = [
+    "CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN "
+    "INSERT INTO items_fts(items_fts, rowid, title, summary_text, authors) "
+    "VALUES ('delete', old.id, old.title, old.summary_text, old.authors); END",
+    "CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary_text, authors ON items BEGIN "
+    "INSERT INTO items_fts(items_fts, rowid, title, summary_text, authors) "
+    "VALUES ('delete', old.id, old.title, old.summary_text, old.authors); "
+    "INSERT INTO items_fts(rowid, title, summary_text, authors) "
+    "VALUES (new.id, new.title, new.summary_text, new.authors); END",
+]
 
 
 def upgrade() -> None:
@@ -101,3 +113,8 @@ def downgrade() -> None:
         batch.drop_column("csl_corrections")
         batch.drop_column("csl")
         batch.drop_column("pmid")
+    if op.get_bind().dialect.name == "sqlite":
+        for trigger in ("delete", "update"):
+            op.execute(f"DROP TRIGGER IF EXISTS items_fts_{trigger}")
+        for statement in _SQLITE_SEARCH_TRIGGERS:
+            op.execute(statement)
