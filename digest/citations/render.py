@@ -1,0 +1,122 @@
+"""A CSL record rendered as one reference in a style, as safe HTML (italics kept) and as plain
+text, by citeproc-py with the corrections of `_patches` and the small pre- and
+post-processing below, which give citeproc-js's typography.
+
+Before rendering, each text field is HTML-escaped (citeproc-py's HTML output does not escape
+the record's own text) and the markup citeproc-js understands in a field (<i>, <b>, <sup>,
+<sub>) becomes private-use marks that survive rendering; straight apostrophes become ’ and
+straight double quotes are marked, as citeproc-js does. After it, the marks become tags (an
+italic inside italics is set upright, as citeproc-js does) or quotes (the locale's inner ones
+inside a quotation), "?." becomes "?", and a numbered style's "1." is dropped. The plain
+text is the HTML without its tags.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from citeproc import Citation, CitationItem, CitationStylesBibliography, formatter
+from citeproc.source.json import CiteProcJSON
+from markupsafe import Markup
+
+from digest.citations import _patches
+from digest.citations.styles import is_numeric, parsed_style, style_locale
+
+_patches.apply()
+# citeproc-py keeps a reference's state on the parsed style it shares: one render at a time.
+_LOCK = threading.Lock()
+
+_MARKS = {"i": "\ue010", "/i": "\ue011", "b": "\ue012", "/b": "\ue013", "sup": "\ue014",
+          "/sup": "\ue015", "sub": "\ue016", "/sub": "\ue017"}
+_SYNONYMS = {"em": "i", "strong": "b"}
+_FIELD_TAG = re.compile(r"<(/?)(i|em|b|strong|sup|sub)\s*>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
+_OPEN_Q, _CLOSE_Q = "\ue020", "\ue021"
+_DOUBLE_QUOTED = re.compile(r'"([^"]*)"')
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_NUMBER = re.compile(r"^\s*(?:\[1\]|1\.?)\s*")
+_COLLISION = re.compile(r"([?!])((?:</[a-z]+>)*)\.")
+_TAG = re.compile(r"<[^>]+>")
+_QUOTES = {"en-GB": ("‘", "’", "“", "”"), "en-US": ("“", "”", "‘", "’")}
+_SKIP = {"id", "type", "DOI", "URL", "ISBN", "ISSN", "PMID", "PMCID"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    html: Markup  # safe to put in a page or an email as it is
+    text: str
+
+
+def _field(value: str) -> str:
+    value = _FIELD_TAG.sub(lambda m: _MARKS[m[1] + _SYNONYMS.get(m[2].lower(), m[2].lower())], value)
+    value = html.escape(_ANY_TAG.sub("", value), quote=False).replace("'", "’")
+    return _DOUBLE_QUOTED.sub(lambda m: f"{_OPEN_Q}{m[1]}{_CLOSE_Q}", value)
+
+
+def _name(name: dict[str, Any]) -> dict[str, Any]:
+    # citeproc-js writes a Chinese, Japanese or Korean name whole, family name first.
+    if _CJK.search(name.get("family", "") + name.get("given", "")):
+        return {"literal": name.get("family", "") + name.get("given", "")}
+    return {k: _field(v) if isinstance(v, str) else v for k, v in name.items()}
+
+
+def prepared(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as citeproc-py is given it (see the module's docstring)."""
+    out: dict[str, Any] = {}
+    for key, value in copy.deepcopy(record).items():
+        if isinstance(value, str) and key not in _SKIP:
+            value = _field(value)
+        elif isinstance(value, list) and value and isinstance(value[0], dict) and key != "issued":
+            value = [_name(n) for n in value]
+        out[key] = value
+    out["id"] = "item"
+    return out
+
+
+def _finish(rendered: str, locale: str, numeric: bool) -> str:
+    if numeric:
+        rendered = _NUMBER.sub("", rendered, count=1)
+    outer_open, outer_close, inner_open, inner_close = _QUOTES.get(locale, _QUOTES["en-US"])
+    out, depth, italic = [], 0, 0
+    for i, ch in enumerate(rendered):
+        if ch == outer_open:
+            depth += 1
+        elif ch == outer_close and depth and not rendered[i + 1 : i + 2].isalpha():
+            depth -= 1
+        if rendered.startswith("<i>", i):
+            italic += 1
+        elif rendered.startswith("</i>", i):
+            italic -= 1
+        if ch == _OPEN_Q:
+            ch = inner_open if depth else outer_open
+        elif ch == _CLOSE_Q:
+            ch = inner_close if depth else outer_close
+        elif ch == _MARKS["i"]:
+            ch = '<span style="font-style:normal;">' if italic else "<i>"
+        elif ch == _MARKS["/i"]:
+            ch = "</span>" if italic else "</i>"
+        elif ch in _UNMARK:
+            ch = _UNMARK[ch]
+        out.append(ch)
+    text = "".join(out)
+    return " ".join(_COLLISION.sub(r"\1\2", text).split())
+
+
+_UNMARK = {mark: f"<{tag}>" for tag, mark in _MARKS.items() if tag not in ("i", "/i")}
+
+
+def render(record: dict[str, Any], style: str) -> Rendered:
+    """The record as one reference in `style` (a name `styles.check_style` accepts)."""
+    parsed = parsed_style(style)
+    source = CiteProcJSON([prepared(record)])
+    with _LOCK:
+        bibliography = CitationStylesBibliography(parsed, source, formatter.html)
+        bibliography.register(Citation([CitationItem("item")]))
+        entry = str(bibliography.bibliography()[0])
+    finished = _finish(entry, style_locale(style), is_numeric(style))
+    return Rendered(Markup(finished), html.unescape(_TAG.sub("", finished)))
