@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import copy
 import html
+import json
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from citeproc import Citation, CitationItem, CitationStylesBibliography, formatter
@@ -112,8 +114,14 @@ _UNMARK = {mark: f"<{tag}>" for tag, mark in _MARKS.items() if tag not in ("i", 
 
 def render(record: dict[str, Any], style: str) -> Rendered:
     """The record as one reference in `style` (a name `styles.check_style` accepts)."""
+    return _render(style, json.dumps(record, sort_keys=True, ensure_ascii=False, default=str))
+
+
+# A draft's page shows its items' citations at each visit: the last thousands are kept.
+@lru_cache(maxsize=4096)
+def _render(style: str, record_json: str) -> Rendered:
     parsed = parsed_style(style)
-    source = CiteProcJSON([prepared(record)])
+    source = CiteProcJSON([prepared(json.loads(record_json))])
     with _LOCK:
         bibliography = CitationStylesBibliography(parsed, source, formatter.html)
         bibliography.register(Citation([CitationItem("item")]))
