@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from digest.citations import item_citation
 from digest.catalogue.importer import import_catalogue
 from digest.catalogue.records import CatalogueFormatError
+from digest.citations import item_citation
 from digest.cli import cli
 from digest.db import transaction
 from digest.models import Item

@@ -16,14 +16,7 @@ from citeproc import model
 _STOP_WORDS = sorted(
     set(model.TextCased._stop_words)
     | set(
-        "about above across afore after against al along alongside amid amidst among amongst "
-        "anenst apropos apud around as aside astride at athwart atop barring before behind "
-        "below beneath beside besides between beyond but by circa despite down during et "
-        "except for forenenst from given in inside into lest like modulo near next "
-        "notwithstanding of off on onto out over per plus pro qua sans since than through "
-        "thru throughout thruout till to toward towards under underneath until unto up upon "
-        "versus vs. v. vs v via vis-à-vis with within without or yet so and nor a an the de "
-        "d' von van c ca".split()
+        ["about", "above", "across", "afore", "after", "against", "al", "along", "alongside", "amid", "amidst", "among", "amongst", "anenst", "apropos", "apud", "around", "as", "aside", "astride", "at", "athwart", "atop", "barring", "before", "behind", "below", "beneath", "beside", "besides", "between", "beyond", "but", "by", "circa", "despite", "down", "during", "et", "except", "for", "forenenst", "from", "given", "in", "inside", "into", "lest", "like", "modulo", "near", "next", "notwithstanding", "of", "off", "on", "onto", "out", "over", "per", "plus", "pro", "qua", "sans", "since", "than", "through", "thru", "throughout", "thruout", "till", "to", "toward", "towards", "under", "underneath", "until", "unto", "up", "upon", "versus", "vs.", "v.", "vs", "v", "via", "vis-à-vis", "with", "within", "without", "or", "yet", "so", "and", "nor", "a", "an", "the", "de", "d'", "von", "van", "c", "ca"]
     )
 )
 
@@ -57,7 +50,9 @@ def _initialize(self: Any, given: str, mark: str, context: Any) -> str:
 def _render_single_date(self: Any, date: Any, show_parts: Any = None, context: Any = None):
     """A localized date's parts joined with the locale's delimiter, as CSL says; citeproc-py
     took the calling cs:date's (usually none), so Vancouver's dates ran on: "2022Oct14"."""
-    parts = self.parts(date, show_parts, context) if context != self else self.parts(date, show_parts)
+    parts = (
+        self.parts(date, show_parts, context) if context != self else self.parts(date, show_parts)
+    )
     if not parts:
         return None
     if self.is_locale_date() and self.get("delimiter") is None:

