@@ -77,7 +77,9 @@ def fields_record(item: Item, accessed: datetime | None = None) -> dict[str, Any
         record["issued"] = _date(item.published.year)
     if kind == "webpage" and item.link:
         record["URL"] = item.link
-        record["container-title"] = item.publisher
+        # The site: the publisher configured for a feed that brought it.
+        sites = [s.feed.publisher for s in item.sources if s.feed and s.feed.publisher]
+        record["container-title"] = sites[0] if sites else None
         seen = accessed or item.first_seen_at
         record["accessed"] = _date(None, seen) if seen else None
     return _clean(record)
