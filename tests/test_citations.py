@@ -13,10 +13,10 @@ import pytest
 import rispy
 from pydantic import ValidationError
 
+from digest.catalogue.records import CatalogueRecord
 from digest.citations import check_style, item_citation, render
 from digest.citations.export import bibtex, ris
 from digest.citations.records import catalogue_record, citable, fields_record
-from digest.catalogue.records import CatalogueRecord
 from digest.config.schema import NewsletterConfig
 from digest.models import Item
 
@@ -71,7 +71,7 @@ def test_the_default_style_gives_the_seeds_please_cite_line() -> None:
 def test_text_from_outside_is_escaped_and_only_its_italics_kept() -> None:
     record = {
         "type": "article-journal",
-        "title": "On <i>Oliver Twist</i> & <script>alert(1)</script> \"care\"",
+        "title": 'On <i>Oliver Twist</i> & <script>alert(1)</script> "care"',
         "author": [{"family": "O'Brien", "given": "Áine"}],
         "container-title": "Child & Family <b onclick=x>Review</b>",
         "issued": {"date-parts": [[2024]]},
@@ -107,8 +107,9 @@ def test_which_items_say_enough_to_be_cited() -> None:
     assert item_citation(item(authors=["Hughes, K."], published_estimated=True), None) is None
     # Issued by a publisher, it is a report.
     assert fields_record(item(publisher="NSPCC"))["type"] == "report"
-    book = fields_record(item(isbn="9781787751234", authors=["Munro, Eileen"], place="London",
-                              publisher="SAGE"))
+    book = fields_record(
+        item(isbn="9781787751234", authors=["Munro, Eileen"], place="London", publisher="SAGE")
+    )
     assert book["type"] == "book" and citable(book)
     assert not citable({"type": "article-journal", "title": "No journal named"})
 
@@ -123,16 +124,26 @@ def test_an_item_with_only_an_old_citation_text_still_shows_it() -> None:
 
 def test_corrections_are_laid_over_the_record() -> None:
     corrected = item(
-        csl={"type": "report", "title": "Wrong title", "publisher": "NSPCC",
-             "issued": {"date-parts": [[2016]]}, "author": [{"family": "Jütte", "given": "S."}]},
+        csl={
+            "type": "report",
+            "title": "Wrong title",
+            "publisher": "NSPCC",
+            "issued": {"date-parts": [[2016]]},
+            "author": [{"family": "Jütte", "given": "S."}],
+        },
         csl_corrections={"title": "Right title"},
     )
     assert item_citation(corrected, "vancouver").text == "Jütte S. Right title. NSPCC; 2016."
 
 
 def newsletter(**extra) -> dict:
-    return {"slug": "caspar", "title": "CASPAR", "sections": ["News"],
-            "from_address": "caspar@example.org", **extra}
+    return {
+        "slug": "caspar",
+        "title": "CASPAR",
+        "sections": ["News"],
+        "from_address": "caspar@example.org",
+        **extra,
+    }
 
 
 def test_feeds_yaml_names_a_style_and_a_typo_is_told_with_the_nearest() -> None:
@@ -160,15 +171,23 @@ def test_ris_export_reads_back_in_a_reference_manager() -> None:
 
 
 def test_bibtex_export_escapes_tex_and_reads_back() -> None:
-    odd = {"id": "odd", "type": "report", "title": "50% of {children} & $cost #1_a ~ \\ ^",
-           "author": [{"literal": "Save the Children"}], "publisher": "S&P",
-           "issued": {"date-parts": [[2024]]}}
+    odd = {
+        "id": "odd",
+        "type": "report",
+        "title": "50% of {children} & $cost #1_a ~ \\ ^",
+        "author": [{"literal": "Save the Children"}],
+        "publisher": "S&P",
+        "issued": {"date-parts": [[2024]]},
+    }
     text = bibtex([*RECORDS, odd])
     entries = bibtexparser.loads(text).entries
     assert len(entries) == len(RECORDS) + 1
     assert len({e["ID"] for e in entries}) == len(entries)  # each key once
     mine = next(e for e in entries if e["ENTRYTYPE"] == "techreport" and "50" in e["title"])
-    assert mine["title"] == r"50\% of \{children\} \& \$cost \#1\_a \textasciitilde{} \textbackslash{} \textasciicircum{}"
+    assert (
+        mine["title"]
+        == r"50\% of \{children\} \& \$cost \#1\_a \textasciitilde{} \textbackslash{} \textasciicircum{}"
+    )
     assert mine["author"] == "{Save the Children}" and mine["institution"] == r"S\&P"
     nonascii = next(e for e in entries if e["title"].startswith("Kinderschutz"))
     assert nonascii["author"] == "Šimůnek, Jiří and Øvergaard, Åse and Müller, Jürgen"
