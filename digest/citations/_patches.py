@@ -176,7 +176,8 @@ def _names_process(self: Any, item: Any, names_context: Any = None, context: Any
         layout = (self if context is None else context).get_layout()
     except IndexError:  # rendered outside a layout (a locale's term): nothing substituted
         return _original_names_process(self, item, names_context, context, **kw)
-    repressed = layout.repressed.get(self.tag, [])
+    # Entries are a cs:names' whole variable attribute ("editor translator"): word by word.
+    repressed = {v for entry in layout.repressed.get(self.tag, []) for v in (entry or "").split()}
     variables = self.get("variable", "").split()
     left = [v for v in variables if v not in repressed]
     if variables and not left:
