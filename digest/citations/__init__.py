@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from markupsafe import Markup, escape
 
 from digest.citations.records import item_record
-from digest.citations.render import Rendered, render
+from digest.citations.rendering import Rendered, render
 from digest.citations.styles import DEFAULT_STYLE, UnknownStyle, check_style
 
 if TYPE_CHECKING:
