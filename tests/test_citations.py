@@ -12,13 +12,16 @@ import bibtexparser
 import pytest
 import rispy
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from digest.catalogue.records import CatalogueRecord
 from digest.citations import check_style, item_citation, render
 from digest.citations.export import bibtex, ris
 from digest.citations.records import catalogue_record, citable, fields_record
+from digest.config import ConfigError, load_config, sync_config
 from digest.config.schema import NewsletterConfig
-from digest.models import Item
+from digest.db import transaction
+from digest.models import Item, Newsletter
 
 ROOT = Path(__file__).parent.parent / "benchmarks" / "citations"
 RECORDS = json.loads((ROOT / "records.json").read_text(encoding="utf-8"))
@@ -80,6 +83,34 @@ def test_text_from_outside_is_escaped_and_only_its_italics_kept() -> None:
     assert "<script>" not in cited.html and "onclick" not in cited.html
     assert "<i>Oliver Twist</i>" in cited.html and "&amp;" in cited.html
     assert cited.text.startswith("O’Brien, Á. (2024). On Oliver Twist & alert(1) “care”.")
+    # A tag left open in a record does not run on into the rest of the citation.
+    unclosed = render({**record, "title": "Unclosed <i>italic"}, "apa")
+    assert "<i>Unclosed" not in unclosed.html and unclosed.text.startswith("O’Brien, Á. (2024)")
+    # An italic name inside a book's italic title is set upright, as citeproc-js does.
+    book = {"type": "book", "title": "Reading <i>Oliver Twist</i> today", "publisher": "P"}
+    book = render(book, "apa")
+    assert '<i>Reading <span style="font-style:normal;">Oliver Twist</span> today</i>' in book.html
+
+
+def test_a_catalogued_chapter_is_cited_with_its_book_and_editors() -> None:
+    chapter = catalogue_record(
+        CatalogueRecord(
+            title="Neglect and resilience",
+            authors=["Daniel, Brigid"],
+            year=2013,
+            publisher="Wiley-Blackwell",
+            place="Chichester",
+            kind="chapter",
+            container_title="The Blackwell companion to social work",
+            editors=["Davies, Martin", "Jones, Ann"],
+            edition="4",
+            pages="200-212",
+        )
+    )
+    assert render(chapter, "harvard-cite-them-right").text == (
+        "Daniel, B. (2013) ‘Neglect and resilience’, in M. Davies and A. Jones (eds) The "
+        "Blackwell companion to social work. 4th edn. Chichester: Wiley-Blackwell, pp. 200–212."
+    )
 
 
 def item(**fields) -> Item:
@@ -144,6 +175,32 @@ def newsletter(**extra) -> dict:
         "from_address": "caspar@example.org",
         **extra,
     }
+
+
+FEEDS_YAML = """\
+newsletters:
+  - slug: caspar
+    title: CASPAR
+    sections: [News]
+    from_address: caspar@digest.test
+    citation_style: {style}
+    citations_in_email: false
+"""
+
+
+def test_feeds_yaml_sets_the_style_and_the_email_switch(factory, tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(FEEDS_YAML.format(style="vancouver"), encoding="utf-8")
+    with transaction(factory) as session:
+        sync_config(session, load_config(path))
+    with factory() as session:
+        newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "caspar"))
+        assert (newsletter.citation_style, newsletter.citations_in_email) == ("vancouver", False)
+    path.write_text(FEEDS_YAML.format(style="vancuover"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    (problem,) = [str(p) for p in caught.value.problems]
+    assert "citation_style" in problem and "did you mean vancouver" in problem
 
 
 def test_feeds_yaml_names_a_style_and_a_typo_is_told_with_the_nearest() -> None:

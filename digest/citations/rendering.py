@@ -1,6 +1,7 @@
 """A CSL record rendered as one reference in a style, as safe HTML (italics kept) and as plain
 text, by citeproc-py with the corrections of `_patches` and the small pre- and
-post-processing below, which give citeproc-js's typography.
+post-processing below, which give citeproc-js's typography, and nh3 keeps only a
+citation's markup (<i>, <b>, <sup>, <sub>, <span style>) in what comes out.
 
 Before rendering, each text field is HTML-escaped (citeproc-py's HTML output does not escape
 the record's own text) and the markup citeproc-js understands in a field (<i>, <b>, <sup>,
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import nh3
 from citeproc import Citation, CitationItem, CitationStylesBibliography, formatter
 from citeproc.source.json import CiteProcJSON
 from markupsafe import Markup
@@ -53,6 +55,7 @@ _NUMBER = re.compile(r"^\s*(?:\[1\]|1\.?)\s*")
 _COLLISION = re.compile(r"([?!])((?:</[a-z]+>)*)\.")
 _TAG = re.compile(r"<[^>]+>")
 _QUOTES = {"en-GB": ("‘", "’", "“", "”"), "en-US": ("“", "”", "‘", "’")}
+_KEPT_TAGS = {"i", "b", "sup", "sub", "span"}
 _SKIP = {"id", "type", "DOI", "URL", "ISBN", "ISSN", "PMID", "PMCID"}
 
 
@@ -66,6 +69,10 @@ def _field(value: str) -> str:
     value = _FIELD_TAG.sub(
         lambda m: _MARKS[m[1] + _SYNONYMS.get(m[2].lower(), m[2].lower())], value
     )
+    for tag in ("i", "b", "sup", "sub"):  # an unclosed tag would run on past the field
+        opening, closing = _MARKS[tag], _MARKS[f"/{tag}"]
+        if value.count(opening) != value.count(closing):
+            value = value.replace(opening, "").replace(closing, "")
     value = html.escape(_ANY_TAG.sub("", value), quote=False).replace("'", "’")
     return _DOUBLE_QUOTED.sub(lambda m: f"{_OPEN_Q}{m[1]}{_CLOSE_Q}", value)
 
@@ -137,4 +144,7 @@ def _render(style: str, record_json: str) -> Rendered:
         bibliography.register(Citation([CitationItem("item")]))
         entry = str(bibliography.bibliography()[0])
     finished = _finish(entry, style_locale(style), is_numeric(style))
+    # Only the markup a citation has, whatever reached the output: tags closed, the rest
+    # escaped (the record's text was escaped before; this is the second lock on the door).
+    finished = nh3.clean(finished, tags=_KEPT_TAGS, attributes={"span": {"style"}})
     return Rendered(Markup(finished), html.unescape(_TAG.sub("", finished)))
