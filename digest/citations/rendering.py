@@ -1,15 +1,15 @@
 """A CSL record rendered as one reference in a style, as safe HTML (italics kept) and as plain
 text, by citeproc-py with the corrections of `_patches` and the small pre- and
-post-processing below, which give citeproc-js's typography, and nh3 keeps only a
-citation's markup (<i>, <b>, <sup>, <sub>, <span style>) in what comes out.
+post-processing below, which give citeproc-js's typography.
 
 Before rendering, each text field is HTML-escaped (citeproc-py's HTML output does not escape
 the record's own text) and the markup citeproc-js understands in a field (<i>, <b>, <sup>,
-<sub>) becomes private-use marks that survive rendering; straight apostrophes become ’ and
-straight double quotes are marked, as citeproc-js does. After it, the marks become tags (an
-italic inside italics is set upright, as citeproc-js does) or quotes (the locale's inner ones
-inside a quotation), "?." becomes "?", and a numbered style's "1." is dropped. The plain
-text is the HTML without its tags.
+<sub>) becomes private-use marks that survive rendering; quotation marks around words, "…"
+or '…', are marked, and other apostrophes become ’, as citeproc-js does. After it, the marks
+become tags (an italic inside italics is set upright, as citeproc-js does) or quotes (the
+locale's inner ones inside a quotation), "?." becomes "?", a numbered style's "1." is
+dropped, and nh3 keeps only a citation's markup (<i>, <b>, <sup>, <sub>, <span style>). The
+plain text is the HTML without its tags.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ _MARKS = {
 _SYNONYMS = {"em": "i", "strong": "b"}
 _FIELD_TAG = re.compile(r"<(/?)(i|em|b|strong|sup|sub)\s*>", re.IGNORECASE)
 _ANY_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
-_OPEN_Q, _CLOSE_Q = "\ue020", "\ue021"
+_OPEN_Q, _CLOSE_Q, _APOSTROPHE = "\ue020", "\ue021", "\ue022"
 _DOUBLE_QUOTED = re.compile(r'"([^"]*)"')
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _NUMBER = re.compile(r"^\s*(?:\[1\]|1\.?)\s*")
@@ -73,8 +73,33 @@ def _field(value: str) -> str:
         opening, closing = _MARKS[tag], _MARKS[f"/{tag}"]
         if value.count(opening) != value.count(closing):
             value = value.replace(opening, "").replace(closing, "")
-    value = html.escape(_ANY_TAG.sub("", value), quote=False).replace("'", "’")
-    return _DOUBLE_QUOTED.sub(lambda m: f"{_OPEN_Q}{m[1]}{_CLOSE_Q}", value)
+    value = html.escape(_ANY_TAG.sub("", value), quote=False).replace("’", _APOSTROPHE)
+    value = _DOUBLE_QUOTED.sub(lambda m: f"{_OPEN_Q}{m[1]}{_CLOSE_Q}", value)
+    return _single_quotes(value)
+
+
+def _single_quotes(value: str) -> str:
+    """'…' around words is a quotation, as citeproc-js reads it; any other ' is an
+    apostrophe ("people's", "parents' drinking", "'90s")."""
+    out: list[str] = []
+    opened = None
+    for i, ch in enumerate(value):
+        if ch != "'":
+            out.append(ch)
+            continue
+        before = value[i - 1] if i else " "
+        after = value[i + 1] if i + 1 < len(value) else " "
+        if opened is None and not before.isalnum() and after.isalnum():
+            opened = len(out)
+            out.append(_OPEN_Q)
+        elif opened is not None and not after.isalnum():
+            out.append(_CLOSE_Q)
+            opened = None
+        else:
+            out.append(_APOSTROPHE)
+    if opened is not None:  # never closed: it was an apostrophe after all
+        out[opened] = _APOSTROPHE
+    return "".join(out)
 
 
 def _name(name: dict[str, Any]) -> dict[str, Any]:
@@ -103,18 +128,21 @@ def _finish(rendered: str, locale: str, numeric: bool) -> str:
     outer_open, outer_close, inner_open, inner_close = _QUOTES.get(locale, _QUOTES["en-US"])
     out, depth, italic = [], 0, 0
     for i, ch in enumerate(rendered):
+        # The style's own quotes (apostrophes are still marks here, so ’ closes a quote).
         if ch == outer_open:
             depth += 1
-        elif ch == outer_close and depth and not rendered[i + 1 : i + 2].isalpha():
+        elif ch == outer_close and depth:
             depth -= 1
         if rendered.startswith("<i>", i):
             italic += 1
         elif rendered.startswith("</i>", i):
             italic -= 1
         if ch == _OPEN_Q:
-            ch = inner_open if depth else outer_open
+            ch = inner_open if depth % 2 else outer_open
+            depth += 1
         elif ch == _CLOSE_Q:
-            ch = inner_close if depth else outer_close
+            depth -= 1
+            ch = inner_close if depth % 2 else outer_close
         elif ch == _MARKS["i"]:
             ch = '<span style="font-style:normal;">' if italic else "<i>"
         elif ch == _MARKS["/i"]:
@@ -127,6 +155,7 @@ def _finish(rendered: str, locale: str, numeric: bool) -> str:
 
 
 _UNMARK = {mark: f"<{tag}>" for tag, mark in _MARKS.items() if tag not in ("i", "/i")}
+_UNMARK[_APOSTROPHE] = "’"
 
 
 def render(record: dict[str, Any], style: str) -> Rendered:
