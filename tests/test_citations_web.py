@@ -83,6 +83,7 @@ def test_the_archive_shows_citations_and_offers_the_items_for_a_reference_manage
     sent(site, edition_id)
     page = client.get(f"/archive/caspar/{edition_id}").text
     assert JUTTE_HTML in page
+    assert f'href="/archive/caspar/{edition_id}/items.ris"' in page
     ris = client.get(f"/archive/caspar/{edition_id}/items.ris")
     assert ris.status_code == 200
     assert re.match(
@@ -140,3 +141,23 @@ def test_the_item_page_shows_the_citation_in_its_newsletters_style_with_a_copy_b
     )
     assert 'data-citation-text="Jütte, S. (2016). Online child sexual abuse images' in page
     assert "Copy citation" in page and "citations.js" in page
+
+
+def test_an_edition_frozen_before_citations_were_rendered_shows_its_citation_text(
+    site: Site,
+) -> None:
+    edition_id = approved(site)
+    with transaction(site.factory) as session:
+        for entry in session.get(Edition, edition_id).entries:
+            frozen = {k: v for k, v in entry.frozen.items() if not k.startswith("citation_")}
+            entry.frozen = {
+                **frozen,
+                "citation": "Old & plain (2016) citation." if frozen["citation"] else None,
+            }
+    sent(site, edition_id)
+    with site.factory() as session:
+        email = render_cut(session.get(Edition, edition_id), None, "https://digest.example.org/a")
+    assert "Old &amp; plain (2016) citation." in email.html
+    assert "Cite as: Old & plain (2016) citation." in email.text
+    page = site.app.test_client().get(f"/archive/caspar/{edition_id}").text
+    assert "Old &amp; plain (2016) citation." in page
