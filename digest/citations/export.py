@@ -10,6 +10,8 @@ from typing import Any
 
 import rispy
 
+from digest.citations.rendering import clean_date
+
 _RIS_TYPES = {
     "article-journal": "JOUR",
     "article": "JOUR",
@@ -52,7 +54,14 @@ _TEX_CHARS = re.compile(r"[\\{}%&$#_~^]")
 _TAGS = re.compile(r"<[^>]+>")
 
 
+def _people(record: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    """The record's names in a role; none when the field is not a list of names."""
+    names = record.get(role)
+    return names if isinstance(names, list) and all(isinstance(n, dict) for n in names) else []
+
+
 def _name(name: dict[str, Any]) -> str:
+    """A CSL name as "Family, Given" (particles kept), or a body's name."""
     if "literal" in name:
         return name["literal"]
     family = " ".join(p for p in (name.get("non-dropping-particle"), name.get("family")) if p)
@@ -60,23 +69,33 @@ def _name(name: dict[str, Any]) -> str:
     return f"{family}, {given}" if given else family
 
 
+def _parts(record: dict[str, Any], field: str) -> list[int]:
+    """The year, month and day of a date in the record, as far as it gives them."""
+    date = clean_date(record.get(field)) or {}
+    return (date.get("date-parts") or [[]])[0]
+
+
 def _year(record: dict[str, Any], field: str = "issued") -> str | None:
-    parts = (record.get(field) or {}).get("date-parts") or [[]]
-    return str(parts[0][0]) if parts[0] else None
+    """The year of a date in the record, as text."""
+    parts = _parts(record, field)
+    return str(parts[0]) if parts else None
 
 
 def _date(record: dict[str, Any], field: str) -> str | None:
-    parts = ((record.get(field) or {}).get("date-parts") or [[]])[0]
+    """A date in the record as RIS writes it: YYYY/MM/DD, as far as it is known."""
+    parts = _parts(record, field)
     return "/".join(f"{p:02d}" if i else str(p) for i, p in enumerate(parts)) if parts else None
 
 
 def _pages(record: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The first and last page of the record's page range."""
     page = str(record.get("page") or "")
     first, _, last = page.replace("–", "-").partition("-")
     return first.strip() or None, last.strip() or None
 
 
 def _plain(value: Any) -> str | None:
+    """A field's text without markup; None when empty."""
     return _TAGS.sub("", str(value)).strip() or None if value else None
 
 
@@ -86,8 +105,8 @@ def ris_entry(record: dict[str, Any]) -> dict[str, Any]:
     entry = {
         "type_of_reference": _RIS_TYPES.get(record.get("type", ""), "GEN"),
         "title": _plain(record.get("title")),
-        "authors": [_name(n) for n in record.get("author", [])],
-        "secondary_authors": [_name(n) for n in record.get("editor", [])],
+        "authors": [_name(n) for n in _people(record, "author")],
+        "secondary_authors": [_name(n) for n in _people(record, "editor")],
         "secondary_title": _plain(record.get("container-title")),
         "year": _year(record),
         "date": _date(record, "issued"),
@@ -120,7 +139,8 @@ def tex(value: Any) -> str:
 
 
 def _key(record: dict[str, Any], taken: set[str]) -> str:
-    names = record.get("author") or record.get("editor") or [{}]
+    """A citation key not yet taken: first author's family name and year (Jutte2016, Jutte2016a)."""
+    names = _people(record, "author") or _people(record, "editor") or [{}]
     who = names[0].get("family") or names[0].get("literal") or "anon"
     ascii_who = unicodedata.normalize("NFKD", who).encode("ascii", "ignore").decode()
     base = (re.sub(r"[^A-Za-z0-9]", "", ascii_who) or "anon") + (_year(record) or "nd")
@@ -163,7 +183,7 @@ def bibtex(records: Iterable[dict[str, Any]]) -> str:
             "howpublished": container if _BIBTEX_TYPES.get(kind) is None else None,
         }
         people = {
-            role: " and ".join(_bib_name(n) for n in record.get(role, []))
+            role: " and ".join(_bib_name(n) for n in _people(record, role))
             for role in ("author", "editor")
         }
         lines = [f"  {role} = {{{names}}}" for role, names in people.items() if names]
@@ -174,6 +194,7 @@ def bibtex(records: Iterable[dict[str, Any]]) -> str:
 
 
 def _bib_name(name: dict[str, Any]) -> str:
+    """A name as BibTeX reads it, TeX-escaped."""
     # A body's name in braces, so that BibTeX does not read "Department for Education" as
     # a person called Education.
     return f"{{{tex(name['literal'])}}}" if "literal" in name else tex(_name(name))

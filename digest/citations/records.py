@@ -39,11 +39,13 @@ def person(name: str) -> dict[str, str]:
 
 
 def _date(year: int | None, when: datetime | None = None) -> dict[str, Any]:
+    """A CSL date: the day when `when` is given, else the year."""
     parts = [when.year, when.month, when.day] if when else [year]
     return {"date-parts": [parts]}
 
 
 def _clean(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without its empty fields."""
     return {k: v for k, v in record.items() if v not in (None, "", [])}
 
 

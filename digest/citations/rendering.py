@@ -14,7 +14,6 @@ plain text is the HTML without its tags.
 
 from __future__ import annotations
 
-import copy
 import html
 import json
 import re
@@ -56,16 +55,36 @@ _COLLISION = re.compile(r"([?!])((?:</[a-z]+>)*)\.")
 _TAG = re.compile(r"<[^>]+>")
 _QUOTES = {"en-GB": ("‘", "’", "“", "”"), "en-US": ("“", "”", "‘", "’")}
 _KEPT_TAGS = {"i", "b", "sup", "sub", "span"}
+_NAMES = {
+    "author",
+    "editor",
+    "translator",
+    "container-author",
+    "collection-editor",
+    "composer",
+    "director",
+    "editorial-director",
+    "illustrator",
+    "interviewer",
+    "original-author",
+    "recipient",
+    "reviewed-author",
+}
+_DATES = {"issued", "accessed", "event-date", "original-date", "submitted"}
+_RAW_DATE = re.compile(r"^\s*(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
 _SKIP = {"id", "type", "DOI", "URL", "ISBN", "ISSN", "PMID", "PMCID"}
 
 
 @dataclass(frozen=True)
 class Rendered:
+    """A citation as safe HTML (the style's italics) and as plain text."""
+
     html: Markup  # safe to put in a page or an email as it is
     text: str
 
 
 def _field(value: str) -> str:
+    """A text field escaped and marked for rendering (see the module's docstring)."""
     value = _FIELD_TAG.sub(
         lambda m: _MARKS[m[1] + _SYNONYMS.get(m[2].lower(), m[2].lower())], value
     )
@@ -103,6 +122,7 @@ def _single_quotes(value: str) -> str:
 
 
 def _name(name: dict[str, Any]) -> dict[str, Any]:
+    """A name's parts as `_field` makes them; a CJK name whole, as one literal."""
     # citeproc-js writes a Chinese, Japanese or Korean name whole, family name first.
     if _CJK.search(name.get("family", "") + name.get("given", "")):
         return {"literal": name.get("family", "") + name.get("given", "")}
@@ -110,19 +130,48 @@ def _name(name: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepared(record: dict[str, Any]) -> dict[str, Any]:
-    """The record as citeproc-py is given it (see the module's docstring)."""
+    """The record as citeproc-py is given it (see the module's docstring); what citeproc-py
+    cannot read (a date of [[null]], names that are not a list of names) is left out."""
     out: dict[str, Any] = {}
-    for key, value in copy.deepcopy(record).items():
-        if isinstance(value, str) and key not in _SKIP:
+    for key, value in record.items():
+        if key in _DATES:
+            value = clean_date(value)
+        elif key in _NAMES:
+            names = value if isinstance(value, list) else []
+            whole = names and all(isinstance(n, dict) for n in names)
+            value = [_name(n) for n in names] if whole else None
+        elif isinstance(value, str) and key not in _SKIP:
             value = _field(value)
-        elif isinstance(value, list) and value and isinstance(value[0], dict) and key != "issued":
-            value = [_name(n) for n in value]
-        out[key] = value
+        elif isinstance(value, (dict, list)):
+            value = None
+        if value is not None and value != "":
+            out[key] = value
     out["id"] = "item"
     return out
 
 
+def clean_date(value: Any) -> dict[str, Any] | None:
+    """A CSL date citeproc-py can read: whole-number parts of its first date (a range is cited
+    by its start), else the year, month and day of a "raw" date, else its literal text."""
+    if not isinstance(value, dict):
+        return None
+    first = (value.get("date-parts") or [[]])[0] or []
+    parts: list[int] = []
+    for part in first if isinstance(first, list) else []:
+        try:
+            parts.append(int(part))
+        except (TypeError, ValueError):
+            break
+    if not parts and (raw := _RAW_DATE.match(str(value.get("raw") or ""))):
+        parts = [int(p) for p in raw.groups() if p]
+    if parts:
+        return {"date-parts": [parts]}
+    literal = value.get("literal")
+    return {"literal": _field(literal)} if isinstance(literal, str) and literal.strip() else None
+
+
 def _finish(rendered: str, locale: str, numeric: bool) -> str:
+    """citeproc-py's entry with the marks resolved and citeproc-js's typography."""
     if numeric:
         rendered = _NUMBER.sub("", rendered, count=1)
     outer_open, outer_close, inner_open, inner_close = _QUOTES.get(locale, _QUOTES["en-US"])
@@ -166,6 +215,7 @@ def render(record: dict[str, Any], style: str) -> Rendered:
 # A draft's page shows its items' citations at each visit: the last thousands are kept.
 @lru_cache(maxsize=4096)
 def _render(style: str, record_json: str) -> Rendered:
+    """`render` of a record given as JSON, so that it can be cached."""
     parsed = parsed_style(style)
     source = CiteProcJSON([prepared(json.loads(record_json))])
     with _LOCK:
