@@ -249,3 +249,19 @@ def test_bibtex_export_escapes_tex_and_reads_back() -> None:
     nonascii = next(e for e in entries if e["title"].startswith("Kinderschutz"))
     assert nonascii["author"] == "Šimůnek, Jiří and Øvergaard, Åse and Müller, Jürgen"
     assert nonascii["journal"] == "Zeitschrift für Kinderschutz"
+
+
+def test_odd_records_from_outside_are_cited_with_what_can_be_read() -> None:
+    odd = {
+        "type": "article-journal",
+        "title": "Odd but real",
+        "container-title": "J",
+        "author": "Smith, A",  # not a list of names
+        "issued": {"date-parts": [[None]]},  # as some services send an unknown date
+    }
+    assert render(odd, "apa").text == "Odd but real. (n.d.). J."
+    raw = {**odd, "author": [{"family": "Smith", "given": "Ann"}], "issued": {"raw": "2021-05-02"}}
+    assert render(raw, "apa").text == "Smith, A. (2021). Odd but real. J."
+    back = rispy.loads(ris([odd, raw]))
+    assert [r.get("year") for r in back] == [None, "2021"] and back[0]["title"] == "Odd but real"
+    assert len(bibtexparser.loads(bibtex([odd, raw])).entries) == 2
