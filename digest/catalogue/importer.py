@@ -19,8 +19,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from digest import csvfiles
-from digest.catalogue.citation import harvard_citation
 from digest.catalogue.records import CatalogueRecord, RecordError, read_catalogue
+from digest.citations.records import catalogue_record
 from digest.db import first_line, lock_for_writing, refresh_statistics
 from digest.ingest.parse import ParsedEntry
 from digest.ingest.store import EntryCounts, feed_entries, store_entries
@@ -71,9 +71,8 @@ def record_entry(record: CatalogueRecord) -> ParsedEntry:
         published_estimated=True,
         summary_html=summary_html,
         summary_text=record.abstract,
-        citation=harvard_citation(
-            record.authors, record.year, record.title, record.place, record.publisher
-        ),
+        # Its citation is rendered from this record, in each newsletter's style, when shown.
+        csl=catalogue_record(record),
         publisher=record.publisher,
         place=record.place,
         isbn=record.isbn,

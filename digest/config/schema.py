@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
 )
 
+from digest.citations.styles import check_style
 from digest.config.identity import check_colour, check_logo
 from digest.defaults import DEFAULT_TIMEZONE, MAIL_CONNECTIONS
 from digest.localfiles import is_local_path
@@ -102,6 +103,11 @@ Line = Annotated[str, BeforeValidator(_check_one_line)]
 Minutes = Annotated[int, BeforeValidator(parse_duration_minutes)]
 
 
+def _check_citation_style(value: str) -> str:
+    """A style the citations package has; a typo is told with the names nearest it."""
+    return check_style(value)
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -139,6 +145,11 @@ class NewsletterConfig(Strict):
     postal_address: str | None = Field(default=None, min_length=1, max_length=500)
     colour: Annotated[Line, AfterValidator(check_colour)] | None = None  # "#rrggbb"
     logo: Annotated[Line, AfterValidator(check_logo)] | None = None
+    # How items are cited: a CSL style's name ("harvard-cite-them-right", "apa",
+    # "vancouver", ...); None: the default, Cite Them Right Harvard. And whether the email
+    # carries each item's citation (the archive always does).
+    citation_style: Annotated[Line, AfterValidator(_check_citation_style)] | None = None
+    citations_in_email: bool = True
 
     @field_validator("postal_address")
     @classmethod

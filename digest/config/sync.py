@@ -81,6 +81,8 @@ def _apply_newsletter(newsletter: Newsletter, spec: NewsletterConfig) -> None:
     newsletter.second_approver = spec.second_approver
     newsletter.organisation, newsletter.postal_address = spec.organisation, spec.postal_address
     newsletter.colour, newsletter.logo = spec.colour, spec.logo
+    newsletter.citation_style = spec.citation_style
+    newsletter.citations_in_email = spec.citations_in_email
     existing = {s.name.casefold(): s for s in newsletter.sections}
     ordered = []
     for position, name in enumerate(spec.sections):

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from digest import audit
+from digest.citations import item_citation
 from digest.editions.approvals import (
     approvers,
     contributed,
@@ -398,13 +399,24 @@ def snapshot(item: Item, placement: Placement | None) -> dict[str, Any]:
         # feed's own <title>, which is often "Latest articles" or a site's tagline.
         "source": item.publisher
         or ", ".join(dict.fromkeys(s.feed.publisher or s.feed.name for s in item.sources)),
-        "citation": item.citation,
+        # Rendered once here, in the newsletter's style, for the email, archive and Atom.
+        **_citation(item, placement),
         "section": placement.section.name if placement and placement.section else None,
         # The section's place in the newsletter's order: the email's sections follow it.
         "section_position": placement.section.position if placement and placement.section else None,
         "topics": [topic.slug for topic in chosen],
         "topic_labels": sorted(topic.label for topic in chosen),
     }
+
+
+def _citation(item: Item, placement: Placement | None) -> dict[str, str | None]:
+    """The item's citation as the snapshot keeps it: HTML (italics), plain text, and the
+    text again as "citation", where snapshots frozen before kept it."""
+    style = placement.newsletter.citation_style if placement else None
+    cited = item_citation(item, style)
+    if cited is None:
+        return {"citation": None, "citation_html": None, "citation_text": None}
+    return {"citation": cited.text, "citation_html": str(cited.html), "citation_text": cited.text}
 
 
 def approve(

@@ -19,6 +19,7 @@ from flask import (
 )
 from sqlalchemy import select
 
+from digest.citations import export as citation_export
 from digest.curation.topics import expand_chosen
 from digest.delivery import queue
 from digest.delivery.proofs import send_proof
@@ -55,6 +56,27 @@ PREVIEW_POLICY = (
 
 def _edition(edition_id: int) -> Edition:
     return edition_by_id(g.db, edition_id)
+
+
+def download(text: str, media_type: str, filename: str) -> Response:
+    """A file the browser saves under `filename` (ASCII: slugs and dates)."""
+    return Response(
+        text,
+        content_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@blueprint.get("/<int:edition_id>/items.<fmt>")
+@requires(Role.EDITOR)
+def export_items(edition_id: int, fmt: str) -> Response:
+    """An approved or sent edition's items as RIS or BibTeX, for a reference manager."""
+    edition = _edition(edition_id)
+    if fmt not in citation_export.FORMATS:
+        abort(404)
+    if edition.state not in (EditionState.APPROVED, EditionState.SENDING, EditionState.SENT):
+        abort(409, "only an approved or sent edition's items can be exported")
+    return download(*citation_export.export(edition, fmt))
 
 
 @blueprint.get("")

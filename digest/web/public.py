@@ -19,6 +19,7 @@ from flask import (
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from digest.citations import export as citation_export
 from digest.curation.topics import grouped_by_parent, offered_topics
 from digest.editions import archive as editions_archive
 from digest.models import Newsletter, SubscriberStatus, Subscription, Topic
@@ -32,6 +33,7 @@ from digest.subscriptions.tokens import (
     subscription_token,
 )
 from digest.web.context import settings
+from digest.web.editions import download
 from digest.web.inputs import int_list, optional_int
 from digest.web.security import client_ip, is_submission, public
 from digest.wording import capitalised
@@ -371,6 +373,16 @@ def archived_edition(slug: str, edition_id: int) -> str:
     newsletter = _newsletter(slug)
     found = editions_archive.archived(g.db, newsletter, edition_id)
     return render_template("public/archived_edition.html", newsletter=newsletter, archived=found)
+
+
+@blueprint.get("/archive/<slug>/<int:edition_id>/items.<fmt>")
+@public
+def archived_items(slug: str, edition_id: int, fmt: str) -> Response:
+    """A sent edition's items as RIS or BibTeX, for a reader's reference manager."""
+    found = editions_archive.archived(g.db, _newsletter(slug), edition_id)
+    if fmt not in citation_export.FORMATS:
+        abort(404)
+    return download(*citation_export.export(found.edition, fmt))
 
 
 def _atom(body: bytes) -> Response:

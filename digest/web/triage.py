@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from digest.citations import item_citations
 from digest.curation import decisions, duplicates, manual
 from digest.curation.items import (
     ItemFilter,
@@ -201,6 +202,7 @@ def item(item_id: int) -> str:
         editable_summary=editable_text(found.summary_html),
         history=duplicates.history(g.db, item_id),
         look_alikes=open_duplicates(g.db, [item_id]).get(item_id, []),
+        citations=item_citations(found),
         **_choices(),
     )
 
