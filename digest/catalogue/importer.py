@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from digest import csvfiles
 from digest.catalogue.citation import harvard_citation
-from digest.catalogue.records import CatalogueRecord, RecordError, read_catalogue
+from digest.catalogue.files import read_catalogue
+from digest.catalogue.records import CatalogueRecord, RecordError
 from digest.db import first_line, lock_for_writing, refresh_statistics
 from digest.ingest.parse import ParsedEntry
 from digest.ingest.store import EntryCounts, feed_entries, store_entries
