@@ -208,7 +208,7 @@ def _tidy(value: str | None) -> str | None:
     return value or None
 
 
-def _name(value: str | None) -> str | None:
+def heading_name(value: str | None) -> str | None:
     """A heading name ("Jütte, Sonja," "Smith, J. R.") without its closing punctuation; a
     full stop stays after an initial."""
     name = _tidy(value)
@@ -246,7 +246,7 @@ def _names(record: Record) -> tuple[list[str], list[str]]:
         if field.tag.startswith("7") and _sub(field, "t"):
             continue  # an entry for another work (name and title), not a maker of this one
         codes = ("a",) if field.tag.endswith("00") else ("a", "b")
-        name = _name(". ".join(_tidy(v) or "" for v in _sub(field, *codes)))
+        name = heading_name(". ".join(_tidy(v) or "" for v in _sub(field, *codes)))
         if not name:
             continue
         role = " ".join(_sub(field, "e", "4", "j"))

@@ -168,9 +168,103 @@ class TopicConfig(Strict):
     parent: Slug | None = None
 
 
+SourceType = Literal["feed", "pubmed", "crossref", "oai-pmh"]
+SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
+# Where a source that is a public service is asked when `url` is not given.
+SERVICE_URLS = {
+    "pubmed": "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/",
+    "crossref": "https://api.crossref.org/",
+}
+OAI_OPTIONS = ("metadata_prefix", "from", "record_url")
+OAI_METADATA_PREFIXES = ("marc21", "marcxml", "oai_dc")  # Koha serves marc21 and oai_dc
+_ISSN = re.compile(r"^(\d{4})-?(\d{3}[\dXx])$")
+_CROSSREF_FILTER = re.compile(r"^[a-z][a-z0-9.-]*:\S+$")
+# OAI-PMH setSpec: URI unreserved characters, in parts joined by colons.
+_SET_SPEC = re.compile(r"^[A-Za-z0-9_.!~*'()-]+(?::[A-Za-z0-9_.!~*'()-]+)*$")
+_OAI_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}Z)?$")
+
+
+def check_issn(value: str) -> str:
+    """An ISSN as NNNN-NNNX, its check digit verified; ValueError saying what is wrong."""
+    match = _ISSN.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not an ISSN (such as 0952-9136)")
+    digits = match[1] + match[2][:3]
+    total = sum(int(d) * weight for d, weight in zip(digits, range(8, 1, -1), strict=True))
+    check = (11 - total % 11) % 11
+    expected = "X" if check == 10 else str(check)
+    if match[2][3].upper() != expected:
+        raise ValueError(
+            f"the ISSN {value!r} has a wrong check digit (it would end in {expected}): check "
+            "it against the journal's own page"
+        )
+    return f"{match[1]}-{match[2].upper()}"
+
+
+def _crossref_query(query: str) -> str:
+    """A journal's ISSN, or a Crossref filter such as `issn:0952-9136,from-pub-date:2024`."""
+    if _ISSN.match(query):
+        return check_issn(query)
+    parts = [part.strip() for part in query.split(",")]
+    if not all(_CROSSREF_FILTER.match(part) for part in parts):
+        raise ValueError(
+            f"{query!r} is neither an ISSN (such as 0952-9136) nor a Crossref filter (such as "
+            "issn:0952-9136,from-pub-date:2024-01-01)"
+        )
+    for index, part in enumerate(parts):
+        name, _, value = part.partition(":")
+        if name in ("issn", "e-issn", "p-issn"):
+            parts[index] = f"{name}:{check_issn(value)}"
+    return ",".join(parts)
+
+
+def _oai_options(options: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(set(options) - set(OAI_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"{', '.join(unknown)} is not a setting of an OAI-PMH catalogue (known: "
+            f"{', '.join(OAI_OPTIONS)})"
+        )
+    prefix = options.get("metadata_prefix", "marc21")
+    if prefix not in OAI_METADATA_PREFIXES:
+        raise ValueError(
+            f"metadata_prefix {prefix!r} is not one Digest reads (use "
+            f"{', '.join(OAI_METADATA_PREFIXES)}; Koha serves marc21 and oai_dc)"
+        )
+    if "from" in options and not _OAI_DATE.match(options["from"]):
+        raise ValueError(f"from {options['from']!r} is not a date such as 2026-01-31")
+    record_url = options.get("record_url")
+    if record_url is not None and not (
+        re.match(r"^https?://[^/\s]+", record_url) and "{id}" in record_url
+    ):
+        raise ValueError(
+            "record_url must be a web address holding {id}, where the record's number goes "
+            "(for Koha: https://library.example.org/cgi-bin/koha/opac-detail.pl?biblionumber={id})"
+        )
+    return {**options, "metadata_prefix": prefix}
+
+
+def _named(info: ValidationInfo) -> str:
+    name = info.data.get("name")
+    return f"feed {name!r}" if name else "this feed"
+
+
+_WHAT = {
+    "pubmed": "is a PubMed search",
+    "crossref": "is a journal at Crossref",
+    "oai-pmh": "is a catalogue harvested over OAI-PMH",
+}
+
+
 class FeedConfig(Strict):
     name: Line = Field(min_length=1, max_length=200)
-    url: Annotated[Line, AfterValidator(_check_feed_url)]
+    # What is polled: a feed (RSS, Atom, RDF, JSON Feed), a PubMed search (`query`), a journal
+    # at Crossref (`query`: its ISSN, or a Crossref filter) or a catalogue over OAI-PMH
+    # (`query`: the set, if any). See `digest.ingest.sources`. Declared before the fields
+    # whose rules depend on it, so that their checks can read it.
+    type: SourceType = "feed"
+    # A PubMed search or a Crossref journal may leave it out: the service is asked.
+    url: Line = Field(default="", validate_default=True)
     newsletter: Slug
     section: Line
     topics: list[Slug] = []
@@ -179,12 +273,77 @@ class FeedConfig(Strict):
     allow_private_network: bool = False
     # Who readers are told an item comes from ("Source: …"); by default, the feed's name.
     publisher: Line | None = Field(default=None, min_length=1, max_length=200)
-    # What is polled: a feed (RSS, Atom, RDF, JSON Feed), a PubMed search (`query`), a journal
-    # at Crossref (`query`: its ISSN, or a Crossref filter) or a catalogue over OAI-PMH
-    # (`query`: the set, if any). See `digest.ingest.sources`.
-    type: Literal["feed", "pubmed", "crossref", "oai-pmh"] = "feed"
-    query: Line | None = Field(default=None, min_length=1, max_length=2000)
-    options: dict[str, Line] = {}  # a source's own settings (OAI-PMH's metadata_prefix, say)
+    query: Line | None = Field(default=None, min_length=1, max_length=2000, validate_default=True)
+    # A source's own settings (OAI-PMH: metadata_prefix, from, record_url).
+    options: dict[str, Line] = Field(default={}, validate_default=True)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type")
+        if not value and kind in SERVICE_URLS:
+            return SERVICE_URLS[kind]
+        if not value and kind is not None:
+            what = (
+                "an OAI-PMH catalogue needs its repository's base URL"
+                if kind == "oai-pmh"
+                else "a feed needs its address"
+            )
+            raise ValueError(f"{_named(info)} has no url: {what}")
+        value = _check_feed_url(value, info)
+        if kind == "oai-pmh":
+            if not re.match(r"^https?://", value, re.IGNORECASE):
+                raise ValueError(
+                    f"{_named(info)}: an OAI-PMH catalogue is harvested over the web, so its url "
+                    "must start with https:// (or http://)"
+                )
+            if "verb=" in value:
+                raise ValueError(
+                    f"{_named(info)}: give the repository's base URL, without ?verb=… (for "
+                    "Koha: https://library.example.org/cgi-bin/koha/oai.pl)"
+                )
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if kind == "feed" and value is not None:
+            raise ValueError(
+                f"{_named(info)} is a feed, which takes no query (set type to pubmed, crossref "
+                "or oai-pmh for a search, a journal or a catalogue)"
+            )
+        if kind in ("pubmed", "crossref") and value is None:
+            needs = (
+                "the search, as typed at PubMed"
+                if kind == "pubmed"
+                else "the journal's ISSN or a Crossref filter"
+            )
+            raise ValueError(f"{_named(info)} {_WHAT[kind]} and needs a query: {needs}")
+        if kind == "crossref" and value is not None:
+            try:
+                return _crossref_query(value)
+            except ValueError as exc:
+                raise ValueError(f"{_named(info)}: {exc}") from None
+        if kind == "oai-pmh" and value is not None and not _SET_SPEC.match(value):
+            raise ValueError(
+                f"{_named(info)}: the query of an OAI-PMH catalogue is the set to harvest "
+                f"(a setSpec such as 'new-books'), and {value!r} is not one"
+            )
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        kind = info.data.get("type")
+        if kind == "feed" and value:
+            raise ValueError(f"{_named(info)} is a feed, which takes no options")
+        if kind == "oai-pmh":
+            try:
+                return _oai_options(value)
+            except ValueError as exc:
+                raise ValueError(f"{_named(info)}: {exc}") from None
+        return value
 
 
 class DkimConfig(Strict):
