@@ -31,6 +31,7 @@ class Repository:
     granularity: str = "YYYY-MM-DDThh:mm:ssZ"
     page_size: int = 2
     held: list[Held] = field(default_factory=list)
+    prefixes: tuple[str, ...] = ("marc21", "marcxml", "oai_dc")
     broken_page: int | None = None  # this page (1, 2, …) is sent cut off mid-element
     requests: list[dict[str, str]] = field(default_factory=list)
 
@@ -63,7 +64,7 @@ class Repository:
         else:
             prefix, offset = args.get("metadataPrefix", ""), 0
             since, set_spec = args.get("from", ""), args.get("set", "")
-        if prefix not in ("marc21", "marcxml", "oai_dc"):
+        if prefix not in self.prefixes:
             return self._error("cannotDisseminateFormat", f"{prefix} is not offered", args)
         matching = [
             h

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from lxml import etree
 
@@ -195,6 +195,16 @@ def _url(base: str, params: dict[str, str]) -> str:
     return f"{base}{'&' if '?' in base else '?'}{urlencode(params)}"
 
 
+async def _fetch(fetcher: Fetcher, source: SourcePlan, params: dict[str, str]) -> FetchResult:
+    """One request to the repository. A permanent redirect moves the base URL (the feed's
+    address), not the request with its verb."""
+    result = await fetcher.fetch(source.request(_url(source.url, params), ACCEPT))
+    if result.moved_to:
+        moved = urlsplit(result.moved_to)
+        result.moved_to = None if "?" in source.url else moved._replace(query="").geturl()
+    return result
+
+
 def _warning(gathered: _Gathered, limit: int) -> FeedProblem | None:
     said = []
     if gathered.cut_short:
@@ -222,9 +232,7 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
         params["set"] = source.query
     start = source.harvested_until or source.options.get("from")
     if start:
-        identify = await fetcher.fetch(
-            source.request(_url(source.url, {"verb": "Identify"}), ACCEPT)
-        )
+        identify = await _fetch(fetcher, source, {"verb": "Identify"})
         if identify.status is not FetchStatus.FETCHED:
             return Harvest(identify, None)
         try:
@@ -234,7 +242,7 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
     gathered, until, seen = _Gathered(), None, set()
     result: FetchResult | None = None
     for _ in range(MAX_PAGES):
-        result = await fetcher.fetch(source.request(_url(source.url, params), ACCEPT))
+        result = await _fetch(fetcher, source, params)
         if result.status is not FetchStatus.FETCHED:
             return Harvest(result, None)
         try:
