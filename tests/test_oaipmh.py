@@ -128,6 +128,8 @@ def test_a_catalogue_in_feeds_yaml_is_harvested_page_by_page(
     feed = the_feed(factory)
     assert feed.harvested_until == repository.now
     assert (feed.consecutive_failures, feed.last_error) == (0, None)
+    listed = CliRunner().invoke(cli, ["--db", url, "feeds", "list"], terminal_width=200).output
+    assert "Catalogue (OAI-PMH): new-books" in listed
     with factory() as session:
         book = session.scalar(select(Item).where(Item.isbn == "9781447345695"))
         assert (book.publisher, book.place) == ("Policy Press", "Bristol")
