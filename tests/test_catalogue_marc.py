@@ -149,6 +149,12 @@ def test_a_file_cut_off_mid_record_keeps_the_records_before(tmp_path: Path) -> N
     assert second == "record 2: the file ends in the middle of this record"
 
 
+def test_line_breaks_between_records_are_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "export.mrc"
+    path.write_bytes(marc.binary(marc.article()) + b"\r\n" + marc.binary(marc.report()) + b"\n")
+    assert [r.kind for r in records_of(path)] == ["article-journal", "report"]
+
+
 def test_broken_marcxml_keeps_the_records_before_and_says_where(tmp_path: Path) -> None:
     whole = marc.marcxml(marc.article(), marc.report())
     path = tmp_path / "export.xml"

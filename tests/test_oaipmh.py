@@ -367,3 +367,41 @@ def test_a_repository_that_moved_keeps_its_base_url(
     add_catalogue(sqlite_factory, httpserver.url_for("/oai"))
     assert poll(sqlite_factory).counts.new == 5
     assert the_feed(sqlite_factory).url == httpserver.url_for(PATH)
+
+
+def test_a_harvest_reads_at_most_the_entries_of_a_poll_and_says_so(
+    sqlite_factory, repository: Repository, httpserver: HTTPServer
+) -> None:
+    add_catalogue(sqlite_factory, httpserver.url_for(PATH))
+    (outcome,) = poll_feeds(
+        sqlite_factory, settings=FetchSettings(total_timeout=2, max_entries=3)
+    ).outcomes
+    assert (outcome.status, outcome.counts.new) == (PollStatus.UPDATED, 3)
+    assert outcome.problem.message == (
+        "The catalogue had more new records than the 3 Digest reads in a harvest; the others "
+        "were left out. To start from a later date, set options.from."
+    )
+    assert len(list_requests(repository)) == 3  # the deleted record took a place on page 2
+
+
+def test_resumption_tokens_that_repeat_stop_the_harvest(
+    sqlite_factory, httpserver: HTTPServer
+) -> None:
+    repo = Repository()
+    repo.add("2026-11-01T10:00:00Z", marc.report())
+    repo.add("2026-11-02T10:00:00Z", marc.article())
+    repo.add("2026-11-03T10:00:00Z", marc.chapter())
+
+    def same_page_forever(request: Request) -> Response:
+        args = dict(request.args)
+        if "resumptionToken" in args:
+            request.args = type(request.args)({"verb": "ListRecords", "metadataPrefix": "marc21"})
+        return repo(request)
+
+    httpserver.expect_request(PATH).respond_with_handler(same_page_forever)
+    add_catalogue(sqlite_factory, httpserver.url_for(PATH), None)
+    outcome = poll(sqlite_factory)
+    assert outcome.status is PollStatus.FAILED
+    assert outcome.problem.message.startswith(
+        "The catalogue kept sending more pages of records (its resumption tokens repeat"
+    )

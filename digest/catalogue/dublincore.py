@@ -12,7 +12,7 @@ import re
 from lxml import etree
 
 from digest import csvfiles
-from digest.catalogue.marc import heading_name
+from digest.catalogue.marcfields import heading_name
 from digest.catalogue.records import TEXT_FIELDS, CatalogueRecord, build_record
 
 DC_NS = "http://purl.org/dc/elements/1.1/"

@@ -23,7 +23,8 @@ from lxml import etree
 
 from digest.catalogue.dublincore import dc_record
 from digest.catalogue.importer import record_entry
-from digest.catalogue.marc import MARCXML_NS, marc_record, record_from_xml
+from digest.catalogue.marc import MARCXML_NS, record_from_xml
+from digest.catalogue.marcfields import marc_record
 from digest.catalogue.records import CatalogueRecord
 from digest.ingest import dedup
 from digest.ingest.errors import ErrorKind, FeedProblem
