@@ -85,6 +85,25 @@ def test_an_article_names_its_journal_volume_issue_and_pages(write) -> None:
     assert article.doi == "10.1002/car.2670"  # from its link at doi.org
 
 
+@pytest.mark.parametrize(
+    ("subfields", "title"),
+    [
+        ({"a": "Kinship care."}, "Kinship care"),
+        ({"a": "Vitamin D."}, "Vitamin D."),
+        (
+            {"a": "[Neglect] :", "b": "a guide for schools /", "c": "NSPCC."},
+            "Neglect: a guide for schools",
+        ),
+        ({"a": "Annual report.", "n": "Part 2,", "p": "Wales."}, "Annual report. Part 2, Wales"),
+    ],
+)
+def test_titles_lose_the_cataloguers_punctuation(write, subfields, title) -> None:
+    (found,) = records_of(
+        write(marc.record("am", marc.fixed(), marc.field("245", "10", **subfields)))
+    )
+    assert found.title == title
+
+
 def test_a_marc8_record_reads_as_typed(tmp_path: Path) -> None:
     path = tmp_path / "old-system.mrc"
     path.write_bytes(marc.binary(marc.marc8_record()))

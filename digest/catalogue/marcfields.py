@@ -48,8 +48,8 @@ def _tidy(value: str | None) -> str | None:
 
 
 def heading_name(value: str | None) -> str | None:
-    """A heading name ("Jütte, Sonja," "Smith, J. R.") without its closing punctuation; a
-    full stop stays after an initial."""
+    """A name or title ("Jütte, Sonja," "Smith, J. R.", "Kinship care.") without its closing
+    punctuation; a full stop stays after an initial."""
     name = _tidy(value)
     if name and name.endswith(".") and not re.search(r"(?:^|[\s,.])\w\.$", name):
         name = name[:-1].rstrip()
@@ -71,9 +71,9 @@ def _title(record: Record) -> str | None:
     field = record.get("245")
     if field is None:
         return None
-    main = " ".join(_tidy(v) or "" for v in _sub(field, "a", "n", "p")).strip()
-    rest = _tidy(" ".join(_sub(field, "b")))
-    return f"{main.rstrip('.')}: {rest.rstrip('.')}" if main and rest else _tidy(main)
+    main = heading_name(" ".join(_sub(field, "a", "n", "p")))
+    rest = heading_name(" ".join(_sub(field, "b")))
+    return f"{main}: {rest}" if main and rest else main
 
 
 def _names(record: Record) -> tuple[list[str], list[str]]:

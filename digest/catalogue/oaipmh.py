@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from lxml import etree
 
@@ -31,6 +31,7 @@ from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.fetch import Fetcher, FetchResult, FetchStatus
 from digest.ingest.parse import ParsedEntry, ParsedFeed
 from digest.ingest.sources import Harvest, SourcePlan
+from digest.ingest.urls import reader_link
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 ACCEPT = "text/xml, application/xml;q=0.9, */*;q=0.5"
@@ -165,7 +166,8 @@ def oai_entry(record: CatalogueRecord, identifier: str, source: SourcePlan) -> P
     source says how (options.record_url, with {id})."""
     template = source.options.get("record_url")
     if record.url is None and template and identifier:
-        record.url = template.replace("{id}", identifier.rpartition(":")[2])
+        number = quote(identifier.rpartition(":")[2], safe="")
+        record.url = reader_link(template.replace("{id}", number))
     entry = record_entry(record)
     if record.isbn or not identifier:
         return entry
