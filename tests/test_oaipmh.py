@@ -405,3 +405,24 @@ def test_resumption_tokens_that_repeat_stop_the_harvest(
     assert outcome.problem.message.startswith(
         "The catalogue kept sending more pages of records (its resumption tokens repeat"
     )
+
+
+def test_a_refused_resumption_token_fails_the_harvest_in_plain_words(
+    sqlite_factory, repository: Repository, httpserver: HTTPServer
+) -> None:
+    def forgetful(request: Request) -> Response:
+        if "resumptionToken" in request.args:
+            request.args = type(request.args)({"verb": "ListRecords", "resumptionToken": "x"})
+        return repository(request)
+
+    httpserver.clear_all_handlers()
+    httpserver.expect_request(PATH).respond_with_handler(forgetful)
+    add_catalogue(sqlite_factory, httpserver.url_for(PATH))
+    outcome = poll(sqlite_factory)
+    assert outcome.status is PollStatus.FAILED
+    assert outcome.problem.message == (
+        "The catalogue refused to go on to its next page of records (its resumption token had "
+        "expired or was not valid); the harvest will start again. It said: “The token is not "
+        "valid”"
+    )
+    assert titles(sqlite_factory) == []
