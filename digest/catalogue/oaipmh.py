@@ -233,8 +233,7 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
     params = {"verb": "ListRecords", "metadataPrefix": prefix}
     if source.query:
         params["set"] = source.query
-    start = source.harvested_until or source.options.get("from")
-    if start:
+    if start := source.harvested_until or source.options.get("from"):
         identify = await _fetch(fetcher, source, {"verb": "Identify"})
         if identify.status is not FetchStatus.FETCHED:
             return Harvest(identify, None)
@@ -242,8 +241,15 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
             params["from"] = since(start, granularity(identify.body))
         except OaiError as exc:
             return _failed(identify, exc)
+    return await _list_records(fetcher, source, params, prefix)
+
+
+async def _list_records(
+    fetcher: Fetcher, source: SourcePlan, params: dict[str, str], prefix: str
+) -> Harvest:
+    """Every page of a ListRecords, gathered; the first problem fails the whole harvest, so
+    that the next starts from the same place."""
     gathered, until, seen = _Gathered(), None, set()
-    result: FetchResult | None = None
     for _ in range(MAX_PAGES):
         result = await _fetch(fetcher, source, params)
         if result.status is not FetchStatus.FETCHED:
@@ -256,21 +262,14 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
         until = until or page.response_date
         _gather(page, prefix, source, gathered)
         if not page.token or gathered.cut_short:
-            break
+            problem = _warning(gathered, source.settings.max_entries)
+            parsed = ParsedFeed(entries=gathered.entries, problem=problem, harvested_until=until)
+            return Harvest(result, parsed)
         if page.token in seen:
-            return _failed(result, OaiError(ErrorKind.PARSE_ERROR, _LOOPING))
+            break
         seen.add(page.token)
         params = {"verb": "ListRecords", "resumptionToken": page.token}
-    else:
-        assert result is not None
-        return _failed(result, OaiError(ErrorKind.PARSE_ERROR, _LOOPING))
-    assert result is not None
-    parsed = ParsedFeed(
-        entries=gathered.entries,
-        problem=_warning(gathered, source.settings.max_entries),
-        harvested_until=until,
-    )
-    return Harvest(result, parsed)
+    return _failed(result, OaiError(ErrorKind.PARSE_ERROR, _LOOPING))
 
 
 _LOOPING = (
