@@ -9,6 +9,7 @@ from pathlib import Path
 import marcfixtures as marc
 import pytest
 from click.testing import CliRunner
+from pymarc import Field
 from sqlalchemy import select
 
 from digest.catalogue.files import read_catalogue
@@ -102,6 +103,19 @@ def test_titles_lose_the_cataloguers_punctuation(write, subfields, title) -> Non
         write(marc.record("am", marc.fixed(), marc.field("245", "10", **subfields)))
     )
     assert found.title == title
+
+
+def test_a_thesis_is_published_by_its_university(write) -> None:
+    thesis = marc.record(
+        "am",
+        Field(tag="008", data="160101nuuuu    wlk" + " " * 22),
+        marc.field("100", "1 ", a="Ap Iorwerth, Siân."),
+        marc.field("245", "10", a="Gofal plant yng Nghymru /"),
+        marc.field("502", b="PhD", c="Prifysgol Caerdydd", d="2024"),
+    )
+    (found,) = records_of(write(thesis))
+    assert (found.kind, found.publisher, found.year) == ("thesis", "Prifysgol Caerdydd", 2024)
+    assert found.authors == ["Ap Iorwerth, Siân"]
 
 
 def test_a_marc8_record_reads_as_typed(tmp_path: Path) -> None:

@@ -233,5 +233,14 @@ def marc_record(record: Record) -> CatalogueRecord:
     series = _first(record, "830", "a") or _first(record, "490", "a")
     found.series = _tidy(series.rstrip(".")) if series else None
     found.issn = _issn(record)
+    if found.kind == "thesis" and not found.publisher:
+        # A thesis is "published" by its university, which the dissertation note names.
+        found.publisher = _tidy(_first(record, "502", "c"))
+        found.year = found.year or _thesis_year(record)
     _host(record, found)
     return found
+
+
+def _thesis_year(record: Record) -> int | None:
+    match = _YEAR.search(_first(record, "502", "d") or "")
+    return int(match[0]) if match else None
