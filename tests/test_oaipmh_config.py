@@ -35,7 +35,7 @@ def problems(tmp_path: Path, feed: str) -> list[str]:
 
 def entry(name: str, *lines: str) -> str:
     body = "".join(f"    {line}\n" for line in lines)
-    return f"  - name: \"{name}\"\n{body}    newsletter: library\n    section: Books\n"
+    return f'  - name: "{name}"\n{body}    newsletter: library\n    section: Books\n'
 
 
 def test_a_pubmed_search_asks_the_service_when_no_url_is_given(tmp_path: Path) -> None:
@@ -180,3 +180,14 @@ def test_each_mistake_names_the_feed_and_its_line(
     tmp_path: Path, lines: tuple[str, ...], expected: str
 ) -> None:
     assert problems(tmp_path, entry("PubMed", *lines)) == [expected]
+
+
+def test_the_readmes_example_sources_are_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("  - name: Neglect in PubMed")
+    block = readme[start : readme.index("  ```", start)]
+    path = tmp_path / "feeds.yaml"
+    placed = "  - newsletter: library\n    section: Books\n    name:"
+    path.write_text(HEAD + block.replace("  - name:", placed), encoding="utf-8")
+    config = load_config(path)
+    assert [f.type for f in config.feeds] == ["pubmed", "crossref", "oai-pmh"]
