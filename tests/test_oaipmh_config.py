@@ -67,6 +67,27 @@ def test_an_issn_ending_in_x() -> None:
     assert check_issn("1050-124x") == "1050-124X"
 
 
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("2026-01-01", "2026-01-01"),
+        ("'2026-01-01'", "2026-01-01"),
+        ("2026-01-01T08:30:00Z", "2026-01-01T08:30:00Z"),
+    ],
+)
+def test_a_catalogues_first_date_as_yaml_reads_it(tmp_path: Path, written: str, kept: str) -> None:
+    feed = load(
+        tmp_path,
+        entry(
+            "Koha",
+            "type: oai-pmh",
+            "url: https://library.example.org/cgi-bin/koha/oai.pl",
+            f"options: {{from: {written}}}",
+        ),
+    )
+    assert feed.options["from"] == kept
+
+
 def test_a_catalogue_takes_its_set_and_settings(tmp_path: Path) -> None:
     feed = load(
         tmp_path,
@@ -75,7 +96,7 @@ def test_a_catalogue_takes_its_set_and_settings(tmp_path: Path) -> None:
             "type: oai-pmh",
             "url: https://library.example.org/cgi-bin/koha/oai.pl",
             "query: new-books",
-            "options: {from: '2026-01-01'}",
+            "options: {from: 2026-01-01}",  # a date to YAML, the text it shows to Digest
         ),
     )
     assert feed.query == "new-books"

@@ -244,6 +244,19 @@ def _oai_options(options: dict[str, str]) -> dict[str, str]:
     return {**options, "metadata_prefix": prefix}
 
 
+def _as_text(value: object) -> object:
+    """What YAML read as a date, a time or a number, as it was written (an OAI datestamp for a
+    time)."""
+    if isinstance(value, dt.datetime):
+        moment = value.astimezone(dt.UTC) if value.tzinfo else value
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def _named(info: ValidationInfo) -> str:
     name = info.data.get("name")
     return f"feed {name!r}" if name else "this feed"
@@ -331,6 +344,14 @@ class FeedConfig(Strict):
                 f"(a setSpec such as 'new-books'), and {value!r} is not one"
             )
         return value
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _plain_options(cls, value: object) -> object:
+        """A date or number written bare in YAML (`from: 2026-01-01`) is the text it shows."""
+        if not isinstance(value, dict):
+            return value
+        return {key: _as_text(item) for key, item in value.items()}
 
     @field_validator("options")
     @classmethod
