@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from digest.config import ConfigError, load_config
-from digest.config.schema import check_issn
+from digest.config.sources import check_issn
 
 HEAD = """\
 newsletters:

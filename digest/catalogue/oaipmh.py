@@ -35,7 +35,6 @@ from digest.ingest.urls import reader_link
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 ACCEPT = "text/xml, application/xml;q=0.9, */*;q=0.5"
-METADATA_PREFIXES = ("marc21", "marcxml", "oai_dc")
 DEFAULT_PREFIX = "marc21"  # Koha serves marc21 and oai_dc; MARC says more
 MAX_PAGES = 1000  # a repository whose tokens never end is stopped here
 MAX_LISTED = 3  # bad records named in the warning; the others are counted

@@ -18,7 +18,7 @@ from flask import (
 )
 
 from digest import audit
-from digest.config.schema import OAI_METADATA_PREFIXES, OAI_OPTIONS
+from digest.config.sources import OAI_METADATA_PREFIXES, OAI_OPTIONS
 from digest.curation.topics import all_topics
 from digest.ingest import health
 from digest.ingest.counts import items_per_feed
