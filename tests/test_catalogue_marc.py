@@ -128,6 +128,16 @@ def test_a_marc8_record_reads_as_typed(tmp_path: Path) -> None:
     assert found.place == "Łódź"
 
 
+def test_a_utf8_record_labelled_marc8_reads_as_utf8(tmp_path: Path) -> None:
+    """Systems that convert to UTF-8 but leave leader/09 blank are common."""
+    data = bytearray(marc.binary(marc.chapter()))
+    data[9:10] = b" "
+    path = tmp_path / "mislabelled.mrc"
+    path.write_bytes(bytes(data))
+    (found,) = records_of(path)
+    assert (found.title, found.authors) == ("Listening to children in Łódź", ["Ngũgĩ, Wanjiru"])
+
+
 def test_a_record_without_a_title_fails_alone(write) -> None:
     found = records_of(write(marc.report(), marc.untitled(), marc.article()))
     assert found[1] == "record 2: the title is missing"
