@@ -138,8 +138,8 @@ def test_a_catalogue_takes_its_set_and_settings(tmp_path: Path) -> None:
         ),
         (
             ("type: oai-pmh", "url: catalogue/export.xml"),
-            "feeds.yaml:9: feeds[0].url: feed 'PubMed': an OAI-PMH catalogue is harvested over "
-            "the web, so its url must start with https:// (or http://)",
+            "feeds.yaml:9: feeds[0].url: feed 'PubMed' is a catalogue harvested over OAI-PMH, "
+            "which Digest asks over the web, so its url must start with https:// (or http://)",
         ),
         (
             ("type: oai-pmh", "url: https://library.example.org/oai.pl?verb=Identify"),
@@ -189,6 +189,11 @@ def test_a_catalogue_takes_its_set_and_settings(tmp_path: Path) -> None:
             ("type: pubmed", "query: neglect", "url: ftp://example.org/"),
             "feeds.yaml:10: feeds[0].url: 'ftp://example.org/': only http, https or a local file "
             "path can be polled",
+        ),
+        (
+            ("type: pubmed", "query: neglect", "url: searches/pubmed.xml"),
+            "feeds.yaml:10: feeds[0].url: feed 'PubMed' is a PubMed search, which Digest asks over "
+            "the web, so its url must start with https:// (or http://)",
         ),
         (
             ("type: rss", "url: https://example.org/feed.xml"),

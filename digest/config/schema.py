@@ -223,17 +223,16 @@ class FeedConfig(Strict):
             )
             raise ValueError(f"{_named(info)} has no url: {what}")
         value = _check_feed_url(value, info)
-        if kind == "oai-pmh":
-            if not re.match(r"^https?://", value, re.IGNORECASE):
-                raise ValueError(
-                    f"{_named(info)}: an OAI-PMH catalogue is harvested over the web, so its url "
-                    "must start with https:// (or http://)"
-                )
-            if "verb=" in value:
-                raise ValueError(
-                    f"{_named(info)}: give the repository's base URL, without ?verb=… (for "
-                    "Koha: https://library.example.org/cgi-bin/koha/oai.pl)"
-                )
+        if kind in _WHAT and not re.match(r"^https?://", value, re.IGNORECASE):
+            raise ValueError(
+                f"{_named(info)} {_WHAT[kind]}, which Digest asks over the web, so its url must "
+                "start with https:// (or http://)"
+            )
+        if kind == "oai-pmh" and "verb=" in value:
+            raise ValueError(
+                f"{_named(info)}: give the repository's base URL, without ?verb=… (for "
+                "Koha: https://library.example.org/cgi-bin/koha/oai.pl)"
+            )
         return value
 
     @field_validator("query")
