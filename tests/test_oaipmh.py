@@ -4,6 +4,7 @@ and a failing repository is treated as a failing feed is."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -425,4 +426,27 @@ def test_a_refused_resumption_token_fails_the_harvest_in_plain_words(
         "expired or was not valid); the harvest will start again. It said: “The token is not "
         "valid”"
     )
+    assert titles(sqlite_factory) == []
+
+
+def test_an_entity_bomb_fails_the_harvest_in_a_moment(
+    sqlite_factory, httpserver: HTTPServer
+) -> None:
+    laughs = "".join(f'<!ENTITY l{n} "{f"&l{n - 1};" * 10 if n else "lol"}">' for n in range(10))
+    record = marc.marcxml(marc.report()).decode().split("<collection", 1)[1].split(">", 1)[1]
+    record = record.replace("</collection>", "").replace("Online child", "&l9;Online child")
+    record = record.replace("<record>", '<record xmlns="http://www.loc.gov/MARC21/slim">', 1)
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE OAI-PMH [{laughs}]>'
+        '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+        "<responseDate>2026-12-01T09:00:00Z</responseDate><ListRecords><record><header>"
+        "<identifier>KOHA-OAI-TEST:1</identifier><datestamp>2026-11-01</datestamp></header>"
+        f"<metadata>{record}</metadata></record></ListRecords></OAI-PMH>"
+    )
+    httpserver.expect_request(PATH).respond_with_data(body, content_type="text/xml")
+    add_catalogue(sqlite_factory, httpserver.url_for(PATH), None)
+    started = time.perf_counter()
+    outcome = poll(sqlite_factory)
+    assert time.perf_counter() - started < 5
+    assert (outcome.status, outcome.problem.kind) == (PollStatus.FAILED, ErrorKind.PARSE_ERROR)
     assert titles(sqlite_factory) == []
