@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from webapp import make_site
 from werkzeug import Request, Response
 
+from digest.catalogue.importer import import_catalogue
 from digest.cli import cli
 from digest.config import load_config, sync_config
 from digest.config.schema import FeedConfig
@@ -450,3 +451,18 @@ def test_an_entity_bomb_fails_the_harvest_in_a_moment(
     assert time.perf_counter() - started < 5
     assert (outcome.status, outcome.problem.kind) == (PollStatus.FAILED, ErrorKind.PARSE_ERROR)
     assert titles(sqlite_factory) == []
+
+
+def test_a_harvested_record_and_the_same_book_from_a_file_are_one_item(
+    sqlite_factory, repository: Repository, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    export = tmp_path / "export.mrc"
+    export.write_bytes(marc.binary(marc.book_with_editors()))
+    with transaction(sqlite_factory) as session:
+        assert import_catalogue(session, export, "new-in-the-library").counts.new == 1
+    add_catalogue(sqlite_factory, httpserver.url_for(PATH))
+
+    outcome = poll(sqlite_factory)
+
+    assert (outcome.counts.new, outcome.counts.duplicate) == (4, 1)
+    assert len(titles(sqlite_factory)) == 5
