@@ -1,4 +1,5 @@
-"""Reading catalogue exports (RIS and CSV) into records, with a clear reason for each bad one.
+"""Reading catalogue exports (RIS and CSV; MARC in `marc`) into records, with a clear reason
+for each bad one.
 
 Records come one at a time, so a catalogue of a million rows costs the memory of one. A record
 is checked against what the database takes (the lengths of the item's columns, no control
@@ -25,7 +26,7 @@ CSV_COLUMNS = ("title", "authors", "year", "publisher", "place", "url", "isbn", 
 _YEAR = re.compile(r"^(\d{4})")
 _ISBN = re.compile(r"^(?:97[89])?\d{9}[\dX]$")
 MAX_DOI = Item.__table__.c.doi.type.length
-_TEXT_FIELDS = ("title", "authors", "year", "publisher", "place", "url", "isbn", "abstract", "doi")
+TEXT_FIELDS = ("title", "authors", "year", "publisher", "place", "url", "isbn", "abstract", "doi")
 
 
 @dataclass
@@ -152,7 +153,7 @@ def _csv_records(found: csvfiles.CsvFile) -> Iterator[Found]:
             )
             continue
         row = dict(zip(columns, record.cells, strict=False))
-        if record.control and (problem := csvfiles.control_problem(row, _TEXT_FIELDS)):
+        if record.control and (problem := csvfiles.control_problem(row, TEXT_FIELDS)):
             yield RecordError(number, problem, "row")
             continue
         try:
@@ -197,21 +198,10 @@ def read_ris(path: Path, encoding: str | None = None) -> Iterator[Found]:
             "doi": entry.get("doi"),
         }
         texts = {k: "; ".join(v) if isinstance(v, list) else v for k, v in fields.items()}
-        if problem := csvfiles.control_problem(texts, _TEXT_FIELDS):
+        if problem := csvfiles.control_problem(texts, TEXT_FIELDS):
             yield RecordError(number, problem)
             continue
         try:
             yield number, build_record(**fields)
         except (ValueError, TypeError) as exc:
             yield RecordError(number, str(exc))
-
-
-def read_catalogue(path: Path, encoding: str | None = None) -> Iterator[Found]:
-    """Records of a `.ris` or `.csv` file, one at a time, and the reasons the bad ones are
-    left out. CatalogueFormatError (on the first `next`) when the file cannot be read."""
-    suffix = path.suffix.lower()
-    if suffix in (".ris", ".txt"):
-        return read_ris(path, encoding)
-    if suffix == ".csv":
-        return read_csv(path, encoding)
-    raise CatalogueFormatError(f"{path}: unknown catalogue format {suffix!r} (use .ris or .csv)")

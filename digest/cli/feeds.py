@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
@@ -153,7 +154,7 @@ def feeds_list(app: App, attention: bool) -> None:
                 "—" if feed.kind is FeedKind.CATALOGUE or feed.paused else when(feed.next_poll_at)
             )
             table.add_row(
-                feed.name,
+                _feed_cell(feed),
                 where,
                 str(counts.get(feed.id, 0)),
                 when(feed.last_success_at),
@@ -165,6 +166,17 @@ def feeds_list(app: App, attention: bool) -> None:
         needing = [f for f in rows if health.needs_attention(f)]
         if needing:
             console.print(f"{len(needing)} feeds need attention.")
+
+
+def _feed_cell(feed: Feed) -> str:
+    """The feed's name, and for a source that is not a feed, what it is and asks."""
+    from digest.ingest.edit import SOURCE_LABELS
+
+    if feed.source_type is None:
+        return escape(feed.name)
+    label = SOURCE_LABELS.get(feed.source_type, feed.source_type)
+    asked = f": {feed.source_query}" if feed.source_query else ""
+    return f"{escape(feed.name)}\n[dim]{escape(label + asked)}[/]"
 
 
 @feeds.command("check")

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from digest import csvfiles
+from digest.catalogue.files import is_marc
 from digest.catalogue.importer import import_catalogue
 from digest.catalogue.records import CatalogueFormatError
 from digest.cli import (
@@ -106,16 +107,18 @@ def items_list(
 def items_import(
     app: App, file: Path, newsletter: str, section: str | None, encoding: str | None
 ) -> None:
-    """Import catalogue records from a RIS or CSV file; bad records are reported and skipped."""
+    """Import catalogue records from a RIS, CSV, MARC21 or MARCXML file; bad records are
+    reported and skipped."""
     try:
-        encoding = encoding or csvfiles.find_encoding(file)
+        # MARC says its own encoding, record by record (UTF-8 or MARC-8).
+        encoding = encoding or (None if is_marc(file) else csvfiles.find_encoding(file))
         with transaction(app.require_schema()) as session:
             report = import_catalogue(session, file, newsletter, section, encoding)
     except csvfiles.CsvFileError as exc:
         raise UsageProblem(f"{file}: {exc}; nothing was imported") from None
     except (CatalogueFormatError, LookupError) as exc:
         raise UsageProblem(f"{exc}; nothing was imported") from None
-    if note := csvfiles.encoding_note(file, encoding):
+    if encoding and (note := csvfiles.encoding_note(file, encoding)):
         console.print(f"[yellow]{escape(note)}[/]")
     for error in report.errors:
         console.print(f"[red]{escape(f'{file}: {error}')}[/] (skipped)")

@@ -20,6 +20,14 @@ from pydantic import (
 
 from digest.citations.styles import check_style
 from digest.config.identity import check_colour, check_logo
+from digest.config.sources import (
+    SERVICE_URLS,
+    SET_SPEC,
+    SourceType,
+    as_text,
+    crossref_query,
+    oai_options,
+)
 from digest.defaults import DEFAULT_TIMEZONE, MAIL_CONNECTIONS
 from digest.localfiles import is_local_path
 
@@ -179,9 +187,27 @@ class TopicConfig(Strict):
     parent: Slug | None = None
 
 
+def _named(info: ValidationInfo) -> str:
+    name = info.data.get("name")
+    return f"feed {name!r}" if name else "this feed"
+
+
+_WHAT = {
+    "pubmed": "is a PubMed search",
+    "crossref": "is a journal at Crossref",
+    "oai-pmh": "is a catalogue harvested over OAI-PMH",
+}
+
+
 class FeedConfig(Strict):
     name: Line = Field(min_length=1, max_length=200)
-    url: Annotated[Line, AfterValidator(_check_feed_url)]
+    # What is polled: a feed (RSS, Atom, RDF, JSON Feed), a PubMed search (`query`), a journal
+    # at Crossref (`query`: its ISSN, or a Crossref filter) or a catalogue over OAI-PMH
+    # (`query`: the set, if any). See `digest.ingest.sources`. Declared before the fields
+    # whose rules depend on it, so that their checks can read it.
+    type: SourceType = "feed"
+    # A PubMed search or a Crossref journal may leave it out: the service is asked.
+    url: Line = Field(default="", validate_default=True)
     newsletter: Slug
     section: Line
     topics: list[Slug] = []
@@ -190,12 +216,84 @@ class FeedConfig(Strict):
     allow_private_network: bool = False
     # Who readers are told an item comes from ("Source: …"); by default, the feed's name.
     publisher: Line | None = Field(default=None, min_length=1, max_length=200)
-    # What is polled: a feed (RSS, Atom, RDF, JSON Feed), a PubMed search (`query`), a journal
-    # at Crossref (`query`: its ISSN, or a Crossref filter) or a catalogue over OAI-PMH
-    # (`query`: the set, if any). See `digest.ingest.sources`.
-    type: Literal["feed", "pubmed", "crossref", "oai-pmh"] = "feed"
-    query: Line | None = Field(default=None, min_length=1, max_length=2000)
-    options: dict[str, Line] = {}  # a source's own settings (OAI-PMH's metadata_prefix, say)
+    query: Line | None = Field(default=None, min_length=1, max_length=2000, validate_default=True)
+    # A source's own settings (OAI-PMH: metadata_prefix, from, record_url).
+    options: dict[str, Line] = Field(default={}, validate_default=True)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type")
+        if not value and kind in SERVICE_URLS:
+            return SERVICE_URLS[kind]
+        if not value and kind is not None:
+            what = (
+                "an OAI-PMH catalogue needs its repository's base URL"
+                if kind == "oai-pmh"
+                else "a feed needs its address"
+            )
+            raise ValueError(f"{_named(info)} has no url: {what}")
+        value = _check_feed_url(value, info)
+        if kind in _WHAT and not re.match(r"^https?://", value, re.IGNORECASE):
+            raise ValueError(
+                f"{_named(info)} {_WHAT[kind]}, which Digest asks over the web, so its url must "
+                "start with https:// (or http://)"
+            )
+        if kind == "oai-pmh" and "verb=" in value:
+            raise ValueError(
+                f"{_named(info)}: give the repository's base URL, without ?verb=… (for "
+                "Koha: https://library.example.org/cgi-bin/koha/oai.pl)"
+            )
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if kind == "feed" and value is not None:
+            raise ValueError(
+                f"{_named(info)} is a feed, which takes no query (set type to pubmed, crossref "
+                "or oai-pmh for a search, a journal or a catalogue)"
+            )
+        if kind in ("pubmed", "crossref") and value is None:
+            needs = (
+                "the search, as typed at PubMed"
+                if kind == "pubmed"
+                else "the journal's ISSN or a Crossref filter"
+            )
+            raise ValueError(f"{_named(info)} {_WHAT[kind]} and needs a query: {needs}")
+        if kind == "crossref" and value is not None:
+            try:
+                return crossref_query(value)
+            except ValueError as exc:
+                raise ValueError(f"{_named(info)}: {exc}") from None
+        if kind == "oai-pmh" and value is not None and not SET_SPEC.match(value):
+            raise ValueError(
+                f"{_named(info)}: the query of an OAI-PMH catalogue is the set to harvest "
+                f"(a setSpec such as 'new-books'), and {value!r} is not one"
+            )
+        return value
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _plain_options(cls, value: object) -> object:
+        """A date or number written bare in YAML (`from: 2026-01-01`) is the text it shows."""
+        if not isinstance(value, dict):
+            return value
+        return {key: as_text(item) for key, item in value.items()}
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        kind = info.data.get("type")
+        if kind == "feed" and value:
+            raise ValueError(f"{_named(info)} is a feed, which takes no options")
+        if kind == "oai-pmh":
+            try:
+                return oai_options(value)
+            except ValueError as exc:
+                raise ValueError(f"{_named(info)}: {exc}") from None
+        return value
 
 
 class DkimConfig(Strict):

@@ -47,10 +47,34 @@ def newsletters(session: Session) -> list[Newsletter]:
     return list(session.scalars(select(Newsletter).order_by(Newsletter.title)))
 
 
+# What each type of source is called on the feed pages.
+SOURCE_LABELS = {
+    "feed": "Feed",
+    "pubmed": "PubMed search",
+    "crossref": "Journal (Crossref)",
+    "oai-pmh": "Catalogue (OAI-PMH)",
+}
+
+
+def source_type(feed: Feed) -> str:
+    """What the feed polls, as feeds.yaml names it ("feed", "pubmed", …)."""
+    return feed.source_type or "feed"
+
+
+def source_values(feed: Feed) -> dict[str, object]:
+    """What a source polls (its type, query and options), as its config entry says it."""
+    return {
+        "type": source_type(feed),
+        "query": feed.source_query,
+        "options": dict(feed.source_options or {}),
+    }
+
+
 def feed_values(feed: Feed) -> dict[str, object]:
     """A feed's settings in the shape of its config entry (and of the edit form)."""
     return {
         "name": feed.name,
+        **source_values(feed),
         "url": feed.url,
         "newsletter": feed.newsletter.slug if feed.newsletter else "",
         "section": feed.section.name if feed.section else "",
@@ -135,6 +159,10 @@ def save_feed(
     nothing is half-saved."""
     problems: dict[str, str] = {}
     spec: FeedConfig | None = None
+    if feed is not None and "type" not in values:
+        # Values that do not say what is polled change the rest and keep that as it is: a
+        # PubMed search saved without its type would otherwise become a feed.
+        values = {**source_values(feed), **values}
     try:
         # A local file named by the config file stays as it is when the rest is edited; a
         # form can name no other.

@@ -18,10 +18,12 @@ from flask import (
 )
 
 from digest import audit
+from digest.config.sources import OAI_METADATA_PREFIXES, OAI_OPTIONS
 from digest.curation.topics import all_topics
 from digest.ingest import health
 from digest.ingest.counts import items_per_feed
 from digest.ingest.edit import (
+    SOURCE_LABELS,
     FeedFormError,
     delete_feed,
     feed_items,
@@ -31,6 +33,7 @@ from digest.ingest.edit import (
     polled_feeds,
     save_feed,
     set_paused,
+    source_type,
 )
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.opml import OpmlError, import_opml
@@ -57,6 +60,8 @@ def feeds() -> str:
         this_week=this_week,
         health=health,
         newsletters=newsletters(g.db),
+        labels=SOURCE_LABELS,
+        source_type=source_type,
     )
 
 
@@ -144,7 +149,10 @@ def delete(feed_id: int) -> Response | tuple[str, int]:
 # The form's fields by name, as the page labels them (for the list of problems).
 FIELDS = {
     "name": "Name",
+    "type": "What it is",
     "url": "Address",
+    "query": "Query",
+    "options": "Catalogue settings",
     "newsletter": "Newsletter",
     "section": "Section",
     "topics": "Default topics",
@@ -152,11 +160,26 @@ FIELDS = {
 }
 
 
-def _feed_form_values() -> dict[str, object]:
+def _options(kind: str, feed: Feed | None) -> dict[str, str]:
+    """A catalogue's settings from the form; a search's or a journal's, which the form does
+    not show, as they were."""
+    if kind == "oai-pmh":
+        given = {key: request.form.get(f"option_{key}", "").strip() for key in OAI_OPTIONS}
+        return {key: value for key, value in given.items() if value}
+    if feed is not None and source_type(feed) == kind:
+        return dict(feed.source_options or {})
+    return {}
+
+
+def _feed_form_values(feed: Feed | None) -> dict[str, object]:
     form = request.form
+    kind = form.get("type") or "feed"
     return {
         "name": form.get("name", ""),
-        "url": form.get("url", ""),
+        "type": kind,
+        "url": form.get("url", "").strip(),
+        "query": form.get("query", "").strip() or None,
+        "options": _options(kind, feed),
         "newsletter": form.get("newsletter", ""),
         "section": form.get("section", ""),
         "topics": form.getlist("topics"),
@@ -170,7 +193,7 @@ def _feed_form(feed: Feed | None) -> str | Response | tuple[str, int]:
     values = feed_values(feed) if feed else {"poll_interval": "1h", "enabled": True, "topics": []}
     problems: dict[str, str] = {}
     if is_submission():
-        values = _feed_form_values()
+        values = _feed_form_values(feed)
         try:
             saved = save_feed(g.db, values, g.user.email, feed)
         except FeedFormError as exc:
@@ -188,6 +211,9 @@ def _feed_form(feed: Feed | None) -> str | Response | tuple[str, int]:
         fields=FIELDS,
         newsletters=newsletters(g.db),
         topics=all_topics(g.db),
+        labels=SOURCE_LABELS,
+        option_names=OAI_OPTIONS,
+        prefixes=OAI_METADATA_PREFIXES,
     )
     return (page, 400) if problems else page
 
