@@ -11,10 +11,12 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner
 from research_server import Reply, crossref_fixture, crossref_work, local_services
 from sqlalchemy import select
 from webapp import add_items, entry, settings_for
 
+from digest.cli import cli
 from digest.db import transaction
 from digest.ingest.fetch import FetchSettings
 from digest.models import Item
@@ -215,3 +217,21 @@ def test_an_item_whose_source_gave_the_record_is_not_looked_up(factory, services
     assert report.queued == 1 and report.asked == 0
     row, item = state(factory, item_id)
     assert row.state == EnrichmentState.ENRICHED and item.csl == record
+
+
+def test_the_enrich_command_looks_items_up_and_counts_what_happened(factory, services):
+    items(factory, {"doi": DOI}, {"doi": "10.9999/unknown"}, {"pmid": "27000001"})
+    url = factory.kw["bind"].url.render_as_string(hide_password=False)
+    env = {
+        "DIGEST_CROSSREF_URL": services.url,
+        "DIGEST_PUBMED_URL": f"{services.url}/entrez/eutils",
+        "DIGEST_RESEARCH_CONTACT": CONTACT,
+        "DIGEST_RESEARCH_PRIVATE_NETWORK": "1",
+        "DIGEST_CROSSREF_RATE": "100",
+    }
+    result = CliRunner().invoke(cli, ["--db", url, "items", "enrich", "--limit", "10"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Looked up 3 items: 2 enriched, 1 not known, 0 to try again later, 0 failed" in (
+        " ".join(result.output.split())
+    )
+    assert len(services.requests) == 3
