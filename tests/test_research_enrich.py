@@ -23,6 +23,7 @@ from digest.models import Item
 from digest.models.research import Enrichment, EnrichmentState, ResearchLookup
 from digest.research.enrich import MAX_ATTEMPTS, NOT_FOUND_RECHECK, enrich_pending
 from digest.research.lookup import ResearchSettings
+from digest.scheduler import tasks
 from digest.timeutil import utcnow
 
 DOI = "10.1038/ncomms10999"
@@ -235,3 +236,18 @@ def test_the_enrich_command_looks_items_up_and_counts_what_happened(factory, ser
         " ".join(result.output.split())
     )
     assert len(services.requests) == 3
+
+
+def test_the_scheduler_task_enriches_with_the_installed_settings(factory, services):
+    (item_id,) = items(factory, {"doi": DOI})
+    settings = settings_for(
+        factory,
+        crossref_url=services.url,
+        research_contact=CONTACT,
+        research_private_network=True,
+    )
+    tasks.install(settings)
+    tasks.enrich_items(settings.database_url)
+    row, item = state(factory, item_id)
+    assert row.state == EnrichmentState.ENRICHED
+    assert item.csl["DOI"] == DOI
