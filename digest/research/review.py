@@ -230,3 +230,61 @@ def correct_record(
         after={name: new for name, (_, new) in changed.items()},
     )
     return changed
+
+
+# CSL types in words, for the item page.
+TYPE_WORDS = {
+    "article-journal": "Journal article",
+    "chapter": "Book chapter",
+    "book": "Book",
+    "paper-conference": "Conference paper",
+    "report": "Report",
+    "article": "Preprint or article",
+    "dataset": "Dataset",
+    "thesis": "Thesis",
+    "standard": "Standard",
+    "review": "Peer review",
+    "entry": "Reference entry",
+    "periodical": "Journal or issue",
+    "document": "Document",
+    "article-magazine": "Magazine article",
+    "article-newspaper": "Newspaper article",
+    "webpage": "Web page",
+}
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """What the item page shows of the record and offers to correct."""
+
+    record: dict[str, Any]  # as readers see it: the service's, corrections laid over
+    corrected: frozenset[str]  # the fields a librarian corrected
+    status: RecordStatus
+    form: dict[str, str]  # each correctable field as the form shows it
+    names: list[str]  # the authors, written out
+    year: str
+    abstract: list[str]  # paragraphs
+    fields: dict[str, str]
+    types: dict[str, str]
+
+
+def record_view(session: Session, item: Item) -> RecordView:
+    """The item page's view of the record, its look-up and its corrections."""
+    record = effective_record(item.csl, item.csl_corrections) or {}
+    names = [
+        name.get("literal") or " ".join(p for p in (name.get("given"), name.get("family")) if p)
+        for name in record.get("author") or []
+        if isinstance(name, dict)
+    ]
+    abstract = str(record.get("abstract") or "")
+    return RecordView(
+        record=record,
+        corrected=frozenset(item.csl_corrections or {}),
+        status=record_status(session, item),
+        form=form_values(record),
+        names=[n for n in names if n],
+        year=year_text(record.get("issued")),
+        abstract=[p.strip() for p in abstract.split("\n\n") if p.strip()],
+        fields=FIELDS,
+        types={name: TYPE_WORDS.get(name, name) for name in TYPES},
+    )
