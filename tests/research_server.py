@@ -60,6 +60,7 @@ class Services:
         self.articles: dict[str, bytes] = pubmed_articles()
         self.scripted: dict[str, list[Reply]] = {}
         self.requests: list[str] = []
+        self.times: list[float] = []  # when each request came, by the monotonic clock
         self.lock = threading.Lock()
         self.url = ""
 
@@ -68,6 +69,7 @@ class Services:
 
     def reply_for(self, path: str, query: dict[str, list[str]]) -> Reply:
         with self.lock:
+            self.times.append(time.monotonic())
             self.requests.append(
                 path + ("?" + "&".join(f"{k}={v[0]}" for k, v in query.items()) if query else "")
             )

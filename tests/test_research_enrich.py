@@ -141,6 +141,19 @@ def test_an_unknown_doi_is_not_found_and_not_asked_again_for_a_week(factory, ser
         assert lookup is not None and lookup.found is False
 
 
+def test_look_ups_keep_to_the_rate_set_for_the_service(factory, services):
+    dois = [f"10.5555/paced-{n}" for n in range(12)]
+    for doi in dois:
+        services.works[doi] = crossref_work(doi, f"Paced {doi}")
+    items(factory, *({"doi": doi} for doi in dois))
+    report = enrich_pending(factory, research(factory, services, crossref_rate=8))
+    assert report.enriched == 12
+    times = sorted(services.times)
+    assert times[-1] - times[0] >= 11 / 8 * 0.95  # twelve starts, at 8 a second
+    # no second holds more than a second's worth, however the starts fell
+    assert all(sum(1 for t in times if start <= t < start + 1) <= 8 for start in times)
+
+
 def test_a_short_pause_crossref_asks_for_is_waited_out_in_the_same_run(factory, services):
     items(factory, {"doi": DOI})
     services.scripted[DOI] = [

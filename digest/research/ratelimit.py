@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 
 class Pace:
@@ -14,16 +15,31 @@ class Pace:
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self._next = time.monotonic()
+        self._starts: deque[float] = deque()  # the last second's worth of starts
         self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
-        """Return when the next request may start."""
+        """Return when the next request may start.
+
+        Starts keep to a grid an interval apart, waited for under the lock: requests whose
+        sleeps all ended late (a busy event loop) would otherwise start together. A start
+        late by less than an interval keeps the grid, so lateness does not add up over a
+        run; and never more than a second's worth start within any second, which is how a
+        service counts (Crossref's X-Rate-Limit-Interval)."""
         async with self._lock:
+            interval = 1 / self.rate
+            per_second = max(1, int(self.rate))
+            while len(self._starts) > per_second:
+                self._starts.popleft()
+            earliest = self._next
+            if len(self._starts) == per_second:
+                earliest = max(earliest, self._starts[0] + 1.0)
             now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + 1 / self.rate
-        if start > now:
-            await asyncio.sleep(start - now)
+            if earliest > now:
+                await asyncio.sleep(earliest - now)
+                now = time.monotonic()
+            self._starts.append(now)
+            self._next = max(self._next, now - interval) + interval
 
     def hold(self, seconds: float) -> None:
         """No request starts for `seconds` from now (the service asked for a pause)."""
