@@ -19,6 +19,7 @@ from digest.research.review import (
     RecordCorrectionError,
     correct_record,
     form_values,
+    issued_words,
     look_up_again,
     record_status,
 )
@@ -144,3 +145,19 @@ def test_look_up_again_is_audited_and_refused_for_an_item_without_an_identifier(
         look_up_again(session, plain, LIBRARIAN)
     with factory() as session:
         assert session.get(Enrichment, plain) is None
+
+
+@pytest.mark.parametrize(
+    ("issued", "words"),
+    [
+        ({"date-parts": [[2016]]}, "2016"),
+        ({"date-parts": [[2016, 3]]}, "March 2016"),
+        ({"date-parts": [[2016, 3, 15]]}, "15 March 2016"),
+        ({"date-parts": [[1998, 3], [1998, 4]]}, "March–April 1998"),
+        ({"date-parts": [[1998, 12], [1999, 1]]}, "December 1998–January 1999"),
+        ({"literal": "Spring 2000"}, "Spring 2000"),
+        (None, ""),
+    ],
+)
+def test_a_records_date_is_shown_in_words(issued, words):
+    assert issued_words(issued) == words

@@ -46,7 +46,7 @@ def test_the_item_page_shows_the_record_and_when_it_was_looked_up(site, enriched
     text = page(site, enriched)
     assert f"Looked up at Crossref ({DOI}) on " in text
     assert "Anna-Lena Jütte; Seán Ó Briain; 小明 王; The E. coli Fixation Consortium" in text
-    assert "Nature Communications" in text
+    assert "Nature Communications" in text and "15 March 2016" in text
     assert "Volume 7, issue 3, pages 10999-11012" in text
     assert "Springer Science and Business Media LLC" in text and "Journal article" in text
     assert "https://creativecommons.org/licenses/by/4.0" in text

@@ -4,6 +4,7 @@ record so that a later look-up (which replaces the record) never undoes them."""
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,8 +15,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from digest import audit
-from digest.curation.items import get_item
-from digest.errors import Invalid, Refused
+from digest.errors import Invalid, NotFound, Refused
 from digest.models import Item
 from digest.models.research import Enrichment, EnrichmentState, ResearchLookup
 from digest.research.crossref import CSL_TYPES
@@ -80,6 +80,13 @@ def record_status(session: Session, item: Item) -> RecordStatus:
     )
 
 
+def get_item(session: Session, item_id: int) -> Item:
+    item = session.get(Item, item_id)
+    if item is None:
+        raise NotFound(f"no item with id {item_id}")
+    return item
+
+
 def look_up_again(session: Session, item_id: int, actor: str) -> Enrichment:
     """Queue the item's DOI (else PMID) to be asked again at the next run, forgetting the
     cached answer so that the service is asked, not the cache."""
@@ -127,6 +134,28 @@ def year_text(issued: Any) -> str:
         return "-".join(str(p) for p in issued["date-parts"][0])
     except (KeyError, IndexError, TypeError):
         return str(issued.get("literal", "")) if isinstance(issued, dict) else ""
+
+
+def issued_words(issued: Any) -> str:
+    """A CSL date in words: "2016", "March 2016", "15 March 2016", "March–April 1998"."""
+    if not isinstance(issued, dict):
+        return ""
+    parts = issued.get("date-parts")
+    if not (isinstance(parts, list) and parts and all(isinstance(p, list) and p for p in parts)):
+        return str(issued.get("literal") or "")
+
+    def one(part: list[Any]) -> str:
+        words = [str(part[0])]
+        if len(part) > 1 and isinstance(part[1], int) and 1 <= part[1] <= 12:
+            words.insert(0, calendar.month_name[part[1]])
+            if len(part) > 2:
+                words.insert(0, str(part[2]))
+        return " ".join(words)
+
+    shown = [one(part) for part in parts[:2]]
+    if len(shown) == 2 and parts[0][0] == parts[1][0] and shown[0] != shown[1]:
+        return f"{shown[0].removesuffix(' ' + str(parts[0][0]))}–{shown[1]}"
+    return "–".join(dict.fromkeys(shown))
 
 
 def form_values(record: Mapping[str, Any] | None) -> dict[str, str]:
@@ -262,7 +291,7 @@ class RecordView:
     status: RecordStatus
     form: dict[str, str]  # each correctable field as the form shows it
     names: list[str]  # the authors, written out
-    year: str
+    issued_text: str
     abstract: list[str]  # paragraphs
     fields: dict[str, str]
     types: dict[str, str]
@@ -283,7 +312,7 @@ def record_view(session: Session, item: Item) -> RecordView:
         status=record_status(session, item),
         form=form_values(record),
         names=[n for n in names if n],
-        year=year_text(record.get("issued")),
+        issued_text=issued_words(record.get("issued")),
         abstract=[p.strip() for p in abstract.split("\n\n") if p.strip()],
         fields=FIELDS,
         types={name: TYPE_WORDS.get(name, name) for name in TYPES},
