@@ -4,7 +4,7 @@
 
 A server in a process of its own answers `/works/{doi}` with Crossref-shaped JSON of a real
 work's size (a dozen authors with affiliations and ORCIDs, forty references, licences and
-links: about 14 KB), allows `--capacity` requests a second and `--concurrency` at once (more
+links: about 11 KB), allows `--capacity` requests a second and `--concurrency` at once (more
 gets a 429, as Crossref's does), and says so in Crossref's X-Rate-Limit headers. A scratch
 database holds that many items, each with its own DOI, as a poll stores them. Then
 `digest items enrich` runs as a command of its own, from process start to exit, with the
