@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import html
+import json
 from datetime import timedelta
 
 import pytest
-from research_server import crossref_work, local_services
+from chromium import ARTIFACTS
+from research_server import crossref_fixture, crossref_work, local_services
 from sqlalchemy import select
 from test_research_enrich import DOI, items, research
-from webapp import Site, csrf_token, make_site
+from webapp import PASSWORD, STAFF, Site, csrf_token, make_site
+from webserver import served_over_http
 
 from digest.db import transaction
 from digest.models import AuditEntry, Item, Role
@@ -130,3 +133,32 @@ def test_look_up_again_queues_the_item_and_says_so(site, factory, enriched):
     text = page(site, enriched, client)
     assert "It will be looked up again within a few minutes." in text
     assert f"Waiting to be looked up at Crossref ({DOI})." in text
+
+
+def test_a_long_record_fits_a_phone_and_is_corrected_from_it(sqlite_factory, browser):
+    """Sixty authors, long links and a long DOI on a 390 px screen, and the form used there."""
+    factory = sqlite_factory
+    site = make_site(factory)
+    with local_services() as services:
+        long_doi = "10.1103/physrevlett.116.061102-with-a-very-long-suffix-that-never-breaks"
+        many = crossref_fixture("many_authors")
+        many["message"]["DOI"] = long_doi
+        services.works[long_doi] = json.dumps(many).encode()
+        (item_id,) = items(factory, {"doi": long_doi})
+        enrich_pending(factory, research(factory, services))
+    with served_over_http(site.app) as base:
+        page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+        page.goto(f"{base}/login")
+        page.fill("input[name=email]", STAFF[Role.LIBRARIAN])
+        page.fill("input[name=password]", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url(f"{base}/")
+        page.goto(f"{base}/items/{item_id}")
+        assert "and 50 more authors" in page.inner_text("#record")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#record").screenshot(path=str(ARTIFACTS / "item-record-390.png"))
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.fill("#record input[name=volume]", "117")
+        page.click("#record form.record-form button[type=submit]")
+        assert "Saved: Volume." in page.inner_text("main")
+        assert "Volume 117, issue 6" in page.inner_text("#record")

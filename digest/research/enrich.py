@@ -10,10 +10,11 @@ pauses; it never stops the others.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +33,7 @@ from digest.research.lookup import (
 )
 from digest.timeutil import utcnow
 
+T = TypeVar("T")
 QUEUE_BATCH = 5_000  # items queued a run: a first run on a large archive spreads its work
 WRITE_CHUNK = 500  # rows written a transaction
 FIRST_RETRY = timedelta(minutes=5)
@@ -158,6 +160,17 @@ async def ask(
     return answers
 
 
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end from synchronous code, in a thread of its own when this
+    one already runs an event loop (a caller inside async code, or a browser driver's)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        return worker.submit(asyncio.run, coroutine).result()
+
+
 def display_names(record: dict[str, Any]) -> list[str]:
     """An item's author names ("Given Family", or an organisation's name) from a record."""
     names = []
@@ -281,7 +294,7 @@ def enrich_pending(
     for row in rows:
         if (row.service, row.identifier) not in answers:
             wanted.setdefault(row.service, set()).add(row.identifier)
-    asked = asyncio.run(ask(wanted, settings)) if wanted else {}
+    asked = _run(ask(wanted, settings)) if wanted else {}
     report.asked = len(asked)
     answers.update(asked)
     _write(factory, rows, answers, asked, report)
