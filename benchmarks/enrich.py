@@ -278,9 +278,11 @@ def main() -> None:
         f"reference (the floor at the server's capacity): {args.dois:,} / {args.capacity} a "
         f"second = {floor:.1f} s"
     )
+    asked = served + over_rate + over_concurrency
     print(
-        f"server: {served:,} works served; refused with 429: {over_rate:,} over the rate, "
-        f"{over_concurrency:,} over the concurrency"
+        f"server: {asked:,} requests, {asked / first['seconds']:.0f} a second over the first "
+        f"run's whole time; {served:,} works served; refused with 429: {over_rate:,} over the "
+        f"rate, {over_concurrency:,} over the concurrency"
     )
     print(f"enrichment rows by state: {states}")
     met = first["seconds"] < 30 and states.get("enriched", 0) == args.dois

@@ -265,3 +265,26 @@ def test_the_scheduler_task_enriches_with_the_installed_settings(factory, servic
     row, item = state(factory, item_id)
     assert row.state == EnrichmentState.ENRICHED
     assert item.csl["DOI"] == DOI
+
+
+def test_a_doi_crossref_does_not_know_is_followed_by_the_pmid_at_pubmed(factory, services):
+    (item_id,) = items(factory, {"doi": "10.9999/not-yet-registered", "pmid": "27000001"})
+    enrich_pending(factory, research(factory, services))
+    row, item = state(factory, item_id)
+    assert (row.service, row.identifier, row.state) == ("pubmed", "27000001", "pending")
+    assert row.last_error == (
+        "Crossref does not know this DOI. PubMed will be asked about its PMID, 27000001."
+    )
+    enrich_pending(factory, research(factory, services))
+    row, item = state(factory, item_id)
+    assert row.state == EnrichmentState.ENRICHED and item.csl["PMID"] == "27000001"
+
+
+def test_the_ncbi_api_key_is_sent_but_never_written_on_an_item(factory, services):
+    (item_id,) = items(factory, {"pmid": "27000001"})
+    services.scripted["27000001"] = [Reply(500, b"<html>Internal error</html>")]
+    enrich_pending(factory, research(factory, services, ncbi_api_key="s3cret-key"))
+    (request,) = services.asked("/entrez/eutils/efetch.fcgi")
+    assert "api_key=s3cret-key" in request
+    row, _ = state(factory, item_id)
+    assert row.last_error == "PubMed had a problem of its own (500)."

@@ -199,6 +199,11 @@ def apply(item: Item, row: Enrichment, answer: Answer, now: datetime) -> str:
             item.publisher = answer.record["publisher"]
         row.state, row.attempts, row.last_error = EnrichmentState.ENRICHED, 0, None
         row.next_attempt_at, row.enriched_at = None, now
+    elif answer.outcome == Outcome.NOT_FOUND and row.service == CROSSREF and item.pmid:
+        # Not every article has its DOI registered yet; one PubMed knows is found there.
+        row.service, row.identifier, row.state = PUBMED, item.pmid, EnrichmentState.PENDING
+        row.attempts, row.next_attempt_at = 0, None
+        row.last_error = f"{answer.reason} PubMed will be asked about its PMID, {item.pmid}."
     elif answer.outcome == Outcome.NOT_FOUND:
         rechecked = row.attempts + 1 if row.state == EnrichmentState.NOT_FOUND else 1
         row.state, row.attempts, row.last_error = (
