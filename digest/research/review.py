@@ -261,6 +261,8 @@ def correct_record(
     return changed
 
 
+# A list of more than a dozen authors shows ten, the rest a click away.
+FOLD_OVER, FOLD_AFTER = 12, 10
 # CSL types in words, for the item page.
 TYPE_WORDS = {
     "article-journal": "Journal article",
@@ -290,7 +292,8 @@ class RecordView:
     corrected: frozenset[str]  # the fields a librarian corrected
     status: RecordStatus
     form: dict[str, str]  # each correctable field as the form shows it
-    names: list[str]  # the authors, written out
+    names: list[str]  # the authors, written out, those shown at first
+    more_names: list[str]  # the rest of a long list, folded away
     issued_text: str
     abstract: list[str]  # paragraphs
     fields: dict[str, str]
@@ -306,12 +309,14 @@ def record_view(session: Session, item: Item) -> RecordView:
         if isinstance(name, dict)
     ]
     abstract = str(record.get("abstract") or "")
+    shown = [n for n in names if n]
     return RecordView(
         record=record,
         corrected=frozenset(item.csl_corrections or {}),
         status=record_status(session, item),
         form=form_values(record),
-        names=[n for n in names if n],
+        names=shown[:FOLD_AFTER] if len(shown) > FOLD_OVER else shown,
+        more_names=shown[FOLD_AFTER:] if len(shown) > FOLD_OVER else [],
         issued_text=issued_words(record.get("issued")),
         abstract=[p.strip() for p in abstract.split("\n\n") if p.strip()],
         fields=FIELDS,
