@@ -59,6 +59,7 @@ STAGES: Mapping[str, frozenset[str]] = {
     "accounts": frozenset(),
     "ingest": frozenset({"config"}),
     "catalogue": frozenset({"ingest"}),
+    "research": frozenset({"ingest"}),
     "curation": frozenset({"config", "ingest"}),
     "subscriptions": frozenset({"curation"}),
     "editions": frozenset({"curation", "ingest", "subscriptions"}),

@@ -48,6 +48,8 @@ EXPECTED = {
     "triage.dismiss_suggestion": Role.LIBRARIAN,
     "triage.bulk": Role.LIBRARIAN,
     "triage.offer": Role.LIBRARIAN,
+    "research.look_up": Role.LIBRARIAN,
+    "research.correct": Role.LIBRARIAN,
     "duplicates.index": Role.LIBRARIAN,
     "duplicates.compare": Role.LIBRARIAN,
     "duplicates.merge": Role.LIBRARIAN,

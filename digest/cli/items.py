@@ -38,6 +38,9 @@ from digest.curation.suggest import suggest_new_items
 from digest.db import transaction
 from digest.models import ItemStatus
 from digest.models.lookup import newsletter_by_slug
+from digest.research.enrich import enrich_pending
+from digest.research.lookup import ResearchSettings
+from digest.wording import count
 
 STATUS = click.Choice([s.value for s in ItemStatus])
 
@@ -207,3 +210,26 @@ def items_suggest(app: App) -> None:
     with transaction(app.require_schema()) as session:
         count = suggest_new_items(session)
     console.print(f"Topics suggested for {count} items.")
+
+
+@items.command("enrich")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=1_000,
+    show_default=True,
+    help="Look up at most this many items.",
+)
+@pass_app
+def items_enrich(app: App, limit: int) -> None:
+    """Look up items' DOIs at Crossref and PMIDs at PubMed and keep the records beside them
+    (the scheduler does this by itself every few minutes)."""
+    settings = ResearchSettings.from_settings(app.settings)
+    report = enrich_pending(app.require_schema(), settings, limit)
+    looked_up = report.enriched + report.not_found + report.retrying + report.failed
+    console.print(
+        f"Looked up {count(looked_up, 'item')}: {report.enriched:,} enriched, "
+        f"{report.not_found:,} not known, {report.retrying:,} to try again later, "
+        f"{report.failed:,} failed ({count(report.asked, 'identifier')} asked, "
+        f"{report.from_cache:,} answered from the cache; {report.queued:,} newly queued)."
+    )

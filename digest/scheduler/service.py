@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 LEADER_LOCK = "scheduler"
 JOB_TABLE = "apscheduler_jobs"
 SYNC_EVERY = timedelta(minutes=1)
+# New items are looked up within minutes of the poll that found them; a run that is still
+# asking when the next is due makes that one wait (one instance of a job at a time).
+ENRICH_EVERY_MINUTES = 3
 
 
 def _send_job_id(edition_id: int) -> str:
@@ -111,6 +114,12 @@ class Scheduler:
         every_poll = IntervalTrigger(seconds=self.poll_every.total_seconds())
         housekeeping = [
             ("poll-feeds", tasks.poll_due_feeds, every_poll, [url]),
+            (
+                "enrich-items",
+                tasks.enrich_items,
+                IntervalTrigger(minutes=ENRICH_EVERY_MINUTES),
+                [url],
+            ),
             ("expire-signups", tasks.expire_signups, CronTrigger(hour=3, minute=0), [url]),
             (
                 "purge-deliveries",

@@ -29,6 +29,8 @@ from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import poll_feeds
 from digest.models import AuditEntry, Delivery, Edition, EditionState, Role
 from digest.models.lookup import find_newsletter
+from digest.research.enrich import enrich_pending
+from digest.research.lookup import ResearchSettings
 from digest.settings import Settings
 from digest.subscriptions.signup import expire_unconfirmed
 from digest.timeutil import utcnow
@@ -70,6 +72,27 @@ def poll_due_feeds(database_url: str) -> None:
             suggestions(session)  # any a batch left (each batch did its own)
     log.info("polled %d feeds: %d new items", len(report.outcomes), report.total("new"))
     _give_back_memory()
+
+
+# Items looked up a run: at Crossref's polite pace (10 a second) about a minute of asking, so
+# that a run ends well before the next one is due.
+ENRICH_BATCH = 500
+
+
+def enrich_items(database_url: str) -> None:
+    """Look up the DOIs and PMIDs of items due a look-up (new ones, and retries): a job of its
+    own, so that a slow service never holds up a poll."""
+    settings = ResearchSettings.from_settings(installed(database_url))
+    report = enrich_pending(sessions(database_url), settings, ENRICH_BATCH)
+    if report.queued or report.asked or report.from_cache:
+        log.info(
+            "enrichment: %d queued, %d enriched, %d not known, %d to retry, %d failed",
+            report.queued,
+            report.enriched,
+            report.not_found,
+            report.retrying,
+            report.failed,
+        )
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter

@@ -98,6 +98,7 @@ def create_app(
         editions,
         outbox,
         public,
+        research,
         subscribers,
         triage,
     )
@@ -106,6 +107,7 @@ def create_app(
         auth.blueprint,
         dashboard.blueprint,
         triage.blueprint,
+        research.blueprint,
         duplicates.blueprint,
         admin.blueprint,
         editions.blueprint,

@@ -30,6 +30,7 @@ from digest.curation.topics import all_topics, offered_topics
 from digest.curation.wording import editable_text
 from digest.errors import Refused
 from digest.models import Feed, FeedKind, ItemStatus, Newsletter, Role, Topic
+from digest.research.review import record_view
 from digest.web.errors import try_change
 from digest.web.inputs import choice, int_list, optional_date, optional_int, required_int
 from digest.web.security import is_submission, local_path, requires
@@ -203,6 +204,7 @@ def item(item_id: int) -> str:
         history=duplicates.history(g.db, item_id),
         look_alikes=open_duplicates(g.db, [item_id]).get(item_id, []),
         citations=item_citations(found),
+        record=record_view(g.db, found),
         **_choices(),
     )
 
