@@ -1,0 +1,164 @@
+"""What the PubMed and Crossref harvesters share: the window of dates a harvest asks for, a
+source's numeric options, an entry made from a CSL-JSON record, and a harvest's outcome as the
+poll takes it (failures said in the service's name)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from digest.ingest import summaries
+from digest.ingest.errors import ErrorKind, FeedProblem
+from digest.ingest.fetch import FetchResult, FetchStatus
+from digest.ingest.identifiers import normalise_doi
+from digest.ingest.parse import ParsedEntry, ParsedFeed
+from digest.ingest.sanitize import sanitize_html, sanitized_html_to_text
+from digest.ingest.sources import Harvest, SourcePlan
+from digest.ingest.urls import canonicalize_url
+from digest.timeutil import utcnow
+
+# A new search or journal brings this many days back, not every paper it ever matched.
+FIRST_DAYS = 30
+MAX_FIRST_DAYS = 3_650
+# Works a harvest reads at most: a broad search or a large journal's back catalogue would
+# otherwise bring thousands of items into one edition's triage.
+MAX_RESULTS = 1_000
+MAX_RESULTS_CEILING = 10_000  # E-utilities' own limit on one search's ids
+
+
+class OptionError(ValueError):
+    """A source's option that cannot be used; the message names it and says what it must be."""
+
+
+def whole_option(options: dict[str, Any], name: str, default: int, most: int) -> int:
+    """The option `name` as a whole number from 1 to `most`, else `default` when not set."""
+    raw = options.get(name)
+    if raw is None or str(raw).strip() == "":
+        return default
+    text = str(raw).strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
+        raise OptionError(
+            f"The option {name} must be a whole number from 1 to {most:,}, not {text[:40]!r}."
+        )
+    return int(text)
+
+
+def today() -> date:
+    """Today's date in UTC, the calendar both services keep."""
+    return utcnow().date()
+
+
+def since_date(harvested_until: str | None) -> date | None:
+    """The date the last harvest got to (kept as YYYY-MM-DD), or None when there is none."""
+    try:
+        return date.fromisoformat(harvested_until) if harvested_until else None
+    except ValueError:
+        return None  # not a date this code wrote: harvest as if for the first time
+
+
+def window_start(harvested_until: str | None, first_days: int, end: date) -> date:
+    """The first day to ask for: the day the last harvest got to (asked again, so nothing
+    indexed late that day is missed), else `first_days` before `end`."""
+    return since_date(harvested_until) or end - timedelta(days=first_days)
+
+
+def capped_warning(service: str, found: int, read: int) -> FeedProblem:
+    return FeedProblem(
+        ErrorKind.WARNING,
+        f"{service} found {found:,} new records, and Digest reads {read:,} in a poll; "
+        "narrow the query, or raise the option max_results.",
+    )
+
+
+def summary_parts(abstract: str, base: str | None) -> tuple[str, str, str]:
+    """The whole abstract as sanitised HTML (a paragraph for each of its paragraphs), and the
+    summary cut from it as HTML and as text."""
+    paragraphs = [" ".join(p.split()) for p in abstract.split("\n\n")]
+    raw = "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
+    full_html = sanitize_html(raw, base)
+    summary_html, summary_text = summaries.summarised(full_html, sanitized_html_to_text(full_html))
+    return full_html, summary_html, summary_text
+
+
+def author_names(record: dict[str, Any]) -> list[str]:
+    """The record's authors as "Family, Given" (or an organisation's name as given)."""
+    names = []
+    for person in record.get("author") or []:
+        if not isinstance(person, dict):
+            continue
+        family, given = person.get("family") or "", person.get("given") or ""
+        name = f"{family}, {given}" if family and given else family or person.get("literal", "")
+        if name:
+            names.append(name)
+    return names
+
+
+def issued(record: dict[str, Any]) -> tuple[datetime | None, bool]:
+    """When the record says the work was published, and whether that is estimated (a month or
+    a year without its day)."""
+    try:
+        parts = [int(part) for part in record["issued"]["date-parts"][0][:3]]
+        year, month, day = [*parts, 1, 1][:3]
+        return datetime(year, month, day, tzinfo=UTC), len(parts) < 3
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None, False
+
+
+def record_entry(
+    record: dict[str, Any], *, link: str, guid: str, identity: str, pmid: str | None = None
+) -> ParsedEntry:
+    """An entry from a CSL-JSON record, with the record itself kept on it (so no enrichment
+    look-up is needed for it later)."""
+    full_html, summary_html, summary_text = summary_parts(record.get("abstract") or "", link)
+    full_text = sanitized_html_to_text(full_html)
+    title = " ".join(str(record.get("title") or "").split()) or summary_text[:120] or link
+    published, estimated = issued(record)
+    return ParsedEntry.keyed(
+        title=title,
+        guid=guid,
+        link=link,
+        canonical_url=canonicalize_url(link),
+        summary_html=summary_html,
+        summary_text=summary_text,
+        authors=author_names(record),
+        published=published,
+        hashed_text=full_text,
+        identity=identity,
+        full_text_html=full_html,
+        published_estimated=estimated,
+        doi=normalise_doi(str(record.get("DOI") or "")),
+        publisher=record.get("container-title") or None,
+        pmid=pmid,
+        csl=record,
+    )
+
+
+def failed(source: SourcePlan, url: str, problem: FeedProblem) -> Harvest:
+    """A harvest that stopped on `problem`, found before or without a response."""
+    request = source.request(url, "application/json")
+    return Harvest(FetchResult(request, FetchStatus.FAILED, url, problem=problem), None)
+
+
+def harvested(
+    last: FetchResult,
+    entries: list[ParsedEntry],
+    until: date,
+    warning: FeedProblem | None = None,
+) -> Harvest:
+    """A harvest that got to `until`. The result given to the poll is the last response's,
+    stripped of what belongs to a feed's address: a redirect of one request is no new address
+    for the source, and its validators and body are nothing to keep."""
+    result = replace(
+        last,
+        final_url=last.request.url,
+        body=b"",
+        body_hash=None,
+        etag=None,
+        last_modified=None,
+        moved_to=None,
+        max_age_seconds=None,
+    )
+    parsed = ParsedFeed(entries=entries, problem=warning, harvested_until=until.isoformat())
+    return Harvest(result, parsed)
