@@ -77,7 +77,8 @@ def add_source(
 class _Scripted:
     """Answers given instead of the real one, next request first, per path suffix."""
 
-    queued: dict[str, list[Response]] = field(default_factory=lambda: defaultdict(list))
+    # None in a queue: that request is answered as usual.
+    queued: dict[str, list[Response | None]] = field(default_factory=lambda: defaultdict(list))
 
     def take(self, path: str) -> Response | None:
         for suffix, answers in self.queued.items():
@@ -214,8 +215,9 @@ class Crossref:
         work["ISSN"] = [issn]
         self.works[work["DOI"]] = work
 
-    def answer_next(self, route: str, response: Response) -> None:
-        """The next request to a path ending in `route` ("/works") gets `response`."""
+    def answer_next(self, route: str, response: Response | None) -> None:
+        """The next request to a path ending in `route` ("/works") gets `response` (None: the
+        usual answer)."""
         self.script.queued[route].append(response)
 
     def asked(self) -> list[dict[str, str]]:

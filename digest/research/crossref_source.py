@@ -104,8 +104,7 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
         try:
             page = parse_work_list(result.body)
         except CrossrefResponseError as error:
-            problem = FeedProblem(ErrorKind.PARSE_ERROR, f"{error} (asked: {url})")
-            return harvests.failed(source, url, problem)
+            return harvests.failed(source, url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
         records += page.records
         asked += PAGE_ROWS
         total = page.total_results
