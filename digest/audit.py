@@ -63,6 +63,8 @@ class Action(enum.StrEnum):
     ITEM_MERGE = "item.merge"
     ITEM_OFFER = "item.offer"
     ITEM_PLACE = "item.place"
+    ITEM_RECORD_CORRECT = "item.record_correct"  # a field of its CSL record corrected
+    ITEM_RECORD_LOOKUP = "item.record_lookup"  # asked to look its DOI or PMID up again
     ITEM_SPLIT = "item.split"
     ITEM_TAG = "item.tag"
 

@@ -131,6 +131,27 @@ class _Whole:
         return f"a whole number of {self.least} or more"
 
 
+def _contact(raw: str) -> str | None:
+    if raw and ("@" not in raw.strip("@") or any(c.isspace() for c in raw)):
+        raise Unfit("an email address", repr(raw[:40]))
+    return raw or None
+
+
+# Crossref's documented limits for a single work (from December 2025): 10 requests a second,
+# 3 at once, for a caller who gives a contact address (its "polite pool"); 5 a second, 1 at
+# once, for one who does not. NCBI allows 3 requests a second, 10 with an API key.
+def _crossref_rate(env: Mapping[str, str]) -> str:
+    return "10" if env.get("DIGEST_RESEARCH_CONTACT", "").strip() else "5"
+
+
+def _crossref_concurrency(env: Mapping[str, str]) -> str:
+    return "3" if env.get("DIGEST_RESEARCH_CONTACT", "").strip() else "1"
+
+
+def _pubmed_rate(env: Mapping[str, str]) -> str:
+    return "10" if env.get("DIGEST_NCBI_API_KEY", "").strip() else "3"
+
+
 def _key_file_in_config_home(env: Mapping[str, str]) -> str:
     """In the user's config folder (XDG_CONFIG_HOME, else ~/.config), outside the project."""
     return str(Path(env.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "digest" / "secret_key")
@@ -228,6 +249,42 @@ class Settings:
         "",
         _optional_path,
         "where an uploaded list waits between its preview and its import",
+    )
+    research_contact: str | None = _option(
+        "DIGEST_RESEARCH_CONTACT",
+        "",
+        _contact,
+        "the email address Crossref and PubMed may write to about Digest's look-ups",
+    )
+    ncbi_api_key: str | None = _option(
+        "DIGEST_NCBI_API_KEY", "", _optional, "NCBI's API key for PubMed look-ups", secret=True
+    )
+    crossref_url: str = _option(
+        "DIGEST_CROSSREF_URL", "https://api.crossref.org", _site, "Crossref's REST API"
+    )
+    pubmed_url: str = _option(
+        "DIGEST_PUBMED_URL",
+        "https://eutils.ncbi.nlm.nih.gov/entrez/eutils",
+        _site,
+        "PubMed's E-utilities",
+    )
+    crossref_rate: int = _option(
+        "DIGEST_CROSSREF_RATE", _crossref_rate, _Whole(), "look-ups a second at Crossref"
+    )
+    crossref_concurrency: int = _option(
+        "DIGEST_CROSSREF_CONCURRENCY",
+        _crossref_concurrency,
+        _Whole(),
+        "look-ups at Crossref at once",
+    )
+    pubmed_rate: int = _option(
+        "DIGEST_PUBMED_RATE", _pubmed_rate, _Whole(), "requests a second to PubMed"
+    )
+    research_private_network: bool = _option(
+        "DIGEST_RESEARCH_PRIVATE_NETWORK",
+        "0",
+        _flag,
+        "1 lets the Crossref and PubMed addresses be on a private network (a local mirror)",
     )
 
     @cached_property

@@ -1,0 +1,232 @@
+"""A librarian's side of an item's record: what its look-up came to, in words for the item
+page; "Look up again"; and corrections, field by field, audited, kept beside the service's
+record so that a later look-up (which replaces the record) never undoes them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from digest import audit
+from digest.curation.items import get_item
+from digest.errors import Invalid, Refused
+from digest.models import Item
+from digest.models.research import Enrichment, EnrichmentState, ResearchLookup
+from digest.research.crossref import CSL_TYPES
+from digest.research.lookup import CROSSREF, PUBMED, SERVICE_NAMES
+from digest.research.record import effective_record
+
+# The fields a librarian may correct, in the form's order, with their labels.
+FIELDS: dict[str, str] = {
+    "title": "Title",
+    "author": "Authors",
+    "container-title": "Journal or book",
+    "volume": "Volume",
+    "issue": "Issue",
+    "page": "Pages",
+    "issued": "Year published",
+    "publisher": "Publisher",
+    "type": "Type",
+    "DOI": "DOI",
+    "URL": "Link",
+}
+TYPES = sorted({*CSL_TYPES.values(), "article-magazine", "article-newspaper", "webpage"})
+MAX_FIELD = 2_000
+MAX_AUTHORS = 500
+_YEAR = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
+_DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+
+
+class RecordCorrectionError(Invalid):
+    """A corrected value that cannot be used; the message names the field."""
+
+
+@dataclass(frozen=True)
+class RecordStatus:
+    """Where an item's look-up stands, for the item page to say in words."""
+
+    state: str  # "none", or an EnrichmentState value
+    service: str  # "Crossref", "PubMed", or "" when there is nothing to look up
+    identifier: str
+    reason: str | None  # the last failure or "not known", in plain words
+    looked_up_at: datetime | None
+    next_attempt_at: datetime | None
+    can_look_up: bool
+
+
+def record_status(session: Session, item: Item) -> RecordStatus:
+    """What the item's look-up came to."""
+    row = session.get(Enrichment, item.id)
+    identifier = item.doi or item.pmid or ""
+    if row is None:
+        service = (
+            SERVICE_NAMES[CROSSREF] if item.doi else SERVICE_NAMES[PUBMED] if item.pmid else ""
+        )
+        return RecordStatus("none", service, identifier, None, None, None, bool(identifier))
+    return RecordStatus(
+        state=str(row.state),
+        service=SERVICE_NAMES.get(row.service, row.service),
+        identifier=row.identifier,
+        reason=row.last_error,
+        looked_up_at=row.enriched_at,
+        next_attempt_at=row.next_attempt_at,
+        can_look_up=True,
+    )
+
+
+def look_up_again(session: Session, item_id: int, actor: str) -> Enrichment:
+    """Queue the item's DOI (else PMID) to be asked again at the next run, forgetting the
+    cached answer so that the service is asked, not the cache."""
+    item = get_item(session, item_id)
+    service, identifier = (CROSSREF, item.doi) if item.doi else (PUBMED, item.pmid)
+    if not identifier:
+        raise Refused("this item has no DOI or PMID to look up")
+    row = session.get(Enrichment, item.id)
+    if row is None:
+        row = Enrichment(item_id=item.id)
+        session.add(row)
+    row.service, row.identifier, row.state = service, identifier, EnrichmentState.PENDING
+    row.attempts, row.last_error, row.next_attempt_at = 0, None, None
+    session.execute(
+        delete(ResearchLookup).where(
+            ResearchLookup.service == service, ResearchLookup.identifier == identifier
+        )
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.ITEM_RECORD_LOOKUP,
+        object_type=audit.ObjectType.ITEM,
+        object_id=item.id,
+        summary=f"{SERVICE_NAMES[service]}: {identifier}",
+    )
+    return row
+
+
+def authors_text(names: Any) -> str:
+    """CSL names as the form shows them: one a line, "Family, Given" or an organisation."""
+    lines = []
+    for name in names if isinstance(names, list) else []:
+        if isinstance(name, dict):
+            if name.get("family"):
+                lines.append(", ".join(p for p in (name["family"], name.get("given")) if p))
+            elif name.get("literal"):
+                lines.append(str(name["literal"]))
+    return "\n".join(lines)
+
+
+def year_text(issued: Any) -> str:
+    """A CSL date as the form shows it: "2016", "2016-3" or "2016-3-15"."""
+    try:
+        return "-".join(str(p) for p in issued["date-parts"][0])
+    except (KeyError, IndexError, TypeError):
+        return str(issued.get("literal", "")) if isinstance(issued, dict) else ""
+
+
+def form_values(record: Mapping[str, Any] | None) -> dict[str, str]:
+    """Each correctable field of a record as the form shows it."""
+    record = record or {}
+    shown = {name: str(record.get(name) or "") for name in FIELDS}
+    shown["author"] = authors_text(record.get("author"))
+    shown["issued"] = year_text(record.get("issued"))
+    return shown
+
+
+def _parse_authors(text: str) -> list[dict[str, str]]:
+    names = []
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > MAX_AUTHORS:
+        raise RecordCorrectionError(f"Authors: at most {MAX_AUTHORS} names, one a line")
+    for line in lines:
+        family, comma, given = (part.strip() for part in line.partition(","))
+        if comma and family:
+            names.append({"family": family, **({"given": given} if given else {})})
+        else:
+            names.append({"literal": line})
+    return names
+
+
+def parse_field(name: str, text: str) -> Any:
+    """A typed value for a record field, or None for an empty one; RecordCorrectionError,
+    naming the field, when it cannot be used."""
+    label, text = FIELDS[name], text.strip()
+    if len(text) > MAX_FIELD * (10 if name == "author" else 1):
+        raise RecordCorrectionError(f"{label}: too long")
+    if not text:
+        return None
+    if name == "author":
+        return _parse_authors(text)
+    text = " ".join(text.split())
+    if name == "issued":
+        match = _YEAR.match(text)
+        if not match or not 1000 <= int(match[1]) <= 2999:
+            raise RecordCorrectionError(f"{label}: a year such as 2016, or 2016-03, not {text!r}")
+        return {"date-parts": [[int(p) for p in match.groups() if p]]}
+    if name == "type" and text not in TYPES:
+        raise RecordCorrectionError(f"{label}: one of the listed types, not {text!r}")
+    if name == "DOI":
+        text = text.removeprefix("https://doi.org/").removeprefix("doi:").lower()
+        if not _DOI.match(text):
+            raise RecordCorrectionError(f"{label}: a DOI such as 10.1038/nphys1170, not {text!r}")
+    if name == "URL" and not text.startswith(("https://", "http://")):
+        raise RecordCorrectionError(f"{label}: an address starting https:// or http://")
+    return text
+
+
+def _same(typed: str, shown: str) -> bool:
+    """Whether a typed value is the one shown, but for spacing."""
+    lines = [" ".join(line.split()) for line in typed.strip().splitlines()]
+    return [line for line in lines if line] == [
+        " ".join(line.split()) for line in shown.splitlines() if line.strip()
+    ]
+
+
+def correct_record(
+    session: Session, item_id: int, submitted: Mapping[str, str], actor: str
+) -> dict[str, tuple[Any, Any]]:
+    """Lay a librarian's values over the service's record: a value that differs from the
+    service's becomes a correction, one equal to it drops any correction, and an emptied
+    field hides the service's. Audited with each changed field before and after; the changes
+    made, by field."""
+    item = get_item(session, item_id)
+    given = item.csl or {}
+    corrections = dict(item.csl_corrections or {})
+    before_record = effective_record(item.csl, item.csl_corrections) or {}
+    shown, services = form_values(before_record), form_values(given)
+    for name in FIELDS:
+        if name not in submitted or _same(submitted[name], shown[name]):
+            continue  # as the page showed it: left alone
+        if _same(submitted[name], services[name]):
+            corrections.pop(name, None)  # back to the service's value
+            continue
+        value = parse_field(name, submitted[name])
+        if value is None and name not in given:
+            corrections.pop(name, None)
+        else:
+            corrections[name] = value
+    after_record = effective_record(item.csl, corrections) or {}
+    changed = {
+        name: (before_record.get(name), after_record.get(name))
+        for name in FIELDS
+        if before_record.get(name) != after_record.get(name)
+    }
+    if not changed:
+        return {}
+    item.csl_corrections = corrections or None
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.ITEM_RECORD_CORRECT,
+        object_type=audit.ObjectType.ITEM,
+        object_id=item.id,
+        summary=", ".join(FIELDS[name] for name in changed),
+        before={name: old for name, (old, _) in changed.items()},
+        after={name: new for name, (_, new) in changed.items()},
+    )
+    return changed

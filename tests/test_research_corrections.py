@@ -1,0 +1,146 @@
+"""A librarian corrects an item's record field by field: the corrections are audited with
+the values before and after, survive the record being looked up again, and a value that
+cannot be used is refused naming its field. "Look up again" asks the service afresh."""
+
+from __future__ import annotations
+
+import pytest
+from research_server import crossref_fixture, crossref_work, local_services
+from sqlalchemy import select
+from test_research_enrich import DOI, items, research
+
+from digest.db import transaction
+from digest.errors import Refused
+from digest.models import AuditEntry, Item
+from digest.models.research import Enrichment, EnrichmentState
+from digest.research.enrich import enrich_pending
+from digest.research.record import effective_record
+from digest.research.review import (
+    RecordCorrectionError,
+    correct_record,
+    form_values,
+    look_up_again,
+    record_status,
+)
+
+LIBRARIAN = "lib@example.org"
+
+
+@pytest.fixture
+def services():
+    with local_services() as running:
+        running.works[DOI] = crossref_work(
+            DOI, crossref_fixture("journal_article")["message"]["title"][0]
+        )
+        yield running
+
+
+@pytest.fixture
+def enriched(factory, services) -> int:
+    (item_id,) = items(factory, {"doi": DOI})
+    enrich_pending(factory, research(factory, services))
+    return item_id
+
+
+def record_of(factory, item_id: int) -> dict:
+    with factory() as session:
+        item = session.get(Item, item_id)
+        return effective_record(item.csl, item.csl_corrections)
+
+
+def correct(factory, item_id: int, **typed: str) -> dict:
+    with transaction(factory) as session:
+        shown = form_values(record_of(factory, item_id))
+        return correct_record(session, item_id, {**shown, **typed}, LIBRARIAN)
+
+
+def test_a_correction_is_laid_over_the_record_and_audited_with_before_and_after(factory, enriched):
+    changed = correct(
+        factory,
+        enriched,
+        title="Fixing CO₂ in E. coli",
+        author="Jütte, Anna-Lena\nÓ Briain, Seán",
+        issued="2017",
+    )
+    assert set(changed) == {"title", "author", "issued"}
+    record = record_of(factory, enriched)
+    assert record["title"] == "Fixing CO₂ in E. coli"
+    assert record["author"] == [
+        {"family": "Jütte", "given": "Anna-Lena"},
+        {"family": "Ó Briain", "given": "Seán"},
+    ]
+    assert record["issued"] == {"date-parts": [[2017]]}
+    assert record["container-title"] == "Nature Communications"  # untouched fields stay
+    with factory() as session:
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "item.record_correct")
+        ).one()
+    assert entry.actor == LIBRARIAN and entry.object_id == str(enriched)
+    assert entry.before["title"] == "Fixing CO₂ in Escherichia coli: a route to sugar"
+    assert entry.after["title"] == "Fixing CO₂ in E. coli"
+    assert entry.after["issued"] == {"date-parts": [[2017]]}
+
+
+def test_the_form_sent_back_unchanged_corrects_nothing(factory, enriched):
+    assert correct(factory, enriched) == {}
+    with factory() as session:
+        assert session.get(Item, enriched).csl_corrections is None
+
+
+def test_corrections_survive_the_record_being_looked_up_again(factory, enriched, services):
+    correct(factory, enriched, volume="8", publisher="")
+    with transaction(factory) as session:
+        look_up_again(session, enriched, LIBRARIAN)
+    report = enrich_pending(factory, research(factory, services))
+    assert report.enriched == 1 and report.asked == 1  # asked afresh, not from the cache
+    record = record_of(factory, enriched)
+    assert record["volume"] == "8"
+    assert "publisher" not in record  # emptied by the librarian: the service's is hidden
+    assert len(services.asked("/works/")) == 2
+
+
+def test_typing_the_services_value_again_drops_the_correction(factory, enriched):
+    correct(factory, enriched, volume="8")
+    correct(factory, enriched, volume="7")
+    with factory() as session:
+        assert session.get(Item, enriched).csl_corrections is None
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "says"),
+    [
+        ("issued", "last spring", "Year published: a year such as 2016"),
+        ("DOI", "not-a-doi", "DOI: a DOI such as"),
+        ("URL", "javascript:alert(1)", "Link: an address starting https://"),
+        ("type", "novel", "Type: one of the listed types"),
+    ],
+)
+def test_a_value_that_cannot_be_used_is_refused_naming_its_field(
+    factory, enriched, field, typed, says
+):
+    with pytest.raises(RecordCorrectionError, match=says):
+        correct(factory, enriched, **{field: typed})
+    with factory() as session:
+        assert session.get(Item, enriched).csl_corrections is None
+
+
+def test_the_status_says_where_the_look_up_stands(factory, enriched):
+    with factory() as session:
+        status = record_status(session, session.get(Item, enriched))
+    assert (status.state, status.service, status.identifier) == ("enriched", "Crossref", DOI)
+    assert status.looked_up_at is not None and status.can_look_up
+
+
+def test_look_up_again_is_audited_and_refused_for_an_item_without_an_identifier(factory, enriched):
+    (plain,) = items(factory, {})
+    with transaction(factory) as session:
+        row = look_up_again(session, enriched, LIBRARIAN)
+        assert row.state == EnrichmentState.PENDING and row.attempts == 0
+    with factory() as session:
+        assert session.scalars(
+            select(AuditEntry.action).where(AuditEntry.action == "item.record_lookup")
+        ).all() == ["item.record_lookup"]
+    with pytest.raises(Refused, match="no DOI or PMID"), transaction(factory) as session:
+        look_up_again(session, plain, LIBRARIAN)
+    with factory() as session:
+        assert session.get(Enrichment, plain) is None
