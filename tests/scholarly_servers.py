@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -96,6 +97,7 @@ class Entrez:
         self.base = server.url_for("/entrez/eutils/")
         self.articles: dict[str, tuple[date, str]] = {}
         self.script = _Scripted()
+        self.arrivals: list[float] = []  # when each request came (time.monotonic)
         # Words of the search PubMed knows no records for: it searches without them, and says so.
         self.phrases_not_found: list[str] = []
         self.fixtures = {
@@ -137,6 +139,7 @@ class Entrez:
         ]
 
     def _esearch(self, request: Request) -> Response:
+        self.arrivals.append(time.monotonic())
         if scripted := self.script.take(request.path):
             return scripted
         args = request.args
@@ -169,6 +172,7 @@ class Entrez:
         return _json(answer)
 
     def _efetch(self, request: Request) -> Response:
+        self.arrivals.append(time.monotonic())
         if scripted := self.script.take(request.path):
             return scripted
         wanted = request.args.get("id", "").split(",")

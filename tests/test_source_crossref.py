@@ -108,6 +108,18 @@ def test_the_next_run_asks_from_the_stored_date_and_adds_only_the_new_works(
     assert get_feed(factory, feed_id).harvested_until == today().isoformat()
 
 
+def test_the_contact_goes_with_every_request_for_crossref_s_polite_pool(
+    crossref: Crossref, sqlite_factory
+) -> None:
+    crossref.add_many(150, today())
+    options = {"contact": "llyfrgell@digest.test"}
+    add_source(sqlite_factory, "Busy journal", "crossref", crossref.base, ISSN, options)
+
+    poll_one(sqlite_factory)
+
+    assert [asked["mailto"] for asked in crossref.asked()] == ["llyfrgell@digest.test"] * 2
+
+
 def test_works_are_read_page_by_page_with_the_cursor_crossref_gives(
     crossref: Crossref, sqlite_factory
 ) -> None:

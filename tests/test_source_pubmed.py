@@ -5,6 +5,7 @@ and a failing service gives the source the health and back-off a failing feed ge
 from __future__ import annotations
 
 import html
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -14,10 +15,12 @@ from scholarly_servers import Entrez, add_source, esearch_error, plain, today
 from sqlalchemy import select
 from webapp import make_site
 
+from digest.db import transaction
 from digest.ingest.errors import ErrorKind
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import PollStatus, poll_feeds
-from digest.models import Item, Role
+from digest.models import Enrichment, EnrichmentState, Item, Role
+from digest.research.enrich import queue_new_items
 from digest.timeutil import utcnow
 
 FAST = FetchSettings(connect_timeout=2, total_timeout=5)
@@ -108,6 +111,34 @@ def test_the_next_run_asks_from_the_stored_date_and_adds_only_the_new_records(
     assert get_feed(factory, feed_id).harvested_until == today().isoformat()
 
 
+def test_the_contact_and_api_key_go_with_every_request(entrez: Entrez, sqlite_factory) -> None:
+    entrez.add("39100001", today())
+    identity = {"contact": "llyfrgell@digest.test", "api_key": "0123456789abcdef"}
+    add_source(sqlite_factory, "Keyed", "pubmed", entrez.base, QUERY, identity)
+
+    poll_one(sqlite_factory)
+
+    for asked in entrez.asked("esearch.fcgi") + entrez.asked("efetch.fcgi"):
+        assert (asked["tool"], asked["email"]) == ("digest", "llyfrgell@digest.test")
+        assert asked["api_key"] == "0123456789abcdef"
+
+
+def test_items_that_came_with_their_record_need_no_enrichment(entrez: Entrez, factory) -> None:
+    entrez.add("39100001", today())  # with a DOI
+    entrez.add("39100002", today())  # without one: known by its PMID
+    add_source(factory, "PubMed: online abuse", "pubmed", entrez.base, QUERY)
+    poll_one(factory)
+
+    with transaction(factory) as session:
+        assert queue_new_items(session, utcnow()) == 2
+    with factory() as session:
+        states = {row.identifier: row.state for row in session.scalars(select(Enrichment))}
+    assert states == {
+        "10.5555/chiabu.2026.107012": EnrichmentState.ENRICHED,
+        "39100002": EnrichmentState.ENRICHED,
+    }
+
+
 def test_a_record_seen_again_in_the_overlapping_day_is_unchanged(entrez: Entrez, factory) -> None:
     entrez.add("39100001", today())
     add_source(factory, "PubMed: online abuse", "pubmed", entrez.base, QUERY)
@@ -140,6 +171,21 @@ def test_a_large_search_is_read_page_by_page_up_to_the_cap_with_a_warning(
         "or raise the option max_results."
     )
     assert feed.consecutive_failures == 0
+
+
+def test_searches_polled_together_ask_pubmed_no_faster_than_ncbi_allows(
+    entrez: Entrez, sqlite_factory
+) -> None:
+    entrez.add("39100001", today())
+    for name in ("Grooming", "Sextortion", "Disclosure"):
+        add_source(sqlite_factory, name, "pubmed", entrez.base, f"{name} AND online")
+
+    report = poll_feeds(sqlite_factory, settings=FAST)
+
+    assert sorted(o.counts.new for o in report.outcomes) == [0, 0, 1]  # one item, three times
+    gaps = [b - a for a, b in itertools.pairwise(sorted(entrez.arrivals))]
+    assert len(gaps) == 5  # three searches and three fetches
+    assert min(gaps) > 0.3  # NCBI allows 3 requests a second without an API key
 
 
 def test_words_pubmed_does_not_know_are_named_and_the_rest_is_still_read(

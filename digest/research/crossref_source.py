@@ -30,6 +30,9 @@ ISSN = re.compile(r"^\d{4}-?\d{3}[\dX]$", re.IGNORECASE)
 # build and is several megabytes; at 100 a journal's month is one or two requests.
 PAGE_ROWS = 100
 ACCEPT = "application/json"
+# Crossref's published limits: 5 requests a second, 10 for a caller who gives a contact
+# address (its "polite" pool).
+RATE, POLITE_RATE = 5, 10
 
 
 def works_url(base: str, query: str, since: date, cursor: str, mailto: str | None) -> str:
@@ -93,11 +96,13 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
         return harvests.failed(source, base_url, problem)
     until = harvests.today()
     since = harvests.window_start(source.harvested_until, first_days, until)
-    mailto = source.options.get("mailto") or None
+    mailto = source.options.get("contact") or None
+    pace = harvests.pace(SERVICE, POLITE_RATE if mailto else RATE)
     records: list[dict] = []
     cursor, asked, total = "*", 0, 0
     while True:
         url = works_url(base_url, query, since, cursor, mailto)
+        await pace.wait()
         result = await fetcher.fetch(source.request(url, ACCEPT))
         if result.status is not FetchStatus.FETCHED:
             return Harvest(_service_problem(result, query), None)

@@ -4,10 +4,12 @@ poll takes it (failures said in the service's name)."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from digest.ingest import summaries
 from digest.ingest.errors import ErrorKind, FeedProblem
@@ -17,6 +19,7 @@ from digest.ingest.parse import ParsedEntry, ParsedFeed
 from digest.ingest.sanitize import sanitize_html, sanitized_html_to_text
 from digest.ingest.sources import Harvest, SourcePlan
 from digest.ingest.urls import canonicalize_url
+from digest.research.ratelimit import Pace
 from digest.timeutil import utcnow
 
 # A new search or journal brings this many days back, not every paper it ever matched.
@@ -26,6 +29,18 @@ MAX_FIRST_DAYS = 3_650
 # otherwise bring thousands of items into one edition's triage.
 MAX_RESULTS = 1_000
 MAX_RESULTS_CEILING = 10_000  # E-utilities' own limit on one search's ids
+
+
+# One pace a service for each poll: a poll's harvests run in one event loop, together, and a
+# pace's lock belongs to the loop it was first awaited in.
+_PACES: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Pace]] = WeakKeyDictionary()
+
+
+def pace(service: str, rate: float) -> Pace:
+    """The pace the running poll's harvests from `service` share, at `rate` requests a second
+    (the first harvest to ask sets it)."""
+    paces = _PACES.setdefault(asyncio.get_running_loop(), {})
+    return paces.setdefault(service, Pace(rate))
 
 
 class OptionError(ValueError):

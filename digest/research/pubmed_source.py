@@ -26,6 +26,8 @@ SEARCH_PAGE = 500
 FETCH_BATCH = 200
 SEARCH_ACCEPT = "application/json"
 FETCH_ACCEPT = "application/xml, text/xml;q=0.9"
+# NCBI's limits on E-utilities requests: 3 a second from one caller, 10 with an API key.
+RATE, KEYED_RATE = 3, 10
 
 
 @dataclass
@@ -129,6 +131,36 @@ def _warning(unknown: list[str], found: int, cap: int) -> FeedProblem | None:
     return FeedProblem(ErrorKind.WARNING, " ".join(said)) if said else None
 
 
+@dataclass(frozen=True)
+class _Search:
+    """A source's search as a harvest asks it: the query, the first run's days, the cap, and
+    who asks (NCBI asks callers to name their program and a contact address)."""
+
+    query: str
+    first_days: int
+    cap: int
+    identity: dict[str, str]
+
+    @classmethod
+    def of(cls, source: SourcePlan) -> _Search:
+        """The source's search; OptionError naming what cannot be used."""
+        query = (source.query or "").strip()
+        if not query:
+            raise OptionError("The source has no query: give the PubMed search to follow.")
+        first_days = harvests.whole_option(
+            source.options, "first_days", harvests.FIRST_DAYS, harvests.MAX_FIRST_DAYS
+        )
+        cap = harvests.whole_option(
+            source.options, "max_results", harvests.MAX_RESULTS, harvests.MAX_RESULTS_CEILING
+        )
+        identity = {"tool": TOOL}
+        if contact := source.options.get("contact"):
+            identity["email"] = str(contact)
+        if key := source.options.get("api_key"):
+            identity["api_key"] = str(key)
+        return cls(query, first_days, cap, identity)
+
+
 class _Stopped(Exception):
     """A request of the harvest failed; `harvest` is what the poll is given."""
 
@@ -136,91 +168,83 @@ class _Stopped(Exception):
         self.harvest = harvest
 
 
-async def _get(fetcher: Fetcher, source: SourcePlan, url: str, accept: str) -> FetchResult:
-    result = await fetcher.fetch(source.request(url, accept))
-    if result.status is not FetchStatus.FETCHED:
-        raise _Stopped(Harvest(_service_problem(result, source.url), None))
-    return result
+class _Harvesting:
+    """One harvest's requests, each at NCBI's pace; the first that fails stops the harvest
+    (raising _Stopped), so that a run stores all it found or nothing, and its window is asked
+    again next time."""
 
+    def __init__(self, fetcher: Fetcher, source: SourcePlan, search: _Search) -> None:
+        self.fetcher, self.source, self.search = fetcher, source, search
+        rate = KEYED_RATE if "api_key" in search.identity else RATE
+        self.pace = harvests.pace(SERVICE, rate)
+        self.last: FetchResult | None = None
 
-def _unreadable(source: SourcePlan, url: str, error: Exception) -> _Stopped:
-    return _Stopped(harvests.failed(source, url, FeedProblem(ErrorKind.PARSE_ERROR, str(error))))
+    async def _get(self, url: str, accept: str) -> FetchResult:
+        await self.pace.wait()
+        result = await self.fetcher.fetch(self.source.request(url, accept))
+        if result.status is not FetchStatus.FETCHED:
+            raise _Stopped(Harvest(_service_problem(result, self.source.url), None))
+        self.last = result
+        return result
 
+    def _unreadable(self, url: str, error: Exception) -> _Stopped:
+        problem = FeedProblem(ErrorKind.PARSE_ERROR, str(error))
+        return _Stopped(harvests.failed(self.source, url, problem))
 
-async def _search(
-    fetcher: Fetcher, source: SourcePlan, since: date | None, until: date, settings: _Settings
-) -> tuple[SearchAnswer, FetchResult]:
-    """Every PMID the search gained in the window, up to the cap, newest first (esearch's
-    order for PubMed), and the last response."""
-    pmids: list[str] = []
-    while True:
-        url = search_url(
-            source.url,
-            settings.query,
-            since,
-            until,
-            settings.first_days,
-            len(pmids),
-            settings.identity,
-        )
-        result = await _get(fetcher, source, url, SEARCH_ACCEPT)
-        try:
-            page = read_search(result.body)
-        except PubMedResponseError as error:
-            raise _unreadable(source, url, error) from None
-        pmids += [pmid for pmid in page.ids if pmid not in pmids]
-        if not page.ids or len(pmids) >= min(page.count, settings.cap):
-            return SearchAnswer(pmids[: settings.cap], page.count, page.unknown), result
+    async def pmids(self, since: date | None, until: date) -> SearchAnswer:
+        """Every PMID the search gained in the window, up to the cap, newest first (esearch's
+        order for PubMed)."""
+        search, pmids, seen = self.search, [], set()
+        while True:
+            url = search_url(
+                self.source.url,
+                search.query,
+                since,
+                until,
+                search.first_days,
+                len(pmids),
+                search.identity,
+            )
+            result = await self._get(url, SEARCH_ACCEPT)
+            try:
+                page = read_search(result.body)
+            except PubMedResponseError as error:
+                raise self._unreadable(url, error) from None
+            pmids += [pmid for pmid in page.ids if pmid not in seen]
+            seen.update(page.ids)
+            if not page.ids or len(pmids) >= min(page.count, search.cap):
+                return SearchAnswer(pmids[: search.cap], page.count, page.unknown)
 
-
-@dataclass(frozen=True)
-class _Settings:
-    query: str
-    first_days: int
-    cap: int
-    identity: dict[str, str]
-
-
-def _settings(source: SourcePlan) -> _Settings:
-    """The source's query and options; OptionError naming what cannot be used."""
-    query = (source.query or "").strip()
-    if not query:
-        raise OptionError("The source has no query: give the PubMed search to follow.")
-    first_days = harvests.whole_option(
-        source.options, "first_days", harvests.FIRST_DAYS, harvests.MAX_FIRST_DAYS
-    )
-    cap = harvests.whole_option(
-        source.options, "max_results", harvests.MAX_RESULTS, harvests.MAX_RESULTS_CEILING
-    )
-    identity = {"tool": TOOL}
-    for name in ("email", "api_key"):
-        if source.options.get(name):
-            identity[name] = str(source.options[name])
-    return _Settings(query, first_days, cap, identity)
+    async def entries(self, pmids: list[str]) -> list[ParsedEntry]:
+        """The records of `pmids`, read in batches, as entries."""
+        entries: list[ParsedEntry] = []
+        for start in range(0, len(pmids), FETCH_BATCH):
+            batch = pmids[start : start + FETCH_BATCH]
+            url = fetch_url(self.source.url, batch, self.search.identity)
+            result = await self._get(url, FETCH_ACCEPT)
+            try:
+                records = parse_efetch(result.body)
+            except PubMedResponseError as error:
+                raise self._unreadable(url, error) from None
+            # A PMID efetch leaves out was withdrawn since the search, or is a book: skipped.
+            entries += [_entry(pmid, records[pmid]) for pmid in batch if pmid in records]
+        return entries
 
 
 async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
     """The records the source's PubMed search gained since its last harvest."""
     try:
-        settings = _settings(source)
+        search = _Search.of(source)
     except OptionError as error:
         return harvests.failed(source, source.url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
     until = harvests.today()
-    since = harvests.since_date(source.harvested_until)
+    run = _Harvesting(fetcher, source, search)
     try:
-        found, last = await _search(fetcher, source, since, until, settings)
-        entries: list[ParsedEntry] = []
-        for start in range(0, len(found.ids), FETCH_BATCH):
-            batch = found.ids[start : start + FETCH_BATCH]
-            url = fetch_url(source.url, batch, settings.identity)
-            last = await _get(fetcher, source, url, FETCH_ACCEPT)
-            try:
-                records = parse_efetch(last.body)
-            except PubMedResponseError as error:
-                raise _unreadable(source, url, error) from None
-            # A PMID efetch leaves out was withdrawn since the search, or is a book: skipped.
-            entries += [_entry(pmid, records[pmid]) for pmid in batch if pmid in records]
+        found = await run.pmids(harvests.since_date(source.harvested_until), until)
+        entries = await run.entries(found.ids)
     except _Stopped as stopped:
         return stopped.harvest
-    warning = _warning(found.unknown, found.count, settings.cap)
-    return harvests.harvested(last, entries, until, warning)
+    assert run.last is not None  # the search was asked, and answered
+    return harvests.harvested(
+        run.last, entries, until, _warning(found.unknown, found.count, search.cap)
+    )
