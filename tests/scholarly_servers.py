@@ -198,9 +198,17 @@ class Crossref:
         )
         server.expect_request("/crossref/works").respond_with_handler(self._works)
 
-    def add(self, doi: str, created: date, issn: str = "0145-2134") -> None:
-        """The fixture work `doi`, registered on `created`, in the journal `issn`."""
+    def add(
+        self, doi: str, created: date, issn: str = "0145-2134", issued: date | None = None
+    ) -> None:
+        """The fixture work `doi`, registered on `created`, in the journal `issn` (and dated
+        to an issue of `issued`, in print only, if given)."""
         work = copy.deepcopy(self.fixtures[doi])
+        if issued is not None:
+            parts = {"date-parts": [[issued.year, issued.month]]}
+            for name in ("published-online", "published"):
+                work.pop(name, None)
+            work["issued"] = work["published-print"] = work["published"] = parts
         self._keep(work, created, issn)
 
     def add_many(self, count: int, created: date, issn: str = "0145-2134") -> list[str]:

@@ -108,6 +108,21 @@ def test_the_next_run_asks_from_the_stored_date_and_adds_only_the_new_works(
     assert get_feed(factory, feed_id).harvested_until == today().isoformat()
 
 
+def test_a_work_dated_to_an_issue_still_to_come_is_dated_when_it_was_found(
+    crossref: Crossref, factory
+) -> None:
+    next_year = today().replace(day=1) + timedelta(days=400)
+    crossref.add(SCHOOLS, today(), issued=next_year)
+    add_source(factory, "Child Abuse & Neglect", "crossref", crossref.base, ISSN)
+    before = utcnow()
+
+    poll_one(factory)
+
+    item = items_by_doi(factory)[SCHOOLS]
+    assert before <= item.published <= utcnow() and item.published_estimated
+    assert item.csl["issued"] == {"date-parts": [[next_year.year, next_year.month]]}
+
+
 def test_the_contact_goes_with_every_request_for_crossref_s_polite_pool(
     crossref: Crossref, sqlite_factory
 ) -> None:

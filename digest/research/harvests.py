@@ -87,14 +87,14 @@ def capped_warning(service: str, found: int, read: int) -> FeedProblem:
     )
 
 
-def summary_parts(abstract: str, base: str | None) -> tuple[str, str, str]:
-    """The whole abstract as sanitised HTML (a paragraph for each of its paragraphs), and the
-    summary cut from it as HTML and as text."""
+def summary_parts(abstract: str, base: str | None) -> tuple[str, str, str, str]:
+    """The whole abstract as sanitised HTML (a paragraph for each of its paragraphs) and as
+    text, and the summary cut from it as HTML and as text."""
     paragraphs = [" ".join(p.split()) for p in abstract.split("\n\n")]
     raw = "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
     full_html = sanitize_html(raw, base)
-    summary_html, summary_text = summaries.summarised(full_html, sanitized_html_to_text(full_html))
-    return full_html, summary_html, summary_text
+    full_text = sanitized_html_to_text(full_html)
+    return full_html, full_text, *summaries.summarised(full_html, full_text)
 
 
 def author_names(record: dict[str, Any]) -> list[str]:
@@ -126,10 +126,14 @@ def record_entry(
 ) -> ParsedEntry:
     """An entry from a CSL-JSON record, with the record itself kept on it (so no enrichment
     look-up is needed for it later)."""
-    full_html, summary_html, summary_text = summary_parts(record.get("abstract") or "", link)
-    full_text = sanitized_html_to_text(full_html)
+    abstract = record.get("abstract") or ""
+    full_html, full_text, summary_html, summary_text = summary_parts(abstract, link)
     title = " ".join(str(record.get("title") or "").split()) or summary_text[:120] or link
     published, estimated = issued(record)
+    if published is not None and published > utcnow():
+        # An issue still to come: readers are told when Digest found it (the poll's time,
+        # marked estimated), and the record keeps the issue's date for citing.
+        published = None
     return ParsedEntry.keyed(
         title=title,
         guid=guid,
