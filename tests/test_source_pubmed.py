@@ -148,6 +148,20 @@ def test_a_record_seen_again_in_the_overlapping_day_is_unchanged(entrez: Entrez,
     assert len(items_by_pmid(factory)) == 1
 
 
+def test_a_search_with_nothing_new_fetches_nothing_and_stays_healthy(
+    entrez: Entrez, sqlite_factory
+) -> None:
+    entrez.add("39100003", today() - timedelta(days=45))
+    feed_id = add_source(sqlite_factory, "Quiet search", "pubmed", entrez.base, QUERY)
+
+    outcome = poll_one(sqlite_factory)
+
+    assert (outcome.status, outcome.counts.new) == (PollStatus.UPDATED, 0)
+    assert entrez.asked("efetch.fcgi") == []
+    feed = get_feed(sqlite_factory, feed_id)
+    assert (feed.harvested_until, feed.last_error) == (today().isoformat(), None)
+
+
 def test_a_large_search_is_read_page_by_page_up_to_the_cap_with_a_warning(
     entrez: Entrez, sqlite_factory
 ) -> None:
@@ -220,7 +234,7 @@ def test_words_pubmed_does_not_know_are_named_and_the_rest_is_still_read(
         ),
         (
             "esearch.fcgi",
-            esearch_error("Search Backend failed: read error"),
+            esearch_error("Search Backend failed: read error."),
             ErrorKind.PARSE_ERROR,
             "PubMed refused the search: Search Backend failed: read error.",
         ),

@@ -88,7 +88,8 @@ def read_search(body: bytes) -> SearchAnswer:
         said = f": {error}" if isinstance(error, str) else " (it has no esearchresult)"
         raise PubMedResponseError(f"PubMed's search answer is not a search result{said}.")
     if result.get("ERROR"):
-        raise PubMedResponseError(f"PubMed refused the search: {result['ERROR']}.")
+        said = str(result["ERROR"]).strip().rstrip(".")
+        raise PubMedResponseError(f"PubMed refused the search: {said}.")
     ids, count = result.get("idlist"), str(result.get("count", ""))
     if not isinstance(ids, list) or not count.isdigit():
         raise PubMedResponseError("PubMed's search answer has no id list or count.")
