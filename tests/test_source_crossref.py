@@ -170,6 +170,21 @@ def test_a_journal_with_more_new_works_than_the_cap_is_cut_with_a_warning(
     )
 
 
+def test_without_a_cap_of_its_own_a_journal_is_read_as_far_as_a_feed_is(
+    crossref: Crossref, sqlite_factory
+) -> None:
+    crossref.add_many(250, today())
+    feed_id = add_source(sqlite_factory, "Busy journal", "crossref", crossref.base, ISSN)
+    feeds_read = FetchSettings(connect_timeout=2, total_timeout=5, max_entries=120)
+
+    (outcome,) = poll_feeds(sqlite_factory, settings=feeds_read).outcomes
+
+    assert outcome.counts.new == 120
+    assert "Crossref found 250 new records, and Digest reads 120 in a poll" in (
+        get_feed(sqlite_factory, feed_id).last_error
+    )
+
+
 def test_a_crossref_filter_is_asked_of_all_works(crossref: Crossref, factory) -> None:
     crossref.add(DISCLOSURES, today(), issn="0952-9136")
     crossref.add(SCHOOLS, today(), issn="1099-0852")

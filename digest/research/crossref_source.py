@@ -84,9 +84,7 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
         first_days = harvests.whole_option(
             source.options, "first_days", harvests.FIRST_DAYS, harvests.MAX_FIRST_DAYS
         )
-        cap = harvests.whole_option(
-            source.options, "max_results", harvests.MAX_RESULTS, harvests.MAX_RESULTS_CEILING
-        )
+        cap = harvests.result_cap(source)
     except OptionError as error:
         return harvests.failed(source, base_url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
     if not query:

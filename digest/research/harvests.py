@@ -25,10 +25,8 @@ from digest.timeutil import utcnow
 # A new search or journal brings this many days back, not every paper it ever matched.
 FIRST_DAYS = 30
 MAX_FIRST_DAYS = 3_650
-# Works a harvest reads at most: a broad search or a large journal's back catalogue would
-# otherwise bring thousands of items into one edition's triage.
-MAX_RESULTS = 1_000
-MAX_RESULTS_CEILING = 10_000  # E-utilities' own limit on one search's ids
+# PubMed gives at most the first 10,000 ids of a search (E-utilities' own limit).
+MAX_RESULTS_CEILING = 10_000
 
 
 # One pace a service for each poll: a poll's harvests run in one event loop, together, and a
@@ -58,6 +56,14 @@ def whole_option(options: dict[str, Any], name: str, default: int, most: int) ->
             f"The option {name} must be a whole number from 1 to {most:,}, not {text[:40]!r}."
         )
     return int(text)
+
+
+def result_cap(source: SourcePlan) -> int:
+    """Records a harvest reads at most: the source's option max_results, else as many as a
+    poll reads from a feed (DIGEST_MAX_ENTRIES_PER_FEED). A broad search or a journal's back
+    catalogue would otherwise bring thousands of items into one edition's triage."""
+    default = min(source.settings.max_entries, MAX_RESULTS_CEILING)
+    return whole_option(source.options, "max_results", default, MAX_RESULTS_CEILING)
 
 
 def today() -> date:

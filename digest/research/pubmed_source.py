@@ -151,9 +151,7 @@ class _Search:
         first_days = harvests.whole_option(
             source.options, "first_days", harvests.FIRST_DAYS, harvests.MAX_FIRST_DAYS
         )
-        cap = harvests.whole_option(
-            source.options, "max_results", harvests.MAX_RESULTS, harvests.MAX_RESULTS_CEILING
-        )
+        cap = harvests.result_cap(source)
         identity = {"tool": TOOL}
         if contact := source.options.get("contact"):
             identity["email"] = str(contact)
