@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -192,6 +193,10 @@ class Crossref:
         self.fixtures = {work["DOI"]: work for work in self.envelope["message"]["items"]}
         self.works: dict[str, dict[str, Any]] = {}
         self.cursors: dict[str, int] = {}
+        # How long each answer takes, and the most requests in hand at once (on a server
+        # that answers requests in threads, several can be).
+        self.delay = 0.0
+        self.most_at_once, self._in_hand, self._counting = 0, 0, threading.Lock()
         self.script = _Scripted()
         server.expect_request(re.compile(r"^/crossref/journals/[^/]+/works$")).respond_with_handler(
             self._journal_works
@@ -215,7 +220,7 @@ class Crossref:
         made = []
         for n in range(count):
             work = copy.deepcopy(self.fixtures["10.5555/j.chiabu.2026.107233"])
-            work["DOI"] = f"10.5555/many.{n:04d}"
+            work["DOI"] = f"10.5555/{issn}.{n:04d}"
             work["title"] = [f"Study {n:04d} of safeguarding leads"]
             self._keep(work, created, issn)
             made.append(work["DOI"])
@@ -254,6 +259,17 @@ class Crossref:
         return self._page(request, [])
 
     def _page(self, request: Request, route_filters: list[str]) -> Response:
+        with self._counting:
+            self._in_hand += 1
+            self.most_at_once = max(self.most_at_once, self._in_hand)
+        try:
+            time.sleep(self.delay)
+            return self._answer(request, route_filters)
+        finally:
+            with self._counting:
+                self._in_hand -= 1
+
+    def _answer(self, request: Request, route_filters: list[str]) -> Response:
         filters = route_filters + request.args.get("filter", "").split(",")
         selected = list(self.works.values())
         for each in filter(None, filters):

@@ -135,6 +135,27 @@ def test_the_contact_goes_with_every_request_for_crossref_s_polite_pool(
     assert [asked["mailto"] for asked in crossref.asked()] == ["llyfrgell@digest.test"] * 2
 
 
+@pytest.mark.parametrize(("options", "most"), [({}, 1), ({"contact": "llyfrgell@digest.test"}, 3)])
+def test_journals_polled_together_ask_crossref_as_many_at_once_as_it_allows(
+    sqlite_factory, options: dict[str, str], most: int
+) -> None:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    try:
+        crossref = Crossref(server)
+        crossref.delay = 0.3
+        for n, issn in enumerate(["0145-2134", "0952-9136", "1099-0852", "1468-2273"]):
+            crossref.add_many(1, today(), issn=issn)
+            add_source(sqlite_factory, f"Journal {n}", "crossref", crossref.base, issn, options)
+
+        report = poll_feeds(sqlite_factory, settings=FAST)
+
+        assert [o.counts.new for o in report.outcomes] == [1, 1, 1, 1]
+        assert crossref.most_at_once == most
+    finally:
+        server.stop()
+
+
 def test_works_are_read_page_by_page_with_the_cursor_crossref_gives(
     crossref: Crossref, sqlite_factory
 ) -> None:

@@ -11,8 +11,9 @@ catalogue in as new.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from digest.ingest.errors import ErrorKind, FeedProblem
@@ -30,9 +31,10 @@ ISSN = re.compile(r"^\d{4}-?\d{3}[\dX]$", re.IGNORECASE)
 # build and is several megabytes; at 100 a journal's month is one or two requests.
 PAGE_ROWS = 100
 ACCEPT = "application/json"
-# Crossref's published limits: 5 requests a second, 10 for a caller who gives a contact
-# address (its "polite" pool).
+# Crossref's published limits: 5 requests a second and 1 at a time; 10 a second and 3 at a
+# time for a caller who gives a contact address (its "polite" pool).
 RATE, POLITE_RATE = 5, 10
+CONCURRENCY, POLITE_CONCURRENCY = 1, 3
 
 
 def works_url(base: str, query: str, since: date, cursor: str, mailto: str | None) -> str:
@@ -70,54 +72,84 @@ def _service_problem(result: FetchResult, query: str) -> FetchResult:
     return replace(result, problem=FeedProblem(problem.kind, words, problem.http_status))
 
 
-def _entry(record: dict) -> ParsedEntry:
+def _entry(record: dict[str, Any]) -> ParsedEntry:
     doi = record["DOI"]
     link = DOI_LINK.format(doi=doi)
     return harvests.record_entry(record, link=link, guid=f"doi:{doi}", identity=f"doi:{doi}")
 
 
-async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
-    """New works of the source's journal (or filter) since its last harvest."""
-    query = (source.query or "").strip()
-    base_url = source.url
-    try:
+@dataclass(frozen=True)
+class _Journal:
+    """A source's journal (or filter) as a harvest asks for it, with the first run's days, the
+    cap, and the contact that puts Digest in Crossref's polite pool."""
+
+    query: str
+    first_days: int
+    cap: int
+    mailto: str | None
+
+    @classmethod
+    def of(cls, source: SourcePlan) -> _Journal:
+        """The source's journal; OptionError naming what cannot be used."""
+        query = (source.query or "").strip()
+        if not query:
+            raise OptionError("The source has no query: give the journal's ISSN.")
         first_days = harvests.whole_option(
             source.options, "first_days", harvests.FIRST_DAYS, harvests.MAX_FIRST_DAYS
         )
-        cap = harvests.result_cap(source)
-    except OptionError as error:
-        return harvests.failed(source, base_url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
-    if not query:
-        problem = FeedProblem(
-            ErrorKind.PARSE_ERROR, "The source has no query: give the journal's ISSN."
-        )
-        return harvests.failed(source, base_url, problem)
-    until = harvests.today()
-    since = harvests.window_start(source.harvested_until, first_days, until)
-    mailto = source.options.get("contact") or None
-    pace = harvests.pace(SERVICE, POLITE_RATE if mailto else RATE)
-    records: list[dict] = []
-    cursor, asked, total = "*", 0, 0
+        contact = source.options.get("contact")
+        return cls(query, first_days, harvests.result_cap(source), str(contact or "") or None)
+
+
+@dataclass
+class _Works:
+    records: list[dict[str, Any]]
+    total: int  # how many works the query matches
+    last: FetchResult
+
+
+async def _read_works(
+    fetcher: Fetcher, source: SourcePlan, journal: _Journal, since: date
+) -> _Works | Harvest:
+    """The works registered since `since`, page by page up to the cap; or, when a request
+    fails, the harvest that stopped on it."""
+    polite = journal.mailto is not None
+    pace = harvests.pace(SERVICE, POLITE_RATE if polite else RATE)
+    slots = harvests.slots(SERVICE, POLITE_CONCURRENCY if polite else CONCURRENCY)
+    records: list[dict[str, Any]] = []
+    cursor, asked = "*", 0
     while True:
-        url = works_url(base_url, query, since, cursor, mailto)
-        await pace.wait()
-        result = await fetcher.fetch(source.request(url, ACCEPT))
+        url = works_url(source.url, journal.query, since, cursor, journal.mailto)
+        async with slots:
+            await pace.wait()
+            result = await fetcher.fetch(source.request(url, ACCEPT))
         if result.status is not FetchStatus.FETCHED:
-            return Harvest(_service_problem(result, query), None)
+            return Harvest(_service_problem(result, journal.query), None)
         try:
             page = parse_work_list(result.body)
         except CrossrefResponseError as error:
             return harvests.failed(source, url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
         records += page.records
         asked += PAGE_ROWS
-        total = page.total_results
         # A short page is the last: Crossref says so, and asking on gives an empty one.
-        if not page.next_cursor or asked >= total or len(records) >= cap:
-            break
+        if not page.next_cursor or asked >= page.total_results or len(records) >= journal.cap:
+            return _Works(records, page.total_results, result)
         cursor = page.next_cursor
+
+
+async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
+    """New works of the source's journal (or filter) since its last harvest."""
+    try:
+        journal = _Journal.of(source)
+    except OptionError as error:
+        return harvests.failed(source, source.url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
+    until = harvests.today()
+    since = harvests.window_start(source.harvested_until, journal.first_days, until)
+    works = await _read_works(fetcher, source, journal, since)
+    if isinstance(works, Harvest):
+        return works
     warning = None
-    if total > cap and len(records) >= cap:
-        records = records[:cap]
-        warning = harvests.capped_warning(SERVICE, total, cap)
-    entries = [_entry(record) for record in records]
-    return harvests.harvested(result, entries, until, warning)
+    if works.total > journal.cap and len(works.records) >= journal.cap:
+        warning = harvests.capped_warning(SERVICE, works.total, journal.cap)
+    entries = [_entry(record) for record in works.records[: journal.cap]]
+    return harvests.harvested(works.last, entries, until, warning)

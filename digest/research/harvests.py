@@ -41,6 +41,17 @@ def pace(service: str, rate: float) -> Pace:
     return paces.setdefault(service, Pace(rate))
 
 
+_SLOTS: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    WeakKeyDictionary()
+)
+
+
+def slots(service: str, at_once: int) -> asyncio.Semaphore:
+    """How many requests the running poll's harvests may have open at `service` at once."""
+    semaphores = _SLOTS.setdefault(asyncio.get_running_loop(), {})
+    return semaphores.setdefault(service, asyncio.Semaphore(at_once))
+
+
 class OptionError(ValueError):
     """A source's option that cannot be used; the message names it and says what it must be."""
 
