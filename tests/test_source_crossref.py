@@ -102,7 +102,10 @@ def test_the_next_run_asks_from_the_stored_date_and_adds_only_the_new_works(
 
     outcome = poll_one(factory)
 
-    assert crossref.asked()[-1]["filter"] == f"from-created-date:{today().isoformat()}"
+    # From the day before the stored date: a work registered just before midnight may be
+    # indexed just after.
+    yesterday = today() - timedelta(days=1)
+    assert crossref.asked()[-1]["filter"] == f"from-created-date:{yesterday.isoformat()}"
     assert (outcome.counts.new, outcome.counts.unchanged) == (1, 0)
     assert set(items_by_doi(factory)) == {DISCLOSURES, SCHOOLS}
     assert get_feed(factory, feed_id).harvested_until == today().isoformat()
@@ -301,7 +304,8 @@ def test_a_failure_on_a_later_page_keeps_the_date_so_the_next_run_asks_again(
     again = poll_one(sqlite_factory)
 
     assert again.counts.new == 150
-    assert crossref.asked()[-2]["filter"] == f"from-created-date:{last_week}"
+    day_before = (today() - timedelta(days=8)).isoformat()
+    assert crossref.asked()[-2]["filter"] == f"from-created-date:{day_before}"
 
 
 @pytest.mark.parametrize("status", [429, 503])

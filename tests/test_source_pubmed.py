@@ -102,8 +102,9 @@ def test_the_next_run_asks_from_the_stored_date_and_adds_only_the_new_records(
     outcome = poll_one(factory)
 
     later = entrez.asked("esearch.fcgi")[-1]
-    day = today().strftime("%Y/%m/%d")
-    assert (later["mindate"], later["maxdate"], later["datetype"]) == (day, day, "edat")
+    # From the day before the stored date: PubMed's day ends hours after the UTC day.
+    yesterday, day = (d.strftime("%Y/%m/%d") for d in (today() - timedelta(days=1), today()))
+    assert (later["mindate"], later["maxdate"], later["datetype"]) == (yesterday, day, "edat")
     assert "reldate" not in later
     assert entrez.asked("efetch.fcgi")[-1]["id"] == "39100002"
     assert (outcome.counts.new, outcome.counts.unchanged) == (1, 0)
@@ -143,7 +144,7 @@ def test_a_record_seen_again_in_the_overlapping_day_is_unchanged(entrez: Entrez,
     entrez.add("39100001", today())
     add_source(factory, "PubMed: online abuse", "pubmed", entrez.base, QUERY)
     poll_one(factory)
-    outcome = poll_one(factory)  # the same day is asked again: nothing indexed late is missed
+    outcome = poll_one(factory)  # the last day is asked again: nothing indexed late is missed
     assert (outcome.counts.new, outcome.counts.unchanged) == (0, 1)
     assert len(items_by_pmid(factory)) == 1
 

@@ -25,6 +25,7 @@ from digest.timeutil import utcnow
 # A new search or journal brings this many days back, not every paper it ever matched.
 FIRST_DAYS = 30
 MAX_FIRST_DAYS = 3_650
+OVERLAP = timedelta(days=1)  # asked again of the last harvest's window: see `since_date`
 # PubMed gives at most the first 10,000 ids of a search (E-utilities' own limit).
 MAX_RESULTS_CEILING = 10_000
 
@@ -83,16 +84,23 @@ def today() -> date:
 
 
 def since_date(harvested_until: str | None) -> date | None:
-    """The date the last harvest got to (kept as YYYY-MM-DD), or None when there is none."""
+    """The first day a harvest after one that got to `harvested_until` (kept as YYYY-MM-DD)
+    asks for, or None when there was none.
+
+    It is the day before: a record added late on a day can reach the service's index after
+    midnight (Crossref's lag is some minutes), and PubMed dates its records by the clock of
+    Bethesda, hours behind the UTC day Digest keeps. A record asked for twice is "unchanged".
+    """
     try:
-        return date.fromisoformat(harvested_until) if harvested_until else None
+        last = date.fromisoformat(harvested_until) if harvested_until else None
     except ValueError:
         return None  # not a date this code wrote: harvest as if for the first time
+    return last - OVERLAP if last else None
 
 
 def window_start(harvested_until: str | None, first_days: int, end: date) -> date:
-    """The first day to ask for: the day the last harvest got to (asked again, so nothing
-    indexed late that day is missed), else `first_days` before `end`."""
+    """The first day to ask for: the day before the last harvest got to, else `first_days`
+    before `end`."""
     return since_date(harvested_until) or end - timedelta(days=first_days)
 
 
