@@ -226,6 +226,12 @@ class Crossref:
             made.append(work["DOI"])
         return made
 
+    def rename(self, doi: str, new: str) -> None:
+        """The work `doi` known by the DOI `new` instead."""
+        work = self.works.pop(doi)
+        work["DOI"], work["URL"] = new, f"https://doi.org/{new}"
+        self.works[new] = work
+
     def _keep(self, work: dict[str, Any], created: date, issn: str) -> None:
         parts = [created.year, created.month, created.day]
         work["created"] = {"date-parts": [parts], "date-time": f"{created.isoformat()}T09:00:00Z"}

@@ -126,6 +126,23 @@ def test_a_work_dated_to_an_issue_still_to_come_is_dated_when_it_was_found(
     assert item.csl["issued"] == {"date-parts": [[next_year.year, next_year.month]]}
 
 
+def test_a_doi_with_characters_a_link_cannot_carry_is_kept_whole_and_linked_encoded(
+    crossref: Crossref, factory
+) -> None:
+    sici = "10.1002/(sici)1099-0852(199601)5:1<3::aid-car233>3.0.co;2-x"
+    crossref.add_many(1, today())
+    crossref.rename("10.5555/0145-2134.0000", sici.upper())  # Crossref keeps a DOI's case
+    add_source(factory, "Child Abuse Review", "crossref", crossref.base, ISSN)
+
+    poll_one(factory)
+
+    (item,) = items_by_doi(factory).values()
+    assert item.doi == sici == item.csl["DOI"]
+    assert item.link == (
+        "https://doi.org/10.1002/(sici)1099-0852(199601)5:1%3C3::aid-car233%3E3.0.co;2-x"
+    )
+
+
 def test_the_contact_goes_with_every_request_for_crossref_s_polite_pool(
     crossref: Crossref, sqlite_factory
 ) -> None:

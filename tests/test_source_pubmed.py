@@ -9,7 +9,7 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from feedfactory import get_feed
+from feedfactory import add_feed, get_feed, rss, sample_entries
 from pytest_httpserver import HTTPServer
 from scholarly_servers import Entrez, add_source, esearch_error, plain, today
 from sqlalchemy import select
@@ -281,6 +281,28 @@ def test_a_failing_service_fails_the_source_as_a_failing_feed_fails(
     assert timedelta(minutes=59) < feed.next_poll_at - before < timedelta(minutes=61)
     assert feed.harvested_until is None
     assert items_by_pmid(sqlite_factory) == {}
+
+
+def test_an_answer_the_converter_cannot_read_fails_the_search_not_the_poll(
+    entrez: Entrez, httpserver: HTTPServer, sqlite_factory
+) -> None:
+    entrez.add("39100001", today())
+    odd = entrez.articles["39100001"][1].replace(
+        "<Year>2026</Year><Month>Nov", "<Year>²⁰²⁶</Year><Month>Nov"
+    )
+    entrez.articles["39100001"] = (today(), odd)  # a year in superscript digits
+    search_id = add_source(sqlite_factory, "PubMed: online abuse", "pubmed", entrez.base, QUERY)
+    httpserver.expect_request("/feed.xml").respond_with_data(rss(sample_entries(count=2)))
+    add_feed(sqlite_factory, "Policy feed", httpserver.url_for("/feed.xml"))
+
+    report = poll_feeds(sqlite_factory, settings=FAST)
+
+    search, feed = sorted(report.outcomes, key=lambda o: o.feed_id)
+    assert (feed.status, feed.counts.new) == (PollStatus.UPDATED, 2)
+    assert search.status is PollStatus.FAILED
+    assert get_feed(sqlite_factory, search_id).last_error.startswith(
+        "Harvesting from PubMed failed unexpectedly: ValueError("
+    )
 
 
 def test_too_many_requests_waits_for_retry_after_like_a_feed(

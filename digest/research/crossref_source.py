@@ -72,9 +72,15 @@ def _service_problem(result: FetchResult, query: str) -> FetchResult:
     return replace(result, problem=FeedProblem(problem.kind, words, problem.http_status))
 
 
+def doi_link(doi: str) -> str:
+    """The DOI's address at doi.org, with what a URL cannot carry as it is (a SICI's "<", a
+    "#" or "?") percent-encoded, as the DOI Handbook asks."""
+    return DOI_LINK.format(doi=quote(doi, safe="/:;()"))
+
+
 def _entry(record: dict[str, Any]) -> ParsedEntry:
     doi = record["DOI"]
-    link = DOI_LINK.format(doi=doi)
+    link = doi_link(doi)
     return harvests.record_entry(record, link=link, guid=f"doi:{doi}", identity=f"doi:{doi}")
 
 
@@ -137,6 +143,7 @@ async def _read_works(
         cursor = page.next_cursor
 
 
+@harvests.never_raising(SERVICE)
 async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
     """New works of the source's journal (or filter) since its last harvest."""
     try:

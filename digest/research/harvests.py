@@ -5,7 +5,9 @@ poll takes it (failures said in the service's name)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -13,11 +15,11 @@ from weakref import WeakKeyDictionary
 
 from digest.ingest import summaries
 from digest.ingest.errors import ErrorKind, FeedProblem
-from digest.ingest.fetch import FetchResult, FetchStatus
+from digest.ingest.fetch import Fetcher, FetchResult, FetchStatus
 from digest.ingest.identifiers import normalise_doi
 from digest.ingest.parse import ParsedEntry, ParsedFeed
 from digest.ingest.sanitize import sanitize_html, sanitized_html_to_text
-from digest.ingest.sources import Harvest, SourcePlan
+from digest.ingest.sources import Harvest, Harvester, SourcePlan
 from digest.ingest.urls import canonicalize_url
 from digest.research.ratelimit import Pace
 from digest.timeutil import utcnow
@@ -25,6 +27,7 @@ from digest.timeutil import utcnow
 # A new search or journal brings this many days back, not every paper it ever matched.
 FIRST_DAYS = 30
 MAX_FIRST_DAYS = 3_650
+MAX_DOI_LENGTH = 200  # the items table's column
 OVERLAP = timedelta(days=1)  # asked again of the last harvest's window: see `since_date`
 # PubMed gives at most the first 10,000 ids of a search (E-utilities' own limit).
 MAX_RESULTS_CEILING = 10_000
@@ -146,6 +149,16 @@ def issued(record: dict[str, Any]) -> tuple[datetime | None, bool]:
         return None, False
 
 
+def record_doi(record: dict[str, Any]) -> str | None:
+    """The record's DOI as the service gave it, lower-case: a DOI may hold what a DOI found
+    in running text may not (a SICI's "<" and ">"), and cut short it would name another work.
+    One too long to keep (over 200 characters) is left out."""
+    doi = " ".join(str(record.get("DOI") or "").split()).lower()
+    if not doi.startswith("10.") or "/" not in doi:
+        return normalise_doi(doi) if doi else None
+    return doi if len(doi) <= MAX_DOI_LENGTH else None
+
+
 def record_entry(
     record: dict[str, Any], *, link: str, guid: str, identity: str, pmid: str | None = None
 ) -> ParsedEntry:
@@ -172,7 +185,7 @@ def record_entry(
         identity=identity,
         full_text_html=full_html,
         published_estimated=estimated,
-        doi=normalise_doi(str(record.get("DOI") or "")),
+        doi=record_doi(record),
         publisher=record.get("container-title") or None,
         pmid=pmid,
         csl=record,
@@ -206,3 +219,27 @@ def harvested(
     )
     parsed = ParsedFeed(entries=entries, problem=warning, harvested_until=until.isoformat())
     return Harvest(result, parsed)
+
+
+def joined(*warnings: FeedProblem | None) -> FeedProblem | None:
+    """The warnings said together, or None when there are none."""
+    said = [w.message for w in warnings if w is not None]
+    return FeedProblem(ErrorKind.WARNING, " ".join(said)) if said else None
+
+
+def never_raising(service: str) -> Callable[[Harvester], Harvester]:
+    """A harvester that turns anything unforeseen it raises into the source's failure: an
+    exception would end the whole poll, every other feed's with it."""
+
+    def decorate(harvester: Harvester) -> Harvester:
+        @functools.wraps(harvester)
+        async def guarded(fetcher: Fetcher, source: SourcePlan) -> Harvest:
+            try:
+                return await harvester(fetcher, source)
+            except Exception as error:
+                words = f"Harvesting from {service} failed unexpectedly: {error!r}"
+                return failed(source, source.url, FeedProblem(ErrorKind.PARSE_ERROR, words))
+
+        return guarded
+
+    return decorate

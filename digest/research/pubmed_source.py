@@ -112,7 +112,8 @@ def _service_problem(result: FetchResult, base: str) -> FetchResult:
     return replace(result, problem=FeedProblem(problem.kind, words, problem.http_status))
 
 
-def _entry(pmid: str, record: dict[str, Any]) -> ParsedEntry:
+def _entry(record: dict[str, Any]) -> ParsedEntry:
+    pmid = record["PMID"]
     return harvests.record_entry(
         record,
         link=PUBMED_URL.format(pmid=pmid),
@@ -123,13 +124,14 @@ def _entry(pmid: str, record: dict[str, Any]) -> ParsedEntry:
 
 
 def _warning(unknown: list[str], found: int, cap: int) -> FeedProblem | None:
-    said = []
+    """What a librarian should know of the search itself: words PubMed ignored, a cap met."""
+    ignored = None
     if unknown:
         words = ", ".join(f"“{word}”" for word in unknown)
-        said.append(f"PubMed knows no records for {words}, so it searched without them.")
-    if found > cap:
-        said.append(harvests.capped_warning(SERVICE, found, cap).message)
-    return FeedProblem(ErrorKind.WARNING, " ".join(said)) if said else None
+        said = f"PubMed knows no records for {words}, so it searched without them."
+        ignored = FeedProblem(ErrorKind.WARNING, said)
+    capped = harvests.capped_warning(SERVICE, found, cap) if found > cap else None
+    return harvests.joined(ignored, capped)
 
 
 @dataclass(frozen=True)
@@ -214,9 +216,9 @@ class _Harvesting:
             if not page.ids or len(pmids) >= min(page.count, search.cap):
                 return SearchAnswer(pmids[: search.cap], page.count, page.unknown)
 
-    async def entries(self, pmids: list[str]) -> list[ParsedEntry]:
-        """The records of `pmids`, read in batches, as entries."""
-        entries: list[ParsedEntry] = []
+    async def records(self, pmids: list[str]) -> list[dict[str, Any]]:
+        """The records of `pmids`, read in batches, in their order."""
+        found: list[dict[str, Any]] = []
         for start in range(0, len(pmids), FETCH_BATCH):
             batch = pmids[start : start + FETCH_BATCH]
             url = fetch_url(self.source.url, batch, self.search.identity)
@@ -226,10 +228,11 @@ class _Harvesting:
             except PubMedResponseError as error:
                 raise self._unreadable(url, error) from None
             # A PMID efetch leaves out was withdrawn since the search, or is a book: skipped.
-            entries += [_entry(pmid, records[pmid]) for pmid in batch if pmid in records]
-        return entries
+            found += [records[pmid] for pmid in batch if pmid in records]
+        return found
 
 
+@harvests.never_raising(SERVICE)
 async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
     """The records the source's PubMed search gained since its last harvest."""
     try:
@@ -240,10 +243,10 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
     run = _Harvesting(fetcher, source, search)
     try:
         found = await run.pmids(harvests.since_date(source.harvested_until), until)
-        entries = await run.entries(found.ids)
+        records = await run.records(found.ids)
     except _Stopped as stopped:
         return stopped.harvest
     assert run.last is not None  # the search was asked, and answered
-    return harvests.harvested(
-        run.last, entries, until, _warning(found.unknown, found.count, search.cap)
-    )
+    entries = [_entry(record) for record in records]
+    warning = _warning(found.unknown, found.count, search.cap)
+    return harvests.harvested(run.last, entries, until, warning)
