@@ -98,6 +98,7 @@ class Entrez:
         self.base = server.url_for("/entrez/eutils/")
         self.articles: dict[str, tuple[date, str]] = {}
         self.script = _Scripted()
+        self.ignores_retstart = False  # a broken mirror: every page is the first
         self.arrivals: list[float] = []  # when each request came (time.monotonic)
         # Words of the search PubMed knows no records for: it searches without them, and says so.
         self.phrases_not_found: list[str] = []
@@ -159,6 +160,7 @@ class Entrez:
             reverse=True,  # PubMed's order for a search: the most recently added first
         )
         start, size = int(args.get("retstart", 0)), int(args.get("retmax", 20))
+        start = 0 if self.ignores_retstart else start
         page = found[start : start + size]
         result.update(
             count=str(len(found)), retmax=str(len(page)), retstart=str(start), idlist=page

@@ -206,6 +206,18 @@ def test_searches_polled_together_ask_pubmed_no_faster_than_ncbi_allows(
     assert sorted(b - a for a, b in itertools.pairwise(arrivals))[1] > 0.2
 
 
+def test_a_service_that_pages_wrongly_is_not_asked_for_ever(entrez: Entrez, sqlite_factory) -> None:
+    entrez.add_many(40_000_000, 700, today())
+    entrez.ignores_retstart = True
+    options = {"max_results": "1000"}
+    add_source(sqlite_factory, "Broken mirror", "pubmed", entrez.base, "child", options)
+
+    outcome = poll_one(sqlite_factory)
+
+    assert [s["retstart"] for s in entrez.asked("esearch.fcgi")] == ["0", "500"]
+    assert outcome.counts.new == 500  # the one page there was
+
+
 def test_words_pubmed_does_not_know_are_named_and_the_rest_is_still_read(
     entrez: Entrez, factory
 ) -> None:

@@ -211,9 +211,12 @@ class _Harvesting:
                 page = read_search(result.body)
             except PubMedResponseError as error:
                 raise self._unreadable(url, error) from None
-            pmids += [pmid for pmid in page.ids if pmid not in seen]
-            seen.update(page.ids)
-            if not page.ids or len(pmids) >= min(page.count, search.cap):
+            new = [pmid for pmid in page.ids if pmid not in seen]
+            pmids += new
+            seen.update(new)
+            # A page with nothing new ends it too: a service that ignored retstart would
+            # otherwise be asked for the same page for ever.
+            if not new or len(pmids) >= min(page.count, search.cap):
                 return SearchAnswer(pmids[: search.cap], page.count, page.unknown)
 
     async def records(self, pmids: list[str]) -> list[dict[str, Any]]:
