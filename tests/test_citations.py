@@ -14,10 +14,11 @@ import rispy
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from digest.catalogue.csl import catalogue_record
 from digest.catalogue.records import CatalogueRecord
 from digest.citations import check_style, item_citation, render
 from digest.citations.export import bibtex, ris
-from digest.citations.records import catalogue_record, citable, fields_record
+from digest.citations.records import citable, fields_record
 from digest.config import ConfigError, load_config, sync_config
 from digest.config.schema import NewsletterConfig
 from digest.db import transaction

@@ -37,6 +37,7 @@ FOUNDATION = frozenset(
         "addresses",
         "audit",
         "bulk",
+        "citations",
         "csvfiles",
         "db",
         "defaults",

@@ -9,12 +9,12 @@ from research_server import crossref_fixture, crossref_work, local_services
 from sqlalchemy import select
 from test_research_enrich import DOI, items, research
 
+from digest.citations.records import effective_record
 from digest.db import transaction
 from digest.errors import Refused
 from digest.models import AuditEntry, Item
 from digest.models.research import Enrichment, EnrichmentState
 from digest.research.enrich import enrich_pending
-from digest.research.record import effective_record
 from digest.research.review import (
     RecordCorrectionError,
     correct_record,

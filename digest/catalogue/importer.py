@@ -19,9 +19,9 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from digest import csvfiles
+from digest.catalogue.csl import catalogue_record
 from digest.catalogue.files import read_catalogue
 from digest.catalogue.records import CatalogueRecord, RecordError
-from digest.citations.records import catalogue_record
 from digest.db import first_line, lock_for_writing, refresh_statistics
 from digest.ingest.parse import ParsedEntry
 from digest.ingest.store import EntryCounts, feed_entries, store_entries

@@ -15,14 +15,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from digest.research.record import effective_record
-
 if TYPE_CHECKING:
-    from digest.catalogue.records import CatalogueRecord
     from digest.models import Item
 
 _IN_CONTAINER = {"article-journal", "article", "chapter", "paper-conference", "entry-encyclopedia"}
 _STANDALONE = {"book", "report", "thesis", "dataset", "document", "standard"}
+
+
+def effective_record(
+    csl: dict[str, Any] | None, corrections: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The record as readers see it: what the service or catalogue gave, with each corrected
+    field replacing the one given (a correction to None removes a field the service got
+    wrong). None when there is neither."""
+    if not csl and not corrections:
+        return None
+    merged = dict(csl or {})
+    for name, value in (corrections or {}).items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
 
 
 def person(name: str) -> dict[str, str]:
@@ -38,13 +52,13 @@ def person(name: str) -> dict[str, str]:
     )
 
 
-def _date(year: int | None, when: datetime | None = None) -> dict[str, Any]:
+def csl_date(year: int | None, when: datetime | None = None) -> dict[str, Any]:
     """A CSL date: the day when `when` is given, else the year."""
     parts = [when.year, when.month, when.day] if when else [year]
     return {"date-parts": [parts]}
 
 
-def _clean(record: dict[str, Any]) -> dict[str, Any]:
+def without_empty(record: dict[str, Any]) -> dict[str, Any]:
     """The record without its empty fields."""
     return {k: v for k, v in record.items() if v not in (None, "", [])}
 
@@ -69,22 +83,22 @@ def fields_record(item: Item, accessed: datetime | None = None) -> dict[str, Any
         "type": kind,
         "title": item.title,
         "author": [person(a) for a in item.authors or [] if a.strip()],
-        "issued": _date(None, item.published) if dated and kind == "webpage" else None,
+        "issued": csl_date(None, item.published) if dated and kind == "webpage" else None,
         "publisher": item.publisher,
         "publisher-place": item.place,
         "ISBN": item.isbn,
         "DOI": item.doi,
     }
     if dated and kind != "webpage":
-        record["issued"] = _date(item.published.year)
+        record["issued"] = csl_date(item.published.year)
     if kind == "webpage" and item.link:
         record["URL"] = item.link
         # The site: the publisher configured for a feed that brought it.
         sites = [s.feed.publisher for s in item.sources if s.feed and s.feed.publisher]
         record["container-title"] = sites[0] if sites else None
         seen = accessed or item.first_seen_at
-        record["accessed"] = _date(None, seen) if seen else None
-    return _clean(record)
+        record["accessed"] = csl_date(None, seen) if seen else None
+    return without_empty(record)
 
 
 def citable(record: dict[str, Any]) -> bool:
@@ -99,31 +113,3 @@ def citable(record: dict[str, Any]) -> bool:
         return who or bool(record.get("publisher"))
     site = bool(record.get("container-title") or record.get("publisher"))
     return (who or site) and bool(record.get("issued"))
-
-
-def catalogue_record(record: CatalogueRecord) -> dict[str, Any]:
-    """The CSL record of a catalogue entry (its kind, else a book with an ISBN, else a
-    report): what a citation of it needs, as the catalogue gave it."""
-    kind = record.kind or ("book" if record.isbn else "report")
-    return _clean(
-        {
-            "type": kind,
-            "title": record.title,
-            "author": [person(a) for a in record.authors],
-            "editor": [person(e) for e in record.editors],
-            "issued": _date(record.year) if record.year else None,
-            "publisher": record.publisher,
-            "publisher-place": record.place,
-            "container-title": record.container_title,
-            "edition": record.edition,
-            "collection-title": record.series,
-            "volume": record.volume,
-            "issue": record.issue,
-            "page": record.pages,
-            "ISBN": record.isbn,
-            "ISSN": record.issn,
-            "DOI": record.doi,
-            # A catalogue's link is to its own record page: cited only for a web page.
-            "URL": record.url if kind == "webpage" else None,
-        }
-    )

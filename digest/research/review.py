@@ -15,12 +15,12 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from digest import audit
+from digest.citations.records import effective_record
 from digest.errors import Invalid, NotFound, Refused
 from digest.models import Item
 from digest.models.research import Enrichment, EnrichmentState, ResearchLookup
 from digest.research.crossref import CSL_TYPES
 from digest.research.lookup import CROSSREF, PUBMED, SERVICE_NAMES
-from digest.research.record import effective_record
 
 # The fields a librarian may correct, in the form's order, with their labels.
 FIELDS: dict[str, str] = {
