@@ -217,3 +217,32 @@ def test_the_readmes_example_sources_are_valid(tmp_path: Path) -> None:
     path.write_text(HEAD + block.replace("  - name:", placed), encoding="utf-8")
     config = load_config(path)
     assert [f.type for f in config.feeds] == ["pubmed", "crossref", "oai-pmh"]
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        (
+            "api_key: abc123",
+            "an API key is a secret and does not belong in this file: set DIGEST_NCBI_API_KEY",
+        ),
+        ("first_days: 0", "first_days must be a whole number from 1 to 3,650, not '0'"),
+        ("max_results: lots", "max_results must be a whole number from 1 to 10,000"),
+        ("contact: library", "contact 'library' is not an email address"),
+        ("metadata_prefix: marc21", "metadata_prefix is not a setting of a pubmed source"),
+    ],
+)
+def test_a_service_sources_options_are_checked(tmp_path: Path, option: str, said: str) -> None:
+    written = entry(
+        "Neglect in PubMed", "type: pubmed", 'query: "child neglect"', f"options: {{{option}}}"
+    )
+    (problem,) = problems(tmp_path, written)
+    assert "Neglect in PubMed" in problem
+    assert said in problem
+
+
+def test_a_service_sources_options_that_fit_are_kept(tmp_path: Path) -> None:
+    options = "options: {first_days: 7, max_results: 200, contact: lib@digest.test}"
+    written = entry("Child Abuse Review", "type: crossref", "query: 0952-9136", options)
+    feed = load(tmp_path, written)
+    assert feed.options == {"first_days": "7", "max_results": "200", "contact": "lib@digest.test"}

@@ -27,6 +27,7 @@ from digest.ingest.counts import items_per_feed
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import PollReport, poll_feeds
 from digest.models import Feed, FeedKind
+from digest.research.lookup import service_access
 
 
 def when(moment: datetime | None) -> str:
@@ -69,6 +70,7 @@ def poll(app: App, names: tuple[str, ...], include_not_due: bool) -> None:
             settings=FetchSettings(max_entries=app.settings.max_entries_per_feed),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             on_stored=suggestions,
+            source_access=service_access(app.settings),
         )
     print_poll_report(report)
     if report.total("new"):

@@ -27,6 +27,7 @@ from digest.config.sources import (
     as_text,
     crossref_query,
     oai_options,
+    service_options,
 )
 from digest.defaults import DEFAULT_TIMEZONE, MAIL_CONNECTIONS
 from digest.localfiles import is_local_path
@@ -288,11 +289,13 @@ class FeedConfig(Strict):
         kind = info.data.get("type")
         if kind == "feed" and value:
             raise ValueError(f"{_named(info)} is a feed, which takes no options")
-        if kind == "oai-pmh":
-            try:
+        try:
+            if kind == "oai-pmh":
                 return oai_options(value)
-            except ValueError as exc:
-                raise ValueError(f"{_named(info)}: {exc}") from None
+            if kind in ("pubmed", "crossref"):
+                return service_options(kind, value)
+        except ValueError as exc:
+            raise ValueError(f"{_named(info)}: {exc}") from None
         return value
 
 

@@ -83,6 +83,36 @@ def oai_options(options: dict[str, str]) -> dict[str, str]:
     return {**options, "metadata_prefix": prefix}
 
 
+SERVICE_OPTIONS = {"first_days": 3650, "max_results": 10_000, "contact": 0}  # name: the most
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+def service_options(kind: str, options: dict[str, str]) -> dict[str, str]:
+    """A PubMed search's or Crossref journal's options: how many days the first harvest reads
+    (`first_days`), the most records one harvest reads (`max_results`), and a contact address
+    for this source (`contact`; by default DIGEST_RESEARCH_CONTACT's)."""
+    if "api_key" in options:
+        raise ValueError(
+            "an API key is a secret and does not belong in this file: set DIGEST_NCBI_API_KEY "
+            "in the environment instead"
+        )
+    unknown = sorted(set(options) - set(SERVICE_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"{', '.join(unknown)} is not a setting of a {kind} source (known: "
+            f"{', '.join(SERVICE_OPTIONS)})"
+        )
+    for name, most in SERVICE_OPTIONS.items():
+        value = options.get(name)
+        if value is None or not most:
+            continue
+        if not (value.isascii() and value.isdigit() and 1 <= int(value) <= most):
+            raise ValueError(f"{name} must be a whole number from 1 to {most:,}, not {value!r}")
+    if "contact" in options and not _ADDRESS.match(options["contact"]):
+        raise ValueError(f"contact {options['contact']!r} is not an email address")
+    return options
+
+
 def as_text(value: object) -> object:
     """What YAML read as a date, a time or a number, as it was written (an OAI datestamp for a
     time)."""

@@ -10,7 +10,7 @@ import asyncio
 import gc
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -124,9 +124,11 @@ def poll_feeds(
     settings: FetchSettings | None = None,
     progress: ProgressCallback | None = None,
     on_stored: StoredCallback | None = None,
+    source_access: Mapping[str, str] | None = None,
 ) -> PollReport:
     """Poll the due feeds (or the named ones); one failing feed never stops the others.
-    `on_stored` runs in the transaction of each batch that stored entries."""
+    `on_stored` runs in the transaction of each batch that stored entries; `source_access` is
+    who sources that are services are asked as (`SourcePlan.access`)."""
     with factory() as session:
         feeds, not_due = feeds_to_poll(session, names, include_not_due)
         settings = settings or FetchSettings()
@@ -135,7 +137,7 @@ def poll_feeds(
                 f.name,
                 FetchRequest(f.id, f.url, f.etag, f.last_modified, f.allow_private_network),
                 f.body_hash,
-                _source_plan(f, settings),
+                _source_plan(f, settings, source_access or {}),
             )
             for f in feeds
         ]
@@ -147,7 +149,9 @@ def poll_feeds(
     return report
 
 
-def _source_plan(feed: Feed, settings: FetchSettings) -> SourcePlan | None:
+def _source_plan(
+    feed: Feed, settings: FetchSettings, access: Mapping[str, str]
+) -> SourcePlan | None:
     if feed.source_type is None:
         return None
     return SourcePlan(
@@ -160,6 +164,7 @@ def _source_plan(feed: Feed, settings: FetchSettings) -> SourcePlan | None:
         feed.harvested_until,
         feed.allow_private_network,
         settings,
+        access,
     )
 
 

@@ -10,7 +10,7 @@ module so that a poll imports only the protocols it uses.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,9 @@ class SourcePlan:
     harvested_until: str | None = None  # where the last harvest got to; None: never harvested
     allow_private_network: bool = False
     settings: FetchSettings = field(default_factory=FetchSettings)
+    # Who Digest asks as, from the settings, never from feeds.yaml: the contact address the
+    # services ask for ("contact") and an NCBI API key ("api_key"), which is a secret.
+    access: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def request(self, url: str, accept: str) -> FetchRequest:
         """A request to this source's service, as the fetcher takes it."""

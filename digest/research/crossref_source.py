@@ -103,7 +103,7 @@ class _Journal:
         first_days = harvests.whole_option(
             source.options, "first_days", harvests.FIRST_DAYS, harvests.MAX_FIRST_DAYS
         )
-        contact = source.options.get("contact")
+        contact = source.options.get("contact") or source.access.get("contact")
         return cls(query, first_days, harvests.result_cap(source), str(contact or "") or None)
 
 

@@ -155,9 +155,9 @@ class _Search:
         )
         cap = harvests.result_cap(source)
         identity = {"tool": TOOL}
-        if contact := source.options.get("contact"):
+        if contact := source.options.get("contact") or source.access.get("contact"):
             identity["email"] = str(contact)
-        if key := source.options.get("api_key"):
+        if key := source.access.get("api_key"):
             identity["api_key"] = str(key)
         return cls(query, first_days, cap, identity)
 

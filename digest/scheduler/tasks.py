@@ -30,7 +30,7 @@ from digest.ingest.poll import poll_feeds
 from digest.models import AuditEntry, Delivery, Edition, EditionState, Role
 from digest.models.lookup import find_newsletter
 from digest.research.enrich import enrich_pending
-from digest.research.lookup import ResearchSettings
+from digest.research.lookup import ResearchSettings, service_access
 from digest.settings import Settings
 from digest.subscriptions.signup import expire_unconfirmed
 from digest.timeutil import utcnow
@@ -66,7 +66,8 @@ def poll_due_feeds(database_url: str) -> None:
     factory = sessions(database_url)
     suggestions = SuggestAsStored()
     fetching = FetchSettings(max_entries=installed(database_url).max_entries_per_feed)
-    report = poll_feeds(factory, settings=fetching, on_stored=suggestions)
+    access = service_access(installed(database_url))
+    report = poll_feeds(factory, settings=fetching, on_stored=suggestions, source_access=access)
     if report.total("new"):
         with transaction(factory) as session:
             suggestions(session)  # any a batch left (each batch did its own)

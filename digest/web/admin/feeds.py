@@ -39,6 +39,7 @@ from digest.ingest.fetch import FetchSettings
 from digest.ingest.opml import OpmlError, import_opml
 from digest.ingest.poll import poll_feeds
 from digest.models import Feed, Role
+from digest.research.lookup import service_access
 from digest.timeutil import utcnow
 from digest.web import confirm
 from digest.web.admin.routes import blueprint
@@ -100,7 +101,8 @@ def poll_now(feed_id: int) -> Response:
     g.db.rollback()  # the poll writes through its own sessions
     fetching = FetchSettings(max_entries=settings().max_entries_per_feed)
     sessions = current_app.extensions["digest.sessions"]
-    (outcome,) = poll_feeds(sessions, [name], settings=fetching).outcomes
+    access = service_access(settings())
+    (outcome,) = poll_feeds(sessions, [name], settings=fetching, source_access=access).outcomes
     audit.record(
         g.db,
         actor=g.user.email,
