@@ -12,7 +12,6 @@ from digest.research.pubmed import (
     PubMedResponseError,
     full_pages,
     parse_efetch,
-    parse_esearch,
 )
 
 DATA = Path(__file__).parent / "data" / "pubmed"
@@ -124,7 +123,26 @@ def test_external_entities_are_not_read(tmp_path):
     assert "TOP SECRET" not in str(records)
 
 
-def test_an_esearch_answer_gives_its_ids_and_count():
-    page = parse_esearch((DATA / "esearch.xml").read_bytes())
-    assert page.ids == ["38000003", "38000002", "38000001"]
-    assert page.count == 1234
+
+
+def test_digits_that_are_not_ascii_leave_the_date_out_and_the_batch_whole():
+    """str.isdigit() says yes to superscripts, which int() refuses: one such article must not
+    lose every record of its answer."""
+    article = (
+        "<PubmedArticle><MedlineCitation><PMID>{pmid}</PMID><Article><Journal>"
+        "<JournalIssue><PubDate><Year>{year}</Year><Month>³</Month><Day>¹</Day></PubDate>"
+        "</JournalIssue><Title>Child Abuse Review</Title></Journal>"
+        "<ArticleTitle>Kinship care</ArticleTitle></Article></MedlineCitation></PubmedArticle>"
+    )
+    body = (
+        "<PubmedArticleSet>"
+        + article.format(pmid="41000001", year="²⁰²⁶")
+        + article.format(pmid="41000002", year="2026")
+        + "</PubmedArticleSet>"
+    ).encode()
+
+    records = parse_efetch(body)
+
+    assert sorted(records) == ["41000001", "41000002"]
+    assert "issued" not in records["41000001"] or "date-parts" not in records["41000001"]["issued"]
+    assert records["41000002"]["issued"] == {"date-parts": [[2026]]}

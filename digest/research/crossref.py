@@ -156,7 +156,7 @@ def date_parts(value: Any) -> dict[str, Any] | None:
     kept: list[int] = []
     for part in parts[0][:3]:
         # Crossref has sent numbers as strings in old deposits; a null ends the date.
-        if isinstance(part, str) and part.isdigit():
+        if isinstance(part, str) and part.isascii() and part.isdigit():
             part = int(part)
         if not isinstance(part, int) or isinstance(part, bool) or part <= 0:
             break

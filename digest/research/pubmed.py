@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
@@ -50,14 +49,6 @@ PMID = re.compile(r"^\d{1,10}$")
 
 class PubMedResponseError(ValueError):
     """A response that is not what the E-utilities send; the message says what was wrong."""
-
-
-@dataclass(frozen=True)
-class SearchPage:
-    """One `esearch` answer: the PMIDs on this page and how many the search matches."""
-
-    ids: list[str]
-    count: int
 
 
 def _parser() -> etree.XMLParser:
@@ -108,24 +99,14 @@ def parse_efetch(body: bytes) -> dict[str, dict[str, Any]]:
     return records
 
 
-def parse_esearch(body: bytes) -> SearchPage:
-    """The PMIDs and total count of an esearch answer (retmode=xml)."""
-    root = _root(body)
-    if root.tag != "eSearchResult":
-        raise PubMedResponseError(f"PubMed's answer is a <{root.tag}>, not an eSearchResult.")
-    error = _plain(root, "ERROR")
-    if error:
-        raise PubMedResponseError(f"PubMed answered with an error: {error}")
-    count = _plain(root, "Count")
-    return SearchPage(
-        ids=[i.text.strip() for i in root.iterfind("IdList/Id") if i.text and i.text.strip()],
-        count=int(count) if count.isdigit() else 0,
-    )
+def _digits(text: str) -> bool:
+    """Whether `text` is a number as int() reads it: str.isdigit() also says yes to "²⁰²⁶"."""
+    return text.isascii() and text.isdigit()
 
 
 def _month(word: str) -> int | None:
     word = word.strip().lower()
-    if word.isdigit() and 1 <= int(word) <= 12:
+    if _digits(word) and 1 <= int(word) <= 12:
         return int(word)
     return _MONTHS.get(word[:3])
 
@@ -135,13 +116,13 @@ def pub_date(element: etree._Element | None) -> dict[str, Any] | None:
     if element is None:
         return None
     year = _plain(element, "Year")
-    if year.isdigit():
+    if _digits(year):
         parts = [int(year)]
         month = _month(_plain(element, "Month"))
         if month:
             parts.append(month)
             day = _plain(element, "Day")
-            if day.isdigit() and 1 <= int(day) <= 31:
+            if _digits(day) and 1 <= int(day) <= 31:
                 parts.append(int(day))
         season = _SEASONS.get(_plain(element, "Season").lower())
         return {"date-parts": [parts], **({"season": season} if season else {})}

@@ -91,12 +91,14 @@ def read_search(body: bytes) -> SearchAnswer:
         said = str(result["ERROR"]).strip().rstrip(".")
         raise PubMedResponseError(f"PubMed refused the search: {said}.")
     ids, count = result.get("idlist"), str(result.get("count", ""))
-    if not isinstance(ids, list) or not count.isdigit():
+    if not isinstance(ids, list) or not (count.isascii() and count.isdigit()):
         raise PubMedResponseError("PubMed's search answer has no id list or count.")
     errors = result.get("errorlist") if isinstance(result.get("errorlist"), dict) else {}
     unknown = [str(p) for p in errors.get("phrasesnotfound") or [] if str(p).strip()]
     unknown += [f"[{f}]" for f in errors.get("fieldsnotfound") or [] if str(f).strip()]
-    return SearchAnswer([str(i) for i in ids if str(i).isdigit()], int(count), unknown)
+    return SearchAnswer(
+        [str(i) for i in ids if str(i).isascii() and str(i).isdigit()], int(count), unknown
+    )
 
 
 def _service_problem(result: FetchResult, base: str) -> FetchResult:

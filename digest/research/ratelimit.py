@@ -49,5 +49,11 @@ class Pace:
         """Slow to the limit the service advertises, if it is lower than ours."""
         limit = headers.get("x-rate-limit-limit", "").strip()
         interval = headers.get("x-rate-limit-interval", "").strip().removesuffix("s")
-        if limit.isdigit() and interval.isdigit() and int(limit) > 0 and int(interval) > 0:
+        if (
+            (limit + interval).isascii()
+            and limit.isdigit()
+            and interval.isdigit()
+            and int(limit) > 0
+            and int(interval) > 0
+        ):
             self.rate = min(self.rate, int(limit) / int(interval))
