@@ -124,8 +124,11 @@ def test_export_jsonl_has_every_field(run) -> None:
         {"newsletter": "caspar", "status": "new", "section": "News", "topics": ["neglect"]}
     ]
     assert neglect["canonical_url"] == "https://ex.org/n" and neglect["url"] == "https://ex.org/n"
-    for key in ("id", "published", "summary_html", "citation", "doi"):
+    for key in ("id", "published", "summary_html", "doi", "pmid", "record"):
         assert key in neglect
+    # Cited in the newsletter's style (Cite Them Right by default), from the item's own fields.
+    assert neglect["citation"].startswith("Jütte, S. (")
+    assert "Neglect review" in neglect["citation"]
 
 
 def test_list_filters_and_decisions(run) -> None:

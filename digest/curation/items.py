@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Select, select, text
 from sqlalchemy.orm import Session, immediateload, selectinload
 
+from digest.citations import Rendered, item_citation
+from digest.citations.records import effective_record
 from digest.curation import paging, search
 from digest.curation.paging import Cursor
 from digest.errors import NotFound
@@ -377,8 +379,16 @@ def export_record(item: Item) -> dict[str, Any]:
         "summary_html": item.summary_html,
         "summary_text": item.summary_text,
         "feeds": sorted(source.feed.name for source in item.sources),
-        "citation": item.citation,
+        # In the style of the first newsletter that has it, as its item page shows first.
+        "citation": cited.text if (cited := _citation(item)) else None,
+        "record": effective_record(item.csl, item.csl_corrections),
         "publisher": item.publisher,
         "place": item.place,
         "isbn": item.isbn,
+        "pmid": item.pmid,
     }
+
+
+def _citation(item: Item) -> Rendered | None:
+    style = item.placements[0].newsletter.citation_style if item.placements else None
+    return item_citation(item, style)
