@@ -139,3 +139,58 @@ def test_shipped_catalogue_files_import(sqlite_factory) -> None:
 def test_unknown_format_is_refused(sqlite_factory, tmp_path: Path) -> None:
     with transaction(sqlite_factory) as session, pytest.raises(CatalogueFormatError):
         import_catalogue(session, write(tmp_path, "x.marc", "?"), "new-in-the-library")
+
+
+ARTICLE_AND_CHAPTER = """\
+TY  - JOUR
+AU  - Ó Briain, Aoife
+TI  - Kinship care and contact
+T2  - Child Abuse Review
+PY  - 2025
+VL  - 34
+IS  - 2
+SP  - 101
+EP  - 118
+SN  - 0952-9136
+DO  - 10.1002/car.2901
+ER  - 
+
+TY  - CHAP
+AU  - Doyle, Catherine
+TI  - Neglect in adolescence
+BT  - Safeguarding Teenagers
+ED  - Firmin, Carlene
+ED  - Lloyd, Jenny
+PY  - 2024
+PB  - Policy Press
+CY  - Bristol
+SP  - 45
+EP  - 60
+SN  - 978-1-4473-7315-5
+ER  - 
+"""
+
+
+def test_ris_articles_and_chapters_are_cited_with_their_journal_and_book(
+    sqlite_factory, tmp_path: Path
+) -> None:
+    """A catalogue's article names its journal, volume, issue and pages, and its SN is the
+    journal's ISSN, not an ISBN; a chapter names its book and editors."""
+    path = write(tmp_path, "parts.ris", ARTICLE_AND_CHAPTER)
+    with transaction(sqlite_factory) as session:
+        report = import_catalogue(session, path, "new-in-the-library")
+    assert (report.counts.new, report.errors) == (2, [])
+    with sqlite_factory() as session:
+        article = session.scalar(select(Item).where(Item.title == "Kinship care and contact"))
+        chapter = session.scalar(select(Item).where(Item.title == "Neglect in adolescence"))
+        assert article.isbn is None and article.csl["ISSN"] == "0952-9136"
+        assert item_citation(article, None).text == (
+            "Ó Briain, A. (2025) ‘Kinship care and contact’, Child Abuse Review, 34(2), "
+            "pp. 101–118. Available at: https://doi.org/10.1002/car.2901."
+        )
+        assert "<i>Child Abuse Review</i>" in item_citation(article, None).html
+        assert chapter.isbn == "9781447373155"
+        assert item_citation(chapter, None).text == (
+            "Doyle, C. (2024) ‘Neglect in adolescence’, in C. Firmin and J. Lloyd (eds) "
+            "Safeguarding Teenagers. Bristol: Policy Press, pp. 45–60."
+        )

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import rispy
 
@@ -27,6 +28,35 @@ _YEAR = re.compile(r"^(\d{4})")
 _ISBN = re.compile(r"^(?:97[89])?\d{9}[\dX]$")
 MAX_DOI = Item.__table__.c.doi.type.length
 TEXT_FIELDS = ("title", "authors", "year", "publisher", "place", "url", "isbn", "abstract", "doi")
+
+
+# RIS reference types as CSL names them; a type not listed is cited by what it has (`kind`
+# None: a book with an ISBN, else a report).
+RIS_KINDS = {
+    "JOUR": "article-journal",
+    "JFULL": "article-journal",
+    "MGZN": "article-magazine",
+    "NEWS": "article-newspaper",
+    "BOOK": "book",
+    "EBOOK": "book",
+    "EDBOOK": "book",
+    "CHAP": "chapter",
+    "ECHAP": "chapter",
+    "RPRT": "report",
+    "GOVDOC": "report",
+    "THES": "thesis",
+    "CONF": "paper-conference",
+    "CPAPER": "paper-conference",
+    "ELEC": "webpage",
+    "WEB": "webpage",
+    "BLOG": "post-weblog",
+    "DATA": "dataset",
+    "STAND": "standard",
+}
+_SERIAL_PARTS = {"article-journal", "article-magazine", "article-newspaper"}
+# rispy leaves out ED (editors) and BT (a chapter's book): read them too.
+_RIS_MAPPING = {**rispy.TAG_KEY_MAPPING, "ED": "editors", "BT": "book_title"}
+_RIS_LIST_TAGS = [*rispy.LIST_TYPE_TAGS, "ED"]
 
 
 @dataclass
@@ -82,8 +112,11 @@ def build_record(
     isbn: str | None,
     abstract: str | None,
     doi: str | None = None,
+    **citing: Any,
 ) -> CatalogueRecord:
-    """A validated record; raises ValueError naming the first field that is wrong."""
+    """A validated record; raises ValueError naming the first field that is wrong. `citing`
+    are the details only a citation needs (`kind`, `container_title`, `editors`, ...), kept
+    as given, without empty values."""
     problems = []
     title = _clean(title)
     if not title:
@@ -119,6 +152,7 @@ def build_record(
         isbn=isbn_clean,
         abstract=(abstract or "").strip(),
         doi=doi_clean,
+        **{name: value for name, value in citing.items() if value},
     )
 
 
@@ -180,12 +214,14 @@ def read_ris(path: Path, encoding: str | None = None) -> Iterator[Found]:
         text = path.read_text(encoding=encoding or csvfiles.find_encoding(path))
         if text.startswith("\ufeff"):
             text = text[1:]
-        entries = rispy.loads(text)
+        entries = rispy.loads(text, mapping=_RIS_MAPPING, list_tags=_RIS_LIST_TAGS)
     except csvfiles.CsvFileError as exc:
         raise CatalogueFormatError(f"{path}: {exc}") from None
     except (OSError, UnicodeDecodeError, LookupError, ValueError, IndexError) as exc:
         raise CatalogueFormatError(f"{path}: not a readable RIS file: {exc}") from exc
     for number, entry in enumerate(entries, start=1):
+        kind = RIS_KINDS.get(str(entry.get("type_of_reference") or "").upper())
+        serial = kind in _SERIAL_PARTS
         fields = {
             "title": entry.get("title") or entry.get("primary_title"),
             "authors": entry.get("authors") or entry.get("first_authors") or [],
@@ -193,7 +229,8 @@ def read_ris(path: Path, encoding: str | None = None) -> Iterator[Found]:
             "publisher": entry.get("publisher"),
             "place": entry.get("place_published"),
             "url": (entry.get("urls") or [None])[0],
-            "isbn": entry.get("issn"),
+            # SN is a journal's ISSN for an article, a book's ISBN otherwise.
+            "isbn": None if serial else entry.get("issn"),
             "abstract": entry.get("abstract"),
             "doi": entry.get("doi"),
         }
@@ -201,7 +238,29 @@ def read_ris(path: Path, encoding: str | None = None) -> Iterator[Found]:
         if problem := csvfiles.control_problem(texts, TEXT_FIELDS):
             yield RecordError(number, problem)
             continue
+        citing = {
+            "kind": kind,
+            "container_title": _first_text(
+                entry, "journal_name", "secondary_title", "book_title", "alternate_title3"
+            ),
+            "editors": [e for e in (_clean(x) for x in entry.get("editors") or []) if e],
+            "edition": _clean(entry.get("edition")),
+            "series": _clean(entry.get("tertiary_title")) if kind != "chapter" else None,
+            "volume": _clean(entry.get("volume")),
+            "issue": _clean(entry.get("number")),
+            "pages": _pages(entry.get("start_page"), entry.get("end_page")),
+            "issn": _clean(entry.get("issn")) if serial else None,
+        }
         try:
-            yield number, build_record(**fields)
+            yield number, build_record(**fields, **citing)
         except (ValueError, TypeError) as exc:
             yield RecordError(number, str(exc))
+
+
+def _first_text(entry: dict[str, Any], *keys: str) -> str | None:
+    return next((text for key in keys if (text := _clean(entry.get(key)))), None)
+
+
+def _pages(start: str | None, end: str | None) -> str | None:
+    start, end = _clean(start), _clean(end)
+    return f"{start}–{end}" if start and end and start != end else start or end
