@@ -16,6 +16,7 @@ from sqlalchemy import select
 from webapp import make_site
 
 from digest.db import transaction
+from digest.ingest.check import check_feeds, feeds_to_check
 from digest.ingest.errors import ErrorKind
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import PollStatus, poll_feeds
@@ -371,3 +372,33 @@ def test_the_feed_health_page_lists_the_search_with_its_health(entrez: Entrez, f
 
     assert "PubMed: online grooming" in page
     assert "PubMed refused the search: Search Backend failed." in page
+
+
+def test_feeds_check_asks_the_search_as_a_poll_would_and_stores_nothing(
+    entrez: Entrez, sqlite_factory
+) -> None:
+    """`digest feeds check` harvests a source by its own protocol (not as a feed, which a
+    PubMed address is not), says how many records it reads, and keeps nothing of it."""
+    entrez.add("39100001", today())
+    entrez.add("39100002", today())
+    feed_id = add_source(sqlite_factory, "PubMed: online abuse", "pubmed", entrez.base, QUERY)
+
+    with sqlite_factory() as session:
+        to_check = feeds_to_check(session, settings=FAST)
+    (check,) = check_feeds(to_check, FAST)
+
+    assert (check.name, check.entries, check.failed) == ("PubMed: online abuse", 2, False)
+    assert entrez.asked("esearch.fcgi")[-1]["term"] == QUERY
+    assert items_by_pmid(sqlite_factory) == {}
+    assert get_feed(sqlite_factory, feed_id).harvested_until is None
+
+
+def test_feeds_check_says_why_a_search_fails(entrez: Entrez, sqlite_factory) -> None:
+    entrez.answer_next("esearch.fcgi", esearch_error("Search Backend failed"))
+    add_source(sqlite_factory, "PubMed: online grooming", "pubmed", entrez.base, QUERY)
+
+    with sqlite_factory() as session:
+        (check,) = check_feeds(feeds_to_check(session, settings=FAST), FAST)
+
+    assert check.failed
+    assert check.note == "PubMed refused the search: Search Backend failed."

@@ -189,8 +189,9 @@ def feeds_check(app: App, names: tuple[str, ...]) -> None:
     from digest.ingest.check import check_feeds, feeds_to_check
 
     with app.require_schema()() as session:
-        requests = feeds_to_check(session, names)
-    checks = check_feeds(requests, FetchSettings(max_entries=app.settings.max_entries_per_feed))
+        fetching = FetchSettings(max_entries=app.settings.max_entries_per_feed)
+        to_check = feeds_to_check(session, names, fetching, service_access(app.settings))
+    checks = check_feeds(to_check, fetching)
     table = Table(title="Feed check", title_justify="left")
     for column in ("Feed", "Result", "Note"):
         table.add_column(column)

@@ -26,7 +26,7 @@ from digest.ingest import health, sources
 from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.fetch import Fetcher, FetchRequest, FetchResult, FetchSettings, FetchStatus
 from digest.ingest.parse import ParsedFeed, parse_feed
-from digest.ingest.sources import SourcePlan
+from digest.ingest.sources import SourcePlan, source_plan
 from digest.ingest.store import EntryCounts, FeedEntries, feed_entries, store_entries
 from digest.models import Feed, FeedKind
 from digest.timeutil import utcnow
@@ -137,7 +137,7 @@ def poll_feeds(
                 f.name,
                 FetchRequest(f.id, f.url, f.etag, f.last_modified, f.allow_private_network),
                 f.body_hash,
-                _source_plan(f, settings, source_access or {}),
+                source_plan(f, settings, source_access or {}),
             )
             for f in feeds
         ]
@@ -147,25 +147,6 @@ def poll_feeds(
             report.outcomes = asyncio.run(_poll(factory, plans, settings, progress, on_stored))
     report.outcomes.sort(key=lambda o: o.name.casefold())
     return report
-
-
-def _source_plan(
-    feed: Feed, settings: FetchSettings, access: Mapping[str, str]
-) -> SourcePlan | None:
-    if feed.source_type is None:
-        return None
-    return SourcePlan(
-        feed.id,
-        feed.name,
-        feed.source_type,
-        feed.url,
-        feed.source_query,
-        dict(feed.source_options or {}),
-        feed.harvested_until,
-        feed.allow_private_network,
-        settings,
-        access,
-    )
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from typing import Any
 
 from digest.ingest.fetch import Fetcher, FetchRequest, FetchResult, FetchSettings
 from digest.ingest.parse import ParsedFeed
+from digest.models import Feed
 
 # type in feeds.yaml -> "module:function" of its harvester.
 HARVESTERS: dict[str, str] = {
@@ -65,3 +66,23 @@ def harvester(source_type: str) -> Harvester:
     module, _, function = HARVESTERS[source_type].partition(":")
     found: Harvester = getattr(importlib.import_module(module), function)
     return found
+
+
+def source_plan(
+    feed: Feed, settings: FetchSettings, access: Mapping[str, str]
+) -> SourcePlan | None:
+    """What harvesting `feed` needs, for a source that is not a feed; None for a feed."""
+    if feed.source_type is None:
+        return None
+    return SourcePlan(
+        feed.id,
+        feed.name,
+        feed.source_type,
+        feed.url,
+        feed.source_query,
+        dict(feed.source_options or {}),
+        feed.harvested_until,
+        feed.allow_private_network,
+        settings,
+        access,
+    )
