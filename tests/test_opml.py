@@ -70,3 +70,15 @@ def test_round_trip(factory, sqlite_factory, tmp_path: Path) -> None:
 def test_unknown_section_is_refused(sqlite_factory) -> None:
     with transaction(sqlite_factory) as session, pytest.raises(OpmlError, match="no section"):
         import_opml(session, READER_EXPORT, "caspar", "Gossip")
+
+
+def test_sources_that_are_not_feeds_stay_out_of_the_export(sqlite_factory) -> None:
+    """A feed reader given PubMed's or a catalogue's address would find no feed there."""
+    with transaction(sqlite_factory) as session:
+        import_opml(session, READER_EXPORT, "caspar", "Research")
+        search = session.scalar(select(Feed).where(Feed.name == "Grooming research"))
+        search.source_type, search.source_query = "pubmed", "grooming[tiab]"
+    with sqlite_factory() as session:
+        exported = export_opml(session)
+    assert b"Ofsted news" in exported
+    assert b"Grooming research" not in exported

@@ -105,14 +105,20 @@ def import_opml(
 
 
 def export_opml(session: Session, title: str = "Digest feeds") -> bytes:
-    """Every polled feed as OPML 2.0, topics as categories, grouped by newsletter."""
+    """Every polled feed as OPML 2.0, topics as categories, grouped by newsletter. Sources
+    that are not feeds (PubMed searches, Crossref journals, OAI-PMH catalogues) are left out:
+    a feed reader given their address would find no feed there."""
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
     ET.SubElement(head, "title").text = title
     ET.SubElement(head, "dateCreated").text = utcnow().strftime("%a, %d %b %Y %H:%M:%S GMT")
     body = ET.SubElement(root, "body")
     groups: dict[str, ET.Element] = {}
-    feeds = session.scalars(select(Feed).where(Feed.kind == FeedKind.FEED).order_by(Feed.name))
+    feeds = session.scalars(
+        select(Feed)
+        .where(Feed.kind == FeedKind.FEED, Feed.source_type.is_(None))
+        .order_by(Feed.name)
+    )
     for feed in feeds:
         group_name = feed.newsletter.title if feed.newsletter else "Other"
         if group_name not in groups:
