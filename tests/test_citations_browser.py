@@ -10,7 +10,7 @@ import pytest
 from chromium import serious_violations, sign_in
 from playwright.sync_api import expect
 from sqlalchemy import select
-from webapp import Site, add_items, entry, make_site
+from webapp import Site, accept_tagged, add_items, entry, make_site
 from webserver import served_over_http
 
 from digest.db import transaction
@@ -67,3 +67,25 @@ def test_without_javascript_the_citation_is_text_to_select(served, browser) -> N
     page.goto(f"{base}/items/{item_id}")
     expect(page.locator(".item-citation .citation")).to_have_text(TEXT)
     expect(page.get_by_role("button", name="Copy citation")).to_be_hidden()
+
+
+def test_a_reader_copies_a_citation_from_the_archive(sqlite_factory, browser) -> None:
+    """The public archive of a sent edition offers the same copy, with no sign-in."""
+    from test_citations_web import JUTTE_CSL, approved, sent
+
+    site = make_site(sqlite_factory)
+    ids = accept_tagged(sqlite_factory, [("Online child sexual abuse images", "neglect")])
+    with transaction(sqlite_factory) as session:
+        session.get(Item, ids[0]).csl = JUTTE_CSL
+    edition_id = approved(site)
+    sent(site, edition_id)
+    with served_over_http(site.app) as base:
+        context = browser.new_context()
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+        page = context.new_page()
+        page.goto(f"{base}/archive/caspar/{edition_id}")
+        expect(page.locator(".item-citation .citation")).to_have_text(TEXT)
+        page.get_by_role("button", name="Copy the citation of").click()
+        expect(page.locator(".copy-citation-done")).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == TEXT
+        assert serious_violations(page) == []

@@ -83,6 +83,9 @@ def test_the_archive_shows_citations_and_offers_the_items_for_a_reference_manage
     sent(site, edition_id)
     page = client.get(f"/archive/caspar/{edition_id}").text
     assert JUTTE_HTML in page
+    # "Copy citation" copies the plain text, offered by the script where it can copy.
+    assert f'data-citation-text="{JUTTE_TEXT}"' in page
+    assert "citations.js" in page
     assert f'href="/archive/caspar/{edition_id}/items.ris"' in page
     ris = client.get(f"/archive/caspar/{edition_id}/items.ris")
     assert ris.status_code == 200
