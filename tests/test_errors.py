@@ -43,6 +43,7 @@ INTERNAL = {
     "digest.delivery.connections.LockLost",  # the same
     "digest.cli.UsageProblem",  # how the command line says any of them
     "digest.settings.Unfit",  # becomes a SettingError, which names the variable
+    "digest.research.pubmed_source._Stopped",  # carries a failed request's harvest out
 }
 
 

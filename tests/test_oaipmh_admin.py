@@ -44,7 +44,7 @@ def add_pubmed(site: Site) -> int:
         name="Neglect in PubMed",
         type="pubmed",
         query="child neglect[tiab] AND Łódź",
-        options={"retmax": "200"},
+        options={"max_results": "200"},
         newsletter="caspar",
         section="Research",
     )
@@ -106,7 +106,7 @@ def test_editing_a_pubmed_search_keeps_what_it_is(site: Site) -> None:
         "child neglect[tiab]",
         "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/",
     )
-    assert feed.source_options == {"retmax": "200"}  # the form does not show them
+    assert feed.source_options == {"max_results": "200"}  # the form does not show them
     assert feed.poll_interval_minutes == 2 * 1440
     assert "PubMed search" in client.get("/admin/feeds").text
 

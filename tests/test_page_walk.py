@@ -94,6 +94,8 @@ NOT_PAGES = {
     "editions.preview": "the email itself, laid out for mail clients (test_email.py)",
     "editions.progress": "a part of the edition page, walked there as edition-sent",
     "public.theme": "a stylesheet: a newsletter's colour for its public pages",
+    "public.archived_items": "a download: an edition's items as RIS or BibTeX",
+    "editions.export_items": "a download: an edition's items as RIS or BibTeX",
 }
 
 
@@ -206,8 +208,14 @@ UNREACHABLE = f"""() => {{
   const reachable = {REACHABLE};
   const controls = [...document.querySelectorAll(
     'main a[href], main button, main input:not([type=hidden]), main select, main textarea, main summary')];
+  // Chromium lays out a closed <details>' content (hidden by content-visibility): a control
+  // there is folded away, not shown, until its summary is opened.
+  const folded = (c) => {{
+    const closed = c.closest('details:not([open])');
+    return closed && !closed.querySelector(':scope > summary')?.contains(c);
+  }};
   const shown = controls.filter((c) => c.getClientRects().length && !c.closest('[aria-hidden=true]')
-    && c.getBoundingClientRect().width > 1);
+    && c.getBoundingClientRect().width > 1 && !folded(c));
   return shown.filter((c) => !reachable(c))
     .map((c) => `${{c.tagName.toLowerCase()}} "${{(c.textContent || c.name || '').trim().slice(0, 40)}}"`);
 }}"""

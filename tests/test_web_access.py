@@ -29,6 +29,7 @@ EXPECTED = {
     "public.lost_link": PUBLIC,
     "public.archive": PUBLIC,
     "public.archived_edition": PUBLIC,
+    "public.archived_items": PUBLIC,
     "public.editions_feed": PUBLIC,
     "public.topic_feed": PUBLIC,
     "public.theme": PUBLIC,
@@ -74,6 +75,7 @@ EXPECTED = {
     "editions.preview": Role.EDITOR,
     "editions.send_test": Role.EDITOR,
     "editions.progress": Role.EDITOR,
+    "editions.export_items": Role.EDITOR,
     "outbox.index": Role.LIBRARIAN,
     "outbox.message": Role.LIBRARIAN,
     "admin.feeds": Role.ADMIN,
@@ -118,6 +120,7 @@ def _arguments(site: Site) -> dict[str, object]:
             "subscriber_id": 1,
             "key": "no-such-message",
             "topic_id": session.scalar(select(Topic.id)),
+            "fmt": "ris",
         }
 
 

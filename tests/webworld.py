@@ -144,6 +144,10 @@ def make_world(factory: sessionmaker[Session], tmp_path: Path) -> World:
         ("public.preferences", "token"): reader,
         ("public.confirm", "token"): pending,
         ("public.archived_edition", "edition_id"): sent_edition,
+        ("public.archived_items", "edition_id"): sent_edition,
+        ("public.archived_items", "fmt"): "ris",
+        ("editions.export_items", "edition_id"): sent_edition,
+        ("editions.export_items", "fmt"): "bib",
         ("public.topic_feed", "slug"): "neglect",
         ("auth.reset_password", "token"): _reset_token(site),
     }

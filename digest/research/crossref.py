@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from digest.errors import Invalid
 from digest.research.text import inline_text, jats_text
 
 # Crossref's work types (its /types list) -> CSL 1.0.2 types; anything else is a "document".
@@ -59,7 +60,7 @@ _OPEN_LICENCE_HOSTS = ("creativecommons.org",)
 _OPEN_VERSIONS = ("vor", "unspecified")
 
 
-class CrossrefResponseError(ValueError):
+class CrossrefResponseError(Invalid):
     """A response that is not what Crossref sends; the message says what was wrong."""
 
 

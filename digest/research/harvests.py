@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from digest.errors import Invalid
 from digest.ingest import summaries
 from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.fetch import Fetcher, FetchResult, FetchStatus
@@ -56,7 +57,7 @@ def slots(service: str, at_once: int) -> asyncio.Semaphore:
     return semaphores.setdefault(service, asyncio.Semaphore(at_once))
 
 
-class OptionError(ValueError):
+class OptionError(Invalid):
     """A source's option that cannot be used; the message names it and says what it must be."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from lxml import etree
 
+from digest.errors import Invalid
 from digest.research.text import inline_text
 
 PMC_ARTICLE_URL = "https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/"
@@ -47,7 +48,7 @@ _PAGE_RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
 PMID = re.compile(r"^\d{1,10}$")
 
 
-class PubMedResponseError(ValueError):
+class PubMedResponseError(Invalid):
     """A response that is not what the E-utilities send; the message says what was wrong."""
 
 

@@ -33,7 +33,10 @@ def look_up(item_id: int) -> Response:
 @requires(Role.LIBRARIAN)
 def correct(item_id: int) -> Response:
     """Save a librarian's corrections to the record."""
-    submitted = {name: request.form[name] for name in FIELDS if name in request.form}
+    # Named apart from the item's own title and summary fields on the same page.
+    submitted = {
+        name: request.form[f"record-{name}"] for name in FIELDS if f"record-{name}" in request.form
+    }
     try:
         changed = correct_record(g.db, item_id, submitted, g.user.email)
     except RecordCorrectionError as error:
