@@ -20,9 +20,9 @@ from digest.ingest.check import check_feeds, feeds_to_check
 from digest.ingest.errors import ErrorKind
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import PollStatus, poll_feeds
+from digest.ingest.sources import service_access
 from digest.models import Enrichment, EnrichmentState, Feed, Item, Role
 from digest.research.enrich import queue_new_items
-from digest.research.lookup import service_access
 from digest.settings import read_settings
 from digest.timeutil import utcnow
 

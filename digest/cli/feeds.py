@@ -26,8 +26,8 @@ from digest.ingest import health
 from digest.ingest.counts import items_per_feed
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import PollReport, poll_feeds
+from digest.ingest.sources import service_access
 from digest.models import Feed, FeedKind
-from digest.research.lookup import service_access
 
 
 def when(moment: datetime | None) -> str:

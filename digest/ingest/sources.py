@@ -17,6 +17,7 @@ from typing import Any
 from digest.ingest.fetch import Fetcher, FetchRequest, FetchResult, FetchSettings
 from digest.ingest.parse import ParsedFeed
 from digest.models import Feed
+from digest.settings import Settings
 
 # type in feeds.yaml -> "module:function" of its harvester.
 HARVESTERS: dict[str, str] = {
@@ -86,3 +87,10 @@ def source_plan(
         settings,
         access,
     )
+
+
+def service_access(settings: Settings) -> dict[str, str]:
+    """Who a poll's PubMed and Crossref sources ask as (`SourcePlan.access`): the contact
+    address and the NCBI API key, from the settings only."""
+    access = {"contact": settings.research_contact, "api_key": settings.ncbi_api_key}
+    return {name: value for name, value in access.items() if value}

@@ -86,13 +86,6 @@ class ResearchSettings:
         )
 
 
-def service_access(settings: Settings) -> dict[str, str]:
-    """Who a poll's PubMed and Crossref sources ask as (`SourcePlan.access`): the contact
-    address and the NCBI API key, from the settings only."""
-    access = {"contact": settings.research_contact, "api_key": settings.ncbi_api_key}
-    return {name: value for name, value in access.items() if value}
-
-
 def failure(service: str, result: FetchResult, timeout: float) -> Answer:
     """The answer for a response that is not the record: a sentence saying what went wrong,
     and whether to ask again."""

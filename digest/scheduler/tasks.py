@@ -27,10 +27,11 @@ from digest.delivery.transport import DeliveryError, Transport, for_newsletter
 from digest.editions import compose
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import poll_feeds
+from digest.ingest.sources import service_access
 from digest.models import AuditEntry, Delivery, Edition, EditionState, Role
 from digest.models.lookup import find_newsletter
 from digest.research.enrich import enrich_pending
-from digest.research.lookup import ResearchSettings, service_access
+from digest.research.lookup import ResearchSettings
 from digest.settings import Settings
 from digest.subscriptions.signup import expire_unconfirmed
 from digest.timeutil import utcnow

@@ -38,8 +38,8 @@ from digest.ingest.edit import (
 from digest.ingest.fetch import FetchSettings
 from digest.ingest.opml import OpmlError, import_opml
 from digest.ingest.poll import poll_feeds
+from digest.ingest.sources import service_access
 from digest.models import Feed, Role
-from digest.research.lookup import service_access
 from digest.timeutil import utcnow
 from digest.web import confirm
 from digest.web.admin.routes import blueprint
