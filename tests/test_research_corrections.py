@@ -161,3 +161,30 @@ def test_look_up_again_is_audited_and_refused_for_an_item_without_an_identifier(
 )
 def test_a_records_date_is_shown_in_words(issued, words):
     assert issued_words(issued) == words
+
+
+def test_a_corrected_doi_becomes_the_items_own_and_is_looked_up(factory, enriched, services):
+    """The feed's DOI was wrong: the item is known by the right one from now on, and the
+    next run asks Crossref about it (the record of the wrong one is of another work)."""
+    right = "10.1002/car.2901"
+    services.works[right] = crossref_work(right, "Kinship care and contact")
+
+    changed = correct(factory, enriched, DOI=right)
+
+    assert set(changed) == {"DOI"}
+    with factory() as session:
+        item = session.get(Item, enriched)
+        assert item.doi == right
+        row = session.get(Enrichment, enriched)
+        assert (row.identifier, row.state) == (right, EnrichmentState.PENDING)
+    enrich_pending(factory, research(factory, services))
+    assert record_of(factory, enriched)["title"] == "Kinship care and contact"
+
+
+def test_a_doi_another_item_has_is_refused_and_nothing_changes(factory, enriched) -> None:
+    items(factory, {"doi": "10.1002/car.2902"})
+    with pytest.raises(RecordCorrectionError, match=r"already has 10\.1002/car\.2902"):
+        correct(factory, enriched, DOI="10.1002/car.2902")
+    with factory() as session:
+        assert session.get(Item, enriched).doi == DOI
+        assert session.get(Item, enriched).csl_corrections is None

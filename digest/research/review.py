@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from digest import audit
@@ -247,6 +247,8 @@ def correct_record(
     }
     if not changed:
         return {}
+    if "DOI" in changed and (doi := after_record.get("DOI")) and doi != item.doi:
+        _take_doi(session, item, doi)
     item.csl_corrections = corrections or None
     audit.record(
         session,
@@ -259,6 +261,26 @@ def correct_record(
         after={name: new for name, (_, new) in changed.items()},
     )
     return changed
+
+
+def _take_doi(session: Session, item: Item, doi: str) -> None:
+    """A corrected DOI becomes the item's own: de-duplication knows it by it from now on,
+    and Crossref is asked about it at the next run (the record of a wrong DOI is of another
+    work). Refused when another item has it: two records of one work are merged instead."""
+    holder = session.scalar(
+        select(Item.id).where(Item.doi == doi, Item.id != item.id, Item.merged_into_id.is_(None))
+    )
+    if holder is not None:
+        raise RecordCorrectionError(
+            f"DOI: item {holder} already has {doi}; if they are one publication, merge them"
+        )
+    item.doi = doi
+    row = session.get(Enrichment, item.id)
+    if row is None:
+        row = Enrichment(item_id=item.id)
+        session.add(row)
+    row.service, row.identifier, row.state = CROSSREF, doi, EnrichmentState.PENDING
+    row.attempts, row.last_error, row.next_attempt_at = 0, None, None
 
 
 # A list of more than a dozen authors shows ten, the rest a click away.
