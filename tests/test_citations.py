@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import ClassVar
 
 import bibtexparser
 import pytest
@@ -90,7 +92,37 @@ def test_text_from_outside_is_escaped_and_only_its_italics_kept() -> None:
     # An italic name inside a book's italic title is set upright, as citeproc-js does.
     book = {"type": "book", "title": "Reading <i>Oliver Twist</i> today", "publisher": "P"}
     book = render(book, "apa")
-    assert '<i>Reading <span style="font-style:normal;">Oliver Twist</span> today</i>' in book.html
+    assert '<i>Reading <span style="font-style:normal">Oliver Twist</span> today</i>' in book.html
+
+
+@pytest.mark.parametrize("style", ["harvard-cite-them-right", "apa", "vancouver"])
+def test_markup_in_a_link_doi_or_cjk_name_stays_text(style: str) -> None:
+    """A feed's link or author may carry markup HTML reads as a styled span
+    (`<span/style=…>` needs no space); the email shows citations as they are, so none of it
+    may become markup there."""
+    styled = '<span/style="position:fixed;inset:0;background:url(https://evil.example/t.png)">'
+    record = {
+        "type": "webpage",
+        "title": "Contact after adoption",
+        "author": [{"family": f"李{styled}Win</span>", "given": "明"}],
+        "container-title": "Adoption UK",
+        "issued": {"date-parts": [[2026, 3, 2]]},
+        "URL": f"https://f.example/a{styled}Click</span>",
+        "DOI": f"10.1234/x{styled}",
+    }
+    cited = render(record, style)
+
+    class Tags(HTMLParser):
+        found: ClassVar[list[tuple[str, list]]] = []
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            self.found.append((tag, attrs))
+
+    Tags.found = []
+    Tags().feed(str(cited.html))
+    assert all(attrs in ([], [("style", "font-style:normal")]) for _, attrs in Tags.found)
+    assert "span" not in {tag for tag, _ in Tags.found}  # none here is an upright title
+    assert "<span/style" in cited.text  # the markup is shown as the text it was
 
 
 def test_a_catalogued_chapter_is_cited_with_its_book_and_editors() -> None:
@@ -226,6 +258,27 @@ def test_ris_export_reads_back_in_a_reference_manager() -> None:
     article = back["Kinderschutz in Europa: Übersicht und Vergleich"]
     assert article["authors"] == ["Šimůnek, Jiří", "Øvergaard, Åse", "Müller, Jürgen"]
     assert back["Who speaks for the child?"]["secondary_title"] == "Family Law"
+
+
+def test_a_value_with_line_breaks_cannot_forge_a_record_in_the_ris_file() -> None:
+    """The archive's RIS file is public: a volume from outside holding "ER  -" and a new
+    "TY  -" must stay one value of one record; a `javascript:` link is not offered."""
+    forged = "3\nER  - \n\nTY  - JOUR\nTI  - Injected\nUR  - https://evil.example/"
+    record = {
+        "type": "article-journal",
+        "title": "Kinship care\nand contact",
+        "container-title": "Child Abuse Review",
+        "volume": forged,
+        "issued": {"date-parts": [[2025]]},
+        "URL": "javascript:alert(1)",
+        "abstract": "First paragraph.\n\nSecond paragraph.",
+    }
+    (read,) = rispy.loads(ris([record]))
+    assert read["title"] == "Kinship care and contact"
+    assert read["volume"].startswith("3 ER - TY - JOUR")
+    assert "urls" not in read
+    assert read["abstract"] == "First paragraph. Second paragraph."
+    assert "url" not in bibtex([record])
 
 
 def test_bibtex_export_escapes_tex_and_reads_back() -> None:

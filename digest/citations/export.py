@@ -120,12 +120,29 @@ def ris_entry(record: dict[str, Any]) -> dict[str, Any]:
         "place_published": record.get("publisher-place"),
         "issn": record.get("ISBN") or record.get("ISSN"),
         "doi": record.get("DOI"),
-        "urls": [record["URL"]] if record.get("URL") else [],
+        "urls": [url] if (url := web_address(record.get("URL"))) else [],
         "abstract": _plain(record.get("abstract")),
     }
+    # Each value on one line: a line break in a value from outside would start a tag, or a
+    # whole record, of its own in the file.
     return {
-        k: str(v) if isinstance(v, int) else v for k, v in entry.items() if v not in (None, "", [])
+        key: [_one_line(v) for v in value] if isinstance(value, list) else _one_line(value)
+        for key, value in entry.items()
+        if value not in (None, "", [])
     }
+
+
+def _one_line(value: Any) -> str:
+    return " ".join(str(value).split())
+
+
+def web_address(value: Any) -> str | None:
+    """An http(s) address with no space in it, else None: what a reference manager is given
+    to open, never a `javascript:` link."""
+    text = str(value or "").strip()
+    if not text.lower().startswith(("https://", "http://")) or any(c.isspace() for c in text):
+        return None
+    return text
 
 
 def ris(records: Iterable[dict[str, Any]]) -> str:
@@ -178,7 +195,7 @@ def bibtex(records: Iterable[dict[str, Any]]) -> str:
             "isbn": record.get("ISBN"),
             "issn": record.get("ISSN"),
             "doi": record.get("DOI"),
-            "url": record.get("URL"),
+            "url": web_address(record.get("URL")),
             "urldate": (_date(record, "accessed") or "").replace("/", "-") or None,
             "howpublished": container if _BIBTEX_TYPES.get(kind) is None else None,
         }

@@ -72,7 +72,8 @@ _NAMES = {
 }
 _DATES = {"issued", "accessed", "event-date", "original-date", "submitted"}
 _RAW_DATE = re.compile(r"^\s*(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
-_SKIP = {"id", "type", "DOI", "URL", "ISBN", "ISSN", "PMID", "PMCID"}
+_AS_GIVEN = {"id", "type"}  # names the processor reads, never printed
+_SKIP = {"DOI", "URL", "ISBN", "ISSN", "PMID", "PMCID"}
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def _name(name: dict[str, Any]) -> dict[str, Any]:
     """A name's parts as `_field` makes them; a CJK name whole, as one literal."""
     # citeproc-js writes a Chinese, Japanese or Korean name whole, family name first.
     if _CJK.search(name.get("family", "") + name.get("given", "")):
-        return {"literal": name.get("family", "") + name.get("given", "")}
+        return {"literal": _field(name.get("family", "") + name.get("given", ""))}
     return {k: _field(v) if isinstance(v, str) else v for k, v in name.items()}
 
 
@@ -140,7 +141,13 @@ def prepared(record: dict[str, Any]) -> dict[str, Any]:
             names = value if isinstance(value, list) else []
             whole = names and all(isinstance(n, dict) for n in names)
             value = [_name(n) for n in names] if whole else None
-        elif isinstance(value, str) and key not in _SKIP:
+        elif isinstance(value, str) and key in _AS_GIVEN:
+            pass
+        elif isinstance(value, str) and key in _SKIP:
+            # Printed as they are (no marks, no quotes), but escaped like all text: a link or
+            # DOI from outside may hold markup.
+            value = html.escape(value, quote=False)
+        elif isinstance(value, str):
             value = _field(value)
         elif isinstance(value, (dict, list)):
             value = None
@@ -225,5 +232,11 @@ def _render(style: str, record_json: str) -> Rendered:
     finished = _finish(entry, style_locale(style), is_numeric(style))
     # Only the markup a citation has, whatever reached the output: tags closed, the rest
     # escaped (the record's text was escaped before; this is the second lock on the door).
-    finished = nh3.clean(finished, tags=_KEPT_TAGS, attributes={"span": {"style"}})
+    # The one style a citation sets is an upright span inside italics.
+    finished = nh3.clean(
+        finished,
+        tags=_KEPT_TAGS,
+        attributes={"span": {"style"}},
+        filter_style_properties={"font-style"},
+    )
     return Rendered(Markup(finished), html.unescape(_TAG.sub("", finished)))
