@@ -9,6 +9,7 @@ from research_server import crossref_fixture, crossref_work, local_services
 from sqlalchemy import select
 from test_research_enrich import DOI, items, research
 
+from digest.citations import item_citation
 from digest.citations.records import effective_record
 from digest.db import transaction
 from digest.errors import Refused
@@ -22,6 +23,7 @@ from digest.research.review import (
     issued_words,
     look_up_again,
     record_status,
+    record_view,
 )
 
 LIBRARIAN = "lib@example.org"
@@ -188,3 +190,49 @@ def test_a_doi_another_item_has_is_refused_and_nothing_changes(factory, enriched
     with factory() as session:
         assert session.get(Item, enriched).doi == DOI
         assert session.get(Item, enriched).csl_corrections is None
+
+
+def test_a_detail_added_to_an_item_with_no_record_adds_to_its_citation(factory) -> None:
+    """A news item is cited from its own fields; a librarian adds its publisher, and the
+    citation gains it rather than losing its title, authors and date."""
+    (item_id,) = items(factory, {"authors": ["Smith, Alex"]})
+    with factory() as session:
+        before = item_citation(session.get(Item, item_id), None).text
+    assert before.startswith("Smith, A. (")
+
+    with transaction(factory) as session:
+        item = session.get(Item, item_id)
+        shown = record_view(session, item).form
+        correct_record(session, item_id, {**shown, "publisher": "NSPCC"}, LIBRARIAN)
+
+    with factory() as session:
+        item = session.get(Item, item_id)
+        assert item.csl is None and item.csl_corrections == {"publisher": "NSPCC"}
+        after = item_citation(item, None).text
+    assert after.startswith("Smith, A. (") and "Feed title 0 — Über" in after
+
+
+def test_a_catalogue_type_the_list_lacks_is_kept_when_another_field_is_corrected(factory):
+    (item_id,) = items(factory, {})
+    with transaction(factory) as session:
+        session.get(Item, item_id).csl = {"type": "map", "title": "Safeguarding hubs, 2026"}
+    with transaction(factory) as session:
+        view = record_view(session, session.get(Item, item_id))
+        assert view.form["type"] == "map" and "map" in view.types
+        correct_record(session, item_id, {**view.form, "title": "Safeguarding hubs"}, LIBRARIAN)
+    assert record_of(factory, item_id)["type"] == "map"
+
+
+def test_emptying_a_wrongly_found_doi_frees_the_item_from_it(factory, enriched) -> None:
+    """Entries carrying the wrong DOI are no longer merged into this item, and with no PMID
+    there is nothing left to look up."""
+    correct(factory, enriched, DOI="")
+    with factory() as session:
+        assert session.get(Item, enriched).doi is None
+        assert session.get(Enrichment, enriched) is None
+    assert "DOI" not in record_of(factory, enriched)
+
+
+def test_a_doi_longer_than_the_database_keeps_is_refused_in_words(factory, enriched) -> None:
+    with pytest.raises(RecordCorrectionError, match="at most 200 characters"):
+        correct(factory, enriched, DOI="10.1234/" + "x" * 300)

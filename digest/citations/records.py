@@ -67,11 +67,16 @@ def item_record(item: Item, accessed: datetime | None = None) -> dict[str, Any] 
     """The record readers see for an item: its CSL record with corrections over it, else one
     built from its title, authors, date, publisher, place, ISBN, DOI and link. None when
     there is too little to cite (`citable`)."""
-    record = effective_record(item.csl, item.csl_corrections)
-    if record is None:
-        record = fields_record(item, accessed)
+    record = effective_record(base_record(item, accessed), item.csl_corrections) or {}
     record = {**record, "id": record.get("id") or f"item-{item.id}"}
     return record if citable(record) else None
+
+
+def base_record(item: Item, accessed: datetime | None = None) -> dict[str, Any]:
+    """What a librarian's corrections are laid over: the record a service or catalogue gave,
+    else the one the item's own fields make (so a detail added to a news page's citation
+    adds to it, rather than replacing it)."""
+    return item.csl or fields_record(item, accessed)
 
 
 def fields_record(item: Item, accessed: datetime | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from digest import audit
-from digest.citations.records import effective_record
+from digest.citations.records import base_record, effective_record
 from digest.errors import Invalid, NotFound, Refused
 from digest.models import Item
 from digest.models.research import Enrichment, EnrichmentState, ResearchLookup
@@ -38,6 +38,7 @@ FIELDS: dict[str, str] = {
 }
 TYPES = sorted({*CSL_TYPES.values(), "article-magazine", "article-newspaper", "webpage"})
 MAX_FIELD = 2_000
+MAX_DOI = Item.__table__.c.doi.type.length  # the item's column, and the look-up's
 MAX_AUTHORS = 500
 _YEAR = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
 _DOI = re.compile(r"^10\.\d{4,9}/\S+$")
@@ -201,6 +202,8 @@ def parse_field(name: str, text: str) -> Any:
         raise RecordCorrectionError(f"{label}: one of the listed types, not {text!r}")
     if name == "DOI":
         text = text.removeprefix("https://doi.org/").removeprefix("doi:").lower()
+        if len(text) > MAX_DOI:
+            raise RecordCorrectionError(f"{label}: at most {MAX_DOI} characters")
         if not _DOI.match(text):
             raise RecordCorrectionError(f"{label}: a DOI such as 10.1038/nphys1170, not {text!r}")
     if name == "URL" and not text.startswith(("https://", "http://")):
@@ -224,9 +227,9 @@ def correct_record(
     field hides the service's. Audited with each changed field before and after; the changes
     made, by field."""
     item = get_item(session, item_id)
-    given = item.csl or {}
+    given = base_record(item)
     corrections = dict(item.csl_corrections or {})
-    before_record = effective_record(item.csl, item.csl_corrections) or {}
+    before_record = effective_record(given, item.csl_corrections) or {}
     shown, services = form_values(before_record), form_values(given)
     for name in FIELDS:
         if name not in submitted or _same(submitted[name], shown[name]):
@@ -239,7 +242,7 @@ def correct_record(
             corrections.pop(name, None)
         else:
             corrections[name] = value
-    after_record = effective_record(item.csl, corrections) or {}
+    after_record = effective_record(given, corrections) or {}
     changed = {
         name: (before_record.get(name), after_record.get(name))
         for name in FIELDS
@@ -247,8 +250,8 @@ def correct_record(
     }
     if not changed:
         return {}
-    if "DOI" in changed and (doi := after_record.get("DOI")) and doi != item.doi:
-        _take_doi(session, item, doi)
+    if "DOI" in changed and after_record.get("DOI") != item.doi:
+        _take_doi(session, item, after_record.get("DOI"))
     item.csl_corrections = corrections or None
     audit.record(
         session,
@@ -263,23 +266,33 @@ def correct_record(
     return changed
 
 
-def _take_doi(session: Session, item: Item, doi: str) -> None:
+def _take_doi(session: Session, item: Item, doi: str | None) -> None:
     """A corrected DOI becomes the item's own: de-duplication knows it by it from now on,
     and Crossref is asked about it at the next run (the record of a wrong DOI is of another
-    work). Refused when another item has it: two records of one work are merged instead."""
-    holder = session.scalar(
-        select(Item.id).where(Item.doi == doi, Item.id != item.id, Item.merged_into_id.is_(None))
-    )
-    if holder is not None:
-        raise RecordCorrectionError(
-            f"DOI: item {holder} already has {doi}; if they are one publication, merge them"
+    work). Refused when another item has it: two records of one work are merged instead.
+    An emptied DOI (one wrongly found) is the item's no longer: entries carrying it are not
+    merged into it, and its PMID, if any, is looked up instead."""
+    if doi is not None:
+        holder = session.scalar(
+            select(Item.id).where(
+                Item.doi == doi, Item.id != item.id, Item.merged_into_id.is_(None)
+            )
         )
+        if holder is not None:
+            raise RecordCorrectionError(
+                f"DOI: item {holder} already has {doi}; if they are one publication, merge them"
+            )
     item.doi = doi
+    service, identifier = (CROSSREF, doi) if doi else (PUBMED, item.pmid)
     row = session.get(Enrichment, item.id)
+    if identifier is None:
+        if row is not None:
+            session.delete(row)  # nothing left to look up
+        return
     if row is None:
         row = Enrichment(item_id=item.id)
         session.add(row)
-    row.service, row.identifier, row.state = CROSSREF, doi, EnrichmentState.PENDING
+    row.service, row.identifier, row.state = service, identifier, EnrichmentState.PENDING
     row.attempts, row.last_error, row.next_attempt_at = 0, None, None
 
 
@@ -325,6 +338,12 @@ class RecordView:
 def record_view(session: Session, item: Item) -> RecordView:
     """The item page's view of the record, its look-up and its corrections."""
     record = effective_record(item.csl, item.csl_corrections) or {}
+    # The form starts from what corrections are laid over: with no record from a service,
+    # the item's own fields, so that saving one detail keeps the others.
+    form_record = effective_record(base_record(item), item.csl_corrections) or {}
+    types = {name: TYPE_WORDS.get(name, name) for name in TYPES}
+    if (kind := form_record.get("type")) and kind not in types:
+        types[kind] = TYPE_WORDS.get(kind, kind)  # a catalogue's type (a map, a score) is kept
     names = [
         name.get("literal") or " ".join(p for p in (name.get("given"), name.get("family")) if p)
         for name in record.get("author") or []
@@ -336,11 +355,11 @@ def record_view(session: Session, item: Item) -> RecordView:
         record=record,
         corrected=frozenset(item.csl_corrections or {}),
         status=record_status(session, item),
-        form=form_values(record),
+        form=form_values(form_record),
         names=shown[:FOLD_AFTER] if len(shown) > FOLD_OVER else shown,
         more_names=shown[FOLD_AFTER:] if len(shown) > FOLD_OVER else [],
         issued_text=issued_words(record.get("issued")),
         abstract=[p.strip() for p in abstract.split("\n\n") if p.strip()],
         fields=FIELDS,
-        types={name: TYPE_WORDS.get(name, name) for name in TYPES},
+        types=types,
     )
