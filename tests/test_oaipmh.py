@@ -466,3 +466,26 @@ def test_a_harvested_record_and_the_same_book_from_a_file_are_one_item(
 
     assert (outcome.counts.new, outcome.counts.duplicate) == (4, 1)
     assert len(titles(sqlite_factory)) == 5
+
+
+def test_control_characters_from_the_catalogue_are_dropped_not_fatal() -> None:
+    """XML 1.0 forbids them, raw or as references; Koha lets them in from old records. One
+    made the page, and every harvest after it, unreadable: now it is dropped."""
+    from digest.catalogue.oaipmh import read_page
+
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+        b"<responseDate>2026-12-01T09:00:00Z</responseDate><ListRecords><record><header>"
+        b"<identifier>oai:koha:1</identifier></header><metadata>"
+        b'<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+        b'xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        b"<dc:title>Kinship\x0b care&#x1; and contact&#8;</dc:title></oai_dc:dc>"
+        b"</metadata></record></ListRecords></OAI-PMH>"
+    )
+
+    page = read_page(body)
+
+    ((identifier, metadata),) = page.records
+    assert identifier == "oai:koha:1"
+    assert "".join(metadata.itertext()) == "Kinship care and contact"

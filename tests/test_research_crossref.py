@@ -16,6 +16,7 @@ from digest.research.crossref import (
     parse_work_list,
     work_to_csl,
 )
+from digest.research.harvests import issued
 
 DATA = Path(__file__).parent / "data" / "crossref"
 
@@ -89,6 +90,32 @@ def test_a_null_issued_date_falls_back_to_online_publication():
 
 def test_a_work_with_no_date_at_all_has_no_issued_date():
     assert "issued" not in work_to_csl({"DOI": "10.1/x", "issued": {"date-parts": [[None]]}})
+
+
+def test_a_year_no_calendar_has_is_no_date_and_stops_nothing():
+    """Crossref once sent 2**40 for a year; datetime() overflows on it, and a harvest that
+    raised on it failed at every poll."""
+    work = {"DOI": "10.1/x", "issued": {"date-parts": [[2**40, 13, 40]]}, "title": ["T"]}
+    assert "issued" not in work_to_csl(work)
+    assert issued({"issued": {"date-parts": [[2**40]]}}) == (None, False)
+
+
+def test_control_characters_are_taken_out_of_every_field():
+    """PostgreSQL refuses NUL in text: one such title once stopped every enrichment run."""
+    work = {
+        "DOI": "10.1/x",
+        "title": ["Kinship\u0000 care"],
+        "volume": "3\u0000",
+        "publisher": "Wiley\u0007",
+        "author": [{"family": "Jütte\u0000", "given": "Sonja"}],
+    }
+    record = work_to_csl(work)
+    assert (record["title"], record["volume"], record["publisher"]) == (
+        "Kinship care",
+        "3",
+        "Wiley",
+    )
+    assert record["author"][0]["family"] == "Jütte"
 
 
 @pytest.mark.parametrize(

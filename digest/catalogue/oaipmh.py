@@ -16,6 +16,7 @@ of the protocol are read here, with lxml set never to resolve an entity or fetch
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -71,8 +72,18 @@ def _q(name: str) -> str:
     return f"{{{OAI_NS}}}{name}"
 
 
+# Control characters XML 1.0 forbids, raw or as references: library systems let them into
+# records (pasted from old catalogues), and one would make the whole page, and every later
+# harvest from it, unreadable. They are dropped; the records keep the rest of their text.
+_FORBIDDEN_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+_FORBIDDEN_REFERENCE = re.compile(
+    rb"&#(?:0*(?:[0-8]|1[1-2]|1[4-9]|2[0-9]|3[01])|[xX]0*(?:[0-8]|[bBcC]|[eEfF]|1[0-9a-fA-F]));"
+)
+
+
 def _read(body: bytes, verb: str) -> etree._Element:
     """The response's root, or OaiError for XML that is broken or is not OAI-PMH."""
+    body = _FORBIDDEN_REFERENCE.sub(b"", body.translate(None, _FORBIDDEN_BYTES))
     try:
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as exc:

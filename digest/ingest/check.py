@@ -75,7 +75,7 @@ async def _check_all(to_check: list[CheckPlan], settings: FetchSettings) -> list
 async def _check(fetcher: Fetcher, one: CheckPlan, settings: FetchSettings) -> FeedCheck:
     parsed: ParsedFeed | None
     if one.source is not None:
-        harvest = await sources.harvester(one.source.source_type)(fetcher, one.source)
+        harvest = await sources.harvest(fetcher, one.source)
         result, parsed = harvest.result, harvest.parsed
     else:
         result, parsed = await fetcher.fetch(one.request), None

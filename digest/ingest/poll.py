@@ -189,7 +189,7 @@ async def _poll(
         nonlocal pool
         await in_flight.acquire()
         if plan.source is not None:
-            harvest = await sources.harvester(plan.source.source_type)(fetcher, plan.source)
+            harvest = await sources.harvest(fetcher, plan.source)
             await queue.put((plan, harvest.result, harvest.parsed))
             return
         result = await fetcher.fetch(plan.request)

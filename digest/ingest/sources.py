@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from digest.ingest.fetch import Fetcher, FetchRequest, FetchResult, FetchSettings
+from digest.ingest.errors import ErrorKind, FeedProblem
+from digest.ingest.fetch import Fetcher, FetchRequest, FetchResult, FetchSettings, FetchStatus
 from digest.ingest.parse import ParsedFeed
 from digest.models import Feed
 from digest.settings import Settings
@@ -63,10 +64,28 @@ class Harvest:
 Harvester = Callable[[Fetcher, SourcePlan], Awaitable[Harvest]]
 
 
+# How a failure names each kind of source.
+SOURCE_NAMES = {"pubmed": "PubMed", "crossref": "Crossref", "oai-pmh": "the catalogue"}
+
+
 def harvester(source_type: str) -> Harvester:
     module, _, function = HARVESTERS[source_type].partition(":")
     found: Harvester = getattr(importlib.import_module(module), function)
     return found
+
+
+async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
+    """The source harvested by its type's harvester. Anything unforeseen that one raises is
+    that source's failure, in words: it must not end the poll, every other feed's with it."""
+    try:
+        return await harvester(source.source_type)(fetcher, source)
+    except Exception as error:
+        name = SOURCE_NAMES.get(source.source_type, source.source_type)
+        problem = FeedProblem(
+            ErrorKind.PARSE_ERROR, f"Harvesting from {name} failed unexpectedly: {error!r}"
+        )
+        request = source.request(source.url, "*/*")
+        return Harvest(FetchResult(request, FetchStatus.FAILED, source.url, problem=problem), None)
 
 
 def source_plan(

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from digest.errors import Invalid
-from digest.research.text import inline_text, jats_text
+from digest.research.text import inline_text, jats_text, without_controls
 
 # Crossref's work types (its /types list) -> CSL 1.0.2 types; anything else is a "document".
 CSL_TYPES: dict[str, str] = {
@@ -147,6 +147,9 @@ def authors(contributors: Any) -> tuple[list[dict[str, str]], bool]:
     return names, incomplete
 
 
+_MOST = (9999, 12, 31)  # year, month, day: more is no date (a year of 2**40 was once sent)
+
+
 def date_parts(value: Any) -> dict[str, Any] | None:
     """A CSL date from Crossref's {"date-parts": [[y, m, d]]}; None when it holds no year."""
     if not isinstance(value, dict):
@@ -159,7 +162,7 @@ def date_parts(value: Any) -> dict[str, Any] | None:
         # Crossref has sent numbers as strings in old deposits; a null ends the date.
         if isinstance(part, str) and part.isascii() and part.isdigit():
             part = int(part)
-        if not isinstance(part, int) or isinstance(part, bool) or part <= 0:
+        if not isinstance(part, int) or isinstance(part, bool) or not 0 < part <= _MOST[len(kept)]:
             break
         kept.append(part)
     return {"date-parts": [kept]} if kept else None
@@ -255,4 +258,6 @@ def work_to_csl(work: dict[str, Any]) -> dict[str, Any]:
             break
     if incomplete:
         record["authors-incomplete"] = True
-    return {key: value for key, value in record.items() if value not in ("", [], None)}
+    return without_controls(
+        {key: value for key, value in record.items() if value not in ("", [], None)}
+    )

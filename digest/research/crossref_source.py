@@ -143,7 +143,6 @@ async def _read_works(
         cursor = page.next_cursor
 
 
-@harvests.never_raising(SERVICE)
 async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
     """New works of the source's journal (or filter) since its last harvest."""
     try:

@@ -5,9 +5,7 @@ poll takes it (failures said in the service's name)."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import html
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,11 +14,11 @@ from weakref import WeakKeyDictionary
 from digest.errors import Invalid
 from digest.ingest import summaries
 from digest.ingest.errors import ErrorKind, FeedProblem
-from digest.ingest.fetch import Fetcher, FetchResult, FetchStatus
+from digest.ingest.fetch import FetchResult, FetchStatus
 from digest.ingest.identifiers import normalise_doi
 from digest.ingest.parse import ParsedEntry, ParsedFeed
 from digest.ingest.sanitize import sanitize_html, sanitized_html_to_text
-from digest.ingest.sources import Harvest, Harvester, SourcePlan
+from digest.ingest.sources import Harvest, SourcePlan
 from digest.ingest.urls import canonicalize_url
 from digest.research.ratelimit import Pace
 from digest.timeutil import utcnow
@@ -146,7 +144,7 @@ def issued(record: dict[str, Any]) -> tuple[datetime | None, bool]:
         parts = [int(part) for part in record["issued"]["date-parts"][0][:3]]
         year, month, day = [*parts, 1, 1][:3]
         return datetime(year, month, day, tzinfo=UTC), len(parts) < 3
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError):
         return None, False
 
 
@@ -226,21 +224,3 @@ def joined(*warnings: FeedProblem | None) -> FeedProblem | None:
     """The warnings said together, or None when there are none."""
     said = [w.message for w in warnings if w is not None]
     return FeedProblem(ErrorKind.WARNING, " ".join(said)) if said else None
-
-
-def never_raising(service: str) -> Callable[[Harvester], Harvester]:
-    """A harvester that turns anything unforeseen it raises into the source's failure: an
-    exception would end the whole poll, every other feed's with it."""
-
-    def decorate(harvester: Harvester) -> Harvester:
-        @functools.wraps(harvester)
-        async def guarded(fetcher: Fetcher, source: SourcePlan) -> Harvest:
-            try:
-                return await harvester(fetcher, source)
-            except Exception as error:
-                words = f"Harvesting from {service} failed unexpectedly: {error!r}"
-                return failed(source, source.url, FeedProblem(ErrorKind.PARSE_ERROR, words))
-
-        return guarded
-
-    return decorate

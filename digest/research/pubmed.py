@@ -16,7 +16,7 @@ from typing import Any
 from lxml import etree
 
 from digest.errors import Invalid
-from digest.research.text import inline_text
+from digest.research.text import inline_text, without_controls
 
 PMC_ARTICLE_URL = "https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/"
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
@@ -238,4 +238,6 @@ def article_to_csl(article: etree._Element) -> dict[str, Any]:
     }
     if incomplete:
         record["authors-incomplete"] = True
-    return {key: value for key, value in record.items() if value not in ("", [], None)}
+    return without_controls(
+        {key: value for key, value in record.items() if value not in ("", [], None)}
+    )

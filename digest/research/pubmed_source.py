@@ -237,7 +237,6 @@ class _Harvesting:
         return found
 
 
-@harvests.never_raising(SERVICE)
 async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
     """The records the source's PubMed search gained since its last harvest."""
     try:

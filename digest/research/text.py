@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 from digest.ingest.sanitize import html_to_text
 
@@ -40,3 +41,19 @@ def jats_text(fragment: str | None) -> str:
     body = _JATS_TITLE.sub("", fragment)
     paragraphs = (inline_text(part) for part in _JATS_PARAGRAPH_END.split(body))
     return "\n\n".join(p for p in paragraphs if p)
+
+
+# C0 control characters but tab and line breaks: PostgreSQL refuses NUL in text, and none of
+# them belongs in a title or a name.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def without_controls(value: Any) -> Any:
+    """`value` (a record, or any part of one) with control characters taken out of its text."""
+    if isinstance(value, str):
+        return _CONTROLS.sub("", value)
+    if isinstance(value, list):
+        return [without_controls(v) for v in value]
+    if isinstance(value, dict):
+        return {k: without_controls(v) for k, v in value.items()}
+    return value
