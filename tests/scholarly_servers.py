@@ -27,6 +27,8 @@ from werkzeug import Request, Response
 from digest.config import FeedConfig
 from digest.config.sync import apply_feed
 from digest.db import transaction
+from digest.ingest.fetch import FetchSettings
+from digest.ingest.poll import FeedOutcome, poll_feeds
 from digest.models import Feed, Newsletter, Topic
 from digest.timeutil import utcnow
 
@@ -338,3 +340,13 @@ def esearch_error(message: str) -> Response:
 
 def plain(text: str, status: int, headers: dict[str, str] | None = None) -> Response:
     return Response(text, status=status, headers=headers or {}, content_type="text/plain")
+
+
+# Sources answer at once from the local servers: a test waits seconds, not minutes.
+FAST = FetchSettings(connect_timeout=2, total_timeout=5)
+
+
+def poll_one(factory: sessionmaker[Session]) -> FeedOutcome:
+    """Poll the one source there is, due or not, and say how it went."""
+    (outcome,) = poll_feeds(factory, include_not_due=True, settings=FAST).outcomes
+    return outcome

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from feedfactory import get_feed
 from pytest_httpserver import HTTPServer
-from scholarly_servers import Crossref, add_source, plain, today
+from scholarly_servers import FAST, Crossref, add_source, plain, poll_one, today
 from sqlalchemy import select
 from webapp import make_site
 
@@ -22,7 +22,6 @@ from digest.ingest.poll import PollStatus, poll_feeds
 from digest.models import Feed, Item, Role
 from digest.timeutil import utcnow
 
-FAST = FetchSettings(connect_timeout=2, total_timeout=5)
 ISSN = "0145-2134"
 DISCLOSURES = "10.5555/j.chiabu.2026.107200"
 SCHOOLS = "10.5555/j.chiabu.2026.107233"
@@ -31,11 +30,6 @@ SCHOOLS = "10.5555/j.chiabu.2026.107233"
 @pytest.fixture
 def crossref(httpserver: HTTPServer) -> Crossref:
     return Crossref(httpserver)
-
-
-def poll_one(factory):
-    (outcome,) = poll_feeds(factory, include_not_due=True, settings=FAST).outcomes
-    return outcome
 
 
 def items_by_doi(factory) -> dict[str, Item]:

@@ -11,14 +11,13 @@ from datetime import timedelta
 import pytest
 from feedfactory import add_feed, get_feed, rss, sample_entries
 from pytest_httpserver import HTTPServer
-from scholarly_servers import Entrez, add_source, esearch_error, plain, today
+from scholarly_servers import FAST, Entrez, add_source, esearch_error, plain, poll_one, today
 from sqlalchemy import select
 from webapp import make_site
 
 from digest.db import transaction
 from digest.ingest.check import check_feeds, feeds_to_check
 from digest.ingest.errors import ErrorKind
-from digest.ingest.fetch import FetchSettings
 from digest.ingest.poll import PollStatus, poll_feeds
 from digest.ingest.sources import service_access
 from digest.models import Enrichment, EnrichmentState, Feed, Item, Role
@@ -26,18 +25,12 @@ from digest.research.enrich import queue_new_items
 from digest.settings import read_settings
 from digest.timeutil import utcnow
 
-FAST = FetchSettings(connect_timeout=2, total_timeout=5)
 QUERY = '"child sexual abuse"[MeSH] AND online'
 
 
 @pytest.fixture
 def entrez(httpserver: HTTPServer) -> Entrez:
     return Entrez(httpserver)
-
-
-def poll_one(factory):
-    (outcome,) = poll_feeds(factory, include_not_due=True, settings=FAST).outcomes
-    return outcome
 
 
 def items_by_pmid(factory) -> dict[str, Item]:
