@@ -30,6 +30,7 @@ from digest.research.lookup import (
     ResearchSettings,
     look_up_dois,
     look_up_pmids,
+    service_for,
 )
 from digest.timeutil import utcnow
 
@@ -83,7 +84,7 @@ def queue_new_items(session: Session, now: datetime, limit: int = QUEUE_BATCH) -
     )
     rows = []
     for item_id, doi, pmid, csl in session.execute(query):
-        service, identifier = (CROSSREF, doi) if doi else (PUBMED, pmid)
+        service, identifier = service_for(doi, pmid)
         if not identifier:
             continue
         given = isinstance(csl, dict) and identifier in (csl.get("DOI"), csl.get("PMID"))

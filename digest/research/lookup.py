@@ -19,6 +19,12 @@ from digest.settings import Settings
 
 CROSSREF, PUBMED = "crossref", "pubmed"
 SERVICE_NAMES = {CROSSREF: "Crossref", PUBMED: "PubMed"}
+
+
+def service_for(doi: str | None, pmid: str | None) -> tuple[str, str | None]:
+    """Where an item is looked up, and by what: its DOI at Crossref, else its PMID at
+    PubMed (the identifier None when it has neither)."""
+    return (CROSSREF, doi) if doi else (PUBMED, pmid)
 # NCBI asks for ids in batches of at most 200 on a GET (E-utilities' usage guidelines).
 PUBMED_BATCH = 200
 # A pause the service asks for up to this long is waited out in the same run; a longer one

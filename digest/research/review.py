@@ -20,7 +20,7 @@ from digest.errors import Invalid, NotFound, Refused
 from digest.models import Item
 from digest.models.research import Enrichment, EnrichmentState, ResearchLookup
 from digest.research.crossref import CSL_TYPES
-from digest.research.lookup import CROSSREF, PUBMED, SERVICE_NAMES
+from digest.research.lookup import SERVICE_NAMES, service_for
 
 # The fields a librarian may correct, in the form's order, with their labels.
 FIELDS: dict[str, str] = {
@@ -64,12 +64,10 @@ class RecordStatus:
 def record_status(session: Session, item: Item) -> RecordStatus:
     """What the item's look-up came to."""
     row = session.get(Enrichment, item.id)
-    identifier = item.doi or item.pmid or ""
     if row is None:
-        service = (
-            SERVICE_NAMES[CROSSREF] if item.doi else SERVICE_NAMES[PUBMED] if item.pmid else ""
-        )
-        return RecordStatus("none", service, identifier, None, None, None, bool(identifier))
+        service, identifier = service_for(item.doi, item.pmid)
+        named = SERVICE_NAMES[service] if identifier else ""
+        return RecordStatus("none", named, identifier or "", None, None, None, bool(identifier))
     return RecordStatus(
         state=str(row.state),
         service=SERVICE_NAMES.get(row.service, row.service),
@@ -92,15 +90,10 @@ def look_up_again(session: Session, item_id: int, actor: str) -> Enrichment:
     """Queue the item's DOI (else PMID) to be asked again at the next run, forgetting the
     cached answer so that the service is asked, not the cache."""
     item = get_item(session, item_id)
-    service, identifier = (CROSSREF, item.doi) if item.doi else (PUBMED, item.pmid)
-    if not identifier:
-        raise Refused("this item has no DOI or PMID to look up")
-    row = session.get(Enrichment, item.id)
+    row = _queue(session, item)
     if row is None:
-        row = Enrichment(item_id=item.id)
-        session.add(row)
-    row.service, row.identifier, row.state = service, identifier, EnrichmentState.PENDING
-    row.attempts, row.last_error, row.next_attempt_at = 0, None, None
+        raise Refused("this item has no DOI or PMID to look up")
+    service, identifier = row.service, row.identifier
     session.execute(
         delete(ResearchLookup).where(
             ResearchLookup.service == service, ResearchLookup.identifier == identifier
@@ -283,17 +276,24 @@ def _take_doi(session: Session, item: Item, doi: str | None) -> None:
                 f"DOI: item {holder} already has {doi}; if they are one publication, merge them"
             )
     item.doi = doi
-    service, identifier = (CROSSREF, doi) if doi else (PUBMED, item.pmid)
+    _queue(session, item)
+
+
+def _queue(session: Session, item: Item) -> Enrichment | None:
+    """The item's look-up, waiting for the next run with no failures counted, by what it
+    carries now; None, with any earlier look-up dropped, when it has nothing to look up."""
+    service, identifier = service_for(item.doi, item.pmid)
     row = session.get(Enrichment, item.id)
     if identifier is None:
         if row is not None:
-            session.delete(row)  # nothing left to look up
-        return
+            session.delete(row)
+        return None
     if row is None:
         row = Enrichment(item_id=item.id)
         session.add(row)
     row.service, row.identifier, row.state = service, identifier, EnrichmentState.PENDING
     row.attempts, row.last_error, row.next_attempt_at = 0, None, None
+    return row
 
 
 # A list of more than a dozen authors shows ten, the rest a click away.
