@@ -84,8 +84,13 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
         problem = FeedProblem(
             ErrorKind.PARSE_ERROR, f"Harvesting from {name} failed unexpectedly: {error!r}"
         )
-        request = source.request(source.url, "*/*")
-        return Harvest(FetchResult(request, FetchStatus.FAILED, source.url, problem=problem), None)
+        return failed(source, source.url, problem)
+
+
+def failed(source: SourcePlan, url: str, problem: FeedProblem) -> Harvest:
+    """A harvest that stopped on `problem`, found before or without a response."""
+    request = source.request(url, "*/*")
+    return Harvest(FetchResult(request, FetchStatus.FAILED, url, problem=problem), None)
 
 
 def source_plan(

@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from digest.ingest import sources
 from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.fetch import Fetcher, FetchResult, FetchStatus
 from digest.ingest.parse import ParsedEntry
@@ -134,7 +135,7 @@ async def _read_works(
         try:
             page = parse_work_list(result.body)
         except CrossrefResponseError as error:
-            return harvests.failed(source, url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
+            return sources.failed(source, url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
         records += page.records
         asked += PAGE_ROWS
         # A short page is the last: Crossref says so, and asking on gives an empty one.
@@ -148,7 +149,7 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
     try:
         journal = _Journal.of(source)
     except OptionError as error:
-        return harvests.failed(source, source.url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
+        return sources.failed(source, source.url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
     until = harvests.today()
     since = harvests.window_start(source.harvested_until, journal.first_days, until)
     works = await _read_works(fetcher, source, journal, since)

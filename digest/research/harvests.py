@@ -14,7 +14,7 @@ from weakref import WeakKeyDictionary
 from digest.errors import Invalid
 from digest.ingest import summaries
 from digest.ingest.errors import ErrorKind, FeedProblem
-from digest.ingest.fetch import FetchResult, FetchStatus
+from digest.ingest.fetch import FetchResult
 from digest.ingest.identifiers import normalise_doi
 from digest.ingest.parse import ParsedEntry, ParsedFeed
 from digest.ingest.sanitize import sanitize_html, sanitized_html_to_text
@@ -189,12 +189,6 @@ def record_entry(
         pmid=pmid,
         csl=record,
     )
-
-
-def failed(source: SourcePlan, url: str, problem: FeedProblem) -> Harvest:
-    """A harvest that stopped on `problem`, found before or without a response."""
-    request = source.request(url, "application/json")
-    return Harvest(FetchResult(request, FetchStatus.FAILED, url, problem=problem), None)
 
 
 def harvested(

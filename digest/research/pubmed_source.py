@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+from digest.ingest import sources
 from digest.ingest.errors import ErrorKind, FeedProblem
 from digest.ingest.fetch import Fetcher, FetchResult, FetchStatus
 from digest.ingest.parse import ParsedEntry
@@ -192,7 +193,7 @@ class _Harvesting:
 
     def _unreadable(self, url: str, error: Exception) -> _Stopped:
         problem = FeedProblem(ErrorKind.PARSE_ERROR, str(error))
-        return _Stopped(harvests.failed(self.source, url, problem))
+        return _Stopped(sources.failed(self.source, url, problem))
 
     async def pmids(self, since: date | None, until: date) -> SearchAnswer:
         """Every PMID the search gained in the window, up to the cap, newest first (esearch's
@@ -242,7 +243,7 @@ async def harvest(fetcher: Fetcher, source: SourcePlan) -> Harvest:
     try:
         search = _Search.of(source)
     except OptionError as error:
-        return harvests.failed(source, source.url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
+        return sources.failed(source, source.url, FeedProblem(ErrorKind.PARSE_ERROR, str(error)))
     until = harvests.today()
     run = _Harvesting(fetcher, source, search)
     try:
