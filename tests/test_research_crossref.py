@@ -172,3 +172,10 @@ def test_a_page_of_works_skips_works_without_a_doi_and_gives_the_next_cursor():
 def test_an_answer_that_is_not_a_crossref_work_is_refused_in_plain_words(body, says):
     with pytest.raises(CrossrefResponseError, match=says):
         parse_work(body)
+
+
+def test_a_link_readers_may_not_be_given_is_left_out():
+    """Only http and https, as for a feed's link: the record's URL reaches pages and files."""
+    assert "URL" not in work_to_csl({"DOI": "10.1/x", "URL": "javascript:alert(1)"})
+    kept = work_to_csl({"DOI": "10.1/x", "URL": "https://doi.org/10.1/x"})
+    assert kept["URL"] == "https://doi.org/10.1/x"

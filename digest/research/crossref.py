@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from digest.errors import Invalid
+from digest.ingest.urls import reader_link
 from digest.research.text import inline_text, jats_text, without_controls
 
 # Crossref's work types (its /types list) -> CSL 1.0.2 types; anything else is a "document".
@@ -243,7 +244,8 @@ def work_to_csl(work: dict[str, Any]) -> dict[str, Any]:
         "publisher": inline_text(_first(work.get("publisher"))),
         "publisher-place": inline_text(_first(work.get("publisher-location"))),
         "DOI": doi,
-        "URL": _first(work.get("URL")).strip(),
+        # Only a link readers may be given (http or https), as a feed's is kept.
+        "URL": reader_link(_first(work.get("URL")).strip()) or "",
         "ISSN": _first(work.get("ISSN")),
         "ISBN": _first(work.get("ISBN")),
         "abstract": jats_text(_first(work.get("abstract"))),
